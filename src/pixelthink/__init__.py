@@ -1,0 +1,3 @@
+"""pixelthink: efficient reasoning segmentation (PixelThink)."""
+
+__version__ = "0.1.0"
