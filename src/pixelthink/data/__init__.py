@@ -1,0 +1,28 @@
+"""Benchmark data: the on-disk format (samples.jsonl + images/), importers and exporters.
+
+See docs/FORMATS.md. Masks, boxes and points of a benchmark are in the original image frame.
+"""
+
+from pixelthink.data.format import (
+    FORMAT_VERSION,
+    META_FILE,
+    SAMPLE_KEYS,
+    SAMPLES_FILE,
+    Benchmark,
+    BenchmarkWriter,
+    Sample,
+    rewrite_samples,
+    validate_benchmark,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "META_FILE",
+    "SAMPLES_FILE",
+    "SAMPLE_KEYS",
+    "Benchmark",
+    "BenchmarkWriter",
+    "Sample",
+    "rewrite_samples",
+    "validate_benchmark",
+]

@@ -1,0 +1,346 @@
+"""``predictions.jsonl``: one JSON line per sample, written by ``pixelthink predict``, read by ``eval``.
+
+Each line holds a ``Prediction`` with keys in this order::
+
+    id, response, mask, bbox, points, reasoning_tokens, answer_tokens, uncertainty, latency, error, meta
+
+``mask``, ``bbox`` and ``points`` are in the **original** frame of the benchmark image. The writer
+appends and flushes one line per prediction, so a crash loses at most the line being written; on resume
+it drops a truncated last line (with a warning) and skips ids already done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from pixelthink.masks import RLE, Box, Point, decode_rle, encode_rle, rle_problem
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_KEYS: tuple[str, ...] = (
+    "id",
+    "response",
+    "mask",
+    "bbox",
+    "points",
+    "reasoning_tokens",
+    "answer_tokens",
+    "uncertainty",
+    "latency",
+    "error",
+    "meta",
+)
+
+
+@dataclass
+class Prediction:
+    """The outcome of one sample. Geometry in the **original** frame.
+
+    Attributes:
+        id: the benchmark sample id.
+        response: the reasoning model's raw text, or None when generation failed.
+        mask: predicted mask as COCO RLE ``{"size": [H, W], "counts": str}``, or None (no mask).
+        bbox: ``(x1, y1, x2, y2)`` parsed from the answer and scaled to the original frame, or None.
+        points: 0..2 ``(x, y)`` points, original frame.
+        reasoning_tokens: tokens inside ``<think>``; answer_tokens: the rest of the completion.
+        uncertainty: mean token uncertainty U in 0..1, or None.
+        latency: seconds per stage (``load``, ``prefill``, ``decode``, ``segment``, ``total``).
+        error: what failed (the sample then scores as a failure), or None.
+        meta: free-form extras (model name, settings, parse problems...).
+    """
+
+    id: str
+    response: str | None = None
+    mask: RLE | None = None
+    bbox: Box | None = None
+    points: list[Point] = field(default_factory=list)
+    reasoning_tokens: int | None = None
+    answer_tokens: int | None = None
+    uncertainty: float | None = None
+    latency: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def mask_array(self) -> np.ndarray | None:
+        """The predicted mask as bool ``(H, W)``, or None."""
+        return None if self.mask is None else decode_rle(self.mask)
+
+    @classmethod
+    def with_mask(cls, id: str, mask: np.ndarray | None, **kwargs: Any) -> Prediction:
+        """Build a prediction from a bool ``(H, W)`` mask array (encoded to RLE)."""
+        return cls(id=id, mask=None if mask is None else encode_rle(mask), **kwargs)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of one line, keys in ``PREDICTION_KEYS`` order; validates first."""
+        obj = {
+            "id": self.id,
+            "response": self.response,
+            "mask": None if self.mask is None else _rle_json(self.mask),
+            "bbox": None if self.bbox is None else [_num(v) for v in self.bbox],
+            "points": [[_num(p[0]), _num(p[1])] for p in self.points],
+            "reasoning_tokens": None if self.reasoning_tokens is None else int(self.reasoning_tokens),
+            "answer_tokens": None if self.answer_tokens is None else int(self.answer_tokens),
+            "uncertainty": None if self.uncertainty is None else _num(self.uncertainty),
+            "latency": {str(k): _num(v) for k, v in self.latency.items()},
+            "error": self.error,
+            "meta": _plain(self.meta),
+        }
+        _parse_fields(obj, f"prediction {self.id!r}")
+        return obj
+
+    def to_line(self) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "prediction") -> Prediction:
+        """Parse one line's object; errors read ``"{where}: field 'x': expected ..."``."""
+        return cls(**_parse_fields(obj, where))
+
+
+def _num(v: Any) -> int | float:
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError(f"non-finite number {v!r} cannot be written to predictions.jsonl")
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
+
+
+def _rle_json(rle: Mapping[str, Any]) -> dict[str, Any]:
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _parse_fields(obj: Any, where: str) -> dict[str, Any]:
+    def err(name: str, expected: str, got: Any) -> ValueError:
+        return ValueError(f"{where}: field '{name}': expected {expected}, got {got!r}"[:400])
+
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    unknown = sorted(set(obj) - set(PREDICTION_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {unknown}; allowed: {list(PREDICTION_KEYS)} (use 'meta')"
+        )
+    if "id" not in obj:
+        raise ValueError(f"{where}: missing required field 'id'")
+    out: dict[str, Any] = {}
+    if not isinstance(obj["id"], str) or not obj["id"]:
+        raise err("id", "a non-empty string", obj["id"])
+    out["id"] = obj["id"]
+    for name in ("response", "error"):
+        v = obj.get(name)
+        if v is not None and not isinstance(v, str):
+            raise err(name, "null or a string", v)
+        out[name] = v
+    mask = obj.get("mask")
+    if mask is not None:
+        problem = rle_problem(mask)
+        if problem is not None:
+            raise ValueError(f"{where}: field 'mask': expected null or COCO RLE ({problem})")
+        mask = _rle_json(mask)
+    out["mask"] = mask
+    bbox = obj.get("bbox")
+    if bbox is not None:
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+            raise err("bbox", "null or 4 numbers [x1, y1, x2, y2] (original frame)", bbox)
+        bbox = tuple(float(v) for v in bbox)
+    out["bbox"] = bbox
+    pts = obj.get("points", [])
+    if pts is None:
+        pts = []
+    if not isinstance(pts, (list, tuple)) or len(pts) > 2:
+        raise err("points", "a list of at most 2 points [[x, y], ...]", pts)
+    points: list[Point] = []
+    for p in pts:
+        if not isinstance(p, (list, tuple)) or len(p) != 2 or not all(_is_number(v) for v in p):
+            raise err("points", "each point 2 numbers [x, y]", p)
+        points.append((float(p[0]), float(p[1])))
+    out["points"] = points
+    for name in ("reasoning_tokens", "answer_tokens"):
+        v = obj.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise err(name, "null or a non-negative integer", v)
+        out[name] = v
+    u = obj.get("uncertainty")
+    if u is not None:
+        if not _is_number(u):
+            raise err("uncertainty", "null or a finite number", u)
+        u = float(u)
+    out["uncertainty"] = u
+    lat = obj.get("latency", {})
+    if lat is None:
+        lat = {}
+    if not isinstance(lat, Mapping) or not all(isinstance(k, str) and _is_number(v) for k, v in lat.items()):
+        raise err("latency", "an object of stage name -> seconds", lat)
+    out["latency"] = {k: float(v) for k, v in lat.items()}
+    meta = obj.get("meta", {})
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, Mapping):
+        raise err("meta", "a JSON object", meta)
+    out["meta"] = dict(meta)
+    return out
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+def _scan(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
+    """Parse every line. Returns ``([(lineno, obj)], truncated_offset)``.
+
+    ``truncated_offset`` is the byte offset where a truncated last line starts (a last line without a
+    newline that is not valid JSON), or None. Any other invalid line raises ValueError naming it.
+    """
+    records: list[tuple[int, dict[str, Any]]] = []
+    truncated: int | None = None
+    with open(path, "rb") as fh:
+        data = fh.read()
+    pos = 0
+    lineno = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        last = end < 0
+        raw = data[pos:] if last else data[pos:end]
+        lineno += 1
+        if raw.strip():
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if last:
+                    truncated = pos
+                    break
+                raise ValueError(f"{path}:{lineno}: invalid JSON ({exc})") from None
+            records.append((lineno, obj))
+        pos = len(data) if last else end + 1
+    return records, truncated
+
+
+def read_predictions(path: str | os.PathLike[str]) -> Iterator[Prediction]:
+    """Yield the predictions of a ``predictions.jsonl`` file in file order.
+
+    A truncated last line (a crash mid-write) is skipped with a warning; any other invalid line raises
+    ``ValueError`` naming ``FILE:LINE`` and the field. Duplicate ids raise too.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"predictions file not found: {p}")
+    records, truncated = _scan(p)
+    if truncated is not None:
+        logger.warning("%s: ignoring a truncated last line (interrupted write) at byte %d", p, truncated)
+    seen: dict[str, int] = {}
+    for lineno, obj in records:
+        pred = Prediction.from_json(obj, f"{p}:{lineno}")
+        if pred.id in seen:
+            raise ValueError(
+                f"{p}:{lineno}: field 'id': duplicate id {pred.id!r} (first on line {seen[pred.id]})"
+            )
+        seen[pred.id] = lineno
+        yield pred
+
+
+# ------------------------------------------------------------------------------------- writing
+
+
+class PredictionWriter:
+    """Append-only, crash-safe writer of ``predictions.jsonl``.
+
+    ``PredictionWriter(path, resume=True)``: with ``resume`` an existing file is read first
+    (``done_ids`` holds its ids, a truncated last line is cut off with a warning) and new predictions are
+    appended; without ``resume`` an existing file is an error unless ``overwrite=True``. ``write`` refuses
+    an id already written, writes one line and flushes it (``fsync=True`` also forces it to disk).
+    Usable as a context manager; ``close()`` otherwise.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        resume: bool = True,
+        *,
+        overwrite: bool = False,
+        fsync: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.done_ids: set[str] = set()
+        self.repaired = False
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists and not resume and not overwrite:
+            raise FileExistsError(f"{self.path} exists; resume it (resume=True) or pass overwrite=True")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if exists and resume:
+            records, truncated = _scan(self.path)
+            for lineno, obj in records:
+                pred = Prediction.from_json(obj, f"{self.path}:{lineno}")
+                if pred.id in self.done_ids:
+                    raise ValueError(f"{self.path}:{lineno}: field 'id': duplicate id {pred.id!r}")
+                self.done_ids.add(pred.id)
+            if truncated is not None:
+                logger.warning(
+                    "%s: dropping a truncated last line from an interrupted run (byte %d)",
+                    self.path,
+                    truncated,
+                )
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(truncated)
+                self.repaired = True
+            with open(self.path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                needs_newline = False
+                if fh.tell() > 0:
+                    fh.seek(-1, os.SEEK_END)
+                    needs_newline = fh.read(1) != b"\n"
+            self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            if needs_newline:
+                self._fh.write("\n")
+                self._fh.flush()
+        else:
+            self._fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def write(self, pred: Prediction) -> None:
+        """Append one prediction (one line, flushed). ValueError for a duplicate id or invalid fields."""
+        if pred.id in self.done_ids:
+            raise ValueError(f"{self.path}: prediction for id {pred.id!r} was already written")
+        line = pred.to_line()
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+        self.done_ids.add(pred.id)
