@@ -1,0 +1,52 @@
+"""Models: tiny builders, torchvision-free processor loading, reasoners (and segmenters).
+
+Light names are imported eagerly (no torch import); the transformers backend, the OpenAI backend
+and the server are imported lazily on first attribute access, so ``import pixelthink.models`` is cheap.
+Segmenters live in :mod:`pixelthink.models.segmenters` / :mod:`pixelthink.models.sam2`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pixelthink.models.reasoners import Generation, Reasoner, count_reasoning_tokens, load_reasoner
+from pixelthink.models.tiny import (
+    build_tiny_qwen2_5_vl,
+    build_tiny_qwen3_vl,
+    build_tiny_sam2,
+    build_tiny_tokenizer,
+)
+
+_LAZY = {
+    "TransformersReasoner": "pixelthink.models.reasoner_hf",
+    "OpenAIReasoner": "pixelthink.models.reasoner_openai",
+    "ReasonerServerError": "pixelthink.models.reasoner_openai",
+    "load_processor": "pixelthink.models.processors",
+    "processed_image_size": "pixelthink.models.processors",
+    "create_app": "pixelthink.models.server",
+}
+
+__all__ = [
+    "Generation",
+    "OpenAIReasoner",
+    "Reasoner",
+    "ReasonerServerError",
+    "TransformersReasoner",
+    "build_tiny_qwen2_5_vl",
+    "build_tiny_qwen3_vl",
+    "build_tiny_sam2",
+    "build_tiny_tokenizer",
+    "count_reasoning_tokens",
+    "create_app",
+    "load_processor",
+    "load_reasoner",
+    "processed_image_size",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pixelthink.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,475 @@
+"""Local transformers backend for Qwen2.5-VL / Qwen3-VL reasoners (batched, left-padded generation).
+
+Model frame: each image is resized (bilinear, aspect not kept) by :class:`FrameTransform` to the
+working resolution *as the processor will actually see it*. Qwen's image processor snaps every image
+to multiples of ``patch_size * merge_size`` pixels (28 for Qwen2.5-VL, 32 for Qwen3-VL) within its
+``[min_pixels, max_pixels]`` bounds; so the requested resolution is first passed through the
+processor's own ``smart_resize`` (:func:`processed_image_size`) and the image is resized once, to
+that size. The processor then leaves it unchanged, and ``Generation.frame`` is exactly the frame the
+model saw: 840x840 for Qwen2.5-VL (840 = 30 * 28), 832x832 for Qwen3-VL (round(840/32) * 32).
+With ``resolution=None`` ("native") the model frame is the processor's resize of the original size.
+
+Uncertainty: a logits processor (:class:`TopKRecorder`) records, at every step, the top-k (k = 2 by
+default) log-probabilities of the next-token distribution (after the checkpoint's own logits
+processors such as repetition penalty, before temperature / top-p; for greedy decoding this equals
+``output_scores``). Only [B, k] numbers per step are kept, instead of the [B, V] scores of
+``output_scores=True`` (V = 152k for Qwen: gigabytes for a batch of long responses). U is then computed
+with :func:`uncertainty.margins_from_top_logprobs` / :func:`uncertainty.uncertainty_from_margins` over
+the generated tokens up to and including the first end-of-sequence token; the padding steps after it
+(batched generation) are excluded.
+
+Timings: ``prefill`` runs from the call to ``generate`` until the first next-token distribution is
+available (vision encoder + prompt forward pass, measured with a CUDA synchronise on GPU);
+``decode`` is the rest of ``generate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import AutoModelForImageTextToText, GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
+from pixelthink.frames import FrameTransform
+from pixelthink.models.processors import load_processor, processed_image_size
+from pixelthink.models.reasoners import Generation, count_reasoning_tokens
+from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
+
+__all__ = ["ChatOutput", "TopKRecorder", "TransformersReasoner", "resolve_device", "resolve_dtype"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> ``cuda`` when available, else ``cpu``; anything else is passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"`` -> bfloat16 on CUDA, float32 otherwise; names like ``"float16"`` map to torch dtypes."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    names = {
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "float32": torch.float32,
+        "fp32": torch.float32,
+    }
+    if dtype not in names:
+        raise ValueError(f"dtype {dtype!r}: expected 'auto' or one of {sorted(names)}")
+    return names[dtype]
+
+
+class TopKRecorder(LogitsProcessor):
+    """Logits processor recording per-step log-probs; it leaves the scores unchanged.
+
+    After ``generate`` and :meth:`finish`: ``top_logprobs`` / ``top_ids`` are [T, B, k] (T generated
+    steps), ``chosen_logprobs`` is [T, B] (log-prob of the token actually generated at each step), and
+    ``first_step_time`` is the ``time.perf_counter()`` at which the first next-token distribution was
+    available (end of prefill). Only [B, k] numbers per step and one [B, V] tensor are kept.
+    """
+
+    def __init__(self, k: int = 2, *, synchronize: bool = False) -> None:
+        if k < 2:
+            raise ValueError(f"k must be >= 2 (U needs the top-2 margin), got {k}")
+        self.k = k
+        self.synchronize = synchronize
+        self.first_step_time: float | None = None
+        self._values: list[torch.Tensor] = []
+        self._ids: list[torch.Tensor] = []
+        self._chosen: list[torch.Tensor] = []
+        self._previous: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.first_step_time is None:
+            if self.synchronize:
+                torch.cuda.synchronize(scores.device)
+            self.first_step_time = time.perf_counter()
+        logprobs = torch.log_softmax(scores.float(), dim=-1)
+        if self._previous is not None:  # the token chosen at the previous step is input_ids[:, -1]
+            self._chosen.append(self._previous.gather(1, input_ids[:, -1:]).squeeze(1))
+        self._previous = logprobs
+        top = torch.topk(logprobs, k=min(self.k, logprobs.shape[-1]), dim=-1)
+        self._values.append(top.values)
+        self._ids.append(top.indices)
+        return scores
+
+    def finish(self, last_tokens: torch.Tensor) -> None:
+        """Record the log-prob of the last generated token ([B] ids) once generation is over."""
+        if self._previous is not None and len(self._chosen) < len(self._values):
+            self._chosen.append(self._previous.gather(1, last_tokens.view(-1, 1)).squeeze(1))
+        self._previous = None
+
+    @property
+    def top_logprobs(self) -> torch.Tensor:
+        return torch.stack(self._values).cpu()
+
+    @property
+    def top_ids(self) -> torch.Tensor:
+        return torch.stack(self._ids).cpu()
+
+    @property
+    def chosen_logprobs(self) -> torch.Tensor:
+        return torch.stack(self._chosen).cpu()
+
+
+@dataclass
+class ChatOutput:
+    """Per-sample result of :meth:`TransformersReasoner.generate_chat` (all positions up to EOS).
+
+    Attributes:
+        generation: the :class:`Generation` (``frame`` as passed in).
+        token_logprobs: log-prob of each generated token, [T].
+        top_logprobs: per generated token, the top-k (token id, log-prob) pairs, best first.
+        prompt_tokens: unpadded prompt length in tokens.
+        finished: True when an end-of-sequence token was generated (False: hit max_new_tokens).
+    """
+
+    generation: Generation
+    token_logprobs: list[float]
+    top_logprobs: list[list[tuple[int, float]]]
+    prompt_tokens: int
+    finished: bool
+
+
+class TransformersReasoner:
+    """Qwen2.5-VL / Qwen3-VL (any ``AutoModelForImageTextToText`` with a Qwen processor) on transformers.
+
+    Build it with :meth:`from_pretrained`. ``generate(images, queries)`` processes the inputs in
+    batches of ``batch_size`` with left padding and returns one :class:`Generation` per input.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        resolution: int | tuple[int, int] | None = 840,
+        max_new_tokens: int = 1024,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        batch_size: int = 8,
+        prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        name: str = "",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        self.resolution = resolution
+        self.batch_size = batch_size
+        self.prompt_template = prompt_template
+        self.name = name
+        self.generation_config = self._generation_config(max_new_tokens, do_sample, temperature, top_p)
+        eos = self.generation_config.eos_token_id
+        self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if not self.eos_ids and self.tokenizer.eos_token_id is not None:
+            self.eos_ids = {int(self.tokenizer.eos_token_id)}
+        # Tokens that ``decode(..., skip_special_tokens=True)`` drops: not counted as reasoning/answer.
+        added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        self.special_ids: set[int] = (
+            set(self.tokenizer.all_special_ids)
+            | self.eos_ids
+            | {int(i) for i, t in added.items() if t.special}
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        resolution: int | tuple[int, int] | None = 840,
+        max_new_tokens: int = 1024,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        dtype: str | torch.dtype = "auto",
+        device: str = "auto",
+        device_map: str | dict[str, Any] | None = None,
+        batch_size: int = 8,
+        prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        attn_implementation: str | None = None,
+    ) -> TransformersReasoner:
+        """Load model + processor from a local checkpoint directory.
+
+        Args:
+            path: checkpoint directory (tiny model or Hub snapshot).
+            resolution: working resolution (square int, or (width, height)); None = native size.
+            max_new_tokens, do_sample, temperature, top_p: decoding; greedy by default. Other
+                settings of the checkpoint's generation_config.json (e.g. repetition_penalty) are kept.
+            dtype: "auto" (bf16 on CUDA, float32 on CPU) or a dtype name.
+            device: "auto" | "cpu" | "cuda" | "cuda:1" ...; ignored when ``device_map`` is given.
+            device_map: passed to ``from_pretrained`` (e.g. "auto" to shard a large model).
+            batch_size: samples per ``generate`` call.
+            prompt_template: prompt with a ``{question}`` field (see :mod:`pixelthink.answer`).
+            attn_implementation: e.g. "sdpa", "flash_attention_2"; None = transformers' default.
+        """
+        root = Path(path)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: model directory not found")
+        torch_device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, torch_device)
+        processor = load_processor(root)
+        kwargs: dict[str, Any] = {"dtype": torch_dtype}
+        if device_map is not None:
+            kwargs["device_map"] = device_map
+        if attn_implementation is not None:
+            kwargs["attn_implementation"] = attn_implementation
+        model = AutoModelForImageTextToText.from_pretrained(str(root), **kwargs)
+        if device_map is None:
+            model = model.to(torch_device)
+        model.eval()
+        return cls(
+            model,
+            processor,
+            resolution=resolution,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_p=top_p,
+            batch_size=batch_size,
+            prompt_template=prompt_template,
+            name=root.name,
+        )
+
+    # ------------------------------------------------------------------ configuration
+    def _generation_config(
+        self, max_new_tokens: int, do_sample: bool, temperature: float, top_p: float
+    ) -> GenerationConfig:
+        base = getattr(self.model, "generation_config", None)
+        config = GenerationConfig(**base.to_dict()) if base is not None else GenerationConfig()
+        config.max_new_tokens = max_new_tokens
+        config.do_sample = do_sample
+        if do_sample:
+            if temperature <= 0:
+                raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
+            config.temperature = temperature
+            config.top_p = top_p
+            config.top_k = None  # Qwen checkpoints ship top_k=1, which would make sampling greedy
+        else:
+            config.temperature = None
+            config.top_p = None
+            config.top_k = None
+        config.return_dict_in_generate = True
+        if config.pad_token_id is None:
+            config.pad_token_id = self.tokenizer.pad_token_id
+        if config.eos_token_id is None:
+            config.eos_token_id = self.tokenizer.eos_token_id
+        return config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ------------------------------------------------------------------ inputs
+    def frame_for(self, width: int, height: int) -> FrameTransform:
+        """The original <-> model frame transform for an image of ``width x height`` pixels.
+
+        The model frame is the working resolution snapped by the processor's ``smart_resize``
+        (see module docstring), i.e. exactly the pixel size the vision encoder receives.
+        """
+        if self.resolution is None:
+            target_w, target_h = width, height
+        elif isinstance(self.resolution, int):
+            target_w = target_h = self.resolution
+        else:
+            target_w, target_h = self.resolution
+        model_w, model_h = processed_image_size(self.processor.image_processor, target_w, target_h)
+        return FrameTransform.for_size(width, height, (model_w, model_h))
+
+    def messages_for(self, query: str) -> list[dict[str, Any]]:
+        """The chat messages of one sample: a user turn with the image and the filled prompt."""
+        prompt = build_prompt(query, self.prompt_template)
+        return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+
+    def build_inputs(
+        self, conversations: Sequence[list[dict[str, Any]]], model_images: Sequence[Image.Image]
+    ) -> Any:
+        """Left-padded processor batch on the model's device.
+
+        Args:
+            conversations: chat messages per sample, each with exactly one image content part.
+            model_images: the images, already in the model frame (sizes from :meth:`frame_for`).
+
+        Raises:
+            RuntimeError: the processor resized an image (its grid differs from the image size), so
+                coordinates would not map back correctly.
+        """
+        texts = [
+            self.processor.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+            for messages in conversations
+        ]
+        inputs = self.processor(text=texts, images=list(model_images), padding=True, return_tensors="pt")
+        grid = inputs["image_grid_thw"]
+        patch = int(self.processor.image_processor.patch_size)
+        for i, image in enumerate(model_images):
+            seen = (int(grid[i][2]) * patch, int(grid[i][1]) * patch)
+            if seen != tuple(image.size):
+                raise RuntimeError(
+                    f"processor resized image {i} from {image.size[0]}x{image.size[1]} to {seen[0]}x{seen[1]}; "
+                    "give images of the size returned by frame_for()"
+                )
+        return inputs.to(self.device)
+
+    # ------------------------------------------------------------------ generation
+    def _call_config(
+        self, max_new_tokens: int | None, temperature: float | None, top_p: float | None
+    ) -> GenerationConfig:
+        if max_new_tokens is None and temperature is None and top_p is None:
+            return self.generation_config
+        config = GenerationConfig(**self.generation_config.to_dict())
+        if max_new_tokens is not None:
+            if max_new_tokens < 1:
+                raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+            config.max_new_tokens = max_new_tokens
+        if temperature is not None:
+            if temperature < 0:
+                raise ValueError(f"temperature must be >= 0, got {temperature}")
+            config.do_sample = temperature > 0
+            config.temperature = temperature if temperature > 0 else None
+            config.top_k = None
+            if temperature == 0:
+                config.top_p = None
+        if top_p is not None and config.do_sample:
+            config.top_p = top_p
+        return config
+
+    @torch.inference_mode()
+    def generate_chat(
+        self,
+        conversations: Sequence[list[dict[str, Any]]],
+        model_images: Sequence[Image.Image],
+        frames: Sequence[FrameTransform],
+        *,
+        top_k: int = 2,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+    ) -> list[ChatOutput]:
+        """Generate for one batch of ready-made chat conversations (no prompt template applied).
+
+        Args:
+            conversations: chat messages per sample (one image content part each).
+            model_images: PIL images already in the model frame.
+            frames: the frame transform of each sample (returned in ``Generation.frame``).
+            top_k: number of top log-probs to keep per generated token (>= 2).
+            max_new_tokens, temperature, top_p: per-call overrides (temperature 0 = greedy).
+        """
+        n = len(conversations)
+        if not (n == len(model_images) == len(frames)):
+            raise ValueError(f"got {n} conversations, {len(model_images)} images and {len(frames)} frames")
+        if n == 0:
+            return []
+        t0 = time.perf_counter()
+        inputs = self.build_inputs(conversations, model_images)
+        on_cuda = self.device.type == "cuda"
+        recorder = TopKRecorder(top_k, synchronize=on_cuda)
+        if on_cuda:
+            torch.cuda.synchronize(self.device)
+        t1 = time.perf_counter()
+        out = self.model.generate(
+            **inputs,
+            generation_config=self._call_config(max_new_tokens, temperature, top_p),
+            logits_processor=LogitsProcessorList([recorder]),
+        )
+        if on_cuda:
+            torch.cuda.synchronize(self.device)
+        t2 = time.perf_counter()
+        prompt_len = inputs["input_ids"].shape[1]
+        sequences = out.sequences[:, prompt_len:]
+        recorder.finish(sequences[:, -1])
+        first = recorder.first_step_time if recorder.first_step_time is not None else t2
+        timings = {
+            "preprocess": (t1 - t0) / n,
+            "prefill": (first - t1) / n,
+            "decode": (t2 - first) / n,
+            "batch_size": float(n),
+        }
+        sequences = sequences.cpu()
+        top_lp, top_ids, chosen = recorder.top_logprobs, recorder.top_ids, recorder.chosen_logprobs
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        results = []
+        for i in range(n):
+            ids = sequences[i].tolist()
+            length, finished = len(ids), False
+            for j, tok in enumerate(ids):
+                if tok in self.eos_ids:
+                    length, finished = j + 1, True  # the first end-of-sequence token is a generated token
+                    break
+            ids = ids[:length]
+            tops = [
+                [(int(top_ids[t, i, r]), float(top_lp[t, i, r])) for r in range(top_ids.shape[2])]
+                for t in range(length)
+            ]
+            # U over the generated tokens (EOS included); padding after EOS excluded.
+            margins = margins_from_top_logprobs(
+                [[{"token": tid, "logprob": lp} for tid, lp in top] for top in tops]
+            )
+            uncertainty = float(uncertainty_from_margins(margins)) if length else None
+            text_ids = [t for t in ids if t not in self.special_ids]
+            reasoning, answer = count_reasoning_tokens([self.tokenizer.decode([t]) for t in text_ids])
+            generation = Generation(
+                text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                reasoning_tokens=reasoning,
+                answer_tokens=answer,
+                uncertainty=uncertainty,
+                frame=frames[i],
+                timings=dict(timings),
+                token_ids=ids,
+                tokens=[self.tokenizer.decode([t]) for t in ids],
+            )
+            results.append(
+                ChatOutput(
+                    generation=generation,
+                    token_logprobs=[float(v) for v in chosen[:length, i]],
+                    top_logprobs=tops,
+                    prompt_tokens=int(prompt_lengths[i]),
+                    finished=finished,
+                )
+            )
+        return results
+
+    def generate(self, images: Sequence[Image.Image], queries: Sequence[str]) -> list[Generation]:
+        """Generate one response per (image, query) pair, in input order, in batches of ``batch_size``.
+
+        Args:
+            images: PIL images in the *original* frame (any mode; converted to RGB).
+            queries: the questions (filled into the prompt template by ``build_prompt``).
+
+        Returns:
+            One :class:`Generation` per input; coordinates in ``text`` are in the model frame
+            ``Generation.frame`` maps back from.
+        """
+        if len(images) != len(queries):
+            raise ValueError(f"got {len(images)} images but {len(queries)} queries")
+        results: list[Generation] = []
+        for start in range(0, len(images), self.batch_size):
+            batch_images = images[start : start + self.batch_size]
+            batch_queries = queries[start : start + self.batch_size]
+            t0 = time.perf_counter()
+            frames = [self.frame_for(*image.size) for image in batch_images]
+            model_images = [f.image_to_model(image) for f, image in zip(frames, batch_images, strict=True)]
+            resize = (time.perf_counter() - t0) / len(batch_images)
+            outputs = self.generate_chat([self.messages_for(q) for q in batch_queries], model_images, frames)
+            for output in outputs:
+                output.generation.timings["preprocess"] += resize
+                results.append(output.generation)
+        return results

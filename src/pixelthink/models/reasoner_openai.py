@@ -1,0 +1,334 @@
+"""OpenAI-compatible chat-completions backend (vLLM, SGLang, ``pixelthink serve``, ...).
+
+Each (image, query) pair becomes one ``POST {base_url}/chat/completions`` request: the image, resized
+to the working resolution with :meth:`FrameTransform.image_to_model`, is sent as a lossless PNG
+``data:`` URL, the prompt is filled with :func:`pixelthink.answer.build_prompt`, and
+``logprobs=true, top_logprobs=k`` is requested for the uncertainty U. Up to ``concurrency`` requests
+are in flight at once (asyncio + httpx with a semaphore); transient failures (connection errors,
+timeouts, HTTP 429 and 5xx) are retried with exponential back-off (``Retry-After`` honoured).
+
+Before the first batch, ``GET {base_url}/models`` checks that the server is reachable and serves
+the model, so a wrong URL or model name fails fast with a clear message.
+
+Model frame: the server's processor may snap the image to its own patch grid (Qwen3-VL: multiples of
+32 pixels, so 840 becomes 832); this client cannot see that. For Qwen2.5-VL, 840 is kept exactly
+(840 = 30 * 28); for Qwen3-VL servers pass ``resolution=832``.
+
+Token counts: from the returned per-token logprob entries (a final end-of-sequence entry, such as
+``<|im_end|>``, is not counted). When the server returns no logprobs, ``usage.completion_tokens``
+is split by the character share of the ``<think>`` block (an estimate) and U is None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt, extract_think
+from pixelthink.frames import FrameTransform
+from pixelthink.models.reasoners import Generation, count_reasoning_tokens
+
+__all__ = ["END_TOKENS", "OpenAIReasoner", "ReasonerServerError", "image_to_data_url"]
+
+logger = logging.getLogger(__name__)
+
+#: Token texts that mark the end of a response in logprob entries (not counted as answer tokens).
+END_TOKENS: frozenset[str] = frozenset({"", "<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end|>"})
+
+_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class ReasonerServerError(RuntimeError):
+    """The server answered with an error that retrying did not fix."""
+
+
+def image_to_data_url(image: Any) -> str:
+    """Encode a PIL image as a lossless ``data:image/png;base64,...`` URL."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and "message" in err:
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if "detail" in body:
+            return str(body["detail"])
+    return str(body)[:500]
+
+
+class OpenAIReasoner:
+    """Reasoner backed by an OpenAI-compatible chat-completions server.
+
+    Args:
+        base_url: server URL ending in ``/v1`` (e.g. ``http://127.0.0.1:8000/v1``).
+        model: model name as the server lists it in ``GET /v1/models``.
+        concurrency: maximum number of requests in flight.
+        timeout: seconds per request (connect + read).
+        max_retries: retries after the first attempt for transient errors.
+        resolution: working resolution (int = square, (width, height), None = native).
+        max_new_tokens: ``max_tokens`` of each request.
+        temperature: sampling temperature (0 = greedy).
+        top_logprobs: top log-probs requested per token (>= 2 for U; 0 disables logprobs).
+        prompt_template: prompt with a ``{question}`` field.
+        check_model: query ``GET /models`` once before the first request.
+        api_key: sent as ``Authorization: Bearer ...`` when given.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        concurrency: int = 8,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        resolution: int | tuple[int, int] | None = 840,
+        max_new_tokens: int = 1024,
+        temperature: float = 0.0,
+        top_logprobs: int = 2,
+        prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        check_model: bool = True,
+        api_key: str | None = None,
+        backoff: float = 0.5,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if top_logprobs == 1 or top_logprobs < 0:
+            raise ValueError(
+                f"top_logprobs must be 0 (off) or >= 2 (U needs the top-2 margin), got {top_logprobs}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.resolution = resolution
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_logprobs = top_logprobs
+        self.prompt_template = prompt_template
+        self.check_model = check_model
+        self.backoff = backoff
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._checked = False
+
+    # ------------------------------------------------------------------ public API
+    def generate(self, images: Sequence[Any], queries: Sequence[str]) -> list[Generation]:
+        """Generate one response per (image, query) pair, in input order.
+
+        Images are PIL images in the *original* frame. Raises ``ConnectionError`` when the server
+        cannot be reached, ``ValueError`` for an unknown model name, :class:`ReasonerServerError`
+        when a request still fails after the retries.
+        """
+        if len(images) != len(queries):
+            raise ValueError(f"got {len(images)} images but {len(queries)} queries")
+        if not images:
+            return []
+        coroutine = self._generate_all(list(images), list(queries))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine)
+        # Called from inside an event loop (e.g. a notebook): run in a helper thread.
+        box: dict[str, Any] = {}
+
+        def runner() -> None:
+            try:
+                box["result"] = asyncio.run(coroutine)
+            except BaseException as exc:  # re-raised in the caller's thread below
+                box["error"] = exc
+
+        thread = threading.Thread(target=runner)
+        thread.start()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    def list_models(self) -> list[str]:
+        """Model names served at ``base_url`` (``GET /models``)."""
+        with httpx.Client(timeout=self.timeout, headers=self.headers) as client:
+            return self._parse_models(self._get_models(client))
+
+    # ------------------------------------------------------------------ internals
+    def _unreachable(self, exc: Exception) -> ConnectionError:
+        return ConnectionError(
+            f"cannot reach {self.base_url} ({type(exc).__name__}: {exc}); is the server running?"
+        )
+
+    def _get_models(self, client: httpx.Client) -> httpx.Response:
+        try:
+            return client.get(f"{self.base_url}/models")
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
+    def _parse_models(self, response: httpx.Response) -> list[str]:
+        if response.status_code != 200:
+            raise ReasonerServerError(
+                f"GET {self.base_url}/models: HTTP {response.status_code}: {_error_message(response)}"
+            )
+        data = response.json().get("data", [])
+        return [str(entry.get("id")) for entry in data if isinstance(entry, dict)]
+
+    async def _check(self, client: httpx.AsyncClient) -> None:
+        if self._checked or not self.check_model:
+            return
+        try:
+            response = await client.get(f"{self.base_url}/models")
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        names = self._parse_models(response)
+        if self.model not in names:
+            raise ValueError(
+                f"model {self.model!r} is not served at {self.base_url}; the server lists {names}"
+            )
+        self._checked = True
+
+    async def _generate_all(self, images: list[Any], queries: list[str]) -> list[Generation]:
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
+            await self._check(client)
+            semaphore = asyncio.Semaphore(self.concurrency)
+            tasks = [
+                asyncio.create_task(self._one(client, semaphore, i, image, query))
+                for i, (image, query) in enumerate(zip(images, queries, strict=True))
+            ]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+    def _payload(self, data_url: str, query: str) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": data_url}},
+                        {"type": "text", "text": build_prompt(query, self.prompt_template)},
+                    ],
+                }
+            ],
+            "max_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+        }
+        if self.top_logprobs:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = self.top_logprobs
+        return payload
+
+    async def _post(self, client: httpx.AsyncClient, payload: dict[str, Any], index: int) -> dict[str, Any]:
+        url = f"{self.base_url}/chat/completions"
+        attempt = 0
+        while True:
+            delay = self.backoff * (2**attempt) * (1 + 0.25 * random.random())
+            try:
+                response = await client.post(url, json=payload)
+            except httpx.TransportError as exc:
+                if attempt >= self.max_retries:
+                    if isinstance(exc, httpx.ConnectError):
+                        raise self._unreachable(exc) from exc
+                    raise ReasonerServerError(
+                        f"sample {index}: POST {url} failed after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
+                    ) from exc
+                logger.warning("sample %d: %s: %s; retrying in %.1fs", index, type(exc).__name__, exc, delay)
+            else:
+                if response.status_code == 200:
+                    return response.json()
+                message = _error_message(response)
+                if response.status_code == 404:
+                    raise ValueError(f"POST {url}: HTTP 404 (wrong model name {self.model!r}?): {message}")
+                if response.status_code not in _RETRY_STATUS or attempt >= self.max_retries:
+                    raise ReasonerServerError(
+                        f"sample {index}: POST {url}: HTTP {response.status_code} after {attempt + 1} "
+                        f"attempt(s): {message}"
+                    )
+                retry_after = response.headers.get("retry-after")
+                if retry_after is not None:
+                    with contextlib.suppress(ValueError):  # an HTTP date: keep the exponential delay
+                        delay = max(delay, float(retry_after))
+                logger.warning(
+                    "sample %d: HTTP %d (%s); retrying in %.1fs", index, response.status_code, message, delay
+                )
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _one(
+        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, index: int, image: Any, query: str
+    ) -> Generation:
+        t0 = time.perf_counter()
+        frame = FrameTransform.for_size(image.size[0], image.size[1], self.resolution)
+        data_url = image_to_data_url(frame.image_to_model(image))
+        t1 = time.perf_counter()
+        async with semaphore:
+            t2 = time.perf_counter()
+            body = await self._post(client, self._payload(data_url, query), index)
+            t3 = time.perf_counter()
+        return self._to_generation(
+            body,
+            frame,
+            {"preprocess": t1 - t0, "prefill": 0.0, "decode": t3 - t2, "request": t3 - t2, "queue": t2 - t1},
+            index,
+        )
+
+    def _to_generation(
+        self, body: dict[str, Any], frame: FrameTransform, timings: dict[str, float], index: int
+    ) -> Generation:
+        from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
+
+        try:
+            choice = body["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ReasonerServerError(
+                f"sample {index}: malformed chat-completions response: {str(body)[:300]}"
+            ) from exc
+        content = (choice.get("logprobs") or {}).get("content") or []
+        tokens = [str(entry.get("token", "")) for entry in content]
+        uncertainty: float | None = None
+        if content:
+            # OpenAI-style lists of {"token", "logprob"}; tokens with < 2 candidates are skipped in U.
+            tops = [entry.get("top_logprobs") or None for entry in content]
+            if self.top_logprobs >= 2:
+                uncertainty = float(uncertainty_from_margins(margins_from_top_logprobs(tops)))
+            counted = tokens[:-1] if tokens and tokens[-1] in END_TOKENS else tokens
+            reasoning, answer = count_reasoning_tokens(counted)
+        else:
+            completion = int((body.get("usage") or {}).get("completion_tokens") or 0)
+            think = extract_think(text, partial=True) or ""
+            reasoning = round(completion * len(think) / len(text)) if text else 0
+            answer = max(completion - reasoning, 0)
+        return Generation(
+            text=text,
+            reasoning_tokens=reasoning,
+            answer_tokens=answer,
+            uncertainty=uncertainty,
+            frame=frame,
+            timings=timings,
+            tokens=tokens,
+        )

@@ -1,0 +1,142 @@
+"""Reasoner interface: image + query -> ``<think>...</think><answer>...</answer>`` text, token counts, U.
+
+Two backends implement :class:`Reasoner`:
+
+* :class:`pixelthink.models.reasoner_hf.TransformersReasoner`: a local checkpoint directory run with
+  transformers (batched, left-padded generation; greedy by default).
+* :class:`pixelthink.models.reasoner_openai.OpenAIReasoner`: any OpenAI-compatible chat-completions
+  server (vLLM, SGLang, or ``pixelthink serve``), many requests in flight.
+
+:func:`load_reasoner` picks one from a spec string. This module does not import torch.
+
+Conventions shared by both backends:
+
+* The image is resized to the *model frame* with :meth:`FrameTransform.image_to_model` before it is
+  sent; ``Generation.frame`` maps the model's coordinates back to the original image.
+* ``Generation.text`` is decoded with special tokens skipped.
+* ``reasoning_tokens`` counts the generated tokens that :func:`uncertainty.reasoning_token_mask`
+  marks as inside ``<think>``; ``answer_tokens`` the other generated tokens. The end-of-sequence
+  token is not counted in either.
+* ``uncertainty`` is U = mean over the generated tokens (the end-of-sequence token included, padding
+  excluded) of ``clamp(1 - (p1 - p2), 0, 1)``, p1 and p2 the two largest next-token probabilities.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from pixelthink.frames import FrameTransform
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["Generation", "Reasoner", "count_reasoning_tokens", "load_reasoner", "parse_openai_spec"]
+
+
+@dataclass
+class Generation:
+    """One generated response.
+
+    Attributes:
+        text: raw decoded response (special tokens skipped); coordinates in it are in the *model* frame.
+        reasoning_tokens: generated tokens inside ``<think>...</think>``.
+        answer_tokens: the other generated tokens (end-of-sequence token excluded).
+        uncertainty: U in [0, 1] from the top-2 margins of the generated tokens; None when the backend
+            returned no per-token probabilities.
+        frame: original <-> model frame transform of this sample's image.
+        timings: seconds per stage for this sample: ``preprocess`` (image resize + processor),
+            ``prefill`` (vision encoder + prompt forward up to the first generated token), ``decode``
+            (the remaining tokens); for batched backends, the batch's times divided by the batch size
+            (``batch_size`` records it), so that sums over samples equal wall time. The OpenAI backend
+            reports ``request`` (round trip) as ``decode`` and ``prefill`` = 0.
+        token_ids: generated token ids up to and including the end-of-sequence token (local backend
+            only; empty for the OpenAI backend).
+        tokens: generated token texts, one per entry of the per-token statistics (same length as the
+            tokens U averages over).
+    """
+
+    text: str
+    reasoning_tokens: int
+    answer_tokens: int
+    uncertainty: float | None
+    frame: FrameTransform
+    timings: dict[str, float]
+    token_ids: list[int] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Reasoner(Protocol):
+    """Anything that turns images and queries into :class:`Generation` objects (same order, same length)."""
+
+    def generate(self, images: Sequence[Image.Image], queries: Sequence[str]) -> list[Generation]: ...
+
+
+def count_reasoning_tokens(token_texts: Sequence[str]) -> tuple[int, int]:
+    """(reasoning_tokens, answer_tokens) of a response given its token texts (no special tokens)."""
+    from pixelthink.uncertainty import reasoning_token_mask
+
+    if not token_texts:
+        return 0, 0
+    mask = reasoning_token_mask(list(token_texts))
+    reasoning = int(mask.sum())
+    return reasoning, len(token_texts) - reasoning
+
+
+_HTTP = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def parse_openai_spec(spec: str, model: str | None = None) -> tuple[str, str]:
+    """Split ``http(s)://HOST[:PORT][/v1][?model=NAME]`` into (base_url ending in /v1, model name).
+
+    ``model`` (an option) wins over the ``?model=`` query. Raises ValueError when no model is named.
+    """
+    parts = urlsplit(spec)
+    query = parse_qs(parts.query)
+    name = model or (query.get("model") or [None])[0]
+    if not name:
+        raise ValueError(
+            f"reasoner spec {spec!r}: no model name; use {spec.rstrip('/')}?model=NAME or pass model=NAME"
+        )
+    if not parts.netloc:
+        raise ValueError(f"reasoner spec {spec!r}: expected http(s)://HOST[:PORT][/v1]")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1"):
+        path = f"{path}/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), name
+
+
+def load_reasoner(spec: str, **options: Any) -> Reasoner:
+    """Build a reasoner from a spec string.
+
+    Args:
+        spec: a local checkpoint directory -> :class:`TransformersReasoner`;
+            ``http(s)://HOST[:PORT][/v1][?model=NAME]`` -> :class:`OpenAIReasoner`.
+        **options: keyword arguments of ``TransformersReasoner.from_pretrained`` or ``OpenAIReasoner``
+            (for a URL, ``model=NAME`` may replace the ``?model=`` query).
+
+    Raises:
+        FileNotFoundError: ``spec`` is neither a URL nor an existing directory.
+        ValueError: a URL without a model name.
+    """
+    if _HTTP.match(spec):
+        from pixelthink.models.reasoner_openai import OpenAIReasoner
+
+        base_url, name = parse_openai_spec(spec, options.pop("model", None))
+        return OpenAIReasoner(base_url, name, **options)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"reasoner {spec!r}: no such directory (expected a local checkpoint directory or "
+            "http(s)://HOST:PORT/v1?model=NAME)"
+        )
+    if not path.is_dir():
+        raise FileNotFoundError(f"reasoner {spec!r}: is a file; expected a checkpoint directory")
+    from pixelthink.models.reasoner_hf import TransformersReasoner
+
+    return TransformersReasoner.from_pretrained(path, **options)

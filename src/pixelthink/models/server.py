@@ -1,0 +1,358 @@
+"""A small OpenAI-compatible chat-completions server around :class:`TransformersReasoner`.
+
+Endpoints:
+
+* ``GET /v1/models`` -> ``{"object": "list", "data": [{"id": NAME, "object": "model", ...}]}``
+* ``POST /v1/chat/completions`` with one user turn holding one ``image_url`` part (a ``data:`` URL,
+  base64 PNG/JPEG) and text parts. Supported fields: ``model``, ``messages``, ``max_tokens`` /
+  ``max_completion_tokens``, ``temperature`` (0 or absent = greedy), ``top_p``, ``logprobs``,
+  ``top_logprobs`` (0..20), ``n`` (1 only). The response follows OpenAI's format, including
+  ``choices[0].logprobs.content[i] = {token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}``
+  (one entry per generated token, the end-of-sequence token included) and ``usage``.
+* Errors use OpenAI's body ``{"error": {"message", "type", "param", "code"}}``: 404 for an unknown
+  model, 400 for a malformed request.
+
+The image is used as sent (native resolution); the processor may snap it to its patch grid (see
+:mod:`pixelthink.models.reasoner_hf`). Requests with the same decoding settings that arrive together
+are batched (up to ``batch_size``) into one left-padded ``generate`` call on a single worker thread.
+
+Run it with ``pixelthink serve MODEL_PATH --host 127.0.0.1 --port 8000``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from PIL import Image, UnidentifiedImageError
+
+from pixelthink.models.reasoner_hf import ChatOutput, TransformersReasoner
+
+__all__ = ["RequestError", "create_app", "parse_chat_request"]
+
+logger = logging.getLogger(__name__)
+
+MAX_TOP_LOGPROBS = 20
+
+
+class RequestError(ValueError):
+    """A malformed request (HTTP 400, or the given status)."""
+
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400, code: str | None = None):
+        super().__init__(message)
+        self.param = param
+        self.status = status
+        self.code = code
+
+
+def _error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"message": message, "type": kind, "param": param, "code": code}},
+    )
+
+
+def _decode_image(url: str) -> Image.Image:
+    if not url.startswith("data:"):
+        raise RequestError(
+            "only data: image URLs are supported (data:image/png;base64,...)", param="messages"
+        )
+    header, _, data = url.partition(",")
+    if ";base64" not in header:
+        raise RequestError("image data URL must be base64-encoded", param="messages")
+    try:
+        raw = base64.b64decode(data, validate=True)
+        image = Image.open(io.BytesIO(raw))
+        image.load()
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as exc:
+        raise RequestError(f"cannot decode the image data URL: {exc}", param="messages") from exc
+    return image.convert("RGB")
+
+
+@dataclass
+class ChatRequest:
+    """A parsed chat-completions request: one conversation with exactly one image."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    image: Image.Image
+    max_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    logprobs: bool
+    top_logprobs: int
+    key: tuple[Any, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = (self.max_tokens, self.temperature, self.top_p)
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """Validate an OpenAI chat-completions body and turn image_url parts into ``{"type": "image"}``."""
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("field 'model' must be a non-empty string", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("field 'messages' must be a non-empty list", param="messages")
+    if body.get("n", 1) != 1:
+        raise RequestError("only n=1 is supported", param="n")
+    if body.get("stream"):
+        raise RequestError("stream=true is not supported", param="stream")
+    images: list[Image.Image] = []
+    converted: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise RequestError(f"messages[{i}] must be an object with a 'role'", param="messages")
+        content = message.get("content")
+        if isinstance(content, str):
+            converted.append({"role": message["role"], "content": [{"type": "text", "text": content}]})
+            continue
+        if not isinstance(content, list):
+            raise RequestError(f"messages[{i}].content must be a string or a list of parts", param="messages")
+        parts = []
+        for j, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                parts.append({"type": "text", "text": part["text"]})
+            elif kind == "image_url":
+                url = part.get("image_url")
+                url = url.get("url") if isinstance(url, dict) else url
+                if not isinstance(url, str):
+                    raise RequestError(
+                        f"messages[{i}].content[{j}].image_url.url must be a string", param="messages"
+                    )
+                images.append(_decode_image(url))
+                parts.append({"type": "image"})
+            else:
+                raise RequestError(
+                    f"messages[{i}].content[{j}]: expected a 'text' or 'image_url' part, got {kind!r}",
+                    param="messages",
+                )
+        converted.append({"role": message["role"], "content": parts})
+    if len(images) != 1:
+        raise RequestError(f"exactly one image per request is supported, got {len(images)}", param="messages")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise RequestError("max_tokens must be a positive integer", param="max_tokens")
+    temperature = body.get("temperature")
+    if temperature is not None and (not isinstance(temperature, int | float) or temperature < 0):
+        raise RequestError("temperature must be a number >= 0", param="temperature")
+    top_p = body.get("top_p")
+    if top_p is not None and (not isinstance(top_p, int | float) or not 0 < top_p <= 1):
+        raise RequestError("top_p must be in (0, 1]", param="top_p")
+    logprobs = bool(body.get("logprobs", False))
+    top_logprobs = body.get("top_logprobs") or 0
+    if not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= MAX_TOP_LOGPROBS:
+        raise RequestError(f"top_logprobs must be an integer in 0..{MAX_TOP_LOGPROBS}", param="top_logprobs")
+    if top_logprobs and not logprobs:
+        raise RequestError("top_logprobs requires logprobs=true", param="top_logprobs")
+    return ChatRequest(
+        model=model,
+        messages=converted,
+        image=images[0],
+        max_tokens=max_tokens,
+        temperature=None if temperature is None else float(temperature),
+        top_p=None if top_p is None else float(top_p),
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+    )
+
+
+class _Batcher:
+    """Collects concurrent requests and runs them as batched ``generate_chat`` calls on one thread."""
+
+    def __init__(self, reasoner: TransformersReasoner, batch_size: int, wait_s: float) -> None:
+        self.reasoner = reasoner
+        self.batch_size = batch_size
+        self.wait_s = wait_s
+        self.queue: asyncio.Queue[tuple[ChatRequest, asyncio.Future[ChatOutput]]] | None = None
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelthink-generate")
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.queue = asyncio.Queue()
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, request: ChatRequest) -> ChatOutput:
+        assert self.queue is not None, "batcher not started"
+        future: asyncio.Future[ChatOutput] = asyncio.get_running_loop().create_future()
+        await self.queue.put((request, future))
+        return await future
+
+    async def _run(self) -> None:
+        assert self.queue is not None
+        pending: list[tuple[ChatRequest, asyncio.Future[ChatOutput]]] = []
+        loop = asyncio.get_running_loop()
+        while True:
+            if not pending:
+                pending.append(await self.queue.get())
+                await asyncio.sleep(self.wait_s)  # let requests sent together arrive
+            while not self.queue.empty():
+                pending.append(self.queue.get_nowait())
+            key = pending[0][0].key
+            batch = [item for item in pending if item[0].key == key][: self.batch_size]
+            pending = [item for item in pending if not any(item is b for b in batch)]
+            batch = [item for item in batch if not item[1].cancelled()]
+            if not batch:
+                continue
+            requests = [request for request, _ in batch]
+            top_k = max(2, *(r.top_logprobs for r in requests))
+            try:
+                outputs = await loop.run_in_executor(self.executor, self._generate, requests, top_k)
+            except Exception as exc:  # delivered to every waiting request, which returns HTTP 500
+                logger.exception("generation failed for a batch of %d", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), output in zip(batch, outputs, strict=True):
+                if not future.done():
+                    future.set_result(output)
+
+    def _generate(self, requests: list[ChatRequest], top_k: int) -> list[ChatOutput]:
+        images, frames = [], []
+        for request in requests:
+            frame = self.reasoner.frame_for(*request.image.size)
+            frames.append(frame)
+            images.append(frame.image_to_model(request.image))
+        first = requests[0]
+        return self.reasoner.generate_chat(
+            [r.messages for r in requests],
+            images,
+            frames,
+            top_k=top_k,
+            max_new_tokens=first.max_tokens,
+            temperature=first.temperature,
+            top_p=first.top_p,
+        )
+
+
+def _token_entry(text: str, logprob: float) -> dict[str, Any]:
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+
+
+def _response(
+    request: ChatRequest, output: ChatOutput, reasoner: TransformersReasoner, name: str
+) -> dict[str, Any]:
+    generation = output.generation
+    logprobs = None
+    if request.logprobs:
+        decode = reasoner.tokenizer.decode
+        content = []
+        for tid, lp, tops in zip(
+            generation.token_ids, output.token_logprobs, output.top_logprobs, strict=True
+        ):
+            entry = _token_entry(decode([tid]), lp)
+            entry["top_logprobs"] = [_token_entry(decode([t]), v) for t, v in tops[: request.top_logprobs]]
+            content.append(entry)
+        logprobs = {"content": content}
+    completion = len(generation.token_ids)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": generation.text},
+                "logprobs": logprobs,
+                "finish_reason": "stop" if output.finished else "length",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": output.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": output.prompt_tokens + completion,
+        },
+    }
+
+
+def create_app(
+    reasoner: TransformersReasoner,
+    model_name: str,
+    *,
+    batch_size: int | None = None,
+    batch_wait_s: float = 0.01,
+) -> FastAPI:
+    """The FastAPI application serving ``reasoner`` under the name ``model_name``.
+
+    Args:
+        reasoner: a loaded :class:`TransformersReasoner` (its ``resolution`` should be None: images are
+            used as sent).
+        model_name: the id clients must pass as ``model``.
+        batch_size: most requests per ``generate`` call (default: ``reasoner.batch_size``).
+        batch_wait_s: how long the batcher waits after the first request for others to arrive.
+    """
+    batcher = _Batcher(reasoner, batch_size or reasoner.batch_size, batch_wait_s)
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="pixelthink reasoner server", lifespan=lifespan)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, f"invalid request: {exc.errors()}")
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": model_name, "object": "model", "created": created, "owned_by": "pixelthink"}],
+        }
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "request body is not valid JSON")
+        try:
+            parsed = parse_chat_request(body)
+        except RequestError as exc:
+            return _error(exc.status, str(exc), param=exc.param, code=exc.code)
+        if parsed.model != model_name:
+            return _error(
+                404, f"The model `{parsed.model}` does not exist.", param="model", code="model_not_found"
+            )
+        try:
+            output = await batcher.submit(parsed)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        except Exception as exc:
+            return _error(500, f"generation failed: {type(exc).__name__}: {exc}")
+        return JSONResponse(_response(parsed, output, reasoner, model_name))
+
+    return app

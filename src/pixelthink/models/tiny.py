@@ -1,0 +1,454 @@
+"""Tiny, randomly initialised models of the real architectures, for tests, examples and smoke runs.
+
+Every builder creates the *real* transformers model class from a small config, saves it with
+``save_pretrained`` together with its tokenizer and processor files, and returns the directory.
+The directory loads back through exactly the code path users take for a real checkpoint
+(:func:`pixelthink.models.load_reasoner`, :func:`pixelthink.models.processors.load_processor`,
+``Sam2Model.from_pretrained``), so a test that passes on a tiny model exercises the same code.
+
+The weights are random: the text they generate is gibberish, but shapes, token bookkeeping,
+padding, timing and coordinate handling are all real. Each model is well under 5 MB on disk.
+
+torch / transformers / tokenizers are imported lazily inside the builders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "QWEN_CHAT_TEMPLATE",
+    "SPECIAL_TOKENS",
+    "build_tiny_qwen2_5_vl",
+    "build_tiny_qwen3_vl",
+    "build_tiny_sam2",
+    "build_tiny_tokenizer",
+]
+
+#: Special tokens of the Qwen2.5-VL / Qwen3-VL vocabularies that the processors and models rely on.
+SPECIAL_TOKENS: tuple[str, ...] = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+#: A Qwen-style chat template (ChatML) that renders image content parts as
+#: ``<|vision_start|><|image_pad|><|vision_end|>``; the processor expands ``<|image_pad|>`` to one
+#: token per merged image patch.
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+_BUILTIN_CORPUS: tuple[str, ...] = (
+    "<think>The user asks for the object in the image. I look at the shapes and find the red one on the left."
+    "</think>",
+    '<answer>{"bbox": [12, 34, 256, 478], "points_1": [100, 200], "points_2": [150, 250]}</answer>',
+    "<think>It is small, near the top right corner, next to the blue square.</think>",
+    '<answer>{"bbox":[0,0,839,839],"points_1":[419,419],"points_2":[420,421]}</answer>',
+    "Please find the object that best matches the question and output its bounding box and two points "
+    "inside it. Output the thinking process in <think> </think> and the final answer in <answer> </answer>.",
+    "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 20 25 32 50 64 100 128 200 256 300 400 500 512 600 700 800 840",
+    "What can be used to cut paper? Which animal is the largest? Where would you sit to read a book?",
+    "the a an of in on at to is are was it this that with for from by and or not which what where who",
+    "You are a helpful assistant. user assistant system image question answer box point mask object",
+    '{"bbox": [x1, y1, x2, y2], "points_1": [x, y], "points_2": [x, y]} [ ] { } , : " . ? !',
+)
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"{module} is required for the tiny model builders; install pixelthink[ml]"
+        ) from exc
+
+
+def build_tiny_tokenizer(
+    out_dir: str | Path | None = None,
+    texts: Iterable[str] | None = None,
+    *,
+    vocab_size: int = 400,
+) -> Any:
+    """Train a small byte-level BPE tokenizer with the Qwen special tokens and chat template.
+
+    Args:
+        out_dir: if given, the tokenizer is saved there (``tokenizer.json``, ``tokenizer_config.json``,
+            ``chat_template.jinja``).
+        texts: training texts; defaults to a built-in corpus covering digits, JSON punctuation,
+            ``<think>``/``<answer>`` tags and the PixelThink prompt wording.
+        vocab_size: target vocabulary size including the 256 byte symbols and the special tokens.
+
+    Returns:
+        A ``transformers`` fast tokenizer (``PreTrainedTokenizerFast``) with ``eos_token="<|im_end|>"``,
+        ``pad_token="<|endoftext|>"``, left padding and :data:`QWEN_CHAT_TEMPLATE`.
+    """
+    tokenizers = _require("tokenizers")
+    transformers = _require("transformers")
+
+    corpus = list(texts) if texts is not None else list(_BUILTIN_CORPUS)
+    if not corpus:
+        raise ValueError("build_tiny_tokenizer: texts is empty; give at least one training text")
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(corpus, trainer=trainer)
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        padding_side="left",
+        chat_template=QWEN_CHAT_TEMPLATE,
+        model_max_length=32768,
+    )
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        tok.save_pretrained(str(out_dir))
+    return tok
+
+
+def _token_ids(tok: Any) -> dict[str, int]:
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    missing = [t for t, i in ids.items() if i is None or i == tok.unk_token_id]
+    if missing:
+        raise ValueError(f"tokenizer lacks the special tokens {missing}; build it with build_tiny_tokenizer")
+    return ids
+
+
+def _save_generation_config(model: Any, ids: dict[str, int]) -> None:
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
+        do_sample=False,
+    )
+
+
+def _check_mrope(head_dim: int, mrope_section: Sequence[int]) -> None:
+    if sum(mrope_section) * 2 != head_dim:
+        raise ValueError(f"mrope_section {list(mrope_section)} must sum to head_dim/2 = {head_dim // 2}")
+
+
+def _vision_size(image_size: int | None, default_min: int, default_max: int) -> dict[str, int]:
+    """The processor's ``size`` dict (pixel-count bounds of Qwen's smart_resize)."""
+    if image_size is None:
+        return {"shortest_edge": default_min, "longest_edge": default_max}
+    if image_size <= 0:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    return {
+        "shortest_edge": min(default_min, image_size * image_size),
+        "longest_edge": image_size * image_size,
+    }
+
+
+def _save_vl(
+    out_dir: Path,
+    model: Any,
+    tok: Any,
+    ids: dict[str, int],
+    *,
+    patch_size: int,
+    size: dict[str, int],
+    image_mean: Sequence[float],
+    image_std: Sequence[float],
+    processor_kind: str,
+) -> Path:
+    from transformers import Qwen2VLImageProcessorPil
+
+    from pixelthink.models.processors import PROCESSOR_CLASSES
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _save_generation_config(model, ids)
+    model.save_pretrained(str(out_dir))
+    image_processor = Qwen2VLImageProcessorPil(
+        size=size,
+        patch_size=patch_size,
+        temporal_patch_size=2,
+        merge_size=2,
+        image_mean=list(image_mean),
+        image_std=list(image_std),
+    )
+    processor = PROCESSOR_CLASSES[processor_kind](
+        image_processor=image_processor, tokenizer=tok, chat_template=tok.chat_template
+    )
+    processor.save_pretrained(str(out_dir))
+    # Real checkpoints name the stock processor class; keep that layout so that loading a tiny
+    # model exercises the same code path as loading a real one.
+    stock = {"qwen2_5_vl": "Qwen2_5_VLProcessor", "qwen3_vl": "Qwen3VLProcessor"}[processor_kind]
+    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        path = out_dir / name
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if "processor_class" in data:
+                data["processor_class"] = stock
+                path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def build_tiny_qwen2_5_vl(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    tokenizer: Any = None,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    image_size: int | None = None,
+    initializer_range: float = 0.2,
+) -> Path:
+    """Build, save and return the directory of a random tiny ``Qwen2_5_VLForConditionalGeneration``.
+
+    Args:
+        out_dir: output directory (created).
+        seed: torch seed for the random weights.
+        tokenizer: a tokenizer from :func:`build_tiny_tokenizer` (one is built if None).
+        hidden_size: text hidden size; 4 attention heads, head_dim = hidden_size / 4.
+        num_layers: number of text decoder layers (vision tower: 2 blocks).
+        image_size: if given, the processor caps images at about ``image_size**2`` pixels (its
+            ``max_pixels``), so a large working resolution is shrunk before the vision tower; None keeps
+            the stock Qwen2.5-VL bounds (3136 .. 1003520 pixels), under which 840x840 is kept as is.
+        initializer_range: std of the random weights; larger than the stock 0.02 so that next-token
+            distributions are peaked and greedy decoding is numerically stable.
+
+    Returns:
+        ``Path(out_dir)``, loadable with ``AutoModelForImageTextToText`` and :func:`load_processor`.
+    """
+    torch = _require("torch")
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    if hidden_size % 4 != 0 or hidden_size < 16:
+        raise ValueError(f"hidden_size must be a multiple of 4 and >= 16, got {hidden_size}")
+    tok = tokenizer if tokenizer is not None else build_tiny_tokenizer()
+    ids = _token_ids(tok)
+    head_dim = hidden_size // 4
+    quarter = head_dim // 2
+    mrope = [quarter - 2 * (quarter // 3), quarter // 3, quarter // 3]
+    _check_mrope(head_dim, mrope)
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": hidden_size,
+            "intermediate_size": hidden_size * 2,
+            "num_hidden_layers": num_layers,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 32768,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+            "initializer_range": initializer_range,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
+            "out_hidden_size": hidden_size,
+            "fullatt_block_indexes": [1],
+            "initializer_range": initializer_range,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        initializer_range=initializer_range,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    return _save_vl(
+        Path(out_dir),
+        model,
+        tok,
+        ids,
+        patch_size=14,
+        size=_vision_size(image_size, 56 * 56, 28 * 28 * 1280),
+        image_mean=(0.48145466, 0.4578275, 0.40821073),
+        image_std=(0.26862954, 0.26130258, 0.27577711),
+        processor_kind="qwen2_5_vl",
+    )
+
+
+def build_tiny_qwen3_vl(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    tokenizer: Any = None,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    image_size: int | None = None,
+    initializer_range: float = 0.2,
+) -> Path:
+    """Build, save and return the directory of a random tiny ``Qwen3VLForConditionalGeneration``.
+
+    Same arguments as :func:`build_tiny_qwen2_5_vl`. The vision tower uses patch_size 16 (so the
+    processor works on multiples of 32 pixels: 840 becomes 832), ``deepstack_visual_indexes=[0, 1]``,
+    and the stock Qwen3-VL pixel bounds (65536 .. 16777216) unless ``image_size`` caps them.
+    """
+    torch = _require("torch")
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    if hidden_size % 4 != 0 or hidden_size < 16:
+        raise ValueError(f"hidden_size must be a multiple of 4 and >= 16, got {hidden_size}")
+    tok = tokenizer if tokenizer is not None else build_tiny_tokenizer()
+    ids = _token_ids(tok)
+    head_dim = hidden_size // 4
+    quarter = head_dim // 2
+    mrope = [quarter - 2 * (quarter // 4), quarter // 4, quarter // 4]
+    _check_mrope(head_dim, mrope)
+    config = Qwen3VLConfig(
+        text_config={
+            "vocab_size": len(tok),
+            "hidden_size": hidden_size,
+            "intermediate_size": hidden_size * 2,
+            "num_hidden_layers": num_layers,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": head_dim,
+            "max_position_embeddings": 32768,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": mrope,
+                "mrope_interleaved": True,
+            },
+            "pad_token_id": ids["<|endoftext|>"],
+            "initializer_range": initializer_range,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": hidden_size,
+            "num_position_embeddings": 256,
+            "deepstack_visual_indexes": [0, 1],
+            "initializer_range": initializer_range,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config).eval()
+    return _save_vl(
+        Path(out_dir),
+        model,
+        tok,
+        ids,
+        patch_size=16,
+        size=_vision_size(image_size, 65536 if image_size is None else 32 * 32, 16777216),
+        image_mean=(0.5, 0.5, 0.5),
+        image_std=(0.5, 0.5, 0.5),
+        processor_kind="qwen3_vl",
+    )
+
+
+def build_tiny_sam2(
+    out_dir: str | Path, *, seed: int = 0, image_size: int = 256, hidden_size: int = 32
+) -> Path:
+    """Build, save and return the directory of a random tiny transformers ``Sam2Model``.
+
+    The Hiera backbone has 4 stages (1, 1, 2, 1 blocks, dims 8/16/32/64); its one global-attention
+    block is the *second* block of stage 3 (a global block that opens a stage breaks window
+    partitioning). Besides the model files, a ``preprocessor_config.json`` in the layout of the real
+    ``facebook/sam2.1-hiera-*`` checkpoints records the input size and ImageNet mean/std.
+
+    Args:
+        out_dir: output directory (created).
+        seed: torch seed for the random weights.
+        image_size: square input size of the image encoder (multiple of 32).
+        hidden_size: FPN / prompt-encoder / mask-decoder width (multiple of 8).
+    """
+    torch = _require("torch")
+    from transformers import Sam2Config, Sam2Model
+
+    if image_size % 32 != 0:
+        raise ValueError(f"image_size must be a multiple of 32, got {image_size}")
+    if hidden_size % 8 != 0:
+        raise ValueError(f"hidden_size must be a multiple of 8, got {hidden_size}")
+    dims = [8, 16, 32, 64]
+    s = image_size // 4
+    config = Sam2Config(
+        vision_config={
+            "backbone_config": {
+                "model_type": "sam2_hiera_det_model",
+                "hidden_size": dims[0],
+                "num_attention_heads": 1,
+                "image_size": [image_size, image_size],
+                "blocks_per_stage": [1, 1, 2, 1],
+                "embed_dim_per_stage": dims,
+                "num_attention_heads_per_stage": [1, 1, 2, 2],
+                "window_size_per_stage": [8, 4, 4, 2],
+                "global_attention_blocks": [3],
+                "window_positional_embedding_background_size": [4, 4],
+            },
+            "backbone_channel_list": dims[::-1],
+            "backbone_feature_sizes": [[s, s], [s // 2, s // 2], [s // 4, s // 4]],
+            "fpn_hidden_size": hidden_size,
+        },
+        prompt_encoder_config={"hidden_size": hidden_size, "image_size": image_size, "patch_size": 16},
+        mask_decoder_config={
+            "hidden_size": hidden_size,
+            "mlp_dim": hidden_size * 2,
+            "num_attention_heads": 2,
+            "iou_head_hidden_dim": hidden_size,
+        },
+    )
+    torch.manual_seed(seed)
+    model = Sam2Model(config).eval()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    preprocessor = {
+        "image_processor_type": "Sam2ImageProcessorFast",
+        "processor_class": "Sam2Processor",
+        "do_resize": True,
+        "size": {"height": image_size, "width": image_size},
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225],
+        "mask_size": {"height": image_size // 4, "width": image_size // 4},
+    }
+    (out / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,205 @@
+"""OpenAIReasoner against a REAL `pixelthink serve` process (uvicorn on loopback) on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelthink.models import build_tiny_qwen2_5_vl, build_tiny_tokenizer, load_reasoner
+from pixelthink.models.reasoner_openai import OpenAIReasoner, ReasonerServerError, image_to_data_url
+from pixelthink.models.reasoners import parse_openai_spec
+
+MAX_NEW = 16
+NAME = "tiny-qwen"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("openai") / "q25", tokenizer=build_tiny_tokenizer())
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    port = _free_port()
+    cmd = [sys.executable, "-m", "pixelthink.cli", "serve", str(model_dir), "--port", str(port),
+           "--model-name", NAME, "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("server did not start within 90 s")
+        time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _images() -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for w, h in [(320, 240), (200, 300)]
+    ]
+
+
+QUERIES = ["cup", "what is the largest animal in the picture that could carry a person"]
+
+
+def test_models_endpoint(server):
+    body = httpx.get(f"{server}/models").json()
+    assert body["object"] == "list" and [m["id"] for m in body["data"]] == [NAME]
+
+
+def test_openai_backend_matches_local_backend(server, model_dir):
+    remote = load_reasoner(f"{server}?model={NAME}", resolution=224, max_new_tokens=MAX_NEW, concurrency=4)
+    assert isinstance(remote, OpenAIReasoner)
+    local = load_reasoner(str(model_dir), resolution=224, max_new_tokens=MAX_NEW)
+    got, ref = remote.generate(_images(), QUERIES), local.generate(_images(), QUERIES)
+    for g, r in zip(got, ref, strict=True):
+        assert g.text == r.text
+        assert g.frame == r.frame
+        # same tokens (EOS included) -> same U from the served top-2 log-probs
+        assert g.uncertainty == pytest.approx(r.uncertainty, abs=1e-5)
+        assert (g.reasoning_tokens, g.answer_tokens) == (r.reasoning_tokens, r.answer_tokens)
+        assert g.timings["request"] > 0 and g.timings["decode"] == g.timings["request"]
+
+
+def test_chat_completion_logprobs_format(server):
+    image = Image.new("RGB", (224, 224), (0, 128, 255))
+    payload = {
+        "model": NAME,
+        "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": image_to_data_url(image)}},
+            {"type": "text", "text": "find the sky"}]}],
+        "max_tokens": 5, "temperature": 0, "logprobs": True, "top_logprobs": 3,
+    }  # fmt: skip
+    body = httpx.post(f"{server}/chat/completions", json=payload, timeout=60).json()
+    choice = body["choices"][0]
+    assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
+    content = choice["logprobs"]["content"]
+    usage = body["usage"]
+    assert usage["completion_tokens"] == len(content) <= 5
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    # 224x224 image -> 64 image tokens, so the prompt is longer than that
+    assert usage["prompt_tokens"] > 64
+    assert choice["finish_reason"] == ("length" if len(content) == 5 else "stop")
+    for entry in content:
+        assert set(entry) == {"token", "logprob", "bytes", "top_logprobs"}
+        tops = [t["logprob"] for t in entry["top_logprobs"]]
+        assert len(tops) == 3 and tops == sorted(tops, reverse=True)
+        assert sum(math.exp(t) for t in tops) <= 1 + 1e-6
+        assert entry["logprob"] == pytest.approx(tops[0])  # greedy: the chosen token is the top-1
+        assert entry["bytes"] == list(entry["token"].encode("utf-8"))
+
+
+def test_wrong_model_name(server):
+    with pytest.raises(ValueError, match=r"'nope' is not served .* \['tiny-qwen'\]"):
+        load_reasoner(server, model="nope").generate(_images()[:1], QUERIES[:1])
+    response = httpx.post(f"{server}/chat/completions", json={"model": "nope", "messages": [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_to_data_url(_images()[0])}}]}]})  # fmt: skip
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "model_not_found" and error["param"] == "model" and "nope" in error["message"]
+    # without the /models check, the 404 of the completion itself is reported as a wrong model name
+    with pytest.raises(ValueError, match="HTTP 404"):
+        OpenAIReasoner(server, "nope", check_model=False).generate(_images()[:1], QUERIES[:1])
+
+
+def test_bad_request_gets_openai_error_body(server):
+    response = httpx.post(f"{server}/chat/completions", json={"model": NAME, "messages": [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,!!"}}]}]})  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_unreachable_server():
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    with pytest.raises(ConnectionError, match="is the server running"):
+        OpenAIReasoner(url, "m", max_retries=0).generate(_images()[:1], QUERIES[:1])
+    with pytest.raises(ConnectionError, match="is the server running"):
+        OpenAIReasoner(url, "m", max_retries=1, backoff=0.01, check_model=False).generate(
+            _images()[:1], QUERIES[:1]
+        )
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    """A stand-in HTTP server that answers 503 twice, then a valid completion."""
+
+    calls = 0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls += 1
+        if type(self).calls <= 2:
+            self.send_response(503)
+            self.send_header("Retry-After", "0")
+            body = b'{"error": {"message": "busy"}}'
+        else:
+            self.send_response(200)
+            top = [{"token": "a", "logprob": math.log(0.5)}, {"token": "b", "logprob": math.log(0.25)}]
+            body = json.dumps({"choices": [{"message": {"content": "<think>a</think>"}, "logprobs": {"content": [
+                {"token": "<think>", "logprob": math.log(0.5), "top_logprobs": top},
+                {"token": "a", "logprob": math.log(0.5), "top_logprobs": top},
+                {"token": "</think>", "logprob": math.log(0.5), "top_logprobs": top},
+                {"token": "<|im_end|>", "logprob": math.log(0.5), "top_logprobs": top}]}}]}).encode()  # fmt: skip
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_retries_transient_errors_then_succeeds():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        g = OpenAIReasoner(url, "m", check_model=False, backoff=0.01).generate(_images()[:1], ["q"])[0]
+        assert _Flaky.calls == 3
+        # margins 0.5 - 0.25 = 0.25 for all 4 tokens -> U = 1 - 0.25 = 0.75
+        assert g.uncertainty == pytest.approx(0.75)
+        # "a" is inside <think>; the tags are not; the final <|im_end|> is not counted
+        assert (g.reasoning_tokens, g.answer_tokens) == (1, 2)
+        _Flaky.calls = 0
+        with pytest.raises(ReasonerServerError, match="HTTP 503 after 2 attempt"):
+            OpenAIReasoner(url, "m", check_model=False, backoff=0.01, max_retries=1).generate(
+                _images()[:1], ["q"]
+            )
+    finally:
+        httpd.shutdown()
+
+
+def test_parse_openai_spec():
+    assert parse_openai_spec("http://h:8000?model=m") == ("http://h:8000/v1", "m")
+    assert parse_openai_spec("https://h/v1/", model="x") == ("https://h/v1", "x")
+    assert parse_openai_spec("http://h:1/v1?model=a", model="b") == ("http://h:1/v1", "b")
+    with pytest.raises(ValueError, match="no model name"):
+        parse_openai_spec("http://h:8000/v1")
