@@ -1,0 +1,887 @@
+"""PixelThink rewards: accuracy terms, difficulty/uncertainty length budgets, reward variants.
+
+One source of truth for TRL, verl and evaluation. The values equal the authors' implementation
+(songw-zju/PixelThink@69baad1: ``verl/utils/reward_score/seg_pixelthink.py`` and
+``length.py``; the Qwen3-VL copy ``training_scripts/qwen3vl/pixelthink_seg_reward.py`` computes
+the same values with the default parameters) for every response, malformed ones included:
+
+accuracy (0..5) = the sum of five binary terms
+    1. ``thinking_format``: the whole response ``fullmatch``-es
+       ``<think>.*?</think>\\s*<answer>.*?</answer>`` (DOTALL);
+    2. ``answer_format``: ``json.loads`` of the first ``{[^}]+}`` match has ``bbox`` (a list of 4),
+       ``points_1`` and ``points_2`` (lists of 2); the values are not checked;
+    3. ``iou``: IoU(pred bbox, GT box) > ``iou_threshold`` with the +1 pixel convention
+       (``(x2 - x1 + 1) * (y2 - y1 + 1)``; the intersection counts only when strictly positive
+       before the +1);
+    4. ``box_l1``: mean absolute coordinate difference < ``box_l1_threshold``;
+    5. ``point_l1``: both points, truncated with ``int()``, lie inside the predicted box
+       (inclusive) and the mean matched distance to the two GT points (best of the two
+       pairings) < ``point_l1_threshold``.
+    Terms 3-5 only need ``bbox`` (and ``points_1`` / ``points_2`` for 5); they do not require
+    term 2. Any failure (no JSON, invalid JSON, missing key, non-numeric value, a GT that does not
+    parse, a zero union) makes the term 0; the reason is reported in :func:`reward_breakdown`.
+
+length score (0..1) for a length L and a budget B: ``1`` when B is None, else
+``max(0, min(1, 1 - beta * (L - B)))`` when L > B and 1 otherwise.
+
+budget: D >= ``tau_hard``: ``budget_hard + uncertainty_scale * U``; ``tau_medium`` <= D <
+``tau_hard``: None (no penalty); D < ``tau_medium``: ``budget_easy``. A missing difficulty is
+``default_difficulty`` (3.0, the authors' fallback, i.e. easy); a missing uncertainty is 0.0.
+
+reward = accuracy * length score (the format terms are scaled too).
+
+Ground truth: Seg-Zero's string ``<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>`` in the
+**model** frame (integers, no spaces), or a structured object in the model frame (see
+:func:`ground_truth_string`).
+
+Divergences from the authors' code (inputs their pipeline never produces; all documented):
+non-finite difficulty / uncertainty raise ValueError here (theirs silently take the easy
+branch or a NaN budget); a ``None`` response scores 0 here (theirs raises in the thinking-format
+regex). verl stores difficulty as float32 before comparing it with the thresholds; we compare the
+given float (only values within float32 rounding of a threshold can differ).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Protocol
+
+from pixelthink.answer import JSON_OBJECT_RE, THINKING_FORMAT_RE, extract_think
+from pixelthink.frames import Box, Point
+
+__all__ = [
+    "LENGTH_MODES",
+    "REWARDS",
+    "REWARD_BREAKDOWNS",
+    "TERM_NAMES",
+    "RewardConfig",
+    "RewardFn",
+    "accuracy_reward",
+    "accuracy_terms",
+    "batch_breakdowns",
+    "batch_rewards",
+    "difficulty_bucket",
+    "difficulty_only_reward",
+    "format_ground_truth",
+    "get_reward",
+    "get_reward_breakdown",
+    "ground_truth_string",
+    "length_budget",
+    "length_score",
+    "naive_length_reward",
+    "pixelthink_reward",
+    "response_length",
+    "reward_breakdown",
+    "segzero_reward",
+    "uncertainty_only_reward",
+]
+
+TERM_NAMES: tuple[str, ...] = ("thinking_format", "answer_format", "iou", "box_l1", "point_l1")
+"""Keys of :func:`accuracy_terms`, in the authors' order of definition."""
+
+LENGTH_MODES: tuple[str, ...] = ("words", "reasoning_tokens")
+_LENGTH_MODE_ALIASES = {"reward_word_tokens": "words", "reward_reasoning_tokens": "reasoning_tokens"}
+
+# The authors' GT patterns (``\d`` is Unicode-aware, exactly like theirs).
+_GT_BOX_RE = re.compile(r"<box>\((\d+),(\d+)\),\((\d+),(\d+)\)</box>")
+_GT_POINTS_RE = re.compile(r"<points>\((\d+),(\d+)\),\((\d+),(\d+)\)</points>")
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------------
+
+_NON_NEGATIVE = (
+    "budget_hard",
+    "uncertainty_scale",
+    "budget_easy",
+    "budget_uniform",
+    "beta",
+    "box_l1_threshold",
+    "point_l1_threshold",
+)
+_AUTHOR_PARAM_ALIASES = {  # PixelThinkRewardParams field names in the authors' verl fork
+    "hard_difficulty_threshold": "tau_hard",
+    "medium_difficulty_threshold": "tau_medium",
+    "hard_token_budget": "budget_hard",
+    "easy_token_budget": "budget_easy",
+    "uncertainty_budget_scale": "uncertainty_scale",
+    "length_penalty_beta": "beta",
+}
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Parameters of the PixelThink reward (paper names in brackets).
+
+    Attributes:
+        tau_hard: difficulty at or above which a sample is hard [tau1 = 5.0].
+        tau_medium: difficulty at or above which a sample is medium (no length penalty) [tau2 = 3.5].
+        budget_hard: base budget of hard samples [L_base = 256].
+        uncertainty_scale: budget added per unit of uncertainty on hard samples [alpha = 25].
+        budget_easy: budget of easy samples [L_low = 96].
+        beta: penalty per unit of length over the budget [beta = 1/500].
+        iou_threshold, box_l1_threshold, point_l1_threshold: accuracy-term thresholds
+            (0.5, 10 px, 100 px, in the model frame).
+        length_mode: ``"words"`` (default, the authors' default: whitespace-separated words of the
+            whole decoded response) or ``"reasoning_tokens"`` (tokenizer tokens of the stripped
+            text inside the first ``<think>...</think>``; needs a tokenizer). The authors' names
+            ``reward_word_tokens`` / ``reward_reasoning_tokens`` are accepted.
+        default_difficulty: difficulty of a sample without one (3.0 = easy, the authors' fallback).
+        budget_uniform: the single budget of the ``naive_length`` baseline (not in the paper).
+            Default 176 = (96 + 256) / 2, the midpoint of the paper's easy and hard budgets, so
+            the naive baseline is neither stricter than the easy nor looser than the hard budget.
+    """
+
+    tau_hard: float = 5.0
+    tau_medium: float = 3.5
+    budget_hard: float = 256
+    uncertainty_scale: float = 25
+    budget_easy: float = 96
+    beta: float = 1 / 500
+    iou_threshold: float = 0.5
+    box_l1_threshold: float = 10
+    point_l1_threshold: float = 100
+    length_mode: str = "words"
+    default_difficulty: float = 3.0
+    budget_uniform: float = 176
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "length_mode":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"RewardConfig.{f.name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"RewardConfig.{f.name} must be finite, got {value!r}")
+        for name in _NON_NEGATIVE:
+            if getattr(self, name) < 0:
+                raise ValueError(f"RewardConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.iou_threshold <= 1.0:
+            raise ValueError(f"RewardConfig.iou_threshold must be in [0, 1], got {self.iou_threshold!r}")
+        if self.tau_hard < self.tau_medium:
+            raise ValueError(
+                f"RewardConfig.tau_hard ({self.tau_hard}) must be >= RewardConfig.tau_medium ({self.tau_medium})"
+            )
+        mode = _LENGTH_MODE_ALIASES.get(self.length_mode, self.length_mode)
+        if mode not in LENGTH_MODES:
+            raise ValueError(
+                f"RewardConfig.length_mode must be one of {list(LENGTH_MODES)}, got {self.length_mode!r}"
+            )
+        object.__setattr__(self, "length_mode", mode)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RewardConfig:
+        """Build from a mapping (e.g. a recipe section). Unknown keys raise ValueError.
+
+        The authors' ``PixelThinkRewardParams`` names (``hard_difficulty_threshold``, ...) are
+        accepted as aliases.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ValueError(f"RewardConfig.from_dict: expected a mapping, got {type(data).__name__}")
+        valid = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            name = _AUTHOR_PARAM_ALIASES.get(key, key)
+            if name not in valid:
+                raise ValueError(f"RewardConfig: unknown field {key!r}; valid fields: {sorted(valid)}")
+            if name in kwargs:
+                raise ValueError(f"RewardConfig: field {name!r} given twice (via {key!r})")
+            kwargs[name] = value
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (round-trips through :meth:`from_dict`)."""
+        return asdict(self)
+
+
+DEFAULT_CONFIG = RewardConfig()
+
+# --------------------------------------------------------------------------------------------------
+# Ground truth
+# --------------------------------------------------------------------------------------------------
+
+
+def _gt_int(v: object, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise ValueError(f"ground truth {what} must be a number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(
+            f"ground truth {what} must be a finite, non-negative model-frame pixel value, got {v!r}"
+        )
+    return math.floor(v + 0.5)
+
+
+def _values(x: object) -> list[Any] | None:
+    """Items of a list / tuple / numpy array (not of a string or a mapping); None otherwise."""
+    if isinstance(x, str | bytes | Mapping) or not hasattr(x, "__iter__") or not hasattr(x, "__len__"):
+        return None
+    return list(x)  # type: ignore[call-overload]
+
+
+def format_ground_truth(box: Box | Sequence[float], points: Sequence[Point | Sequence[float]]) -> str:
+    """Seg-Zero's ground-truth string, in the **model** frame.
+
+    ``<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>``: integers, no spaces. Values are
+    rounded half up (``floor(v + 0.5)``, Seg-Zero's ``int(v + 0.5)`` for non-negative v).
+
+    Args:
+        box: XYXY box in the model frame.
+        points: exactly two (x, y) points in the model frame.
+
+    Raises:
+        ValueError: wrong number of values, negative or non-finite values.
+    """
+    box_values = _values(box)
+    if box_values is None or len(box_values) != 4:
+        raise ValueError(f"format_ground_truth: box must have 4 values (x1, y1, x2, y2), got {box!r}")
+    point_list = _values(points)
+    if point_list is None or len(point_list) != 2:
+        raise ValueError(f"format_ground_truth: exactly 2 points are needed, got {points!r}")
+    b = [_gt_int(v, f"box[{i}]") for i, v in enumerate(box_values)]
+    pts: list[int] = []
+    for i, p in enumerate(point_list):
+        xy = _values(p)
+        if xy is None or len(xy) != 2:
+            raise ValueError(f"format_ground_truth: point {i} must be (x, y), got {p!r}")
+        pts.extend(_gt_int(v, f"points[{i}][{j}]") for j, v in enumerate(xy))
+    return (
+        f"<box>({b[0]},{b[1]}),({b[2]},{b[3]})</box><points>({pts[0]},{pts[1]}),({pts[2]},{pts[3]})</points>"
+    )
+
+
+def ground_truth_string(ground_truth: object) -> str:
+    """The ground truth as Seg-Zero's string (model frame).
+
+    Accepted forms:
+
+    * a ``str``: returned unchanged (parsed later with the authors' regexes; a string that does
+      not parse makes the GT-dependent terms 0, as in the authors' code);
+    * a mapping with ``"bbox"`` (4 values) and ``"points"`` (2 points) or ``"points_1"`` /
+      ``"points_2"``;
+    * an object with ``.bbox`` and ``.points`` attributes (e.g. a benchmark sample whose box and
+      points were mapped to the model frame).
+
+    Structured ground truth is formatted with :func:`format_ground_truth`; with fewer than two
+    points only the ``<box>`` part is written (the point term is then 0).
+
+    Raises:
+        ValueError: for other types or malformed structured values (data errors, not model errors).
+    """
+    if isinstance(ground_truth, str):
+        return ground_truth
+    if isinstance(ground_truth, Mapping):
+        box = ground_truth.get("bbox")
+        if "points" in ground_truth:
+            points = ground_truth["points"]
+        elif "points_1" in ground_truth or "points_2" in ground_truth:
+            points = [
+                p for p in (ground_truth.get("points_1"), ground_truth.get("points_2")) if p is not None
+            ]
+        else:
+            points = []
+    elif hasattr(ground_truth, "bbox") and hasattr(ground_truth, "points"):
+        box = ground_truth.bbox  # type: ignore[attr-defined]
+        points = ground_truth.points  # type: ignore[attr-defined]
+    else:
+        raise ValueError(
+            "ground truth must be a Seg-Zero string, a mapping with 'bbox' and 'points', or an object with "
+            f".bbox/.points; got {type(ground_truth).__name__}: {ground_truth!r:.200}"
+        )
+    if box is None:
+        raise ValueError(f"structured ground truth has no 'bbox': {ground_truth!r:.200}")
+    points = _values(points) if points is not None else []
+    if points is None:
+        raise ValueError(
+            f"structured ground truth: 'points' must be a list of (x, y), got {ground_truth!r:.200}"
+        )
+    if len(points) == 2:
+        return format_ground_truth(box, points)
+    if len(points) > 2:
+        raise ValueError(f"structured ground truth has {len(points)} points, expected 2")
+    full = format_ground_truth(box, [(0, 0), (0, 0)])
+    return full[: full.index("<points>")]
+
+
+def _parse_gt(gt: str) -> tuple[list[int] | None, list[list[int]] | None]:
+    m = _GT_BOX_RE.search(gt.strip())
+    box = [int(m.group(i)) for i in range(1, 5)] if m else None
+    m = _GT_POINTS_RE.search(gt)
+    points = [[int(m.group(1)), int(m.group(2))], [int(m.group(3)), int(m.group(4))]] if m else None
+    return box, points
+
+
+# --------------------------------------------------------------------------------------------------
+# Accuracy terms
+# --------------------------------------------------------------------------------------------------
+
+_ARITHMETIC_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
+
+
+def _is_real(v: object) -> bool:
+    # JSON gives int, float or bool for numbers/booleans; the authors' arithmetic accepts all
+    # three (True == 1) and fails with TypeError on anything else.
+    return isinstance(v, int | float)
+
+
+def _real_list(v: object, n: int) -> bool:
+    return isinstance(v, list) and len(v) == n and all(_is_real(x) for x in v)
+
+
+def _box_iou(pred: list[Any], gt: list[int]) -> float:
+    """The authors' integer-pixel IoU (+1 on widths/heights), same operations in the same order."""
+    ix1 = max(pred[0], gt[0])
+    iy1 = max(pred[1], gt[1])
+    ix2 = min(pred[2], gt[2])
+    iy2 = min(pred[3], gt[3])
+    inter = (ix2 - ix1 + 1) * (iy2 - iy1 + 1) if (ix1 < ix2 and iy1 < iy2) else 0
+    area_pred = (pred[2] - pred[0] + 1) * (pred[3] - pred[1] + 1)
+    area_gt = (gt[2] - gt[0] + 1) * (gt[3] - gt[1] + 1)
+    return float(inter) / (area_pred + area_gt - inter)
+
+
+def _box_l1(pred: list[Any], gt: list[int]) -> float:
+    return (abs(pred[0] - gt[0]) + abs(pred[1] - gt[1]) + abs(pred[2] - gt[2]) + abs(pred[3] - gt[3])) / 4
+
+
+def _in_box(p: list[int], box: list[Any]) -> bool:
+    return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
+
+
+def _matched_point_distance(pred: list[list[int]], gt: list[list[int]]) -> float:
+    """Mean distance of the better of the two pairings (the authors' sqrt of integer squares)."""
+    straight = math.sqrt((pred[0][0] - gt[0][0]) ** 2 + (pred[0][1] - gt[0][1]) ** 2) + math.sqrt(
+        (pred[1][0] - gt[1][0]) ** 2 + (pred[1][1] - gt[1][1]) ** 2
+    )
+    crossed = math.sqrt((pred[0][0] - gt[1][0]) ** 2 + (pred[0][1] - gt[1][1]) ** 2) + math.sqrt(
+        (pred[1][0] - gt[0][0]) ** 2 + (pred[1][1] - gt[0][1]) ** 2
+    )
+    return min(straight, crossed) / 2
+
+
+def _int_point(v: object) -> list[int]:
+    # The authors' ``[int(p[0]), int(p[1])]``: works on longer lists and on digit strings
+    # ("12" -> [1, 2]) too; raises TypeError / ValueError / KeyError / IndexError / OverflowError.
+    return [int(v[0]), int(v[1])]  # type: ignore[index]
+
+
+def _accuracy(
+    response: object, ground_truth: object, config: RewardConfig
+) -> tuple[dict[str, float], list[str]]:
+    """The five terms and, for every 0 term, the reason."""
+    terms = dict.fromkeys(TERM_NAMES, 0.0)
+    notes: list[str] = []
+    gt_text = ground_truth_string(ground_truth)
+    if not isinstance(response, str):
+        notes.append(f"response is not a string ({type(response).__name__}); all terms 0")
+        return terms, notes
+
+    # 1. thinking format
+    if THINKING_FORMAT_RE.fullmatch(response):
+        terms["thinking_format"] = 1.0
+    else:
+        notes.append("thinking_format: response is not exactly <think>...</think> <answer>...</answer>")
+
+    # the answer object (shared by terms 2-5)
+    data: dict[str, Any] | None = None
+    m = JSON_OBJECT_RE.search(response)
+    if m is None:
+        notes.append("answer: no '{...}' object found")
+    else:
+        try:
+            data = json.loads(m.group(0))
+        except (ValueError, RecursionError) as exc:
+            notes.append(f"answer: first '{{...}}' is not valid JSON ({type(exc).__name__})")
+
+    # 2. answer format (keys and list lengths only)
+    if data is not None:
+        bad = [k for k in ("bbox", "points_1", "points_2") if k not in data]
+        if bad:
+            notes.append(f"answer_format: missing key(s) {bad}")
+        elif not (isinstance(data["bbox"], list) and len(data["bbox"]) == 4):
+            notes.append("answer_format: 'bbox' is not a list of 4")
+        elif not all(isinstance(data[k], list) and len(data[k]) == 2 for k in ("points_1", "points_2")):
+            notes.append("answer_format: 'points_1'/'points_2' are not lists of 2")
+        else:
+            terms["answer_format"] = 1.0
+
+    gt_box, gt_points = _parse_gt(gt_text)
+    if gt_box is None:
+        notes.append("ground truth: no '<box>(x1,y1),(x2,y2)</box>'; iou and box_l1 are 0")
+    if gt_points is None:
+        notes.append("ground truth: no '<points>(x,y),(x,y)</points>'; point_l1 is 0")
+    if data is None:
+        return terms, notes
+    pred_box = data.get("bbox")
+    box_ok = _real_list(pred_box, 4)
+    if not box_ok:
+        notes.append(f"bbox: not a list of 4 numbers ({pred_box!r:.80}); iou, box_l1 and point_l1 are 0")
+
+    # 3. IoU and 4. box L1
+    if box_ok and gt_box is not None:
+        try:
+            if _box_iou(pred_box, gt_box) > config.iou_threshold:  # type: ignore[arg-type]
+                terms["iou"] = 1.0
+        except _ARITHMETIC_ERRORS as exc:
+            notes.append(f"iou: {type(exc).__name__}: {exc}")
+        try:
+            if _box_l1(pred_box, gt_box) < config.box_l1_threshold:  # type: ignore[arg-type]
+                terms["box_l1"] = 1.0
+        except _ARITHMETIC_ERRORS as exc:
+            notes.append(f"box_l1: {type(exc).__name__}: {exc}")
+
+    # 5. points: int-truncated, inside the predicted box, mean matched distance
+    if box_ok and gt_points is not None:
+        try:
+            p1 = _int_point(data["points_1"])
+            p2 = _int_point(data["points_2"])
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+            notes.append(f"point_l1: points not usable ({type(exc).__name__}: {exc})")
+        else:
+            if not (_in_box(p1, pred_box) and _in_box(p2, pred_box)):  # type: ignore[arg-type]
+                notes.append("point_l1: a point lies outside the predicted box")
+            else:
+                try:
+                    if _matched_point_distance([p1, p2], gt_points) < config.point_l1_threshold:
+                        terms["point_l1"] = 1.0
+                except _ARITHMETIC_ERRORS as exc:
+                    notes.append(f"point_l1: {type(exc).__name__}: {exc}")
+    return terms, notes
+
+
+def accuracy_terms(
+    response: str, ground_truth: object, config: RewardConfig = DEFAULT_CONFIG
+) -> dict[str, float]:
+    """The five binary accuracy terms (0.0 / 1.0).
+
+    Args:
+        response: decoded model output (coordinates in the model frame).
+        ground_truth: Seg-Zero GT string or structured GT, **model** frame (:func:`ground_truth_string`).
+
+    Returns:
+        ``{"thinking_format", "answer_format", "iou", "box_l1", "point_l1"}`` -> 0.0 or 1.0.
+    """
+    return _accuracy(response, ground_truth, config)[0]
+
+
+def accuracy_reward(response: str, ground_truth: object, config: RewardConfig = DEFAULT_CONFIG) -> float:
+    """Sum of the five accuracy terms, in [0, 5] (the Seg-Zero reward)."""
+    terms = accuracy_terms(response, ground_truth, config)
+    return sum(terms[k] for k in TERM_NAMES)
+
+
+# --------------------------------------------------------------------------------------------------
+# Length
+# --------------------------------------------------------------------------------------------------
+
+
+class _Tokenizer(Protocol):  # pragma: no cover - typing only
+    def __call__(self, text: str, **kwargs: Any) -> Any: ...
+
+
+def _token_count(tokenizer: Any, text: str) -> int:
+    # The authors call tokenizer(text, add_special_tokens=False)["input_ids"] and fall back to
+    # tokenizer(text) when the tokenizer does not take the keyword.
+    try:
+        encoded = tokenizer(text, add_special_tokens=False)
+    except TypeError:
+        encoded = tokenizer(text)
+    ids = encoded["input_ids"] if isinstance(encoded, Mapping) or hasattr(encoded, "keys") else encoded
+    return len(ids)
+
+
+def response_length(response: str, config: RewardConfig = DEFAULT_CONFIG, tokenizer: Any = None) -> int:
+    """Length L used by the length score.
+
+    * ``words``: ``len(response.split())``, the whitespace-separated words of the whole response
+      (think, answer and JSON included), exactly as the authors count.
+    * ``reasoning_tokens``: number of tokenizer tokens (``add_special_tokens=False``) of the
+      stripped text of the first *complete* ``<think>...</think>`` block; 0 when there is none
+      (as in the authors' code: an unterminated think block counts 0).
+
+    Raises:
+        ValueError: ``reasoning_tokens`` mode without a tokenizer.
+    """
+    if not isinstance(response, str) or not response:
+        return 0
+    if config.length_mode == "words":
+        return len(response.split())
+    if tokenizer is None:
+        raise ValueError("RewardConfig.length_mode='reasoning_tokens' needs a tokenizer (pass tokenizer=...)")
+    reasoning = extract_think(response)
+    if not reasoning:
+        return 0
+    return _token_count(tokenizer, reasoning)
+
+
+def _difficulty(difficulty: object, config: RewardConfig) -> float:
+    if difficulty is None:
+        return float(config.default_difficulty)
+    try:
+        d = float(difficulty)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"difficulty must be a number or None, got {difficulty!r}") from exc
+    if math.isnan(d):
+        raise ValueError("difficulty is NaN; pass None for a missing difficulty")
+    return d
+
+
+def _uncertainty(uncertainty: object) -> float:
+    if uncertainty is None:
+        return 0.0
+    try:
+        u = float(uncertainty)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"uncertainty must be a number or None, got {uncertainty!r}") from exc
+    if not math.isfinite(u):
+        raise ValueError(f"uncertainty must be finite, got {u!r}; pass None when it is unknown")
+    return u
+
+
+def length_budget(
+    difficulty: float | None, uncertainty: float | None, config: RewardConfig = DEFAULT_CONFIG
+) -> float | None:
+    """PixelThink's length budget (None = no length penalty).
+
+    D >= tau_hard: ``budget_hard + uncertainty_scale * U``; tau_medium <= D < tau_hard: None;
+    D < tau_medium: ``budget_easy``. ``difficulty=None`` uses ``config.default_difficulty``;
+    ``uncertainty=None`` means 0.0 (the authors' reward-manager fallback).
+    """
+    d = _difficulty(difficulty, config)
+    if d >= config.tau_hard:
+        return config.budget_hard + config.uncertainty_scale * _uncertainty(uncertainty)
+    if d >= config.tau_medium:
+        return None
+    return config.budget_easy
+
+
+def length_score(length: float, budget: float | None, config: RewardConfig = DEFAULT_CONFIG) -> float:
+    """Soft length penalty in [0, 1]: 1 within the budget, then decreasing by ``beta`` per unit."""
+    if budget is None:
+        return 1.0
+    delta = length - budget
+    step = -config.beta * delta if delta > 0 else config.beta * abs(delta)
+    return max(0.0, min(1.0, 1 + step))
+
+
+def difficulty_bucket(difficulty: float | None, config: RewardConfig = DEFAULT_CONFIG) -> str:
+    """``"easy"`` (D < tau_medium), ``"medium"``, ``"hard"`` (D >= tau_hard) or ``"unrated"`` (None/NaN).
+
+    For evaluation: a missing difficulty is ``"unrated"`` here, while the reward uses
+    ``config.default_difficulty``.
+    """
+    if difficulty is None:
+        return "unrated"
+    d = float(difficulty)
+    if math.isnan(d):
+        return "unrated"
+    if d >= config.tau_hard:
+        return "hard"
+    if d >= config.tau_medium:
+        return "medium"
+    return "easy"
+
+
+# --------------------------------------------------------------------------------------------------
+# Reward variants
+# --------------------------------------------------------------------------------------------------
+
+RewardFn = Callable[..., float]
+"""``fn(response, ground_truth, difficulty, uncertainty, config=RewardConfig(), tokenizer=None) -> float``."""
+
+BreakdownFn = Callable[..., dict[str, Any]]
+
+_BUDGET_RULES: dict[str, Callable[[float | None, float | None, RewardConfig], float | None] | None] = {
+    "pixelthink": length_budget,
+    "segzero": None,
+    "naive_length": lambda d, u, c: c.budget_uniform,
+    "difficulty_only": lambda d, u, c: length_budget(d, 0.0, c),
+    "uncertainty_only": lambda d, u, c: c.budget_hard + c.uncertainty_scale * _uncertainty(u),
+}
+
+
+def reward_breakdown(
+    response: str,
+    ground_truth: object,
+    difficulty: float | None = None,
+    uncertainty: float | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    variant: str = "pixelthink",
+    length: int | None = None,
+) -> dict[str, Any]:
+    """Every term of a reward variant, for logging.
+
+    Args:
+        response: decoded model output.
+        ground_truth: GT in the model frame (string or structured, :func:`ground_truth_string`).
+        difficulty: 1..10 or None (``config.default_difficulty``).
+        uncertainty: U in [0, 1] or None (0.0).
+        variant: a name of :data:`REWARDS`.
+        length: precomputed length L (skips :func:`response_length`), e.g. a reasoning-token
+            count taken from the generated ids.
+
+    Returns:
+        dict with the five terms, ``accuracy``, ``length`` (int or None when not computed),
+        ``budget`` (float or None), ``length_score``, ``reward``, ``difficulty``,
+        ``uncertainty``, ``bucket``, ``variant`` and ``notes`` (why each 0 term is 0).
+    """
+    if variant not in _BUDGET_RULES:
+        raise ValueError(f"unknown reward {variant!r}; valid names: {sorted(_BUDGET_RULES)}")
+    d = None if difficulty is None else _difficulty(difficulty, config)  # validated for every variant
+    u = None if uncertainty is None else _uncertainty(uncertainty)
+    terms, notes = _accuracy(response, ground_truth, config)
+    accuracy = sum(terms[k] for k in TERM_NAMES)
+    rule = _BUDGET_RULES[variant]
+    budget = rule(d, u, config) if rule is not None else None
+    if length is None and (budget is not None or config.length_mode == "words" or tokenizer is not None):
+        length = response_length(response, config, tokenizer)
+    score = length_score(length if length is not None else 0, budget, config)
+    return {
+        **terms,
+        "accuracy": accuracy,
+        "length": length,
+        "budget": budget,
+        "length_score": score,
+        "reward": accuracy * score,
+        "difficulty": d,
+        "uncertainty": u,
+        "bucket": difficulty_bucket(d, config),
+        "variant": variant,
+        "notes": notes,
+    }
+
+
+def pixelthink_reward(
+    response: str,
+    ground_truth: object,
+    difficulty: float | None = None,
+    uncertainty: float | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    length: int | None = None,
+) -> float:
+    """PixelThink: ``accuracy * length_score(L, length_budget(D, U))``, in [0, 5]."""
+    return reward_breakdown(
+        response,
+        ground_truth,
+        difficulty,
+        uncertainty,
+        config,
+        tokenizer,
+        variant="pixelthink",
+        length=length,
+    )["reward"]
+
+
+def segzero_reward(
+    response: str,
+    ground_truth: object,
+    difficulty: float | None = None,
+    uncertainty: float | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    length: int | None = None,
+) -> float:
+    """Seg-Zero baseline: the accuracy only (difficulty, uncertainty and length are ignored)."""
+    return reward_breakdown(
+        response, ground_truth, difficulty, uncertainty, config, tokenizer, variant="segzero", length=length
+    )["reward"]
+
+
+def naive_length_reward(
+    response: str,
+    ground_truth: object,
+    difficulty: float | None = None,
+    uncertainty: float | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    length: int | None = None,
+) -> float:
+    """Naive length-penalty baseline: one budget ``config.budget_uniform`` (default 176) for every sample."""
+    return reward_breakdown(
+        response,
+        ground_truth,
+        difficulty,
+        uncertainty,
+        config,
+        tokenizer,
+        variant="naive_length",
+        length=length,
+    )["reward"]
+
+
+def difficulty_only_reward(
+    response: str,
+    ground_truth: object,
+    difficulty: float | None = None,
+    uncertainty: float | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    length: int | None = None,
+) -> float:
+    """Ablation: PixelThink's difficulty-dependent budget with the uncertainty ignored (U = 0)."""
+    return reward_breakdown(
+        response,
+        ground_truth,
+        difficulty,
+        uncertainty,
+        config,
+        tokenizer,
+        variant="difficulty_only",
+        length=length,
+    )["reward"]
+
+
+def uncertainty_only_reward(
+    response: str,
+    ground_truth: object,
+    difficulty: float | None = None,
+    uncertainty: float | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    length: int | None = None,
+) -> float:
+    """Ablation: difficulty ignored, every sample gets the uncertainty-modulated budget.
+
+    ``B = budget_hard + uncertainty_scale * U`` (the paper's hard-sample formula applied to all
+    samples, i.e. PixelThink with every sample treated as hard); U = None counts as 0.
+    """
+    return reward_breakdown(
+        response,
+        ground_truth,
+        difficulty,
+        uncertainty,
+        config,
+        tokenizer,
+        variant="uncertainty_only",
+        length=length,
+    )["reward"]
+
+
+REWARDS: dict[str, RewardFn] = {
+    "pixelthink": pixelthink_reward,
+    "segzero": segzero_reward,
+    "naive_length": naive_length_reward,
+    "difficulty_only": difficulty_only_reward,
+    "uncertainty_only": uncertainty_only_reward,
+}
+"""Reward variants by name; all share :func:`pixelthink_reward`'s signature."""
+
+
+def _breakdown_for(name: str) -> BreakdownFn:
+    def breakdown(
+        response: str,
+        ground_truth: object,
+        difficulty: float | None = None,
+        uncertainty: float | None = None,
+        config: RewardConfig = DEFAULT_CONFIG,
+        tokenizer: Any = None,
+        *,
+        length: int | None = None,
+    ) -> dict[str, Any]:
+        return reward_breakdown(
+            response, ground_truth, difficulty, uncertainty, config, tokenizer, variant=name, length=length
+        )
+
+    breakdown.__name__ = f"{name}_breakdown"
+    breakdown.__doc__ = f"Terms of the {name!r} reward (see :func:`reward_breakdown`)."
+    return breakdown
+
+
+REWARD_BREAKDOWNS: dict[str, BreakdownFn] = {name: _breakdown_for(name) for name in REWARDS}
+"""Per-variant breakdown functions (same arguments as the reward, returning :func:`reward_breakdown`'s dict)."""
+
+
+def get_reward(name: str) -> RewardFn:
+    """The reward function registered as ``name``; ValueError listing the valid names otherwise."""
+    try:
+        return REWARDS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown reward {name!r}; valid names: {sorted(REWARDS)}") from None
+
+
+def get_reward_breakdown(name: str) -> BreakdownFn:
+    """The breakdown function of the reward ``name`` (see :data:`REWARD_BREAKDOWNS`)."""
+    try:
+        return REWARD_BREAKDOWNS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown reward {name!r}; valid names: {sorted(REWARDS)}") from None
+
+
+def _column(values: Sequence[Any] | None, n: int, what: str) -> Sequence[Any]:
+    if values is None:
+        return [None] * n
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise ValueError(f"batch_rewards: {what} must be a list (or None), got {type(values).__name__}")
+    if len(values) != n:
+        raise ValueError(f"batch_rewards: {what} has {len(values)} items but responses has {n}")
+    return values
+
+
+def batch_breakdowns(
+    name: str,
+    responses: Sequence[str],
+    ground_truths: Sequence[object],
+    difficulties: Sequence[float | None] | None = None,
+    uncertainties: Sequence[float | None] | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    lengths: Sequence[int | None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`reward_breakdown` for lists of samples (one dict per response)."""
+    get_reward(name)
+    if isinstance(responses, str) or not isinstance(responses, Sequence):
+        raise ValueError(
+            f"batch_rewards: responses must be a list of strings, got {type(responses).__name__}"
+        )
+    n = len(responses)
+    gts = _column(ground_truths, n, "ground_truths")
+    ds = _column(difficulties, n, "difficulties")
+    us = _column(uncertainties, n, "uncertainties")
+    ls = _column(lengths, n, "lengths")
+    return [
+        reward_breakdown(r, g, d, u, config, tokenizer, variant=name, length=length)
+        for r, g, d, u, length in zip(responses, gts, ds, us, ls, strict=True)
+    ]
+
+
+def batch_rewards(
+    name: str,
+    responses: Sequence[str],
+    ground_truths: Sequence[object],
+    difficulties: Sequence[float | None] | None = None,
+    uncertainties: Sequence[float | None] | None = None,
+    config: RewardConfig = DEFAULT_CONFIG,
+    tokenizer: Any = None,
+    *,
+    lengths: Sequence[int | None] | None = None,
+) -> list[float]:
+    """Rewards of variant ``name`` for lists of samples.
+
+    ``difficulties`` / ``uncertainties`` / ``lengths`` may be None (every sample missing).
+
+    Raises:
+        ValueError: unknown name, or a list whose length differs from ``responses``.
+    """
+    return [
+        b["reward"]
+        for b in batch_breakdowns(
+            name, responses, ground_truths, difficulties, uncertainties, config, tokenizer, lengths=lengths
+        )
+    ]
