@@ -1,0 +1,112 @@
+"""``pixelthink eval --data BENCH --predictions preds.jsonl``: score predictions, per difficulty bucket.
+
+Prints a table (bucket, n, gIoU, cIoU, reasoning length mean/median/p90, fail%, uncertainty, RScore,
+SAT, RST, URSS, latency) titled with the convention, and writes the full report as JSON with ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate predictions against a benchmark (gIoU/cIoU per difficulty bucket, efficiency)",
+        description="Evaluate a predictions.jsonl against a benchmark directory. Conventions: lisa (ignore "
+        "regions excluded, empty union = IoU 1) or segzero (ignore counted as target, failures I=0/U=|GT|, "
+        "empty unions dropped). See docs/METRICS.md.",
+    )
+    parser.add_argument("--data", required=True, metavar="BENCH", help="benchmark directory (samples.jsonl)")
+    parser.add_argument("--split", default=None, help="only samples of this split")
+    parser.add_argument("--predictions", required=True, metavar="JSONL", help="predictions.jsonl")
+    parser.add_argument(
+        "--convention",
+        choices=("lisa", "segzero"),
+        default="lisa",
+        help="gIoU/cIoU convention (default: lisa)",
+    )
+    parser.add_argument("--out", metavar="JSON", help="write the report (settings, buckets, per-sample) here")
+    parser.add_argument(
+        "--judge",
+        default="rougeL-ref",
+        metavar="NAME",
+        help="reasoning judge: rougeL-ref | none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tokenizer", metavar="PATH", help="count reasoning length in this tokenizer's tokens (transformers)"
+    )
+    parser.add_argument(
+        "--response-frame",
+        default="auto",
+        metavar="auto|original|840|WxH",
+        help="frame of boxes in raw responses, used only for predictions without mask and bbox; auto: "
+        "the prediction's meta.model_size (written by pixelthink predict), else 840, Seg-Zero's model "
+        "frame (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--strict-parse",
+        action="store_true",
+        help="count responses that Seg-Zero's evaluation extractor rejects as failures",
+    )
+    parser.add_argument("--t-ref", type=float, default=256.0, help="SAT/RST reference length (default: 256)")
+    parser.add_argument("--alpha", type=float, default=0.42, help="SAT/RST length exponent (default: 0.42)")
+    parser.add_argument("--gamma", type=float, default=0.7, help="URSS weight of SAT (default: 0.7)")
+    parser.add_argument(
+        "--tau-medium", type=float, default=None, help="medium threshold (default: RewardConfig)"
+    )
+    parser.add_argument("--tau-hard", type=float, default=None, help="hard threshold (default: RewardConfig)")
+    parser.add_argument("--no-samples", action="store_true", help="leave per-sample results out of --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=handler)
+
+
+def _load_tokenizer(path: str) -> Any:
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ValueError(f"--tokenizer needs transformers ({exc})") from None
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except OSError as exc:
+        raise FileNotFoundError(f"--tokenizer {path}: cannot load a tokenizer ({exc})") from None
+
+
+def handler(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from pixelthink.data import Benchmark
+    from pixelthink.evaluate.efficiency import EfficiencyConfig
+    from pixelthink.evaluate.report import format_table
+    from pixelthink.evaluate.runner import evaluate
+    from pixelthink.rewards import RewardConfig
+
+    config = RewardConfig()
+    if args.tau_medium is not None:
+        config = replace(config, tau_medium=args.tau_medium)
+    if args.tau_hard is not None:
+        config = replace(config, tau_hard=args.tau_hard)
+    if config.tau_medium > config.tau_hard:
+        raise ValueError(f"--tau-medium {config.tau_medium} must not exceed --tau-hard {config.tau_hard}")
+    efficiency = EfficiencyConfig(t_ref=args.t_ref, alpha=args.alpha, gamma=args.gamma)
+    tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
+    report = evaluate(
+        Benchmark(args.data, split=args.split, check_images=False),
+        args.predictions,
+        convention=args.convention,
+        config=config,
+        tokenizer=tokenizer,
+        judge=args.judge,
+        response_frame=args.response_frame,
+        strict_parse=args.strict_parse,
+        efficiency=efficiency,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        keep_samples=not args.no_samples,
+    )
+    print(format_table(report))
+    if args.out:
+        path = report.save(args.out, include_samples=not args.no_samples)
+        print(f"report written to {path}")
+    return 0

@@ -1,0 +1,125 @@
+"""Reasoning judges: score a response's ``<think>`` text against a sample, in [0, 1].
+
+The paper's RScore comes from a judge whose method is **not known** (see docs/PAPER.md). pixelthink
+ships one deterministic reference-overlap scorer, ``rougeL-ref``: ROUGE-L F1 between the reasoning and
+each of the sample's reference chains (``reasoning_short``, ``reasoning_long``), keeping the max. It is
+a cheap, reproducible proxy, *not* the paper's RScore; numbers are not comparable with the paper's.
+
+Judges are pluggable: anything with ``name``, ``requires_references`` and
+``score(response_think, sample) -> float`` satisfies :class:`Judge`; register a factory with
+:func:`register_judge` to make it selectable by name (``pixelthink eval --judge NAME``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """A reasoning scorer.
+
+    ``score(response_think, sample)`` returns a float in [0, 1]; ``response_think`` is the text inside
+    ``<think>...</think>`` ("" when the response had none) and ``sample`` a benchmark ``Sample``.
+    When ``requires_references`` is True the evaluator only calls it for samples that have references
+    (see :func:`sample_references`) and reports the others as "no references".
+    """
+
+    name: str
+    requires_references: bool
+
+    def score(self, response_think: str, sample: Any) -> float: ...
+
+
+def word_tokens(text: str) -> list[str]:
+    """Lowercase word tokens: runs of ``[a-z0-9]`` after lowercasing, other characters separate words
+    (the tokenisation of Google's ``rouge-score`` without stemming)."""
+    return _WORD_RE.findall(text.lower())
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence of two token sequences (O(len(a) * len(b)) time,
+    O(min) memory)."""
+    if len(a) < len(b):
+        a, b = b, a
+    if not b:
+        return 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, start=1):
+            cur[j] = prev[j - 1] + 1 if x == y else (prev[j] if prev[j] >= cur[j - 1] else cur[j - 1])
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l_f1(candidate: str, reference: str) -> float:
+    """ROUGE-L F1 of ``candidate`` against ``reference`` on :func:`word_tokens`.
+
+    P = LCS / |candidate|, R = LCS / |reference|, F1 = 2PR / (P + R); 0.0 when either side has no
+    tokens or nothing is shared.
+    """
+    c, r = word_tokens(candidate), word_tokens(reference)
+    if not c or not r:
+        return 0.0
+    lcs = lcs_length(c, r)
+    if lcs == 0:
+        return 0.0
+    p, rec = lcs / len(c), lcs / len(r)
+    return 2 * p * rec / (p + rec)
+
+
+def sample_references(sample: Any) -> list[str]:
+    """The non-empty reference reasoning chains of a sample (``reasoning_short``, ``reasoning_long``)."""
+    refs = []
+    for field in ("reasoning_short", "reasoning_long"):
+        value = getattr(sample, field, None)
+        if isinstance(value, str) and value.strip():
+            refs.append(value)
+    return refs
+
+
+class RougeLRefJudge:
+    """``rougeL-ref``: max ROUGE-L F1 of the reasoning against the sample's short and long references."""
+
+    name = "rougeL-ref"
+    requires_references = True
+
+    def score(self, response_think: str, sample: Any) -> float:
+        refs = sample_references(sample)
+        if not refs:
+            raise ValueError(
+                f"judge {self.name}: sample {getattr(sample, 'id', '?')!r} has no reasoning_short / reasoning_long"
+            )
+        return max(rouge_l_f1(response_think or "", ref) for ref in refs)
+
+
+JudgeFactory = Callable[[], Judge]
+JUDGES: dict[str, JudgeFactory] = {"rougeL-ref": RougeLRefJudge}
+
+
+def register_judge(name: str, factory: JudgeFactory) -> None:
+    """Make ``factory()`` available as ``get_judge(name)``; re-registering a name replaces it."""
+    if not name or name == "none":
+        raise ValueError(f"judge name: expected a non-empty name other than 'none', got {name!r}")
+    JUDGES[name] = factory
+
+
+def get_judge(name: str | Judge | None) -> Judge | None:
+    """A judge by registry name; ``None`` / ``"none"`` disables judging; a Judge instance is returned as is."""
+    if name is None or name == "none":
+        return None
+    if not isinstance(name, str):
+        if isinstance(name, Judge):
+            return name
+        raise ValueError(f"judge: expected a name or a Judge, got {type(name).__name__}")
+    try:
+        return JUDGES[name]()
+    except KeyError:
+        raise ValueError(
+            f"judge: unknown name {name!r}; expected one of {', '.join([*JUDGES, 'none'])}"
+        ) from None

@@ -1,0 +1,236 @@
+"""The evaluation report: per-bucket results, the settings that produced them, a table printer.
+
+``EvalReport.to_dict()`` is what ``pixelthink eval --out`` writes (JSON); ``format_table(report)``
+is what it prints. gIoU / cIoU are stored as fractions in [0, 1] and printed as percentages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Display order of buckets; buckets with n = 0 other than easy/medium/hard are not printed.
+BUCKET_ORDER: tuple[str, ...] = ("easy", "medium", "hard", "unrated", "all")
+
+
+@dataclass
+class BucketResult:
+    """Metrics of one difficulty bucket.
+
+    Attributes:
+        n: samples in the bucket (benchmark samples, missing predictions included).
+        n_scored: samples entering gIoU (segzero drops successful predictions with an empty union).
+        n_failed: failures (missing prediction, prediction error, no usable mask or box).
+        fail_rate: ``n_failed / n`` (None when n = 0).
+        giou, ciou: fractions in [0, 1], or None when nothing was scored.
+        n_skipped_empty: samples dropped from gIoU for an empty union (segzero).
+        tokens_n, tokens_mean, tokens_median, tokens_p90: reasoning length statistics over samples with
+            a response or a recorded ``reasoning_tokens`` (unit in ``EvalReport.settings["length_unit"]``).
+        uncertainty_mean, uncertainty_n: mean of ``Prediction.uncertainty`` where present.
+        rscore, rscore_n: mean judge score in [0, 1] over judged samples; rscore_no_refs: samples of the
+            bucket without reference reasoning (not judged).
+        sat, rst, urss: efficiency scores (see docs/METRICS.md), None when an input is missing.
+        latency: mean seconds per pipeline stage over the predictions that report it.
+    """
+
+    n: int = 0
+    n_scored: int = 0
+    n_failed: int = 0
+    fail_rate: float | None = None
+    giou: float | None = None
+    ciou: float | None = None
+    n_skipped_empty: int = 0
+    tokens_n: int = 0
+    tokens_mean: float | None = None
+    tokens_median: float | None = None
+    tokens_p90: float | None = None
+    uncertainty_mean: float | None = None
+    uncertainty_n: int = 0
+    rscore: float | None = None
+    rscore_n: int = 0
+    rscore_no_refs: int = 0
+    sat: float | None = None
+    rst: float | None = None
+    urss: float | None = None
+    latency: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class SampleResult:
+    """Per-sample outcome (no masks): enough to recompute every bucket metric."""
+
+    id: str
+    bucket: str
+    difficulty: float | None
+    intersection: int
+    union: int
+    iou: float | None
+    failed: bool
+    failure: str | None = None
+    mask_source: str | None = None
+    tokens: float | None = None
+    rscore: float | None = None
+    uncertainty: float | None = None
+
+
+@dataclass
+class EvalReport:
+    """Everything ``evaluate`` measured, with the settings needed to reproduce it.
+
+    Attributes:
+        settings: convention, response frame, bucket thresholds, judge, length unit, efficiency
+            parameters, input paths, versions of pixelthink / numpy / pycocotools, timestamp.
+        buckets: ``BucketResult`` per bucket name (easy, medium, hard, unrated, all).
+        counts: n_samples, n_predictions, n_missing, n_extra (predictions whose id is not in the benchmark),
+            mask sources, failure reasons, length sources.
+        missing_ids: ids of benchmark samples without a prediction (all of them).
+        extra_ids: prediction ids not in the benchmark (first 100).
+        notes: human-readable caveats (masks from boxes, judge is a proxy, mixed length units...).
+        samples: per-sample results (empty when ``keep_samples=False``).
+    """
+
+    settings: dict[str, Any]
+    buckets: dict[str, BucketResult]
+    counts: dict[str, Any]
+    missing_ids: list[str] = field(default_factory=list)
+    extra_ids: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    samples: list[SampleResult] = field(default_factory=list)
+
+    def to_dict(self, *, include_samples: bool = True) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (buckets in display order)."""
+        ordered = {k: asdict(self.buckets[k]) for k in BUCKET_ORDER if k in self.buckets}
+        ordered.update({k: asdict(v) for k, v in self.buckets.items() if k not in ordered})
+        out: dict[str, Any] = {
+            "settings": self.settings,
+            "buckets": ordered,
+            "counts": self.counts,
+            "missing_ids": list(self.missing_ids),
+            "extra_ids": list(self.extra_ids),
+            "notes": list(self.notes),
+        }
+        if include_samples:
+            out["samples"] = [asdict(s) for s in self.samples]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            settings=dict(data["settings"]),
+            buckets={k: BucketResult(**v) for k, v in data["buckets"].items()},
+            counts=dict(data["counts"]),
+            missing_ids=list(data.get("missing_ids", [])),
+            extra_ids=list(data.get("extra_ids", [])),
+            notes=list(data.get("notes", [])),
+            samples=[SampleResult(**s) for s in data.get("samples", [])],
+        )
+
+    def save(self, path: str | os.PathLike[str], *, include_samples: bool = True) -> Path:
+        """Write the report as indented JSON (parent directories created); returns the path."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(
+            json.dumps(self.to_dict(include_samples=include_samples), indent=2, ensure_ascii=False) + "\n",
+            encoding="utf-8",
+        )
+        return p
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100.0 * v:.2f}"
+
+
+def _num(v: float | None, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _latency(lat: dict[str, float]) -> str:
+    if not lat:
+        return "-"
+    if "total" in lat:
+        return f"{lat['total']:.2f}s"
+    return " ".join(f"{k}={v:.2f}s" for k, v in lat.items())
+
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "bucket",
+    "n",
+    "gIoU",
+    "cIoU",
+    "tok mean",
+    "tok med",
+    "tok p90",
+    "fail%",
+    "U",
+    "RScore",
+    "SAT",
+    "RST",
+    "URSS",
+    "latency",
+)
+
+
+def table_rows(report: EvalReport) -> list[list[str]]:
+    """One row of strings per displayed bucket, columns as in ``TABLE_COLUMNS``."""
+    rows = []
+    for name in [*BUCKET_ORDER, *[b for b in report.buckets if b not in BUCKET_ORDER]]:
+        b = report.buckets.get(name)
+        if b is None or (b.n == 0 and name not in ("easy", "medium", "hard", "all")):
+            continue
+        rows.append(
+            [
+                name,
+                str(b.n),
+                _pct(b.giou),
+                _pct(b.ciou),
+                _num(b.tokens_mean, 1),
+                _num(b.tokens_median, 1),
+                _num(b.tokens_p90, 1),
+                _pct(b.fail_rate),
+                _num(b.uncertainty_mean, 3),
+                _num(b.rscore, 3),
+                _num(b.sat, 3),
+                _num(b.rst, 3),
+                _num(b.urss, 3),
+                _latency(b.latency),
+            ]
+        )
+    return rows
+
+
+def format_table(report: EvalReport) -> str:
+    """A fixed-width text table, one row per bucket, with the convention and settings in the title."""
+    s = report.settings
+    title = (
+        f"pixelthink eval | convention={s.get('convention')} | benchmark={s.get('benchmark_name', '?')} | "
+        f"tokens={s.get('length_unit', '?')} | judge={s.get('judge')} | response frame={s.get('response_frame')}"
+    )
+    rows = table_rows(report)
+    header = list(TABLE_COLUMNS)
+    widths = [
+        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
+        for i in range(len(header))
+    ]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    sep = "-" * len(fmt(header))
+    lines = [title, sep, fmt(header), sep, *(fmt(r) for r in rows), sep]
+    c = report.counts
+    lines.append(
+        f"samples {c.get('n_samples', 0)}, predictions {c.get('n_predictions', 0)}, "
+        f"missing {c.get('n_missing', 0)}, extra {c.get('n_extra', 0)}; gIoU/cIoU/fail in %"
+    )
+    if report.missing_ids:
+        shown = ", ".join(report.missing_ids[:5])
+        more = f" (+{len(report.missing_ids) - 5} more)" if len(report.missing_ids) > 5 else ""
+        lines.append(f"missing predictions (scored as failures): {shown}{more}")
+    lines.extend(f"note: {n}" for n in report.notes)
+    return "\n".join(lines)

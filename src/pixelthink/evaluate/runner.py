@@ -1,0 +1,597 @@
+"""``evaluate(benchmark, predictions) -> EvalReport``: score a predictions file against a benchmark.
+
+One pass over the benchmark (streaming: one sample and its prediction at a time; masks are compared as
+RLEs with pycocotools when the prediction has one, decoded otherwise, and never kept). Per sample:
+
+1. find the prediction by id; a missing one is a failure (reported by id);
+2. pick the predicted mask: ``Prediction.mask``; else ``Prediction.bbox`` (original frame) filled as a
+   rectangle (``masks.mask_from_box``); else the box of the raw response (``answer.parse_lenient``),
+   read in ``response_frame`` (``"auto"``: the prediction's ``meta["model_size"]`` written by the
+   pipeline, else 840) and mapped to the original frame with ``frames.FrameTransform``;
+   nothing usable (or ``Prediction.error`` set) is a failure;
+3. I / U under the convention (``metrics``), reasoning length, uncertainty, judge score, latency;
+4. fold everything into the sample's difficulty bucket and into "all" (``EvalAccumulator``).
+
+Shards can be evaluated separately and combined with ``EvalAccumulator.merge``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pixelthink.answer import parse_lenient
+from pixelthink.data import Benchmark, Sample
+from pixelthink.evaluate.efficiency import EfficiencyConfig, efficiency_scores
+from pixelthink.evaluate.judges import Judge, get_judge, sample_references
+from pixelthink.evaluate.metrics import (
+    Convention,
+    DistributionStat,
+    IoUMetric,
+    KeyedMeanStat,
+    MeanStat,
+    check_convention,
+    intersection_union,
+    intersection_union_rle,
+)
+from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult
+from pixelthink.frames import FrameTransform
+from pixelthink.masks import decode_rle, mask_from_box
+from pixelthink.predictions import Prediction, read_predictions
+from pixelthink.rewards import RewardConfig, difficulty_bucket
+
+BUCKETS: tuple[str, ...] = ("easy", "medium", "hard", "unrated")
+DEFAULT_EFFICIENCY = EfficiencyConfig()
+DEFAULT_REWARD_CONFIG = RewardConfig()
+
+ResponseFrame = int | tuple[int, int] | str | None
+"""A resolved response frame: an int side, (w, h), None (original frame) or "auto"."""
+AUTO_FALLBACK_FRAME = 840
+
+
+def parse_response_frame(value: str | int | tuple[int, int] | None) -> ResponseFrame:
+    """Normalise a response frame: ``None`` / ``"original"`` / ``"native"`` -> ``None`` (identity),
+    ``840`` / ``"840"`` -> 840 (a square model frame), ``"1024x768"`` / ``(1024, 768)`` -> (w, h),
+    ``"auto"`` -> ``"auto"`` (per prediction: ``meta["model_size"]`` when present, else 840)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if value is None:
+        return None
+    if isinstance(value, tuple | list):
+        if len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value):
+            raise ValueError(f"response frame: expected (width, height) positive ints, got {value!r}")
+        return (int(value[0]), int(value[1]))
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError(f"response frame: expected a positive resolution, got {value}")
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("original", "native", "none"):
+            return None
+        m = re.fullmatch(r"(\d+)(?:x(\d+))?", text)
+        if m and int(m.group(1)) > 0 and (m.group(2) is None or int(m.group(2)) > 0):
+            return int(m.group(1)) if m.group(2) is None else (int(m.group(1)), int(m.group(2)))
+    raise ValueError(f"response frame: expected 'original', a resolution like 840, or WxH; got {value!r}")
+
+
+def response_frame_name(frame: ResponseFrame) -> str:
+    """Display name of a response frame: ``"original"``, ``"840"`` or ``"1024x768"``."""
+    if frame is None:
+        return "original"
+    if isinstance(frame, tuple):
+        return f"{frame[0]}x{frame[1]}"
+    return str(frame)
+
+
+def _prediction_frame(
+    pred: Prediction, response_frame: ResponseFrame
+) -> tuple[int | tuple[int, int] | None, str]:
+    """The frame of ``pred``'s raw response and how it was chosen (``"meta"`` / ``"assumed"``)."""
+    if response_frame != "auto":
+        return response_frame, "assumed"  # type: ignore[return-value]
+    size = pred.meta.get("model_size") if isinstance(pred.meta, Mapping) else None
+    if (
+        isinstance(size, list | tuple)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        return (int(size[0]), int(size[1])), "meta"
+    return AUTO_FALLBACK_FRAME, "assumed"
+
+
+_SEGZERO_JSON_RE = re.compile(r"{[^}]+}")
+_SEGZERO_THINK_RE = re.compile(r"<think>([^<]+)</think>")
+
+
+def segzero_parse_problem(response: str) -> str | None:
+    """Why Seg-Zero's evaluation extractor would fail on ``response`` (None = it succeeds).
+
+    Mirrors ``extract_bbox_points_think`` of Seg-Zero's ``evaluation_scripts/evaluation.py``: the first
+    ``{[^}]+}`` must be JSON with a key containing "bbox" holding 4 ``int()``-able values and at least
+    two keys containing "points" holding 2 each, and ``<think>([^<]+)</think>`` must match (a think
+    block containing '<' or an empty one fails the whole sample).
+    """
+    m = _SEGZERO_JSON_RE.search(response)
+    if m is None:
+        return "no {...} object"
+    try:
+        data = json.loads(m.group(0))
+    except ValueError as exc:
+        return f"first {{...}} is not valid JSON ({exc})"
+    if not isinstance(data, dict):
+        return "first {...} is not an object"
+    try:
+        bbox_key = next((k for k in data if "bbox" in k.lower()), None)
+        if bbox_key is None or len(data[bbox_key]) != 4:
+            return "no bbox key with 4 values"
+        [int(v) for v in data[bbox_key]]
+        point_keys = [k for k in data if "points" in k.lower()][:2]
+        if len(point_keys) != 2:
+            return "fewer than two points keys"
+        for k in point_keys:
+            [int(data[k][0]), int(data[k][1])]
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        return f"bad values ({type(exc).__name__}: {exc})"
+    if _SEGZERO_THINK_RE.search(response) is None:
+        return "no <think>...</think> without '<' inside"
+    return None
+
+
+def count_tokens(tokenizer: Any, text: str) -> int:
+    """Number of tokenizer tokens of ``text`` (no special tokens). Accepts a transformers tokenizer
+    (``__call__`` returning ``input_ids`` or ``encode``) or any callable returning a sequence."""
+    if not text:
+        return 0
+    if hasattr(tokenizer, "encode"):
+        try:
+            return len(tokenizer.encode(text, add_special_tokens=False))
+        except TypeError:
+            return len(tokenizer.encode(text))
+    encoded = tokenizer(text)
+    ids = encoded["input_ids"] if isinstance(encoded, Mapping) or hasattr(encoded, "keys") else encoded
+    return len(ids)
+
+
+@dataclass
+class BucketAccumulator:
+    """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.report.BucketResult`)."""
+
+    convention: Convention
+    iou: IoUMetric = field(init=False)
+    tokens: DistributionStat = field(default_factory=DistributionStat)
+    uncertainty: MeanStat = field(default_factory=MeanStat)
+    rscore: MeanStat = field(default_factory=MeanStat)
+    rscore_no_refs: int = 0
+    latency: KeyedMeanStat = field(default_factory=KeyedMeanStat)
+
+    def __post_init__(self) -> None:
+        self.iou = IoUMetric(self.convention)
+
+    def add(self, rec: SampleResult, latency: Mapping[str, float], *, no_refs: bool) -> None:
+        self.iou.add(rec.intersection, rec.union, failed=rec.failed)
+        if rec.tokens is not None:
+            self.tokens.update(rec.tokens)
+        if rec.uncertainty is not None:
+            self.uncertainty.update(rec.uncertainty)
+        if rec.rscore is not None:
+            self.rscore.update(rec.rscore)
+        self.rscore_no_refs += int(no_refs)
+        if latency:
+            self.latency.update(latency)
+
+    def merge(self, other: BucketAccumulator) -> BucketAccumulator:
+        self.iou.merge(other.iou)
+        self.tokens.merge(other.tokens)
+        self.uncertainty.merge(other.uncertainty)
+        self.rscore.merge(other.rscore)
+        self.rscore_no_refs += other.rscore_no_refs
+        self.latency.merge(other.latency)
+        return self
+
+    def result(self, efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY) -> BucketResult:
+        iou = self.iou.compute()
+        tok = self.tokens.compute()
+        rscore = self.rscore.compute()
+        eff = efficiency_scores(iou.giou, rscore, tok.mean, efficiency)
+        return BucketResult(
+            n=iou.n,
+            n_scored=iou.n_scored,
+            n_failed=iou.n_failed,
+            fail_rate=iou.n_failed / iou.n if iou.n else None,
+            giou=iou.giou,
+            ciou=iou.ciou,
+            n_skipped_empty=iou.n_skipped,
+            tokens_n=tok.n,
+            tokens_mean=tok.mean,
+            tokens_median=tok.median,
+            tokens_p90=tok.p90,
+            uncertainty_mean=self.uncertainty.compute(),
+            uncertainty_n=self.uncertainty.count,
+            rscore=rscore,
+            rscore_n=self.rscore.count,
+            rscore_no_refs=self.rscore_no_refs,
+            sat=eff["sat"],
+            rst=eff["rst"],
+            urss=eff["urss"],
+            latency=self.latency.compute(),
+        )
+
+
+class EvalAccumulator:
+    """Per-bucket accumulators (easy, medium, hard, unrated) plus "all"; merge shards with ``merge``."""
+
+    def __init__(self, convention: Convention) -> None:
+        self.convention = check_convention(convention)
+        self.buckets = {name: BucketAccumulator(self.convention) for name in (*BUCKETS, "all")}
+
+    def add(
+        self, rec: SampleResult, latency: Mapping[str, float] | None = None, *, no_refs: bool = False
+    ) -> None:
+        if rec.bucket not in self.buckets:
+            raise ValueError(f"sample {rec.id!r}: unknown bucket {rec.bucket!r}; expected one of {BUCKETS}")
+        for name in (rec.bucket, "all"):
+            self.buckets[name].add(rec, latency or {}, no_refs=no_refs)
+
+    def merge(self, other: EvalAccumulator) -> EvalAccumulator:
+        if other.convention != self.convention:
+            raise ValueError(f"cannot merge {other.convention!r} results into {self.convention!r} results")
+        for name, acc in other.buckets.items():
+            self.buckets[name].merge(acc)
+        return self
+
+    def results(self, efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY) -> dict[str, BucketResult]:
+        return {name: acc.result(efficiency) for name, acc in self.buckets.items()}
+
+
+@dataclass
+class _SampleOutcome:
+    record: SampleResult
+    latency: dict[str, float]
+    no_refs: bool
+    length_source: str | None
+    response_frame: str | None = None
+
+
+def score_sample(
+    sample: Sample,
+    pred: Prediction | None,
+    *,
+    convention: Convention = "lisa",
+    config: RewardConfig = DEFAULT_REWARD_CONFIG,
+    judge: Judge | None = None,
+    tokenizer: Any = None,
+    response_frame: ResponseFrame = "auto",
+    strict_parse: bool = False,
+) -> _SampleOutcome:
+    """Score one sample against its prediction (``None`` = missing). See the module docstring."""
+    h, w = int(sample.height), int(sample.width)
+    failure: str | None = None
+    mask_source: str | None = None
+    pred_rle: Mapping[str, Any] | None = None
+    pred_arr = None
+    think: str | None = None
+    frame_used: str | None = None
+    if pred is None:
+        failure = "missing"
+    else:
+        parsed = None
+        if pred.response is not None:
+            resolution, how = _prediction_frame(pred, response_frame)
+            frame = FrameTransform.for_size(w, h, resolution)
+            parsed = parse_lenient(pred.response, image_size=frame.model_size)
+            think = parsed.think
+        if pred.error is not None:
+            failure = "error"
+        elif strict_parse and pred.response is not None and segzero_parse_problem(pred.response) is not None:
+            failure = "strict_parse"
+        elif pred.mask is not None:
+            pred_rle, mask_source = pred.mask, "mask"
+            size = [int(v) for v in pred_rle.get("size", [])]
+            if size != [h, w]:
+                raise ValueError(
+                    f"prediction {pred.id!r}: field 'mask': size {size} does not match the sample's "
+                    f"[height, width] = [{h}, {w}] (masks must be in the original frame)"
+                )
+        elif pred.bbox is not None:
+            pred_arr, mask_source = mask_from_box(pred.bbox, h, w), "bbox"
+        elif parsed is not None and parsed.bbox is not None:
+            frame_used = f"{response_frame_name(resolution)} ({how})"
+            box = frame.box_to_original(parsed.bbox, segzero_rounding=convention == "segzero")
+            pred_arr, mask_source = mask_from_box(box, h, w), "response"
+        else:
+            failure = "no_mask" if pred.response is None else "unparsable"
+
+    if pred_rle is not None:
+        inter, union = intersection_union_rle(pred_rle, sample.mask, sample.ignore, convention=convention)
+    elif pred_arr is not None:
+        inter, union = intersection_union(
+            pred_arr, decode_rle(sample.mask), sample.ignore_array(), convention=convention
+        )
+    else:
+        inter, union = intersection_union_rle(None, sample.mask, sample.ignore, convention=convention)
+
+    failed = failure is not None
+    probe = IoUMetric(convention)
+    iou = probe.sample_iou(inter, union, failed=failed)
+
+    tokens: float | None = None
+    length_source: str | None = None
+    if pred is not None:
+        if tokenizer is not None and pred.response is not None:
+            tokens, length_source = float(count_tokens(tokenizer, think or "")), "tokenizer"
+        elif pred.reasoning_tokens is not None:
+            tokens, length_source = float(pred.reasoning_tokens), "reasoning_tokens"
+        elif pred.response is not None:
+            tokens, length_source = float(len((think or "").split())), "words"
+
+    rscore: float | None = None
+    no_refs = False
+    if judge is not None:
+        if judge.requires_references and not sample_references(sample):
+            no_refs = True
+        elif pred is None:
+            rscore = 0.0  # a missing prediction has no reasoning: scored 0, like its IoU
+        elif pred.response is not None:
+            rscore = float(judge.score(think or "", sample))
+            if not 0.0 <= rscore <= 1.0:
+                raise ValueError(
+                    f"judge {judge.name!r} returned {rscore} for sample {sample.id!r}; expected [0, 1]"
+                )
+
+    record = SampleResult(
+        id=sample.id,
+        bucket=difficulty_bucket(sample.difficulty, config),
+        difficulty=sample.difficulty,
+        intersection=inter,
+        union=union,
+        iou=iou,
+        failed=failed,
+        failure=failure,
+        mask_source=mask_source,
+        tokens=tokens,
+        rscore=rscore,
+        uncertainty=None if pred is None else pred.uncertainty,
+    )
+    latency = {} if pred is None else {str(k): float(v) for k, v in pred.latency.items()}
+    return _SampleOutcome(record, latency, no_refs, length_source, frame_used)
+
+
+def _load_predictions(
+    predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
+) -> tuple[dict[str, Prediction], str]:
+    if isinstance(predictions, str | os.PathLike):
+        return {p.id: p for p in read_predictions(predictions)}, str(predictions)
+    if isinstance(predictions, Mapping):
+        return dict(predictions), "<in-memory>"
+    out: dict[str, Prediction] = {}
+    for p in predictions:
+        if not isinstance(p, Prediction):
+            raise ValueError(f"predictions: expected Prediction objects, got {type(p).__name__}")
+        if p.id in out:
+            raise ValueError(f"predictions: duplicate id {p.id!r}")
+        out[p.id] = p
+    return out, "<in-memory>"
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    import numpy
+
+    from pixelthink import __version__
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "pixelthink": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pycocotools": version("pycocotools"),
+    }
+
+
+_LENGTH_UNITS = {
+    "tokenizer": "tokenizer tokens of the think text",
+    "reasoning_tokens": "Prediction.reasoning_tokens",
+    "words": "whitespace words of the think text",
+}
+
+
+def evaluate(
+    benchmark: Benchmark | str | os.PathLike[str],
+    predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
+    *,
+    convention: Convention = "lisa",
+    config: RewardConfig = DEFAULT_REWARD_CONFIG,
+    tokenizer: Any = None,
+    judge: str | Judge | None = "rougeL-ref",
+    response_frame: str | int | tuple[int, int] | None = "auto",
+    strict_parse: bool = False,
+    efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY,
+    progress: bool = False,
+    keep_samples: bool = True,
+) -> EvalReport:
+    """Evaluate predictions against a benchmark.
+
+    Args:
+        benchmark: a ``Benchmark`` or its directory (images are not read).
+        predictions: a ``predictions.jsonl`` path, an iterable of ``Prediction`` or a mapping id -> Prediction.
+        convention: ``"lisa"`` or ``"segzero"`` (see ``pixelthink.evaluate.metrics``).
+        config: bucket thresholds ``tau_medium`` / ``tau_hard`` (``rewards.difficulty_bucket``).
+        tokenizer: when given, reasoning length = tokenizer tokens of the think text; otherwise
+            ``Prediction.reasoning_tokens`` when present, else whitespace words of the think text.
+        judge: judge name (``"rougeL-ref"``), a ``Judge``, or ``None`` / ``"none"`` for no RScore.
+        response_frame: frame of boxes in raw responses, used only for predictions with neither mask nor
+            bbox: ``"auto"`` (default: the prediction's ``meta["model_size"]``, written by the pipeline,
+            else 840, Seg-Zero's model frame), an int side such as ``840``, ``(w, h)``, or ``"original"``.
+        strict_parse: also count as failures responses Seg-Zero's evaluation extractor rejects
+            (``segzero_parse_problem``), even when a mask is present.
+        efficiency: SAT / RST / URSS parameters.
+        progress: show a tqdm progress bar over samples.
+        keep_samples: keep per-sample results (no masks) in the report.
+
+    Returns:
+        EvalReport (``to_dict()`` for JSON, ``report.format_table`` to print).
+
+    Raises:
+        ValueError / FileNotFoundError: unreadable inputs, or a predicted mask whose size differs from
+            the sample's image (named by id).
+    """
+    convention = check_convention(convention)
+    frame = parse_response_frame(response_frame)
+    judge_obj = get_judge(judge)
+    bench = benchmark if isinstance(benchmark, Benchmark) else Benchmark(benchmark, check_images=False)
+    preds, preds_name = _load_predictions(predictions)
+    n_predictions = len(preds)
+
+    acc = EvalAccumulator(convention)
+    samples: list[SampleResult] = []
+    missing: list[str] = []
+    mask_sources: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    length_sources: Counter[str] = Counter()
+    response_frames: Counter[str] = Counter()
+    n_samples = 0
+
+    from tqdm import tqdm
+
+    with tqdm(total=len(bench), desc=f"eval ({convention})", unit="sample", disable=not progress) as bar:
+        for sample in bench:
+            pred = preds.pop(sample.id, None)
+            out = score_sample(
+                sample,
+                pred,
+                convention=convention,
+                config=config,
+                judge=judge_obj,
+                tokenizer=tokenizer,
+                response_frame=frame,
+                strict_parse=strict_parse,
+            )
+            rec = out.record
+            acc.add(rec, out.latency, no_refs=out.no_refs)
+            n_samples += 1
+            if pred is None:
+                missing.append(sample.id)
+            if rec.mask_source:
+                mask_sources[rec.mask_source] += 1
+            if rec.failure:
+                failures[rec.failure] += 1
+            if out.response_frame:
+                response_frames[out.response_frame] += 1
+            if out.length_source:
+                length_sources[out.length_source] += 1
+            if keep_samples:
+                samples.append(rec)
+            bar.update(1)
+    extra = sorted(preds)
+
+    buckets = acc.results(efficiency)
+    notes: list[str] = []
+    if mask_sources.get("bbox"):
+        notes.append(
+            f"{mask_sources['bbox']} prediction(s) had no mask: their Prediction.bbox (original frame) was "
+            "filled as a rectangle mask (masks.mask_from_box)"
+        )
+    if mask_sources.get("response"):
+        notes.append(
+            f"{mask_sources['response']} prediction(s) had neither mask nor bbox: the box parsed from the raw "
+            "response was read in the model frame "
+            + ", ".join(f"{k}: {n}" for k, n in sorted(response_frames.items()))
+            + " (assumed = from --response-frame, meta = Prediction.meta['model_size']), mapped to the "
+            "original frame with FrameTransform and filled as a rectangle mask"
+        )
+    if len(length_sources) > 1:
+        notes.append(
+            "reasoning lengths mix units: "
+            + ", ".join(f"{n} from {_LENGTH_UNITS[k]}" for k, n in sorted(length_sources.items()))
+        )
+    if judge_obj is not None:
+        if judge_obj.name == "rougeL-ref":
+            notes.append(
+                "RScore here is rougeL-ref (max ROUGE-L F1 against the reference reasoning chains), a "
+                "reference-overlap proxy, not the paper's RScore (its method is unknown)"
+            )
+        no_refs = buckets["all"].rscore_no_refs
+        if no_refs:
+            notes.append(f"{no_refs} sample(s) have no reference reasoning: RScore not computed for them")
+    if missing:
+        notes.append(f"{len(missing)} sample(s) have no prediction: scored as failures")
+    if extra:
+        notes.append(f"{len(extra)} prediction(s) have ids that are not in the benchmark: ignored")
+
+    if len(length_sources) == 1:
+        length_unit = next(iter(length_sources))
+    elif length_sources:
+        length_unit = "mixed"
+    else:
+        length_unit = "none"
+    settings: dict[str, Any] = {
+        "convention": convention,
+        "response_frame": response_frame_name(frame),
+        "strict_parse": strict_parse,
+        "buckets": {
+            "easy": f"difficulty < {config.tau_medium}",
+            "medium": f"{config.tau_medium} <= difficulty < {config.tau_hard}",
+            "hard": f"difficulty >= {config.tau_hard}",
+            "unrated": "no difficulty",
+        },
+        "tau_medium": config.tau_medium,
+        "tau_hard": config.tau_hard,
+        "judge": None if judge_obj is None else judge_obj.name,
+        "length_unit": length_unit,
+        "tokenizer": None
+        if tokenizer is None
+        else str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)),
+        "efficiency": efficiency.to_dict(),
+        "benchmark": str(bench.root),
+        "benchmark_name": bench.name,
+        "split": bench.split,
+        "predictions": preds_name,
+        "versions": _versions(),
+        "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    counts: dict[str, Any] = {
+        "n_samples": n_samples,
+        "n_predictions": n_predictions,
+        "n_missing": len(missing),
+        "n_extra": len(extra),
+        "mask_sources": dict(mask_sources),
+        "failures": dict(failures),
+        "response_frames": dict(response_frames),
+        "length_sources": dict(length_sources),
+    }
+    return EvalReport(
+        settings=settings,
+        buckets=buckets,
+        counts=counts,
+        missing_ids=missing,
+        extra_ids=extra[:100],
+        notes=notes,
+        samples=samples,
+    )
+
+
+def load_report(path: str | os.PathLike[str]) -> EvalReport:
+    """Read a report written by ``EvalReport.save`` / ``pixelthink eval --out``."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"report not found: {p}")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    return EvalReport.from_dict(data)
