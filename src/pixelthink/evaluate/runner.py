@@ -287,7 +287,10 @@ def score_sample(
         if pred.response is not None:
             resolution, how = _prediction_frame(pred, response_frame)
             frame = FrameTransform.for_size(w, h, resolution)
-            parsed = parse_lenient(pred.response, image_size=frame.model_size)
+            # Seg-Zero never clips answer coordinates before rescaling; clipping there would change
+            # their numbers for boxes that overshoot the image (mask_from_box clips afterwards anyway).
+            clip_to = None if convention == "segzero" else frame.model_size
+            parsed = parse_lenient(pred.response, image_size=clip_to)
             think = parsed.think
         if pred.error is not None:
             failure = "error"
