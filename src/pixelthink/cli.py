@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
+    except (CommandError, FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"pixelthink {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,291 @@
+"""Tests of the procedural shapes benchmark (pixelthink.data.shapes / shapes_queries)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixelthink.cli import main
+from pixelthink.data.format import Benchmark, validate_benchmark
+from pixelthink.data.shapes import (
+    Scene,
+    SceneConfig,
+    Shape,
+    ShapesConfig,
+    generate_benchmark,
+    generate_sample,
+    generate_scene,
+    is_unique,
+    parse_size,
+    sample_rng,
+)
+from pixelthink.data.shapes_queries import (
+    FAMILIES,
+    And,
+    Anything,
+    Colour,
+    CountIs,
+    Extreme,
+    Kind,
+    Not,
+    Occluded,
+    Region,
+    Rel,
+    SameAs,
+    Select,
+    evaluate,
+    where,
+)
+
+# ------------------------------------------------------------------------ hand-built scenes
+
+
+def _shape(i: int, kind: str, colour: str, cx: float, cy: float, area: int, occluded: float = 0.0) -> Shape:
+    return Shape(
+        index=i, kind=kind, colour=colour, size="medium", cx=cx, cy=cy, radius=10.0, angle=0.0,
+        rgb=(0, 0, 0), area=area, visible_area=round(area * (1 - occluded)), occluded=occluded, covered_by=(),
+    )  # fmt: skip
+
+
+def _scene(*shapes: Shape, w: int = 300, h: int = 300) -> Scene:
+    empty = np.zeros((h, w), bool)
+    return Scene(
+        w, h, "plain", tuple(shapes), np.zeros((h, w, 3), np.uint8), [empty] * len(shapes), [empty] * 3
+    )
+
+
+def test_evaluator_on_hand_built_scene() -> None:
+    # 300x300 image: thirds at x = 100 and 200; the region margin is 0.04 * 300 = 12 px,
+    # the relation margin 0.05 * 300 = 15 px.
+    scene = _scene(
+        _shape(0, "triangle", "red", 50, 50, 1000),  # top left
+        _shape(1, "triangle", "blue", 250, 250, 1400),  # bottom right; 1400 / 1000 = 1.4 >= 1.3
+        _shape(2, "star", "red", 150, 150, 900, occluded=0.3),  # centre, partly hidden
+        _shape(3, "circle", "green", 195, 40, 800, occluded=0.01),  # x = 195 is 5 px from the 200 line
+    )
+    assert evaluate(Select(Kind("triangle")), scene) == [True, True, False, False]
+    assert is_unique(Extreme("largest", Kind("triangle")), scene) == 1
+    assert is_unique(Extreme("smallest", Kind("triangle")), scene) == 0
+    # "the triangle that is not red" -> the blue one; "the red shape that is not a triangle" -> the star
+    assert is_unique(Select(And((Kind("triangle"), Not(Colour("red"))))), scene) == 1
+    assert is_unique(Select(And((Colour("red"), Not(Kind("triangle"))))), scene) == 2
+    # the circle's centre is 5 px from a third-line (< 12 px): top-centre vs top-right is borderline
+    assert evaluate(Select(Region("top", "right")), scene) == [False, False, False, None]
+    assert is_unique(Select(Region("top", "right")), scene) is None
+    assert is_unique(Select(Region("top", "left")), scene) == 0
+    # left of the star (cx 150): triangle 0 (dx = 100 >= 15) yes, triangle 1 (dx = -100) no
+    star = Select(Kind("star"))
+    assert evaluate(Select(Rel("left_of", star)), scene) == [True, False, False, False]
+    # circle at cy 40 vs star at 150: dy = 110 -> above
+    assert is_unique(Select(And((Kind("circle"), Rel("above", star)))), scene) == 3
+    # same colour as the star: the red triangle (the star itself is excluded)
+    assert is_unique(Select(SameAs("colour", star)), scene) == 0
+    # colour counts: red 2, blue 1, green 1 -> two singletons, not unique
+    assert evaluate(Select(CountIs("colour", 1)), scene) == [False, True, False, True]
+    assert is_unique(Select(CountIs("colour", 1)), scene) is None
+    # occluded 0.3 >= 0.15 -> True; 0.01 <= 0.02 -> False
+    assert is_unique(Select(Occluded()), scene) == 2
+    # closest to the star (150,150): triangle 0 at distance 141.4, triangle 1 at 141.4, circle at
+    # hypot(45, 110) = 118.8; 141.4 / 118.8 = 1.19 < 1.3 -> borderline
+    assert is_unique(Extreme("closest", Anything(), star), scene) is None
+
+
+def test_borderline_values_make_queries_invalid() -> None:
+    scene = _scene(
+        _shape(0, "square", "red", 60, 150, 1000),
+        _shape(1, "square", "blue", 240, 150, 1200, occluded=0.08),  # 0.02 < 0.08 < 0.15: borderline
+        _shape(2, "star", "green", 150, 150, 1000),
+    )
+    # 1200 / 1000 = 1.2 < 1.3: no clear largest square
+    assert evaluate(Extreme("largest", Kind("square")), scene) == [None, None, False]
+    assert is_unique(Select(And((Kind("square"), Occluded()))), scene) is None
+    # Kleene logic: False AND None = False, so the borderline square is simply not "a hidden star"
+    assert evaluate(Select(And((Kind("star"), Occluded()))), scene) == [False, False, False]
+    assert evaluate(Select(Not(Occluded())), scene) == [True, None, True]
+    # an ambiguous referent poisons the whole relation
+    assert evaluate(Select(Rel("left_of", Select(Kind("square")))), scene) == [None, None, None]
+
+
+# -------------------------------------------------------------------------------- scenes
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_masks_are_the_visible_pixels(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cfg = SceneConfig(width=200, height=160, n_shapes=(4, 8), overlap=0.6, backgrounds=(1.0, 1.0, 0.0))
+    scene = generate_scene(rng, cfg)
+    assert scene.image.shape == (160, 200, 3) and scene.image.dtype == np.uint8
+    n = len(scene.shapes)
+    assert 4 <= n <= 8
+    for i, s in enumerate(scene.shapes):
+        vis, fullm = scene.masks[i], scene.full_masks[i]
+        assert vis.dtype == bool and vis.shape == (160, 200)
+        later = np.zeros_like(vis)
+        for j in range(i + 1, n):
+            later |= scene.full_masks[j]
+        assert np.array_equal(vis, fullm & ~later)
+        assert vis.sum() == s.visible_area > 0
+        assert s.visible_area >= 0.5 * s.area
+        # exactly the target's colour where it is visible (no noise on these backgrounds)
+        assert (scene.image[vis] == np.array(s.rgb, np.uint8)).all()
+        ys, xs = np.nonzero(fullm)
+        assert xs.min() >= 0 and xs.max() < 200 and ys.min() >= 0 and ys.max() < 160
+        assert set(s.covered_by) == {j for j in range(i + 1, n) if (scene.full_masks[j] & fullm).any()}
+
+
+def test_scene_config_errors() -> None:
+    with pytest.raises(ValueError, match="n_shapes"):
+        SceneConfig(n_shapes=(5, 2))
+    with pytest.raises(ValueError, match="at least 64"):
+        SceneConfig(width=32)
+    with pytest.raises(ValueError, match="unknown query family"):
+        generate_sample(np.random.default_rng(0), family="nope")
+    with pytest.raises(ValueError, match="WIDTHxHEIGHT"):
+        parse_size("256")
+    assert parse_size("320x240") == (320, 240)
+
+
+# ------------------------------------------------------------------------------- samples
+
+
+def test_generate_sample_is_deterministic() -> None:
+    a = generate_sample(sample_rng(7, "train", 3))
+    b = generate_sample(sample_rng(7, "train", 3))
+    c = generate_sample(sample_rng(7, "train", 4))
+    assert (a.query, a.difficulty, a.reasoning_long) == (b.query, b.difficulty, b.reasoning_long)
+    assert np.array_equal(a.scene.image, b.scene.image) and np.array_equal(a.mask, b.mask)
+    assert not np.array_equal(a.scene.image, c.scene.image)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_has_exactly_one_target(family: str) -> None:
+    for seed in range(25):
+        g = generate_sample(np.random.default_rng([seed, 99]), family=family)
+        values = evaluate(g.ast, g.scene)
+        assert None not in values, (family, g.query)
+        assert [i for i, v in enumerate(values) if v] == [g.target], (family, g.query)
+        t = g.target_shape
+        assert g.mask.any() and np.array_equal(g.mask, g.scene.masks[g.target])
+        # family-specific facts checked directly on the scene, without the evaluator
+        others = [s for i, s in enumerate(g.scene.shapes) if i != g.target]
+        if family == "direct_kind":
+            assert all(s.kind != t.kind for s in others)
+        elif family in ("direct_attr", "distractors"):
+            assert any(s.kind == t.kind for s in others)
+            if family == "distractors":
+                assert sum(s.kind == t.kind or s.colour == t.colour for s in others) >= 3
+        elif family == "unique_attr":
+            attr = "colour" if "colour" in g.query else "kind"
+            counts = Counter(getattr(s, attr) for s in g.scene.shapes)
+            assert counts[getattr(t, attr)] == 1
+            assert all(c >= 2 for v, c in counts.items() if v != getattr(t, attr))
+        elif family == "occlusion":
+            assert t.occluded >= 0.15 and t.covered_by
+        elif family == "negation":
+            # "the K that is not C" / "the C shape that is not a K" / "the shape that is not a K":
+            # the target lacks the negated attribute, every other shape of the kept group has it
+            pred = g.ast.pred
+            neg = pred.p if isinstance(pred, Not) else next(p.p for p in pred.ps if isinstance(p, Not))
+            keep = None if isinstance(pred, Not) else next(p for p in pred.ps if not isinstance(p, Not))
+            attr, val = ("colour", neg.colour) if isinstance(neg, Colour) else ("kind", neg.kind)
+            assert getattr(t, attr) != val
+            if keep is None:
+                group = others
+            else:
+                keep_attr, keep_val = (
+                    ("colour", keep.colour) if isinstance(keep, Colour) else ("kind", keep.kind)
+                )
+                group = [s for s in others if getattr(s, keep_attr) == keep_val]
+            assert group and all(getattr(s, attr) == val for s in group)
+
+
+# --------------------------------------------------------------------- difficulty, references
+
+
+def test_difficulty_range_and_bucket_shares() -> None:
+    buckets: Counter[str] = Counter()
+    per_family: dict[str, list[float]] = {}
+    n = 240
+    for i in range(n):
+        g = generate_sample(sample_rng(11, "train", i))
+        assert 1.0 <= g.difficulty <= 10.0
+        assert g.difficulty == round(g.difficulty, 1)
+        buckets["easy" if g.difficulty < 3.5 else "medium" if g.difficulty < 5.0 else "hard"] += 1
+        per_family.setdefault(g.family, []).append(g.difficulty)
+    for b in ("easy", "medium", "hard"):
+        assert buckets[b] >= 0.2 * n, buckets
+    # the formula orders the families: direct lookups are easier than multi-step reasoning
+    assert (
+        np.mean(per_family["direct_kind"])
+        < np.mean(per_family["superlative"])
+        < np.mean(per_family["multi_step"])
+    )
+
+
+def test_references_mention_the_target() -> None:
+    for i in range(60):
+        g = generate_sample(sample_rng(5, "val", i))
+        t = g.target_shape
+        for ref in (g.reasoning_short, g.reasoning_long):
+            assert t.colour in ref and t.kind in ref, (g.family, g.query, ref)
+        assert where(t, g.scene) in g.reasoning_long
+        assert g.reasoning_long.startswith(f"I see {len(g.scene.shapes)} shapes:")
+        n_short, n_long = len(g.reasoning_short.split()), len(g.reasoning_long.split())
+        assert 5 <= n_short < n_long <= 250
+        if g.difficulty >= 5.0:
+            assert n_long >= 60
+
+
+# ---------------------------------------------------------------------------- benchmark, CLI
+
+
+def test_benchmark_validates_and_is_byte_identical(tmp_path: Path) -> None:
+    a = generate_benchmark(
+        tmp_path / "a", n_train=6, n_val=2, n_test=3, seed=4, image_size=(160, 128), progress=False
+    )
+    b = generate_benchmark(
+        tmp_path / "b", n_train=6, n_val=2, n_test=3, seed=4, image_size=(160, 128), progress=False
+    )
+    assert validate_benchmark(a, decode_images=True) == []
+    assert (a / "samples.jsonl").read_bytes() == (b / "samples.jsonl").read_bytes()
+    assert (a / "images/shapes-test-000002.png").read_bytes() == (
+        b / "images/shapes-test-000002.png"
+    ).read_bytes()
+    samples = list(Benchmark(a))
+    assert Counter(s.split for s in samples) == {"train": 6, "val": 2, "test": 3}
+    for s in samples:
+        assert (s.width, s.height) == (160, 128)
+        assert s.source["dataset"] == "shapes" and s.source["seed"] == 4 and s.source["family"] in FAMILIES
+        assert s.reasoning_short and s.reasoning_long and s.difficulty is not None
+        # the stored mask is the regenerated target's visible pixels
+        g = generate_sample(
+            sample_rng(4, s.split or "", s.source["index"]), ShapesConfig(width=160, height=128)
+        )
+        assert np.array_equal(s.mask_array(), g.mask) and s.query == g.query
+        x1, y1, x2, y2 = s.bbox or (0, 0, -1, -1)
+        assert 0 <= x1 <= x2 < 160 and 0 <= y1 <= y2 < 128
+        assert all(g.mask[round(y), round(x)] for x, y in s.points)
+    meta = json.loads((a / "meta.json").read_text())
+    assert meta["generator"]["seed"] == 4 and meta["count"] == 11
+    c = generate_benchmark(
+        tmp_path / "c", n_train=6, n_val=2, n_test=3, seed=5, image_size=(160, 128), progress=False
+    )
+    assert (a / "samples.jsonl").read_bytes() != (c / "samples.jsonl").read_bytes()
+
+
+def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench"
+    rc = main(["data", "shapes", "--out", str(out), "--train", "3", "--val", "1", "--test", "2", "--seed", "2",
+               "--size", "320x240", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    assert "wrote shapes benchmark" in capsys.readouterr().out
+    assert validate_benchmark(out) == []
+    samples = list(Benchmark(out))
+    assert len(samples) == 6 and {(s.width, s.height) for s in samples} == {(320, 240)}
+    assert main(["data", "shapes", "--out", str(out), "--train", "1"]) == 2  # exists, no --overwrite
+    assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--size", "big"]) == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
