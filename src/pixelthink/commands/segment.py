@@ -1,0 +1,191 @@
+"""``pixelthink segment IMAGE "query"``: reason about one image, segment it, print and draw the result.
+
+Also holds the model options shared with ``pixelthink predict`` (:func:`add_model_arguments`,
+:func:`pipeline_from_args`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pixelthink.pipeline import Pipeline, Result
+
+
+def parse_resolution(text: str) -> int | tuple[int, int] | None:
+    """``"840"`` -> 840, ``"native"`` -> None, ``"1280x720"`` / ``"1280,720"`` -> (1280, 720)."""
+    value = text.strip().lower()
+    if value == "native":
+        return None
+    match = re.fullmatch(r"(\d+)\s*[x,]\s*(\d+)", value)
+    if match:
+        w, h = int(match.group(1)), int(match.group(2))
+        if w > 0 and h > 0:
+            return (w, h)
+    elif value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a positive integer, WIDTHxHEIGHT or 'native', got {text!r}")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The reasoner / segmenter options of ``segment`` and ``predict``."""
+    group = parser.add_argument_group("models")
+    group.add_argument(
+        "--reasoner",
+        required=True,
+        metavar="PATH_OR_URL",
+        help="local checkpoint directory (transformers) or http(s)://HOST:PORT/v1[?model=NAME] "
+        "(OpenAI-compatible server: vLLM, SGLang, pixelthink serve)",
+    )
+    group.add_argument("--model", metavar="NAME", help="model name on the OpenAI-compatible server")
+    group.add_argument(
+        "--segmenter",
+        default="grabcut",
+        metavar="SPEC",
+        help="sam2:PATH (transformers SAM2 checkpoint directory) | grabcut (no weights) | box "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--resolution",
+        type=parse_resolution,
+        default=840,
+        metavar="840|WxH|native",
+        help="model-frame size the reasoner sees (Seg-Zero: 840, aspect ratio not kept; default: 840)",
+    )
+    group.add_argument("--max-new-tokens", type=int, default=1024, metavar="N", help="default: %(default)s")
+    group.add_argument(
+        "--device", default="auto", help="torch device for local models: auto | cpu | cuda | cuda:1 ..."
+    )
+
+
+def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = None) -> Pipeline:
+    """Build the :class:`~pixelthink.pipeline.Pipeline` named by :func:`add_model_arguments` options."""
+    from pixelthink.pipeline import Pipeline
+
+    if args.max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    remote = re.match(r"^https?://", args.reasoner, re.IGNORECASE) is not None
+    reasoner_options: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
+    if remote:
+        if args.model:
+            reasoner_options["model"] = args.model
+        if batch_size is not None:
+            reasoner_options["concurrency"] = batch_size
+    else:
+        if args.model:
+            raise ValueError("--model names a model on a server; --reasoner is a local directory")
+        reasoner_options["device"] = args.device
+        if batch_size is not None:
+            reasoner_options["batch_size"] = batch_size
+    segmenter_options: dict[str, Any] = {}
+    if args.segmenter.strip().lower().startswith("sam2:"):
+        segmenter_options["device"] = args.device
+    return Pipeline.from_specs(
+        args.reasoner,
+        args.segmenter,
+        resolution=args.resolution,
+        reasoner_options=reasoner_options,
+        segmenter_options=segmenter_options,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "segment",
+        help="reason about one image and segment the answer",
+        description="Run the reasoning model on IMAGE and QUERY, segment its box and points, print the "
+        "reasoning and the answer (original-image pixels), and write the mask and an overlay picture.",
+    )
+    parser.add_argument("image", type=Path, help="image file")
+    parser.add_argument("query", help="what to segment (a phrase or a question)")
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="overlay picture to write (default: IMAGE_STEM.overlay.png in the current dir)",
+    )
+    parser.add_argument(
+        "--mask-out", type=Path, help="mask PNG to write, 255 = target (default: IMAGE_STEM.mask.png)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object instead")
+    parser.set_defaults(func=handler)
+
+
+def _fmt(values: Any) -> str:
+    return "[" + ", ".join(f"{float(v):.1f}" for v in values) + "]"
+
+
+def describe(result: Result) -> str:
+    """Human-readable report of a :class:`~pixelthink.pipeline.Result` (original-frame coordinates)."""
+    lines = [f"query: {result.query}"]
+    if result.frame is not None:
+        f = result.frame
+        lines.append(f"image: {f.orig_w}x{f.orig_h} px, model frame {f.model_w}x{f.model_h}")
+    lines.append("reasoning:")
+    lines.append("  " + (result.think or "(none)").replace("\n", "\n  "))
+    lines.append("answer (original pixels):")
+    lines.append(f"  box: {_fmt(result.bbox) if result.bbox is not None else '(none)'}")
+    lines.append(f"  points: {', '.join(_fmt(p) for p in result.points) or '(none)'}")
+    u = "n/a" if result.uncertainty is None else f"{result.uncertainty:.3f}"
+    lines.append(f"  uncertainty U: {u}")
+    lines.append(f"  tokens: reasoning {result.reasoning_tokens}, answer {result.answer_tokens}")
+    if result.problems:
+        lines.append(f"  parse problems: {'; '.join(result.problems)}")
+    if result.mask is not None:
+        score = "" if result.score is None else f", segmenter score {result.score:.3f}"
+        lines.append(f"mask: {int(result.mask.sum())} px{score}")
+    timings = ", ".join(f"{k} {v:.3f}" for k, v in result.timings.items())
+    lines.append(f"timings (s): {timings}")
+    if result.error:
+        lines.append(f"FAILED: {result.error}")
+    return "\n".join(lines)
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    """JSON-friendly summary of a result (the mask as its pixel count)."""
+    return {
+        "query": result.query,
+        "response": result.response,
+        "think": result.think,
+        "bbox": None if result.bbox is None else [float(v) for v in result.bbox],
+        "points": [[float(x), float(y)] for x, y in result.points],
+        "mask_pixels": None if result.mask is None else int(result.mask.sum()),
+        "score": result.score,
+        "uncertainty": result.uncertainty,
+        "reasoning_tokens": result.reasoning_tokens,
+        "answer_tokens": result.answer_tokens,
+        "timings": result.timings,
+        "problems": result.problems,
+        "error": result.error,
+        "image_size": None if result.image_size is None else list(result.image_size),
+        "model_size": None if result.frame is None else [result.frame.model_w, result.frame.model_h],
+    }
+
+
+def handler(args: argparse.Namespace) -> int:
+    from pixelthink.pipeline import load_image
+    from pixelthink.viz import mask_image, overlay
+
+    image = load_image(args.image)  # FileNotFoundError / ValueError -> one-line CLI error
+    out = args.out or Path(f"{args.image.stem}.overlay.png")
+    mask_out = args.mask_out or Path(f"{args.image.stem}.mask.png")
+    pipeline = pipeline_from_args(args)
+    result = pipeline.run(image, args.query)
+    mask = result.mask
+    for path in (out, mask_out):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    overlay(image, mask, result.bbox, result.points).save(out)
+    if mask is not None:
+        mask_image(mask).save(mask_out)
+    if args.json:
+        payload = result_json(result) | {"overlay": str(out), "mask_file": str(mask_out)}
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print(describe(result))
+        print(f"overlay: {out}")
+        print(f"mask: {mask_out}")
+    return 0 if result.error is None else 1

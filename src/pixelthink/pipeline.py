@@ -1,0 +1,342 @@
+"""Image + query -> reasoning, prompts and mask: the reasoning model followed by a prompted segmenter.
+
+:class:`Pipeline` runs a :class:`~pixelthink.models.reasoners.Reasoner` (which writes
+``<think>...</think><answer>{"bbox": ..., "points_1": ..., "points_2": ...}</answer>`` about the image in
+its *model* frame), parses the answer leniently, maps box and points back to the *original* frame with
+the generation's :class:`~pixelthink.frames.FrameTransform`, and asks a
+:class:`~pixelthink.models.segmenters.Segmenter` for the mask (original frame).
+
+Failures of a sample never stop a run: an unreadable image, an answer without a usable box or point,
+or a segmenter error gives a :class:`Result` with an empty (or no) mask and ``error`` set. Exceptions
+raised by the reasoner itself (a model or server failure, which affects every sample alike) propagate,
+so that a resumable job stops and can be re-run rather than record a whole benchmark of failures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+
+from pixelthink.answer import parse_lenient
+from pixelthink.frames import Box, FrameTransform, Point
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from pixelthink.models.reasoners import Generation, Reasoner
+    from pixelthink.models.segmenters import Segmenter
+    from pixelthink.predictions import Prediction
+
+__all__ = ["STAGES", "ImageSource", "Pipeline", "Result", "load_image"]
+
+ImageSource = Union["Image.Image", str, os.PathLike, Callable[[], "Image.Image"]]
+"""A PIL image, an image file path, or a zero-argument callable returning a PIL image (lazy loading)."""
+
+STAGES: tuple[str, ...] = ("load", "preprocess", "prefill", "decode", "parse", "segment", "total")
+"""Keys of :attr:`Result.timings` (seconds). ``total`` is the sum of the other stages."""
+
+
+def load_image(source: ImageSource) -> Image.Image:
+    """Load an image source as PIL RGB (original frame).
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: a file that cannot be decoded as an image (names the path).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, Image.Image):
+        return source if source.mode == "RGB" else source.convert("RGB")
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"image file not found: {path}")
+        try:
+            with Image.open(path) as im:
+                im.load()
+                return im.convert("RGB")
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise ValueError(f"cannot decode image {path}: {exc}") from None
+    if callable(source):
+        image = source()
+        if not isinstance(image, Image.Image):
+            raise TypeError(f"image loader returned {type(image).__name__}, expected a PIL image")
+        return image if image.mode == "RGB" else image.convert("RGB")
+    raise TypeError(f"image must be a PIL image, a path or a loader callable, not {type(source).__name__}")
+
+
+@dataclass
+class Result:
+    """The outcome of one (image, query). Geometry in the **original** frame.
+
+    Attributes:
+        query: the query as given.
+        response: the reasoning model's raw text (model-frame coordinates), or None if not generated.
+        think: the text inside ``<think>...</think>``, or None.
+        bbox: XYXY box of the answer, original frame, or None.
+        points: 0..2 (x, y) points of the answer, original frame.
+        mask: bool ``(H, W)`` of the original image; all False on failure; None when the image
+            could not be loaded (its size is unknown).
+        score: the segmenter's confidence (SAM2: predicted IoU), or None.
+        uncertainty: U of the generation (mean top-2 margin uncertainty), or None.
+        reasoning_tokens, answer_tokens: generated tokens inside / outside ``<think>``.
+        timings: seconds per stage, keys of :data:`STAGES` (batched stages are per-sample shares).
+        problems: what the lenient parser repaired or found wrong (empty = clean answer).
+        error: why the sample failed (it then scores as a failure), or None.
+        image_size: ``(W, H)`` of the original image, or None.
+        frame: original <-> model frame transform of the generation, or None.
+        meta: extras from the reasoner (e.g. ``batch_size``).
+    """
+
+    query: str
+    response: str | None = None
+    think: str | None = None
+    bbox: Box | None = None
+    points: list[Point] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    score: float | None = None
+    uncertainty: float | None = None
+    reasoning_tokens: int | None = None
+    answer_tokens: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+    image_size: tuple[int, int] | None = None
+    frame: FrameTransform | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the sample did not fail."""
+        return self.error is None
+
+    def to_prediction(self, sample_id: str, meta: dict[str, Any] | None = None) -> Prediction:
+        """This result as a :class:`pixelthink.predictions.Prediction` (mask as COCO RLE).
+
+        ``meta`` holds the parse problems, the segmenter score and the model frame size, updated with
+        the ``meta`` argument.
+        """
+        from pixelthink.masks import encode_rle
+        from pixelthink.predictions import Prediction
+
+        extra: dict[str, Any] = {"problems": list(self.problems)}
+        if self.score is not None:
+            extra["score"] = float(self.score)
+        if self.frame is not None:
+            extra["model_size"] = [self.frame.model_w, self.frame.model_h]
+        extra.update(self.meta)
+        extra.update(meta or {})
+        return Prediction(
+            id=sample_id,
+            response=self.response,
+            mask=None if self.mask is None else encode_rle(self.mask),
+            bbox=self.bbox,
+            points=list(self.points),
+            reasoning_tokens=self.reasoning_tokens,
+            answer_tokens=self.answer_tokens,
+            uncertainty=self.uncertainty,
+            latency=dict(self.timings),
+            error=self.error,
+            meta=extra,
+        )
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Pipeline:
+    """Reasoner + segmenter.
+
+    Args:
+        reasoner: anything with ``generate(images, queries) -> list[Generation]``.
+        segmenter: anything with ``set_image`` / ``predict`` (and optionally ``predict_many``).
+        resolution: the reasoner's working resolution (model frame): an int ``r`` (``r x r``, Seg-Zero's
+            840), a ``(width, height)`` pair, or None for native size. A reasoner with a ``resolution``
+            attribute (both built-in backends) gets it set to this value; any other reasoner receives
+            images already resized to the model frame, and its ``Generation.frame`` is composed with
+            that resize.
+    """
+
+    def __init__(
+        self,
+        reasoner: Reasoner,
+        segmenter: Segmenter,
+        *,
+        resolution: int | tuple[int, int] | None = 840,
+    ) -> None:
+        self.reasoner = reasoner
+        self.segmenter = segmenter
+        self.resolution = resolution
+        self._reasoner_resizes = hasattr(reasoner, "resolution")
+        if self._reasoner_resizes:
+            reasoner.resolution = resolution  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_specs(
+        cls,
+        reasoner: str,
+        segmenter: str = "grabcut",
+        *,
+        resolution: int | tuple[int, int] | None = 840,
+        reasoner_options: dict[str, Any] | None = None,
+        segmenter_options: dict[str, Any] | None = None,
+    ) -> Pipeline:
+        """Build from spec strings: ``load_reasoner(reasoner, resolution=..., **reasoner_options)`` and
+        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax)."""
+        from pixelthink.models.reasoners import load_reasoner
+        from pixelthink.models.segmenters import load_segmenter
+
+        seg = load_segmenter(segmenter, **(segmenter_options or {}))
+        rsn = load_reasoner(reasoner, resolution=resolution, **(reasoner_options or {}))
+        return cls(rsn, seg, resolution=resolution)
+
+    # ------------------------------------------------------------------ public API
+    def run(self, image: ImageSource, query: str) -> Result:
+        """Run one image (original frame) and query; never raises for a per-sample failure."""
+        return self.run_many([image], [query])[0]
+
+    def run_many(self, images: Sequence[ImageSource], queries: Sequence[str]) -> list[Result]:
+        """Run a batch: one ``reasoner.generate`` call; the segmenter sets each distinct image once.
+
+        Consecutive entries given the *same* source object (e.g. one path with several queries) share
+        one ``set_image``. Returns one :class:`Result` per input, in order.
+        """
+        if len(images) != len(queries):
+            raise ValueError(f"run_many: got {len(images)} images but {len(queries)} queries")
+        results = [Result(query=q) for q in queries]
+        loaded: list[Image.Image | None] = []
+        for source, result in zip(images, results, strict=True):
+            start = time.perf_counter()
+            try:
+                image = load_image(source)
+            except (FileNotFoundError, ValueError, OSError, TypeError) as exc:
+                image = None
+                result.error = f"image: {_error_text(exc)}"
+            result.timings["load"] = time.perf_counter() - start
+            if image is not None:
+                result.image_size = (int(image.size[0]), int(image.size[1]))
+            loaded.append(image)
+
+        todo = [i for i, image in enumerate(loaded) if image is not None]
+        if todo:
+            generations = self._generate([loaded[i] for i in todo], [queries[i] for i in todo])  # type: ignore[misc]
+            for i, gen in zip(todo, generations, strict=True):
+                self._apply_generation(results[i], gen)
+            self._segment(images, loaded, results, todo)
+
+        for result in results:
+            for stage in STAGES[:-1]:
+                result.timings.setdefault(stage, 0.0)
+            result.timings["total"] = float(sum(result.timings[s] for s in STAGES[:-1]))
+        return results
+
+    # ------------------------------------------------------------------ stages
+    def _generate(self, images: list[Image.Image], queries: list[str]) -> list[Generation]:
+        """Call the reasoner; without reasoner-side resizing, resize here and compose the frames."""
+        if self._reasoner_resizes:
+            generations = list(self.reasoner.generate(images, queries))
+        else:
+            frames = [FrameTransform.for_size(im.size[0], im.size[1], self.resolution) for im in images]
+            model_images = [f.image_to_model(im) for f, im in zip(frames, images, strict=True)]
+            generations = list(self.reasoner.generate(model_images, queries))
+            for gen, pre in zip(generations, frames, strict=False):
+                # Both transforms are axis scalings, so their composition maps the reasoner's frame
+                # straight to the original image.
+                gen.frame = FrameTransform(pre.orig_w, pre.orig_h, gen.frame.model_w, gen.frame.model_h)
+        if len(generations) != len(images):
+            raise RuntimeError(
+                f"reasoner {type(self.reasoner).__name__} returned {len(generations)} generations "
+                f"for {len(images)} inputs"
+            )
+        return generations
+
+    @staticmethod
+    def _apply_generation(result: Result, gen: Generation) -> None:
+        """Fill a result from a generation: parse the answer and map it to the original frame."""
+        for key, value in gen.timings.items():
+            if key == "batch_size":
+                result.meta["batch_size"] = int(value)
+            else:
+                result.timings[key] = float(value)
+        result.response = gen.text
+        result.reasoning_tokens = int(gen.reasoning_tokens)
+        result.answer_tokens = int(gen.answer_tokens)
+        result.uncertainty = None if gen.uncertainty is None else float(gen.uncertainty)
+        result.frame = gen.frame
+        start = time.perf_counter()
+        parsed = parse_lenient(gen.text, gen.frame.model_size)
+        result.think = parsed.think
+        result.problems = list(parsed.problems)
+        if parsed.bbox is not None:
+            result.bbox = tuple(float(v) for v in gen.frame.box_to_original(parsed.bbox))  # type: ignore[assignment]
+        result.points = [(float(x), float(y)) for x, y in gen.frame.points_to_original(parsed.points)]
+        if result.bbox is None and not result.points:
+            detail = "; ".join(parsed.problems) or "no box or points found"
+            result.error = f"answer: no usable box or points ({detail})"
+        result.timings["parse"] = time.perf_counter() - start
+
+    def _segment(
+        self,
+        sources: Sequence[ImageSource],
+        loaded: list[Image.Image | None],
+        results: list[Result],
+        todo: list[int],
+    ) -> None:
+        """Masks for the loaded samples; each run of consecutive identical sources sets the image once."""
+        groups: list[list[int]] = []
+        for i in todo:
+            if groups and sources[groups[-1][-1]] is sources[i] and groups[-1][-1] == i - 1:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        for group in groups:
+            image = loaded[group[0]]
+            assert image is not None
+            width, height = image.size
+            for i in group:
+                results[i].mask = np.zeros((height, width), dtype=bool)
+            prompted = [i for i in group if results[i].error is None]
+            if not prompted:
+                continue
+            start = time.perf_counter()
+            try:
+                self.segmenter.set_image(np.asarray(image, dtype=np.uint8))
+            except Exception as exc:  # recorded per sample, never silent
+                for i in prompted:
+                    results[i].error = f"segmenter: {_error_text(exc)}"
+                    results[i].timings["segment"] = (time.perf_counter() - start) / len(prompted)
+                continue
+            shared = (time.perf_counter() - start) / len(prompted)
+            prompts = [(results[i].bbox, results[i].points) for i in prompted]
+            start = time.perf_counter()
+            try:
+                predict_many = getattr(self.segmenter, "predict_many", None)
+                if predict_many is not None:
+                    outputs = list(predict_many(prompts))
+                else:
+                    outputs = [self.segmenter.predict(box, pts) for box, pts in prompts]
+            except Exception as exc:  # recorded per sample, never silent
+                outputs = [exc] * len(prompted)
+            each = (time.perf_counter() - start) / len(prompted)
+            for i, out in zip(prompted, outputs, strict=True):
+                results[i].timings["segment"] = shared + each
+                if isinstance(out, Exception):
+                    results[i].error = f"segmenter: {_error_text(out)}"
+                    continue
+                mask, score = out
+                mask = np.asarray(mask, dtype=bool)
+                if mask.shape != (height, width):
+                    results[
+                        i
+                    ].error = f"segmenter: returned a mask of shape {mask.shape}, expected {(height, width)}"
+                    continue
+                results[i].mask = mask
+                results[i].score = float(score)

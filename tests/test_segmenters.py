@@ -1,0 +1,267 @@
+"""Segmenters: GrabCut and box on synthetic scenes, SAM2 (tiny random weights) plumbing and prompt mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pixelthink.models.segmenters import (
+    BoxSegmenter,
+    GrabCutSegmenter,
+    _box_pixels,
+    clip_box,
+    load_segmenter,
+    points_inside,
+)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum()) / float((a | b).sum())
+
+
+def _scene(shape: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy dark background with one bright object: (image (H, W, 3) uint8, object mask)."""
+    rng = np.random.default_rng(seed)
+    h, w = 120, 160
+    yy, xx = np.mgrid[:h, :w]
+    if shape == "disc":
+        obj = (xx - 90) ** 2 + (yy - 60) ** 2 <= 30**2
+    else:
+        obj = (xx >= 30) & (xx < 100) & (yy >= 40) & (yy < 90)
+    image = rng.normal(60, 15, (h, w, 3))
+    image[obj] = rng.normal([200, 90, 50], 15, (int(obj.sum()), 3))
+    return np.clip(image, 0, 255).astype(np.uint8), obj
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def test_clip_box_reorders_clips_and_rejects_degenerate() -> None:
+    assert clip_box((30, 40, 10, 20), 100, 50) == (10.0, 20.0, 30.0, 40.0)  # corners swapped back
+    assert clip_box((-5, -5, 120, 60), 100, 50) == (0.0, 0.0, 100.0, 50.0)  # clipped to W=100, H=50
+    assert clip_box((10, 10, 10, 30), 100, 50) is None  # zero width
+    assert clip_box((150, 10, 200, 30), 100, 50) is None  # entirely right of the image
+    assert clip_box((1, 2, float("nan"), 4), 100, 50) is None
+    assert clip_box(None, 100, 50) is None
+
+
+def test_points_inside_drops_outside_and_nonfinite() -> None:
+    pts = [(0, 0), (99.5, 49.5), (100, 10), (-1, 3), (float("inf"), 2)]
+    assert points_inside(pts, 100, 50) == [(0.0, 0.0), (99.5, 49.5)]
+
+
+def test_box_pixels_inclusive_with_margin() -> None:
+    # columns floor(10.5)-2 = 8 .. floor(30)+2 = 32 -> [8, 33); rows floor(20)-2 = 18 .. floor(40.9)+2 = 42 -> [18, 43)
+    assert _box_pixels((10.5, 20, 30, 40.9), 100, 100, 2) == (8, 18, 33, 43)
+    # clipped at the image border: columns up to W=35 exclusive, rows from 0
+    assert _box_pixels((10.5, 1, 34, 40.9), 35, 100, 2) == (8, 0, 35, 43)
+
+
+# ---------------------------------------------------------------------------------------------- GrabCut
+@pytest.mark.parametrize("shape", ["disc", "rectangle"])
+def test_grabcut_segments_a_clear_object(shape: str) -> None:
+    image, obj = _scene(shape)
+    ys, xs = np.nonzero(obj)
+    box = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+    centre = (float(xs.mean()), float(ys.mean()))
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    mask, score = seg.predict(box, [centre, (centre[0] + 5, centre[1])])
+    assert mask.dtype == bool and mask.shape == obj.shape
+    assert _iou(mask, obj) > 0.8
+    assert score == 1.0
+
+
+def test_grabcut_is_deterministic_and_handles_loose_and_full_boxes() -> None:
+    image, obj = _scene("disc", seed=1)
+    seg = GrabCutSegmenter(iterations=3)
+    seg.set_image(image)
+    a, _ = seg.predict((50, 20, 135, 105), [(90, 60)])
+    b, _ = seg.predict((50, 20, 135, 105), [(90, 60)])
+    assert np.array_equal(a, b)
+    assert _iou(a, obj) > 0.8
+    # A box covering the whole image leaves no sure background: the border ring seeds it instead.
+    full, score = seg.predict((-10, -10, 1000, 1000), [(90, 60)])
+    assert full.shape == obj.shape and score == 1.0
+    assert _iou(full, obj) > 0.8
+
+
+def test_grabcut_points_only_uses_a_box_around_the_points() -> None:
+    image, obj = _scene("disc", seed=2)
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    mask, score = seg.predict(None, [(90, 60), (100, 70)])
+    assert score == 1.0 and _iou(mask, obj) > 0.8
+
+
+@pytest.mark.parametrize(
+    "box, points",
+    [((10, 10, 10, 50), []), ((500, 500, 600, 600), []), (None, []), (None, [(-5, 3), (400, 2)])],
+)
+def test_grabcut_degenerate_prompts_give_an_empty_mask(box, points) -> None:
+    image, _ = _scene("disc")
+    seg = GrabCutSegmenter()
+    seg.set_image(image)
+    mask, score = seg.predict(box, points)
+    assert mask.shape == (120, 160) and not mask.any() and score == 0.0
+
+
+def test_grabcut_tiny_image_falls_back_to_the_seed() -> None:
+    seg = GrabCutSegmenter()
+    seg.set_image(np.zeros((2, 2, 3), np.uint8))
+    mask, score = seg.predict((0, 0, 2, 2), [])  # no pixel left for a background model
+    assert mask.all() and score == 1.0
+
+
+def test_segmenter_errors() -> None:
+    seg = GrabCutSegmenter()
+    with pytest.raises(RuntimeError, match="before set_image"):
+        seg.predict((0, 0, 5, 5), [])
+    with pytest.raises(ValueError, match=r"shape \(H, W, 3\)"):
+        seg.set_image(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        seg.set_image(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="iterations"):
+        GrabCutSegmenter(iterations=0)
+
+
+# ---------------------------------------------------------------------------------------------- Box
+def test_box_segmenter_fills_the_box_inclusively() -> None:
+    seg = BoxSegmenter()
+    seg.set_image(np.zeros((10, 12, 3), np.uint8))
+    mask, score = seg.predict((2.4, 3.6, 5.5, 7.0), [(1, 1)])
+    # inclusive pixels after rounding: x = round(2.4)=2 .. round(5.5)=6 (5 columns), y = 4 .. 7 (4 rows)
+    assert score == 1.0 and mask.sum() == 5 * 4
+    assert mask[4:8, 2:7].all()
+    many = seg.predict_many([((0, 0, 0, 0), []), ((-3, -3, 30, 30), [])])
+    assert not many[0][0].any() and many[0][1] == 0.0
+    assert many[1][0].all()  # clipped to the whole 12x10 image
+
+
+# ---------------------------------------------------------------------------------------------- registry
+def test_load_segmenter_by_name() -> None:
+    assert isinstance(load_segmenter("grabcut"), GrabCutSegmenter)
+    assert load_segmenter("grabcut", iterations=2).iterations == 2
+    assert isinstance(load_segmenter(" box "), BoxSegmenter)
+    with pytest.raises(ValueError, match=r"unknown segmenter 'sam3'.*'sam2:PATH', 'grabcut', 'box'"):
+        load_segmenter("sam3")
+    with pytest.raises(ValueError, match="needs a model directory"):
+        load_segmenter("sam2")
+    with pytest.raises(ValueError, match="takes no argument"):
+        load_segmenter("grabcut:5")
+
+
+def test_load_segmenter_sam2_missing_directory(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="not a SAM2 model directory"):
+        load_segmenter(f"sam2:{tmp_path / 'nope'}")
+
+
+# ---------------------------------------------------------------------------------------------- SAM2
+def test_to_input_frame_hand_computed() -> None:
+    from pixelthink.models.sam2 import to_input_frame
+
+    # original W=200, H=400 -> 1024x1024: x * 1024/200 = x * 5.12, y * 1024/400 = y * 2.56
+    box, pts = to_input_frame((10, 20, 30, 40), [(100, 200), (0, 400)], (200, 400), (1024, 1024))
+    assert box == pytest.approx((51.2, 51.2, 153.6, 102.4))
+    assert np.allclose(pts, [(512.0, 512.0), (0.0, 1024.0)])
+    # non-square input (in_w=64, in_h=32) from 128x128: x / 2, y / 4
+    box, pts = to_input_frame(None, [(10, 8)], (128, 128), (64, 32))
+    assert box is None and np.allclose(pts, [(5.0, 2.0)])
+
+
+def test_to_input_frame_matches_transformers_processor() -> None:
+    torch = pytest.importorskip("torch")
+    from transformers.models.sam2.processing_sam2 import Sam2Processor
+
+    from pixelthink.models.sam2 import to_input_frame
+
+    box, pts = to_input_frame((13.0, 7.5, 181.0, 333.0), [(44.0, 91.0)], (200, 400), (1024, 1024))
+    # Sam2Processor._normalize_coordinates(target_size, coords, original_size=(H, W), ...) uses no state.
+    ref_box = Sam2Processor._normalize_coordinates(
+        None, 1024, torch.tensor([[13.0, 7.5, 181.0, 333.0]]), (400, 200), is_bounding_box=True
+    )
+    ref_pts = Sam2Processor._normalize_coordinates(None, 1024, torch.tensor([[44.0, 91.0]]), (400, 200))
+    assert box == pytest.approx(tuple(ref_box[0].tolist()))
+    assert np.allclose(pts, ref_pts.numpy())
+
+
+def test_preprocess_image_normalises_with_imagenet_stats() -> None:
+    from pixelthink.models.sam2 import preprocess_image
+
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[:, :, 1] = 255
+    pixels = preprocess_image(image, (16, 8))
+    assert pixels.shape == (1, 3, 8, 16) and pixels.dtype == np.float32
+    # red/blue 0 -> (0 - mean) / std; green 255 -> (1 - 0.456) / 0.224
+    assert pixels[0, 0] == pytest.approx(np.full((8, 16), -0.485 / 0.229), abs=1e-5)
+    assert pixels[0, 1] == pytest.approx(np.full((8, 16), 0.544 / 0.224), abs=1e-5)
+    assert pixels[0, 2] == pytest.approx(np.full((8, 16), -0.406 / 0.225), abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_sam2(tmp_path_factory):
+    from pixelthink.models.tiny import build_tiny_sam2
+
+    return build_tiny_sam2(tmp_path_factory.mktemp("sam2"), image_size=128)
+
+
+def test_sam2_tiny_masks_and_batching(tiny_sam2) -> None:
+    seg = load_segmenter(f"sam2:{tiny_sam2}", device="cpu")
+    assert seg.input_size == (128, 128)  # from preprocessor_config.json
+    image = np.random.default_rng(0).integers(0, 255, (90, 130, 3), dtype=np.uint8)
+    seg.set_image(image)
+    prompts = [
+        ((10, 10, 60, 50), [(20, 20), (30, 30)]),
+        ((0, 0, 100, 80), [(50, 40), (60, 60)]),
+        (None, [(5, 5)]),
+        ((10, 10, 60, 50), []),
+        ((500, 500, 600, 600), [(-4, -4)]),  # nothing usable left
+    ]
+    many = seg.predict_many(prompts)
+    assert len(many) == len(prompts)
+    for mask, score in many[:4]:
+        assert mask.dtype == bool and mask.shape == (90, 130)
+        assert np.isfinite(score)
+    assert not many[4][0].any() and many[4][1] == 0.0
+    # batched decoding (the first two prompts share one call) equals one prompt at a time
+    for (box, pts), (mask, score) in zip(prompts[:4], many[:4], strict=True):
+        single_mask, single_score = seg.predict(box, pts)
+        assert np.array_equal(single_mask, mask)
+        assert single_score == pytest.approx(score, abs=1e-5)
+
+
+def test_sam2_matches_a_full_forward_pass(tiny_sam2) -> None:
+    """Cached embeddings + our post-processing == Sam2Model.forward(pixel_values) + transformers' recipe."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    from pixelthink.models.sam2 import Sam2Segmenter, preprocess_image, to_input_frame
+
+    seg = Sam2Segmenter.from_pretrained(tiny_sam2, device="cpu")
+    image = np.random.default_rng(3).integers(0, 255, (70, 50, 3), dtype=np.uint8)
+    box, pts = (5.0, 8.0, 40.0, 60.0), [(20.0, 30.0), (25.0, 40.0)]
+    seg.set_image(image)
+    mask, score = seg.predict(box, pts)
+
+    mbox, mpts = to_input_frame(box, pts, (50, 70), (128, 128))
+    with torch.no_grad():
+        out = seg.model(
+            pixel_values=torch.from_numpy(preprocess_image(image, (128, 128))),
+            input_boxes=torch.tensor([[list(mbox)]]),
+            input_points=torch.tensor([[[list(p) for p in mpts]]]),
+            input_labels=torch.tensor([[[1, 1]]]),
+            multimask_output=True,
+        )
+    assert out.iou_scores.shape == (1, 1, 3)  # multimask: 3 candidates
+    best = int(out.iou_scores[0, 0].argmax())
+    # post_process_masks: bilinear (align_corners=False) to the original (H, W), threshold 0
+    ref = F.interpolate(
+        out.pred_masks[0, :, best : best + 1], size=(70, 50), mode="bilinear", align_corners=False
+    )
+    assert np.array_equal(mask, (ref[0, 0] > 0).numpy())
+    assert score == pytest.approx(float(out.iou_scores[0, 0, best]), abs=1e-5)
+
+
+def test_sam2_single_mask_mode(tiny_sam2) -> None:
+    seg = load_segmenter(f"sam2:{tiny_sam2}", multimask=False, device="cpu")
+    seg.set_image(np.full((40, 40, 3), 128, np.uint8))
+    mask, score = seg.predict((5, 5, 30, 30), [(10, 10)])
+    assert mask.shape == (40, 40) and np.isfinite(score)
