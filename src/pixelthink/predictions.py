@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from pixelthink.jsonio import dumps_line, plain, to_number
+from pixelthink.jsonio import is_number as _is_number
+from pixelthink.jsonio import rle_to_json as _rle_json
 from pixelthink.masks import RLE, Box, Point, decode_rle, encode_rle, rle_problem
 
 logger = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ class Prediction:
         return obj
 
     def to_line(self) -> str:
-        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return dumps_line(self.to_json())
 
     @classmethod
     def from_json(cls, obj: Any, where: str = "prediction") -> Prediction:
@@ -107,35 +109,11 @@ class Prediction:
 
 
 def _num(v: Any) -> int | float:
-    f = float(v)
-    if not math.isfinite(f):
-        raise ValueError(f"non-finite number {v!r} cannot be written to predictions.jsonl")
-    return int(f) if f.is_integer() and abs(f) < 2**53 else f
-
-
-def _rle_json(rle: Mapping[str, Any]) -> dict[str, Any]:
-    counts = rle["counts"]
-    if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+    return to_number(v, "predictions.jsonl")
 
 
 def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+    return plain(obj, nonfinite_to_none=True)
 
 
 def _parse_fields(obj: Any, where: str) -> dict[str, Any]:

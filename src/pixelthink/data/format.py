@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,10 @@ from typing import IO, Any
 
 import numpy as np
 
+from pixelthink.jsonio import dumps_line, to_number
+from pixelthink.jsonio import is_number as _is_number
+from pixelthink.jsonio import plain as _plain
+from pixelthink.jsonio import rle_to_json as _rle_json
 from pixelthink.masks import (
     RLE,
     Box,
@@ -142,43 +145,10 @@ class Sample:
         return cls(**_parse_sample_fields(obj, where))
 
 
-def dumps_line(obj: Any) -> str:
-    """Compact, deterministic JSON for one line (key order as given, UTF-8 kept, no NaN)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _num(v: Any) -> int | float:
-    f = float(v)
-    if not math.isfinite(f):
-        raise ValueError(f"non-finite number {v!r} cannot be written")
-    return int(f) if f.is_integer() and abs(f) < 2**53 else f
-
-
-def _rle_json(rle: Mapping[str, Any]) -> dict[str, Any]:
-    counts = rle["counts"]
-    if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
-
-
-def _plain(obj: Any) -> Any:
-    """Convert numpy scalars/arrays and tuples inside ``obj`` to plain JSON types."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+_num = to_number
 
 
 # ------------------------------------------------------------------------------------ validation
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
 def _parse_sample_fields(obj: Any, where: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pixelthink.data.format import DIFFICULTY_RANGE, Benchmark, BenchmarkWriter, rewrite_samples
+from pixelthink.jsonio import read_json_file
 from pixelthink.masks import IGNORE_VALUE, TARGET_VALUE, target_and_ignore_from_polygons
 
 logger = logging.getLogger(__name__)
@@ -489,12 +490,7 @@ def load_difficulty(path: str | os.PathLike[str]) -> dict[str, float]:
     outside 1..10, non-numbers, or one id with two different scores raise ``ValueError`` naming the entry.
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"difficulty file not found: {p}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = read_json_file(p, "difficulty file")
     if isinstance(data, dict):
         entries = [{"image_id": k, "difficulty_score_model": v} for k, v in data.items()]
     elif isinstance(data, list):

@@ -44,6 +44,7 @@ from pixelthink.evaluate.metrics import (
 )
 from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult
 from pixelthink.frames import FrameTransform
+from pixelthink.jsonio import read_json_file
 from pixelthink.masks import decode_rle, mask_from_box
 from pixelthink.predictions import Prediction, read_predictions
 from pixelthink.rewards import RewardConfig, difficulty_bucket
@@ -591,10 +592,5 @@ def evaluate(
 def load_report(path: str | os.PathLike[str]) -> EvalReport:
     """Read a report written by ``EvalReport.save`` / ``pixelthink eval --out``."""
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"report not found: {p}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = read_json_file(p, "report")
     return EvalReport.from_dict(data)

@@ -2,7 +2,7 @@
 
 Light names are imported eagerly (no torch import); the transformers backend, the OpenAI backend
 and the server are imported lazily on first attribute access, so ``import pixelthink.models`` is cheap.
-Segmenters live in :mod:`pixelthink.models.segmenters` / :mod:`pixelthink.models.sam2`.
+Segmenters live in :mod:`pixelthink.models.segmenters` / :mod:`pixelthink.models.sam2` (also lazy here).
 """
 
 from __future__ import annotations
@@ -25,13 +25,22 @@ _LAZY = {
     "load_processor": "pixelthink.models.processors",
     "processed_image_size": "pixelthink.models.processors",
     "create_app": "pixelthink.models.server",
+    "Segmenter": "pixelthink.models.segmenters",
+    "load_segmenter": "pixelthink.models.segmenters",
+    "GrabCutSegmenter": "pixelthink.models.segmenters",
+    "BoxSegmenter": "pixelthink.models.segmenters",
+    "Sam2Segmenter": "pixelthink.models.sam2",
 }
 
 __all__ = [
+    "BoxSegmenter",
     "Generation",
+    "GrabCutSegmenter",
     "OpenAIReasoner",
     "Reasoner",
     "ReasonerServerError",
+    "Sam2Segmenter",
+    "Segmenter",
     "TransformersReasoner",
     "build_tiny_qwen2_5_vl",
     "build_tiny_qwen3_vl",
@@ -41,6 +50,7 @@ __all__ = [
     "create_app",
     "load_processor",
     "load_reasoner",
+    "load_segmenter",
     "processed_image_size",
 ]
 
