@@ -69,12 +69,11 @@ def test_writer_derives_box_points_and_writes_meta(tmp_path):
     first = objs[0]
     assert first["width"] == 10 and first["height"] == 8
     assert first["bbox"] == [3, 2, 7, 4]  # inclusive extremes of rows 2..4, cols 3..7
-    # 3x5 block (rows 2..4, cols 3..7), padded distance transform: radius 2 at (4,3), (5,3), (6,3)
-    # (2 px from the zero rows 1 and 5, and (4,3) is 2 px from zero col 2): first max row-major = (4,3).
-    # Second: a circle not overlapping it needs |q-p1| >= 2 + r(q); radius-2 pixels are too close, radius-1
-    # pixels need |q-p1| >= 3: (7,2), (7,3), (7,4) -> the farthest, (7,2) and (7,4) at sqrt(10), first
-    # in row-major order: (7,2).
-    assert first["points"] == [[4, 3], [7, 2]]
+    # 3x5 block (rows 2..4, cols 3..7), Seg-Zero's points (unpadded Euclidean distance transform):
+    # distance 2 only at the middle row's inner pixels (4,3), (5,3), (6,3); first max row-major = (4,3).
+    # Distances of the 15 pixels to (4,3) have median 2; the "far" pixels (> 2) with the largest distance
+    # value: (6,3) is the only one with value 2 -> second point (6,3).
+    assert first["points"] == [[4, 3], [6, 3]]
     assert all(decode_rle(first["mask"])[y, x] for x, y in first["points"])
     assert first["image"].startswith("images/") and (root / first["image"]).is_file()
     meta = json.loads((root / "meta.json").read_text())

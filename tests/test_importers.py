@@ -262,11 +262,11 @@ def _export_bench(root: Path) -> Path:
 def test_segzero_solution_hand_computed(tmp_path):
     bench = Benchmark(_export_bench(tmp_path / "b"))
     sample = bench.get("r")
-    # bbox (3,2,7,4); points (4,3) and (7,2) (see test_data_format for the derivation).
-    # x scale 840/20 = 42: 3->126, 7->294, 4->168; y scale 840/16 = 52.5: 2->105, 4->210,
+    # bbox (3,2,7,4); points (4,3) and (6,3) (see test_data_format for the derivation).
+    # x scale 840/20 = 42: 3->126, 7->294, 4->168, 6->252; y scale 840/16 = 52.5: 2->105, 4->210,
     # 3 -> 157.5 -> int(157.5 + 0.5) = 158.
-    assert sample.points == [(4.0, 3.0), (7.0, 2.0)]
-    assert segzero_solution(sample) == "<box>(126,105),(294,210)</box><points>(168,158),(294,105)</points>"
+    assert sample.points == [(4.0, 3.0), (6.0, 3.0)]
+    assert segzero_solution(sample) == "<box>(126,105),(294,210)</box><points>(168,158),(252,158)</points>"
     with pytest.raises(ValueError, match="empty mask"):
         segzero_solution(bench.get("e"))
 

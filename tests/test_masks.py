@@ -158,16 +158,19 @@ def test_points_single_pixel_and_empty():
 
 
 def test_points_full_square():
-    # 5x5 mask filling the image. Padded distance transform: centre (2,2) has r = 3 (to the pad ring).
-    # No pixel q satisfies |q-p1| >= 3 + r(q) nor |q-p1| >= 3 (max distance is the corner: sqrt(8)=2.83),
-    # so the second point is the farthest pixel, the first corner in row-major order: (0, 0).
+    # 5x5 mask filling the image: no background pixel, so Seg-Zero's scipy distance_transform_edt measures
+    # the distance to the virtual pixel (row -1, col 0): D^2 = (y+1)^2 + x^2, maximum at (x4, y4) = 25+16 = 41.
+    # Squared gaps to (4,4) are a^2+b^2, a, b in 0..4; sorted, the 13th of 25 is 10, so the median is sqrt(10)
+    # and "far" means a^2+b^2 > 10. Largest D^2 among far pixels: (x0, y4) with 25 (next: (x4, y0) with 17).
     m = np.ones((5, 5), dtype=bool)
-    assert points_from_mask(m) == [(2.0, 2.0), (0.0, 0.0)]
+    assert points_from_mask(m) == [(4.0, 4.0), (0.0, 4.0)]
 
 
 def test_points_two_components():
-    # big 9x9 square (rows/cols 1..9): centre (5,5), r = 5; small 5x5 square rows 1..5, cols 15..19:
-    # centre (17,3), r = 3; |(17,3)-(5,5)| = sqrt(144+4) = 12.2 >= 5 + 3, so its circle is the 2nd one.
+    # big 9x9 square (rows/cols 1..9): centre (5,5), D = 5; small 5x5 square rows 1..5, cols 15..19:
+    # centre (17,3), D = 3. Gaps to (5,5): the 81 big-square values a^2+b^2 (a, b in -4..4) put the 53rd and
+    # 54th of the 106 sorted gaps at 17 (cumulative counts ..., 16 -> 49, 17 -> 57), so far = gap^2 > 17:
+    # big-square far pixels have D <= 2, the small square (gap^2 >= 100) has its centre at D = 3.
     m = np.zeros((12, 22), dtype=bool)
     m[1:10, 1:10] = True
     m[1:6, 15:20] = True
@@ -178,9 +181,9 @@ def test_points_thin_line():
     m = np.zeros((3, 7), dtype=bool)
     m[1, 1:6] = True  # x 1..5 on row 1, every radius 1
     p1, p2 = points_from_mask(m)
-    assert p1 == (1.0, 1.0)  # first maximum in row-major order
-    # non-overlapping circles need |q - p1| >= 2: best far-away pixel with radius 1 is the farthest, x=5
-    assert p2 == (5.0, 1.0)
+    assert p1 == (1.0, 1.0)  # first maximum in row-major order (D = 1 everywhere)
+    # gaps to p1: 0, 1, 2, 3, 4 -> median 2; far = x 4 and 5, both D = 1: the first one, x = 4
+    assert p2 == (4.0, 1.0)
 
 
 @settings(max_examples=60, deadline=None)

@@ -275,7 +275,10 @@ def target_and_ignore_from_polygons(
 def box_from_mask(mask: np.ndarray) -> Box | None:
     """Extent of a mask as ``(x1, y1, x2, y2)``, inclusive pixel extremes, original frame.
 
-    Returns None for an empty mask. Seg-Zero's ground-truth box is exactly this (extreme mask pixels).
+    Returns None for an empty mask. This is Seg-Zero's ground-truth box: in
+    ``prepare_dataset/training_data_prepare_toturial.ipynb`` (repository ``Schiffer116/Seg-Zero``, a copy of
+    the authors' tutorial) the box is ``[min x, min y, max x, max y]`` of the mask pixels, both ends
+    inclusive (no ``cv2.boundingRect``, no ``+1``).
     """
     arr = _as_bool_mask(mask)
     cols = np.flatnonzero(arr.any(axis=0))
@@ -285,55 +288,171 @@ def box_from_mask(mask: np.ndarray) -> Box | None:
     return (float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1]))
 
 
+# Relative tolerance of cv2's precise L2 distance transform (float32 output). Measured error is ~1e-7
+# relative; candidates within this band of a maximum are re-evaluated exactly.
+_DIST_RTOL = 1e-5
+_SEGZERO_WINDOW = 10  # half size of Seg-Zero's fallback window around the mask centroid
+
+
+class _SegZeroDistance:
+    """The distance map of Seg-Zero's ``scipy.ndimage.distance_transform_edt(mask)``, exact where it matters.
+
+    Semantics (scipy's): each pixel gets the Euclidean distance to the nearest **background pixel of the
+    image**; the outside of the image is not background (no padding). A mask with no background pixel at
+    all makes scipy measure the distance to the virtual pixel (row -1, column 0), i.e.
+    ``sqrt((y + 1)**2 + x**2)``; that artefact is reproduced so full masks give the same points.
+
+    ``approx`` (float64 per pixel) comes from ``cv2.distanceTransform`` (L2, precise), which computes the
+    same map up to float32 rounding; ``exact_sq`` returns the exact integer squared distance of given
+    pixels, so arg-max decisions (ties included) are exact. Work is confined to the mask's bounding box
+    grown by one pixel: the nearest background pixel of any pixel in that box lies inside it.
+    """
+
+    def __init__(self, arr: np.ndarray) -> None:
+        h, w = arr.shape
+        rows = np.flatnonzero(arr.any(axis=1))
+        cols = np.flatnonzero(arr.any(axis=0))
+        self.y0, self.x0 = max(int(rows[0]) - 1, 0), max(int(cols[0]) - 1, 0)
+        y1, x1 = min(int(rows[-1]) + 2, h), min(int(cols[-1]) + 2, w)
+        crop = arr[self.y0 : y1, self.x0 : x1]
+        self.full = bool(crop.all())  # then the crop is the whole image
+        ch, cw = crop.shape
+        if self.full:
+            yy, xx = np.mgrid[0:ch, 0:cw]
+            self._sq_full = (yy.astype(np.int64) + 1) ** 2 + xx.astype(np.int64) ** 2
+            crop_approx = np.sqrt(self._sq_full.astype(np.float64))
+            self._gaps = None
+        else:
+            crop_approx = cv2.distanceTransform(crop.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            self._gaps = self._column_gaps(crop)
+        self._approx = np.asarray(crop_approx, dtype=np.float32)
+
+    def approx(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """cv2 distances (float64) of pixels ``(ys, xs)``, image coordinates; 0 outside the crop."""
+        cy, cx = ys - self.y0, xs - self.x0
+        ch, cw = self._approx.shape
+        inside = (cy >= 0) & (cy < ch) & (cx >= 0) & (cx < cw)
+        out = np.zeros(cy.shape, dtype=np.float64)
+        out[inside] = self._approx[cy[inside], cx[inside]]
+        return out
+
+    @staticmethod
+    def _column_gaps(crop: np.ndarray) -> np.ndarray:
+        """int32 ``(h, w)``: distance along the column to the nearest background pixel (big if none)."""
+        h, w = crop.shape
+        big = 2 * (h + w) + 2
+        rows = np.arange(h, dtype=np.int32)[:, None]
+        background = ~crop
+        above = np.where(background, rows, np.int32(-big)).astype(np.int32)
+        np.maximum.accumulate(above, axis=0, out=above)
+        gaps = rows - above
+        below = np.where(background, rows, np.int32(h + big)).astype(np.int32)
+        below = np.minimum.accumulate(below[::-1], axis=0)[::-1]
+        np.minimum(gaps, below - rows, out=gaps)
+        return gaps
+
+    def exact_sq(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """Exact squared distances (int64) of pixels ``(ys, xs)`` (image coordinates, inside the crop)."""
+        if self.full:
+            return self._sq_full[ys - self.y0, xs - self.x0]
+        assert self._gaps is not None
+        cy, cx = ys - self.y0, xs - self.x0
+        if cy.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        # The nearest background pixel is at most `radius` columns away: scan that window of columns,
+        # with each column contributing its own vertical gap (exact, integer).
+        radius = math.ceil(float(self.approx(ys, xs).max()) * (1.0 + _DIST_RTOL)) + 1
+        cw = self._gaps.shape[1]
+        best = np.full(cy.shape, np.iinfo(np.int64).max, dtype=np.int64)
+        for k in range(-radius, radius + 1):
+            col = cx + k
+            ok = (col >= 0) & (col < cw)
+            if not ok.any():
+                continue
+            g = self._gaps[cy[ok], col[ok]].astype(np.int64)
+            best[ok] = np.minimum(best[ok], g * g + k * k)
+        return best
+
+    def first_argmax(self, ys: np.ndarray, xs: np.ndarray) -> int:
+        """Index of the first pixel (in the given order) with the largest distance, decided exactly."""
+        vals = self.approx(ys, xs)
+        vmax = float(vals.max())
+        if vmax <= 0.0:  # background only: all exactly 0
+            return 0
+        # vmax >= 1 here, so every candidate has approx > 0: a mask pixel, inside the crop
+        near = np.flatnonzero(vals >= vmax * (1.0 - _DIST_RTOL))
+        sq = self.exact_sq(ys[near], xs[near])
+        return int(near[int(np.argmax(sq))])
+
+
 def points_from_mask(mask: np.ndarray) -> list[Point]:
-    """Centres of the two largest inscribed circles of a mask, as Seg-Zero's data preparation does.
+    """Two representative points of a mask, exactly as Seg-Zero's ground-truth preparation computes them.
 
-    Algorithm (original frame, pixel indices):
+    Followed: ``get_two_representative_points`` in ``prepare_dataset/training_data_prepare_toturial.ipynb``
+    of Seg-Zero (read in the copy ``Schiffer116/Seg-Zero``). Original frame, pixel indices (x = column,
+    y = row):
 
-    1. Euclidean distance transform of the mask (``cv2.distanceTransform``, L2, precise), with the mask
-       zero-padded by one pixel so the image border also bounds the circles. ``r(p)`` is the radius of
-       the largest circle centred at mask pixel ``p`` that stays in the mask.
-    2. First point: the distance-transform maximum (first in row-major order on ties).
-    3. Second point: the best far-away point: the largest ``r(q)`` among mask pixels whose circle does
-       not overlap the first one (``|q - p1| >= r(p1) + r(q)``); ties go to the pixel farthest from
-       ``p1``. If no such pixel exists (thin or tiny masks), the largest ``r(q)`` among pixels outside
-       the first circle (``|q - p1| >= r(p1)``); if none either, the mask pixel farthest from ``p1``.
-       A single-pixel mask returns that pixel twice. Components are not treated specially: the second
-       point may lie in another connected component when that one holds the second largest circle.
+    1. ``D`` = Euclidean distance transform of the mask as ``scipy.ndimage.distance_transform_edt``
+       computes it: distance to the nearest background pixel of the image, **no padding** (the image
+       border does not bound anything). Computed here with ``cv2.distanceTransform`` and decided exactly
+       with integer squared distances (see ``_SegZeroDistance``).
+    2. Point 1: the maximum of ``D`` (first in row-major order on ties).
+    3. ``d(q) = |q - p1|`` for every mask pixel ``q`` (float64); the "far" pixels are those with
+       ``d(q) > median(d)`` (strict). Point 2: the far pixel with the largest ``D`` (first in row-major
+       order on ties). No circle/overlap test, no suppression radius.
+    4. Only when no pixel is far (a single-pixel mask): point 2 is the maximum of ``D`` in the window
+       rows ``cy-10 .. cy+9``, columns ``cx-10 .. cx+9`` (clipped to the image), where
+       ``(cx, cy) = (int(mean x), int(mean y))`` of the mask pixels.
+    5. A point that is not on the mask is replaced by the nearest mask pixel (first in row-major order
+       on ties). Kept for fidelity; with a non-empty mask it cannot trigger.
+
+    Points 1 and 2 may coincide (single pixel) and may lie in different connected components.
 
     Returns:
-        ``[(x1, y1), (x2, y2)]``, floats holding integer pixel indices, both inside the mask.
+        ``[(x1, y1), (x2, y2)]``, floats holding integer pixel indices, both on the mask.
 
     Raises:
-        ValueError: the mask is empty.
+        ValueError: the mask is empty (Seg-Zero returns ``(None, None)`` there).
     """
     arr = _as_bool_mask(mask)
     if not arr.any():
         raise ValueError("points_from_mask: the mask is empty (no foreground pixel), no points exist")
-    padded = np.pad(arr.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    flat = int(np.argmax(dist))
-    y1, x1 = divmod(flat, arr.shape[1])
-    r1 = float(dist[y1, x1])
+    h, w = arr.shape
+    dist = _SegZeroDistance(arr)
+    ys, xs = np.nonzero(arr)  # row-major order, as np.where
 
-    ys, xs = np.nonzero(arr)
-    radii = dist[ys, xs].astype(np.float64)
-    gap = np.hypot(xs - x1, ys - y1)
-    eps = 1e-6
-    for candidates in (gap + eps >= r1 + radii, gap + eps >= r1):
-        candidates &= gap > 0
-        if candidates.any():
-            best_r = radii[candidates].max()
-            chosen = candidates & (radii >= best_r - eps)
-            break
+    # 1. global maximum of D, first in row-major order: the maximum is on the mask (D > 0 there, 0 off it)
+    i1 = dist.first_argmax(ys, xs)
+    y1, x1 = int(ys[i1]), int(xs[i1])
+
+    # 2. far half of the mask pixels, then the largest D among them
+    gap = np.sqrt(((ys.astype(np.int64) - y1) ** 2 + (xs.astype(np.int64) - x1) ** 2).astype(np.float64))
+    far = np.flatnonzero(gap > np.median(gap))
+    if far.size:
+        i2 = int(far[dist.first_argmax(ys[far], xs[far])])
+        y2, x2 = int(ys[i2]), int(xs[i2])
     else:
-        chosen = gap > 0
-        if not chosen.any():  # single pixel
-            return [(float(x1), float(y1)), (float(x1), float(y1))]
-        chosen = chosen & (gap >= gap[chosen].max() - eps)
-    idx = np.flatnonzero(chosen)
-    pick = idx[int(np.argmax(gap[idx]))]
-    return [(float(x1), float(y1)), (float(xs[pick]), float(ys[pick]))]
+        cy, cx = int(np.mean(ys)), int(np.mean(xs))
+        wy0, wy1 = max(0, cy - _SEGZERO_WINDOW), min(h, cy + _SEGZERO_WINDOW)
+        wx0, wx1 = max(0, cx - _SEGZERO_WINDOW), min(w, cx + _SEGZERO_WINDOW)
+        wy, wx = np.mgrid[wy0:wy1, wx0:wx1]
+        wy, wx = wy.ravel(), wx.ravel()
+        if wy.size == 0:  # cannot happen for a non-empty mask (the window holds the centroid)
+            y2, x2 = y1, x1
+        else:
+            j = dist.first_argmax(wy, wx)
+            y2, x2 = int(wy[j]), int(wx[j])
+
+    # 3. snap a point that is off the mask to the nearest mask pixel
+    def on_mask(y: int, x: int) -> tuple[int, int]:
+        if arr[y, x]:
+            return y, x
+        k = int(np.argmin((xs.astype(np.int64) - x) ** 2 + (ys.astype(np.int64) - y) ** 2))
+        return int(ys[k]), int(xs[k])
+
+    y1, x1 = on_mask(y1, x1)
+    y2, x2 = on_mask(y2, x2)
+    return [(float(x1), float(y1)), (float(x2), float(y2))]
 
 
 def mask_from_box(box: Box, height: int, width: int) -> np.ndarray:

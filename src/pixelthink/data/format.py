@@ -82,7 +82,7 @@ class Sample:
         mask: target mask, COCO RLE ``{"size": [height, width], "counts": str}``.
         ignore: pixels excluded from evaluation (LISA "ignore" polygons), RLE, or None.
         bbox: ``(x1, y1, x2, y2)`` inclusive pixel extremes of ``mask``; None only for an empty mask.
-        points: the two inscribed-circle centres of ``mask`` ``[(x, y), (x, y)]``; ``[]`` for an empty mask.
+        points: Seg-Zero's two representative points of ``mask`` (``masks.points_from_mask``) ``[(x, y), (x, y)]``; ``[]`` for an empty mask.
         difficulty: 1..10 (ReasonSeg-Diff style), or None when unrated.
         reasoning_short, reasoning_long: reference reasoning chains, or None.
         source: ids in the source dataset (``dataset``, ``image_id``, ``ann_id``, ...).
