@@ -93,7 +93,7 @@ def response_frame_name(frame: ResponseFrame) -> str:
     return str(frame)
 
 
-def _prediction_frame(
+def prediction_frame(
     pred: Prediction, response_frame: ResponseFrame
 ) -> tuple[int | tuple[int, int] | None, str]:
     """The frame of ``pred``'s raw response and how it was chosen (``"meta"`` / ``"assumed"``)."""
@@ -286,7 +286,7 @@ def score_sample(
     else:
         parsed = None
         if pred.response is not None:
-            resolution, how = _prediction_frame(pred, response_frame)
+            resolution, how = prediction_frame(pred, response_frame)
             frame = FrameTransform.for_size(w, h, resolution)
             # Seg-Zero never clips answer coordinates before rescaling; clipping there would change
             # their numbers for boxes that overshoot the image (mask_from_box clips afterwards anyway).

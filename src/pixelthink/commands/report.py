@@ -1,0 +1,114 @@
+"""``pixelthink report --data BENCH --predictions preds.jsonl --out DIR``: the HTML report of a run.
+
+Writes ``DIR/index.html`` (per-bucket table, plots, comparison of runs, gallery of examples) with its
+images under ``DIR/assets/``. Without ``--eval`` the predictions are evaluated first (like
+``pixelthink eval``); ``--compare NAME=preds.jsonl[,eval.json]`` adds other runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write an HTML report (bucket table, plots, gallery) of predictions on a benchmark",
+        description="Make a self-contained HTML report (index.html + PNG/JPEG files next to it) from a "
+        "benchmark, a predictions.jsonl and optionally its evaluation report (pixelthink eval --out). "
+        "Without --eval the predictions are evaluated here.",
+    )
+    parser.add_argument("--data", required=True, metavar="BENCH", help="benchmark directory (samples.jsonl)")
+    parser.add_argument(
+        "--split", default=None, help="only samples of this split (default: the --eval report's)"
+    )
+    parser.add_argument("--predictions", required=True, metavar="JSONL", help="predictions.jsonl of the run")
+    parser.add_argument("--eval", metavar="JSON", help="evaluation report of the run (pixelthink eval --out)")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME=PREDS.jsonl[,EVAL.json]",
+        help="another run to compare with (repeatable); evaluated like the main run when EVAL is omitted",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="report directory (index.html goes here)")
+    parser.add_argument("--title", help="page title and name of the main run (default: model or file name)")
+    parser.add_argument(
+        "--gallery",
+        type=_non_negative,
+        default=4,
+        metavar="N",
+        help="examples per difficulty bucket (default: %(default)s; 0 = none)",
+    )
+    parser.add_argument(
+        "--convention",
+        choices=("lisa", "segzero"),
+        default=None,
+        help="gIoU/cIoU convention when evaluating here (default: lisa; with --eval: the report's)",
+    )
+    parser.add_argument(
+        "--judge",
+        default="rougeL-ref",
+        metavar="NAME",
+        help="reasoning judge when evaluating here: rougeL-ref | none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--response-frame",
+        default=None,
+        metavar="auto|original|840|WxH",
+        help="frame of boxes in raw responses when evaluating here (default: evaluate's, auto)",
+    )
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from pixelthink.data import Benchmark
+    from pixelthink.report import build_report, load_eval_report, parse_compare_spec
+
+    compare: dict[str, tuple[str, str | None]] = {}
+    for spec in args.compare:
+        name, preds, eval_path = parse_compare_spec(spec)
+        if name in compare:
+            raise ValueError(f"--compare: run name {name!r} given twice")
+        compare[name] = (preds, eval_path)
+
+    split = args.split
+    report = None
+    if args.eval:
+        report = load_eval_report(args.eval)
+        recorded = report.settings.get("split")
+        if split is None:
+            split = recorded
+        if args.convention is not None and args.convention != report.settings.get("convention"):
+            raise ValueError(
+                f"--convention {args.convention} differs from the convention of --eval {args.eval} "
+                f"({report.settings.get('convention')}); leave --convention out or re-run pixelthink eval"
+            )
+    options: dict[str, Any] = {"judge": args.judge}
+    if args.convention is not None:
+        options["convention"] = args.convention
+    if args.response_frame is not None:
+        options["response_frame"] = args.response_frame
+    index = build_report(
+        Benchmark(args.data, split=split, check_images=False),
+        args.predictions,
+        args.out,
+        eval_report=args.eval,
+        compare=compare or None,
+        title=args.title,
+        gallery_per_bucket=args.gallery,
+        eval_options=options,
+    )
+    print(f"report written to {index}")
+    return 0

@@ -1,0 +1,383 @@
+"""HTML fragments of the report and the page around them (``template.html``, CSS inline).
+
+Every piece of text that comes from a file (queries, model output, ids, error messages, settings,
+run names) goes through :func:`esc` (``html.escape`` with quotes): predictions are untrusted input.
+Numbers follow ``pixelthink eval``'s table: gIoU / cIoU / fail% in percent with 2 decimals, token
+statistics with 1 decimal, U / RScore / SAT / RST / URSS with 3, latency in seconds with 3.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from string import Template
+from typing import Any
+
+from pixelthink.evaluate.report import BUCKET_ORDER, BucketResult, EvalReport
+from pixelthink.report.gallery import GalleryItem, describe_prediction
+
+__all__ = [
+    "LATENCY_ORDER",
+    "TABLE_COLUMNS",
+    "bucket_table",
+    "esc",
+    "fmt_cell",
+    "render_page",
+]
+
+#: Bucket table columns: (key, header, group). ``latency.<stage>`` columns are appended per stage found.
+TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("n", "n", ""),
+    ("tokens_mean", "mean", "reasoning length"),
+    ("tokens_median", "median", "reasoning length"),
+    ("tokens_p90", "p90", "reasoning length"),
+    ("giou", "gIoU", "accuracy (%)"),
+    ("ciou", "cIoU", "accuracy (%)"),
+    ("rscore", "RScore", "efficiency"),
+    ("sat", "SAT", "efficiency"),
+    ("rst", "RST", "efficiency"),
+    ("urss", "URSS", "efficiency"),
+    ("fail_rate", "fail%", ""),
+    ("uncertainty_mean", "mean U", ""),
+)
+LATENCY_ORDER: tuple[str, ...] = ("load", "prefill", "decode", "segment", "total")
+_PCT = {"giou", "ciou", "fail_rate"}
+_TOK = {"tokens_mean", "tokens_median", "tokens_p90"}
+
+CONVENTION_TEXT = {
+    "lisa": "lisa (LISA's validate): ignore regions removed from I and U; empty union = IoU 1; "
+    "failed or missing predictions scored as empty masks",
+    "segzero": "segzero (Seg-Zero's evaluation.py): ignore regions counted as target; failures I = 0, "
+    "U = |GT|; successful predictions with an empty union dropped from gIoU",
+}
+
+
+def esc(value: Any) -> str:
+    """``html.escape(str(value), quote=True)``; None becomes an empty string."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def fmt_cell(key: str, value: Any) -> str:
+    """Text of one table cell (``-`` for a missing value)."""
+    if value is None:
+        return "-"
+    if key == "n":
+        return str(int(value))
+    if key in _PCT:
+        return f"{100.0 * float(value):.2f}"
+    if key in _TOK:
+        return f"{float(value):.1f}"
+    if key.startswith("latency."):
+        return f"{float(value):.3f}"
+    return f"{float(value):.3f}"
+
+
+def shown_buckets(report: EvalReport) -> list[str]:
+    """Buckets of the table: easy, medium, hard, all always; unrated and others when non-empty."""
+    names = [*BUCKET_ORDER, *[b for b in report.buckets if b not in BUCKET_ORDER]]
+    return [
+        b
+        for b in names
+        if b in report.buckets and (report.buckets[b].n > 0 or b in ("easy", "medium", "hard", "all"))
+    ]
+
+
+def latency_stages(buckets: Sequence[BucketResult]) -> list[str]:
+    """Latency stages present in any bucket, known stages first (load, prefill, decode, segment, total)."""
+    found: set[str] = set()
+    for b in buckets:
+        found.update(b.latency)
+    return [s for s in LATENCY_ORDER if s in found] + sorted(found - set(LATENCY_ORDER))
+
+
+def bucket_table(report: EvalReport) -> str:
+    """The per-bucket table. Rows carry ``data-bucket``, cells ``data-col`` (machine-readable)."""
+    names = shown_buckets(report)
+    stages = latency_stages([report.buckets[b] for b in names])
+    cols = list(TABLE_COLUMNS) + [(f"latency.{s}", s, "latency (s)") for s in stages]
+    group_cells = []
+    k = 0
+    while k < len(cols):
+        group = cols[k][2]
+        span = 1
+        while k + span < len(cols) and cols[k + span][2] == group:
+            span += 1
+        cls = ' class="g"' if group else ""
+        group_cells.append(f'<th colspan="{span}"{cls}>{esc(group)}</th>')
+        k += span
+    head = (
+        '<thead><tr class="group"><th></th>'
+        + "".join(group_cells)
+        + "</tr><tr><th>bucket</th>"
+        + "".join(f'<th data-col="{esc(key)}">{esc(label)}</th>' for key, label, _ in cols)
+        + "</tr></thead>"
+    )
+    thresholds = report.settings.get("buckets") or {}
+    rows = []
+    for name in names:
+        b = report.buckets[name]
+        cells = []
+        for key, _, _ in cols:
+            value = b.latency.get(key.split(".", 1)[1]) if key.startswith("latency.") else getattr(b, key)
+            main = ' class="num-main"' if key in ("giou", "tokens_mean") else ""
+            cells.append(f'<td data-col="{esc(key)}"{main}>{esc(fmt_cell(key, value))}</td>')
+        rule = thresholds.get(name, "all samples" if name == "all" else "")
+        dot = f'<span class="dot" style="background: var(--{esc(name)}, #3b6ea8)"></span>'
+        rows.append(
+            f'<tr data-bucket="{esc(name)}" class="{esc(name)}"><td title="{esc(rule)}">{dot}{esc(name)}</td>'
+            + "".join(cells)
+            + "</tr>"
+        )
+    return f'<div class="scroll"><table class="buckets">{head}<tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _fmt_num(v: Any, digits: int = 2) -> str:
+    return "-" if v is None else f"{float(v):.{digits}f}"
+
+
+def render_header(title: str, report: EvalReport, generated: str, run_info: Mapping[str, Any]) -> str:
+    """Title, one line of facts (benchmark, split, convention, n, dates) and key numbers of bucket "all"."""
+    s = report.settings
+    c = report.counts
+    facts = [
+        ("benchmark", s.get("benchmark_name") or s.get("benchmark")),
+        ("split", s.get("split")),
+        ("convention", s.get("convention")),
+        ("samples", c.get("n_samples")),
+        ("predictions", c.get("n_predictions")),
+        ("missing", c.get("n_missing")),
+        ("evaluated", s.get("timestamp")),
+        ("report", generated),
+    ]
+    line = '<span class="sep">·</span>'.join(f"{esc(k)} <b>{esc(v)}</b>" for k, v in facts if v is not None)
+    extra = "".join(
+        f'<p class="meta">{esc(k)}: <b>{esc(v)}</b></p>' for k, v in run_info.items() if v not in (None, "")
+    )
+    a = report.buckets.get("all", BucketResult())
+    kpis = [
+        ("gIoU (%)", "-" if a.giou is None else f"{100 * a.giou:.2f}"),
+        ("cIoU (%)", "-" if a.ciou is None else f"{100 * a.ciou:.2f}"),
+        ("mean reasoning length", _fmt_num(a.tokens_mean, 1)),
+        ("failures (%)", "-" if a.fail_rate is None else f"{100 * a.fail_rate:.2f}"),
+        ("URSS", _fmt_num(a.urss, 3)),
+        ("mean latency (s)", _fmt_num(a.latency.get("total"), 3)),
+    ]
+    kpi_html = "".join(
+        f'<div class="kpi" data-kpi="{esc(label)}"><div class="v">{esc(v)}</div><div class="l">{esc(label)}</div></div>'
+        for label, v in kpis
+    )
+    return (
+        '<header><div class="eyebrow">pixelthink evaluation report</div>'
+        f'<h1>{esc(title)}</h1><p class="meta">{line}</p>{extra}'
+        f'<div class="kpis">{kpi_html}</div></header>'
+    )
+
+
+def render_table_section(report: EvalReport) -> str:
+    s = report.settings
+    conv = str(s.get("convention"))
+    unit = UNIT_TEXT.get(str(s.get("length_unit")), str(s.get("length_unit", "?")))
+    caption = (
+        f"Convention: <b>{esc(CONVENTION_TEXT.get(conv, conv))}</b>. gIoU, cIoU and fail% in percent; "
+        f"reasoning length in {esc(unit)}; RScore judge: {esc(s.get('judge'))}; latency = mean seconds per "
+        f"stage. Buckets: {esc(', '.join(f'{k}: {v}' for k, v in (s.get('buckets') or {}).items()))}."
+    )
+    notes = ""
+    if report.notes:
+        notes = '<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>"
+    counts = report.counts
+    failures = counts.get("failures") or {}
+    fail_line = ""
+    if failures:
+        fail_line = (
+            '<p class="caption" style="margin-top:8px">Failure reasons: '
+            + esc(", ".join(f"{k} {v}" for k, v in sorted(failures.items())))
+            + "</p>"
+        )
+    return (
+        '<section id="results"><h2>Results per difficulty bucket</h2>'
+        f'<p class="caption">{caption}</p>{bucket_table(report)}{fail_line}{notes}</section>'
+    )
+
+
+def render_plots(figures: Sequence[tuple[str, str]], title: str = "Plots", section_id: str = "plots") -> str:
+    """A section of side-by-side figures: [(relative PNG path, caption)]."""
+    figs = "".join(
+        f'<figure><img src="{esc(src)}" alt="{esc(cap)}" loading="lazy"><figcaption>{esc(cap)}</figcaption></figure>'
+        for src, cap in figures
+    )
+    return f'<section id="{esc(section_id)}"><h2>{esc(title)}</h2><div class="plots">{figs}</div></section>'
+
+
+def render_compare(runs: Mapping[str, EvalReport], plot: str | None, warnings: Sequence[str]) -> str:
+    """Comparison section: table runs x buckets (gIoU %, mean tokens, fail%, URSS) and the bar plot."""
+    buckets = ("easy", "medium", "hard", "all")
+    head = (
+        '<thead><tr class="group"><th></th>'
+        + "".join(f'<th colspan="4" class="g">{esc(b)}</th>' for b in buckets)
+        + "</tr><tr><th>run</th>"
+        + "".join("<th>gIoU</th><th>tokens</th><th>fail%</th><th>URSS</th>" for _ in buckets)
+        + "</tr></thead>"
+    )
+    rows = []
+    for name, rep in runs.items():
+        cells = []
+        for b in buckets:
+            r = rep.buckets.get(b, BucketResult())
+            cells += [
+                f'<td data-col="{b}.giou" class="num-main">{esc(fmt_cell("giou", r.giou))}</td>',
+                f'<td data-col="{b}.tokens_mean">{esc(fmt_cell("tokens_mean", r.tokens_mean))}</td>',
+                f'<td data-col="{b}.fail_rate">{esc(fmt_cell("fail_rate", r.fail_rate))}</td>',
+                f'<td data-col="{b}.urss">{esc(fmt_cell("urss", r.urss))}</td>',
+            ]
+        conv = rep.settings.get("convention")
+        rows.append(
+            f'<tr data-run="{esc(name)}"><td>{esc(name)} <span class="sid">({esc(conv)})</span></td>'
+            + "".join(cells)
+            + "</tr>"
+        )
+    warn = ""
+    if warnings:
+        warn = '<ul class="notes">' + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>"
+    fig = ""
+    if plot:
+        fig = (
+            f'<figure style="margin-top:14px"><img src="{esc(plot)}" alt="comparison of runs">'
+            "<figcaption>Mean reasoning length and gIoU per bucket, one bar per run.</figcaption></figure>"
+        )
+    return (
+        '<section id="compare"><h2>Comparison of runs</h2>'
+        '<p class="caption">gIoU and fail% in percent; tokens = mean reasoning length.</p>'
+        f'<div class="scroll"><table class="compare">{head}<tbody>{"".join(rows)}</tbody></table></div>'
+        f"{warn}{fig}</section>"
+    )
+
+
+def _length_text(tokens: float | None, unit: str) -> str:
+    value = "-" if tokens is None else f"{tokens:g}"
+    return f"{value} {unit}" if unit in ("tokens", "words") else f"length {value}"
+
+
+UNIT_TEXT = {
+    "reasoning_tokens": "tokens (Prediction.reasoning_tokens)",
+    "tokenizer": "tokenizer tokens of the think text",
+    "words": "whitespace words of the think text",
+    "mixed": "mixed units (see the notes below)",
+    "none": "none recorded",
+}
+
+
+def _iou_class(iou: float | None, failed: bool) -> str:
+    if failed or iou is None or iou < 0.5:
+        return "iou-bad"
+    return "iou-good" if iou >= 0.75 else "iou-mid"
+
+
+def render_card(item: GalleryItem, unit: str) -> str:
+    """One gallery card: picture, badges (bucket, difficulty, IoU, tokens), query, reasoning, error."""
+    r = item.result
+    s = item.sample
+    pred = item.prediction
+    if item.image:
+        pic = f'<img src="{esc(item.image)}" alt="{esc(s.id)}" loading="lazy">'
+    else:
+        pic = f'<div class="noimg">picture not drawn: {esc(item.render_error)}</div>'
+    iou = "-" if r.iou is None else f"{r.iou:.3f}"
+    badges = [
+        f'<span class="badge b-{esc(r.bucket)}">{esc(r.bucket)}</span>',
+        f'<span class="badge">difficulty {esc("-" if r.difficulty is None else f"{r.difficulty:g}")}</span>',
+        f'<span class="badge {_iou_class(r.iou, r.failed)}">IoU {esc(iou)}</span>',
+        f'<span class="badge">{esc(_length_text(r.tokens, unit))}</span>',
+    ]
+    if r.failed:
+        badges.append(f'<span class="badge iou-bad">failed: {esc(r.failure)}</span>')
+    if item.think:
+        think = f'<div class="think">{esc(item.think)}</div>'
+    elif pred is not None and pred.response is not None:
+        think = '<div class="think none">no &lt;think&gt; block in the response</div>'
+    else:
+        think = '<div class="think none">no response</div>'
+    error = ""
+    if r.failed:
+        if pred is None:
+            msg = "no prediction for this sample (missing from the predictions file)"
+        elif pred.error:
+            msg = pred.error
+        else:
+            msg = {
+                "no_mask": "the prediction has no mask, box or response",
+                "unparsable": "no usable box could be parsed from the response",
+                "strict_parse": "Seg-Zero's extractor rejects the response (--strict-parse)",
+            }.get(str(r.failure), str(r.failure))
+        error = f'<div class="error">{esc(msg)}</div>'
+    facts = describe_prediction(pred)
+    fact_line = ""
+    if facts:
+        fact_line = '<div class="facts">' + esc(" · ".join(f"{k} {v}" for k, v in facts.items())) + "</div>"
+    raw = ""
+    if pred is not None and pred.response is not None:
+        raw = f"<details><summary>raw response</summary><pre>{esc(pred.response)}</pre></details>"
+    return (
+        f'<div class="card {esc(item.kind)}" data-id="{esc(s.id)}">{pic}<div class="body">'
+        f'<div class="badges">{"".join(badges)}</div>'
+        f'<div class="query">{esc(s.query)}</div><div class="sid">{esc(s.id)}</div>'
+        f"{think}{error}{fact_line}{raw}</div></div>"
+    )
+
+
+def render_gallery(gallery: Mapping[str, Sequence[GalleryItem]], unit: str, per_bucket: int) -> str:
+    legend = (
+        '<p class="legend">Prediction: <span class="sw" style="background:#ff4020;margin-left:4px"></span>mask '
+        '<span class="sw" style="background:#20e040"></span>box '
+        '<span class="sw" style="background:#ffff00;border-radius:50%"></span>point 1 '
+        '<span class="sw" style="background:#00c8ff;border-radius:50%"></span>point 2 '
+        '<span class="sw" style="background:#fff;border:2px solid #222"></span>ground truth contour. '
+        f"Per bucket up to {per_bucket}: the best samples first, then failures and the lowest IoUs.</p>"
+    )
+    parts = []
+    for bucket, items in gallery.items():
+        cards = "".join(render_card(it, unit) for it in items)
+        parts.append(f'<h3>{esc(bucket)}</h3><div class="gallery" data-bucket="{esc(bucket)}">{cards}</div>')
+    if not parts:
+        parts.append('<p class="caption">no examples (no per-sample results, or --gallery 0)</p>')
+    return f'<section id="gallery"><h2>Examples</h2>{legend}{"".join(parts)}</section>'
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, Mapping) and value:
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out.append((prefix, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)))
+
+
+def render_settings(report: EvalReport, extra: Mapping[str, Any] | None = None) -> str:
+    """All evaluation settings (flattened ``a.b`` keys) and counts, in a definition list."""
+    rows: list[tuple[str, str]] = []
+    _flatten("", report.settings, rows)
+    _flatten("counts", report.counts, rows)
+    if extra:
+        _flatten("report", dict(extra), rows)
+    items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
+    missing = ""
+    if report.missing_ids:
+        shown = ", ".join(report.missing_ids[:50])
+        more = f" (+{len(report.missing_ids) - 50} more)" if len(report.missing_ids) > 50 else ""
+        missing = f'<p class="caption" style="margin-top:10px">Missing predictions: {esc(shown + more)}</p>'
+    return (
+        '<section id="settings"><h2>Settings</h2>'
+        '<p class="caption">The evaluation settings that produced these numbers.</p>'
+        f'<dl class="kv">{items}</dl>{missing}</section>'
+    )
+
+
+def render_page(title: str, body: str, generated: str) -> str:
+    """The full HTML document: ``template.html`` with the CSS inline and ``body`` inside ``<main>``."""
+    from pixelthink import __version__
+
+    template = Template(resources.files("pixelthink.report").joinpath("template.html").read_text("utf-8"))
+    return template.substitute(
+        page_title=esc(title), body=body, version=esc(__version__), generated=esc(generated)
+    )
