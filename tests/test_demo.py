@@ -22,6 +22,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     assert tiny["settings"]["convention"] == "lisa"
     printed = capsys.readouterr().out
     assert "convention=lisa" in printed
+    index = out / "report" / "index.html"
+    assert f"report: {index}" in printed
+    html = index.read_text()
+    assert "oracle" in html.lower() and "tiny-random" in html
 
     # Re-running reuses the benchmark and every prediction already written.
     lines_before = (out / "tiny-random.preds.jsonl").read_text().count("\n")
