@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+VERL_VENV ?= .venv-verl
+VERL_STAMP := $(VERL_VENV)/.installed
+
+.PHONY: venv venv-verl demo test test-main test-verl lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -14,19 +17,34 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# verl pins an older transformers, so its integration is tested in its own environment.
+$(VERL_STAMP): requirements-verl.txt pyproject.toml
+	$(PY) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/pip install -q torch==2.13.0
+	$(VERL_VENV)/bin/pip install -q -c requirements-verl.txt -r requirements-verl.txt
+	$(VERL_VENV)/bin/pip install -q --no-deps -e .
+	touch $(VERL_STAMP)
+
+venv-verl: $(VERL_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/pixelthink demo
 
-test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+test: test-main test-verl
+
+test-main: $(STAMP)
+	$(BIN)/ruff check src tests tests_verl bench
 	$(BIN)/python -m pytest
 
+test-verl: $(VERL_STAMP)
+	$(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider tests_verl
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests tests_verl bench
+	$(BIN)/ruff format --check src tests tests_verl bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(VERL_VENV) build dist *.egg-info

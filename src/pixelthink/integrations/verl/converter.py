@@ -1,0 +1,185 @@
+"""Our benchmark format (or Seg-Zero's training layout) -> verl's multimodal RL parquet.
+
+One row per sample::
+
+    data_source:  "pixelthink/<benchmark name>"
+    prompt:       [{"role": "user", "content": "<image>" + answer.build_prompt(query)}]
+    images:       [{"bytes": PNG of the image resized to the model frame}]
+    ability:      "reasoning_segmentation"
+    reward_model: {"style": "rule", "ground_truth": "<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>"}
+    extra_info:   {"split", "index", "id", "difficulty" (float, or NaN when unrated), "question",
+                   "model_width", "model_height"}
+
+The geometry and prompt come from :func:`pixelthink.train.data.grpo_rows` (the same code as the TRL
+path), so GT strings are in the model frame. An unrated difficulty is stored as NaN (a float column
+that verl's numpy batching keeps as float); :func:`pixelthink.integrations.verl.reward.compute_score`
+maps NaN back to None (``RewardConfig.default_difficulty``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pixelthink.train.config import DataConfig
+from pixelthink.train.data import DataStats, grpo_rows
+
+__all__ = ["ABILITY", "ConvertReport", "convert_benchmark"]
+
+ABILITY = "reasoning_segmentation"
+
+
+@dataclass
+class ConvertReport:
+    """Counts of a conversion (nothing dropped silently)."""
+
+    out: Path
+    rows: int
+    stats: DataStats = field(default_factory=DataStats)
+
+
+def _png(image: Any) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def convert_benchmark(
+    data: str | Path,
+    out: str | Path,
+    *,
+    resolution: int | tuple[int, int] | None = 840,
+    split: str | None = "train",
+    data_source: str | None = None,
+    difficulty_file: str | None = None,
+    prompt_template: str | None = None,
+    data_format: str = "auto",
+    max_samples: int | None = None,
+    rows_per_group: int = 64,
+) -> ConvertReport:
+    """Write ``out`` (a .parquet file) for verl's ``RLHFDataset`` from a benchmark / Seg-Zero layout.
+
+    Args:
+        data: benchmark directory (samples.jsonl) or Seg-Zero parquet / save_to_disk directory.
+        out: output parquet path (parent directories are created).
+        resolution: model frame (840 -> 840x840; None = native size).
+        split: keep only this split (None = all).
+        data_source: verl's ``data_source`` (default ``pixelthink/<directory name>``).
+        difficulty_file: the authors' ``[{"image_id", "difficulty_score_model"}]`` list.
+        prompt_template: template with ``{question}`` (default: answer.DEFAULT_PROMPT_TEMPLATE).
+
+    Raises:
+        ValueError when no sample survives (with the counts).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = Path(data)
+    cfg = DataConfig(
+        path=str(src),
+        format=data_format,  # type: ignore[arg-type]
+        split=split,
+        resolution=list(resolution) if isinstance(resolution, tuple) else resolution,
+        prompt_template=prompt_template,
+        difficulty_file=difficulty_file,
+        max_samples=max_samples,
+    )
+    source = data_source or f"pixelthink/{src.stem if src.is_file() else src.name}"
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema(
+        [
+            ("data_source", pa.string()),
+            ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+            ("images", pa.list_(pa.struct([("bytes", pa.binary())]))),
+            ("ability", pa.string()),
+            ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+            (
+                "extra_info",
+                pa.struct(
+                    [
+                        ("split", pa.string()),
+                        ("index", pa.int64()),
+                        ("id", pa.string()),
+                        ("difficulty", pa.float64()),
+                        ("question", pa.string()),
+                        ("model_width", pa.int64()),
+                        ("model_height", pa.int64()),
+                    ]
+                ),
+            ),
+        ]
+    )
+    stats = DataStats()
+    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
+    n = 0
+    batch: list[dict[str, Any]] = []
+    with pq.ParquetWriter(str(tmp), schema) as writer:
+        for row in grpo_rows(cfg, stats):
+            text = row["prompt"][0]["content"]
+            d = row["difficulty"]
+            batch.append(
+                {
+                    "data_source": source,
+                    "prompt": [{"role": "user", "content": "<image>" + text}],
+                    "images": [{"bytes": _png(row["image"])}],
+                    "ability": ABILITY,
+                    "reward_model": {"style": "rule", "ground_truth": row["solution"]},
+                    "extra_info": {
+                        "split": split or "all",
+                        "index": n,
+                        "id": row["id"],
+                        "difficulty": math.nan if d is None else float(d),
+                        "question": text,
+                        "model_width": row["image"].width,
+                        "model_height": row["image"].height,
+                    },
+                }
+            )
+            n += 1
+            if len(batch) >= rows_per_group:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    if n == 0:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"{src}: no usable samples for verl ({stats.summary()})")
+    tmp.replace(out_path)
+    return ConvertReport(out=out_path, rows=n, stats=stats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pixelthink.integrations.verl.converter DATA OUT.parquet [--split train] [--resolution 840]``."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(
+        prog="python -m pixelthink.integrations.verl.converter", description=main.__doc__
+    )
+    p.add_argument("data", help="benchmark directory or Seg-Zero parquet / save_to_disk directory")
+    p.add_argument("out", help="output .parquet file")
+    p.add_argument("--split", default="train", help="split to keep ('all' = every sample)")
+    p.add_argument("--resolution", type=int, default=840, help="square model frame side (0 = native size)")
+    p.add_argument("--difficulty-file", default=None)
+    p.add_argument("--data-source", default=None)
+    p.add_argument("--max-samples", type=int, default=None)
+    a = p.parse_args(argv)
+    rep = convert_benchmark(
+        a.data,
+        a.out,
+        resolution=a.resolution or None,
+        split=None if a.split == "all" else a.split,
+        data_source=a.data_source,
+        difficulty_file=a.difficulty_file,
+        max_samples=a.max_samples,
+    )
+    print(json.dumps({"out": str(rep.out), "rows": rep.rows, "summary": rep.stats.summary()}))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Trainer callbacks: metrics and rollouts written line by line into the output directory."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+__all__ = ["MetricsJsonlCallback", "RolloutJsonlCallback"]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item"):
+        return _plain(v.item())
+    return v
+
+
+class MetricsJsonlCallback(TrainerCallback):
+    """Append every ``on_log`` dict (plus ``step``) to ``<output_dir>/metrics.jsonl`` (flushed per line).
+
+    The file survives interruptions; a resumed run appends to it.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        row = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+class RolloutJsonlCallback(TrainerCallback):
+    """Write the trainer's per-rollout records (``trainer.rollout_records``) to ``rollouts.jsonl`` each step.
+
+    Records hold: step, id, difficulty, bucket, uncertainty, length, reward terms, reward, advantage,
+    completion (see :meth:`pixelthink.train.grpo.PixelThinkGRPOTrainer.rollout_records`).
+    """
+
+    def __init__(self, path: str | Path, trainer: Any = None, *, keep_text: bool = True) -> None:
+        self.path = Path(path)
+        self.trainer = trainer
+        self.keep_text = keep_text
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        trainer = self.trainer
+        if trainer is None or not state.is_world_process_zero:
+            return
+        records = trainer.pop_rollout_records()
+        if not records:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            for rec in records:
+                row = {"step": state.global_step, **{k: _plain(v) for k, v in rec.items()}}
+                if not self.keep_text:
+                    row.pop("completion", None)
+                fh.write(json.dumps(row) + "\n")

@@ -1,0 +1,159 @@
+"""Shared pieces of the GRPO and SFT entry points: model resolution/loading, PEFT, resume, saving."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import LoraSection, ModelConfig, Recipe, RecipeError
+
+__all__ = [
+    "TINY_PREFIX",
+    "cpu_defaults",
+    "find_resume_checkpoint",
+    "load_policy",
+    "lora_config",
+    "resolve_model_path",
+    "save_final",
+]
+
+log = logging.getLogger(__name__)
+
+TINY_PREFIX = "tiny:"
+_TINY_KINDS = ("qwen2_5_vl", "qwen3_vl")
+
+
+def resolve_model_path(model: ModelConfig, output_dir: str | Path, source: str = "<recipe>") -> Path:
+    """The checkpoint directory of the policy; ``tiny:KIND`` builds one under ``<output_dir>/tiny_base``.
+
+    The tiny model is built once (same seed -> same weights), so a resumed run finds the same base.
+    """
+    spec = model.path
+    if spec.startswith(TINY_PREFIX):
+        kind = spec[len(TINY_PREFIX) :]
+        if kind not in _TINY_KINDS:
+            raise RecipeError(
+                f"{source}: model.path: unknown tiny model {spec!r}; expected tiny:qwen2_5_vl or tiny:qwen3_vl"
+            )
+        out = Path(output_dir) / "tiny_base"
+        if not (out / "config.json").is_file():
+            from pixelthink.models import tiny
+
+            builder = tiny.build_tiny_qwen2_5_vl if kind == "qwen2_5_vl" else tiny.build_tiny_qwen3_vl
+            try:
+                builder(out, **model.tiny)
+            except TypeError as exc:
+                raise RecipeError(
+                    f"{source}: model.tiny: invalid settings for {builder.__name__}: {exc}"
+                ) from exc
+        return out
+    path = Path(spec).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{source}: model.path: {path} is not a checkpoint directory (no config.json)"
+        )
+    return path
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_policy(model_cfg: ModelConfig, path: Path) -> tuple[Any, Any]:
+    """Load ``(model, processor)`` from a local Qwen2.5-VL / Qwen3-VL checkpoint (processor without torchvision)."""
+    from transformers import AutoModelForImageTextToText
+
+    from pixelthink.models.processors import load_processor
+
+    kwargs: dict[str, Any] = {"dtype": _torch_dtype(model_cfg.dtype)}
+    if model_cfg.attn_implementation:
+        kwargs["attn_implementation"] = model_cfg.attn_implementation
+    model = AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
+    processor = load_processor(path)
+    if model_cfg.freeze_vision_tower:
+        visual = getattr(getattr(model, "model", model), "visual", None) or getattr(model, "visual", None)
+        if visual is None:
+            raise RecipeError(f"model.freeze_vision_tower: {type(model).__name__} has no 'visual' module")
+        for p in visual.parameters():
+            p.requires_grad_(False)
+    return model, processor
+
+
+def lora_config(lora: LoraSection) -> Any:
+    """``peft.LoraConfig`` from the recipe's ``lora`` section (None when disabled)."""
+    if not lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        exclude_modules=lora.exclude_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def cpu_defaults(trainer: dict[str, Any]) -> dict[str, Any]:
+    """Without CUDA: ``use_cpu=True, bf16=False`` unless the recipe sets them (TRL defaults to bf16)."""
+    import torch
+
+    fixed: dict[str, Any] = {}
+    if not torch.cuda.is_available():
+        if "use_cpu" not in trainer:
+            fixed["use_cpu"] = True
+        if "bf16" not in trainer:
+            fixed["bf16"] = False
+    return fixed
+
+
+def find_resume_checkpoint(output_dir: str | Path, resume: bool | str | None) -> str | None:
+    """The checkpoint to resume from.
+
+    ``resume``: a path (must exist), True (the last ``checkpoint-N`` in ``output_dir``; error if none),
+    None (auto: the last checkpoint if there is one), False (start fresh).
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if resume is False:
+        return None
+    if isinstance(resume, str):
+        p = Path(resume)
+        if not p.is_dir():
+            raise FileNotFoundError(f"--resume {resume}: checkpoint directory not found")
+        return str(p)
+    out = Path(output_dir)
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    if resume is True and last is None:
+        raise FileNotFoundError(f"--resume: no checkpoint-N directory in {out}")
+    return last
+
+
+def save_final(trainer: Any, processor: Any, recipe: Recipe, output_dir: str | Path) -> Path:
+    """Save the final model (LoRA merged into the base) + processor + recipe into ``output_dir``.
+
+    The directory then loads with ``pixelthink.models.reasoners.load_reasoner(output_dir)``.
+    """
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):  # PEFT: ship a plain checkpoint
+        model = model.merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        model.save_pretrained(str(out), safe_serialization=True)
+        processor.save_pretrained(str(out))
+        (out / "pixelthink_recipe.yaml").write_text(
+            yaml.safe_dump(recipe.to_dict(), sort_keys=False), encoding="utf-8"
+        )
+    trainer.accelerator.wait_for_everyone()
+    return out

@@ -1,0 +1,449 @@
+"""Typed training recipes: one YAML file -> :class:`Recipe`.
+
+A recipe has five sections plus the output directory::
+
+    kind: grpo                  # grpo | sft
+    output_dir: runs/qwen25vl_7b
+    model: /models/Qwen2.5-VL-7B-Instruct      # or {path: ..., dtype: bfloat16}; "tiny:qwen2_5_vl" builds one
+    data:    {path: data/refcocog_bench, format: auto, split: train, resolution: 840, ...}
+    reward:  {name: pixelthink, tau_hard: 5.0, budget_easy: 96, ...}   # every RewardConfig field
+    lora:    {enabled: false, r: 64, alpha: 128, ...}
+    uncertainty: {tokens: all}
+    trainer: {learning_rate: 1.0e-6, num_generations: 8, beta: 5.0e-3, ...}   # GRPOConfig / SFTConfig fields
+
+Every key is checked: unknown keys and values of the wrong type raise :class:`RecipeError` (a
+``ValueError``) whose message names the file and the dotted YAML key (``reward.tau_hard``), what was
+found and what was expected. ``trainer`` keys are checked against the fields of TRL's ``GRPOConfig``
+/ ``SFTConfig`` when the trainer arguments are built (:func:`trainer_arguments`), so this module does
+not import TRL at import time.
+
+Overrides (``pixelthink train grpo --config r.yaml trainer.max_steps=3 reward.name=segzero``) use the
+same dotted keys; the value is parsed as YAML (``3`` -> int, ``[a, b]`` -> list, ``null`` -> None).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "DataConfig",
+    "LoraSection",
+    "ModelConfig",
+    "Recipe",
+    "RecipeError",
+    "RewardSection",
+    "UncertaintySection",
+    "apply_overrides",
+    "load_recipe",
+    "recipe_from_dict",
+    "trainer_arguments",
+]
+
+
+class RecipeError(ValueError):
+    """A recipe file or override is invalid; the message names the file and the dotted key."""
+
+
+@dataclass
+class ModelConfig:
+    """The policy checkpoint.
+
+    ``path`` is a local Qwen2.5-VL / Qwen3-VL checkpoint directory, or ``tiny:qwen2_5_vl`` /
+    ``tiny:qwen3_vl`` to build a random tiny model on the fly (into ``<output_dir>/tiny_model``).
+    """
+
+    path: str
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: str | None = None
+    #: settings of the tiny builder (only for ``tiny:*``), e.g. {hidden_size: 64, num_layers: 2, seed: 0}
+    tiny: dict[str, Any] = field(default_factory=dict)
+    #: freeze the vision tower (common for RL on Qwen-VL; the authors train it too: default False)
+    freeze_vision_tower: bool = False
+
+
+@dataclass
+class DataConfig:
+    """Where the training samples come from and how they are shown to the model.
+
+    ``format``: ``benchmark`` (our format: a directory with samples.jsonl), ``segzero`` (Seg-Zero's
+    training layout: parquet files or a ``datasets.save_to_disk`` directory with columns ``id``,
+    ``problem``, ``solution``, ``image``), or ``auto`` (decided from the directory content).
+    ``resolution``: the model frame (``840`` -> 840x840, ``[w, h]``, or ``null`` for the native size);
+    images are resized to it and ground-truth strings are written in it.
+    """
+
+    path: str
+    format: Literal["auto", "benchmark", "segzero"] = "auto"
+    split: str | None = "train"
+    resolution: int | list[int] | None = 840
+    prompt_template: str | None = None
+    #: JSON list of {"image_id", "difficulty_score_model"} (the authors' file); overrides sample difficulty
+    difficulty_file: str | None = None
+    max_samples: int | None = None
+    shuffle_seed: int | None = None
+    #: SFT only: which reference reasoning becomes the target: short | long | mix
+    reasoning: Literal["short", "long", "mix"] = "short"
+    #: SFT only, with reasoning=mix: probability of taking the long reference for a sample
+    long_fraction: float = 0.5
+
+
+@dataclass
+class RewardSection:
+    """Reward by name (``pixelthink.rewards.REWARDS``) and every ``RewardConfig`` parameter.
+
+    ``params`` holds the RewardConfig fields given in the recipe (flat keys under ``reward:``);
+    :meth:`reward_config` builds the frozen ``RewardConfig``.
+    """
+
+    name: str = "pixelthink"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def reward_config(self) -> Any:
+        from pixelthink.rewards import RewardConfig
+
+        return RewardConfig(**self.params)
+
+
+@dataclass
+class LoraSection:
+    """PEFT LoRA settings (``enabled: false`` = full fine-tuning)."""
+
+    enabled: bool = False
+    r: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    target_modules: list[str] | str = "all-linear"
+    #: regex of module names to exclude from LoRA (default: the vision tower)
+    exclude_modules: str | list[str] | None = r".*visual.*"
+
+
+@dataclass
+class UncertaintySection:
+    """Which generated tokens U averages over: ``all`` (the authors') or ``reasoning`` (inside <think>)."""
+
+    tokens: Literal["all", "reasoning"] = "all"
+
+
+@dataclass
+class Recipe:
+    """A whole training recipe (see the module docstring for the YAML layout)."""
+
+    kind: Literal["grpo", "sft"]
+    model: ModelConfig
+    data: DataConfig
+    output_dir: str
+    reward: RewardSection = field(default_factory=RewardSection)
+    lora: LoraSection = field(default_factory=LoraSection)
+    uncertainty: UncertaintySection = field(default_factory=UncertaintySection)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    #: where the recipe came from (for messages); not a YAML key
+    source: str = "<recipe>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as a YAML-ready dict (``reward`` flattened back, ``source`` dropped)."""
+        out = dataclasses.asdict(self)
+        out.pop("source")
+        reward = out.pop("reward")
+        out["reward"] = {"name": reward["name"], **reward["params"]}
+        return out
+
+
+# --------------------------------------------------------------------------- type checking
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(tp))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check (and minimally coerce: int -> float, "1e-6" -> float) ``value`` against annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, where)
+            except RecipeError as exc:
+                errors.append(exc)
+        raise RecipeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise RecipeError(f"{where}: expected null, got {value!r}")
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise RecipeError(f"{where}: expected one of {_type_name(tp)}, got {value!r}")
+    if origin in (list, Sequence):
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, list | tuple):
+            raise RecipeError(f"{where}: expected a list ({_type_name(tp)}), got {value!r}")
+        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Mapping):
+        if not isinstance(value, dict):
+            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise RecipeError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise RecipeError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-6" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise RecipeError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise RecipeError(f"{where}: expected a string, got {value!r}")
+    raise RecipeError(f"{where}: unsupported annotation {tp!r} (internal error)")
+
+
+def _suggest(key: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build_dataclass(cls: type, data: Any, where: str, source: str) -> Any:
+    """Instantiate dataclass ``cls`` from a YAML mapping, checking keys and types."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: {where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise RecipeError(
+                f"{source}: unknown key {where}.{key}{_suggest(str(key), list(fields))}; "
+                f"expected one of {sorted(fields)}"
+            )
+        kwargs[key] = _coerce(value, hints[key], f"{source}: {where}.{key}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise RecipeError(f"{source}: missing required key(s) {', '.join(f'{where}.{m}' for m in missing)}")
+    return cls(**kwargs)
+
+
+def _reward_section(data: Any, source: str) -> RewardSection:
+    if data is None:
+        return RewardSection()
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: reward: expected a mapping (name + RewardConfig fields), got {data!r}")
+    from pixelthink.rewards import REWARDS, RewardConfig
+
+    name = data.get("name", "pixelthink")
+    if name not in REWARDS:
+        raise RecipeError(
+            f"{source}: reward.name: unknown reward {name!r}{_suggest(str(name), list(REWARDS))}; "
+            f"expected one of {sorted(REWARDS)}"
+        )
+    hints = typing.get_type_hints(RewardConfig)
+    names = [f.name for f in dataclasses.fields(RewardConfig)]
+    params: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "name":
+            continue
+        if key not in names:
+            raise RecipeError(
+                f"{source}: unknown key reward.{key}{_suggest(str(key), names)}; "
+                f"expected 'name' or a RewardConfig field: {names}"
+            )
+        params[key] = _coerce(value, hints[key], f"{source}: reward.{key}")
+    try:
+        RewardConfig(**params)
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"{source}: reward: invalid RewardConfig: {exc}") from exc
+    return RewardSection(name=name, params=params)
+
+
+_TOP_KEYS = ("kind", "model", "data", "output_dir", "reward", "lora", "uncertainty", "trainer")
+
+
+def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recipe:
+    """Build and check a :class:`Recipe` from a parsed YAML mapping (``source`` names it in errors)."""
+    if not isinstance(data, Mapping):
+        raise RecipeError(f"{source}: the recipe must be a YAML mapping, got {type(data).__name__}")
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise RecipeError(
+                f"{source}: unknown top-level key {key!r}{_suggest(str(key), _TOP_KEYS)}; expected {list(_TOP_KEYS)}"
+            )
+    for key in ("kind", "model", "data", "output_dir"):
+        if data.get(key) is None:
+            raise RecipeError(f"{source}: missing required key {key!r}")
+    kind = _coerce(data["kind"], Literal["grpo", "sft"], f"{source}: kind")
+    model_data = data["model"]
+    if isinstance(model_data, str):
+        model_data = {"path": model_data}
+    model = _build_dataclass(ModelConfig, model_data, "model", source)
+    data_cfg = _build_dataclass(DataConfig, data["data"], "data", source)
+    if isinstance(data_cfg.resolution, list) and len(data_cfg.resolution) != 2:
+        raise RecipeError(
+            f"{source}: data.resolution: expected an int or [width, height], got {data_cfg.resolution}"
+        )
+    if not 0.0 <= data_cfg.long_fraction <= 1.0:
+        raise RecipeError(
+            f"{source}: data.long_fraction: expected a number in [0, 1], got {data_cfg.long_fraction}"
+        )
+    output_dir = _coerce(data["output_dir"], str, f"{source}: output_dir")
+    reward = _reward_section(data.get("reward"), source)
+    lora = _build_dataclass(LoraSection, data.get("lora") or {}, "lora", source)
+    unc = _build_dataclass(UncertaintySection, data.get("uncertainty") or {}, "uncertainty", source)
+    trainer = data.get("trainer") or {}
+    if not isinstance(trainer, dict):
+        raise RecipeError(
+            f"{source}: trainer: expected a mapping of GRPOConfig/SFTConfig fields, got {trainer!r}"
+        )
+    for reserved in ("output_dir",):
+        if reserved in trainer:
+            raise RecipeError(
+                f"{source}: trainer.{reserved}: set it at the top level ({reserved}: ...), not here"
+            )
+    return Recipe(
+        kind=kind,
+        model=model,
+        data=data_cfg,
+        output_dir=output_dir,
+        reward=reward,
+        lora=lora,
+        uncertainty=unc,
+        trainer=dict(trainer),
+        source=source,
+    )
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: Sequence[str], source: str = "<overrides>"
+) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides to a parsed recipe mapping (values parsed as YAML); returns a copy.
+
+    ``model=PATH`` replaces the model spec; ``model.path=PATH`` works when ``model`` is a mapping or a string.
+    """
+    import copy
+
+    out = copy.deepcopy(dict(data))
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"{source}: override {item!r}: expected KEY=VALUE (e.g. trainer.max_steps=10)")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key or any(not part for part in key.split(".")):
+            raise RecipeError(f"{source}: override {item!r}: empty key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{source}: override {item!r}: value is not valid YAML: {exc}") from exc
+        parts = key.split(".")
+        node: dict[str, Any] = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif isinstance(child, str) and part == "model":
+                child = {"path": child}
+            elif not isinstance(child, dict):
+                raise RecipeError(
+                    f"{source}: override {item!r}: {'.'.join(parts[: i + 1])} is {child!r}, not a mapping"
+                )
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, kind: str | None = None) -> Recipe:
+    """Read a recipe YAML file, apply ``overrides`` and check everything.
+
+    Args:
+        path: the YAML file.
+        overrides: ``dotted.key=value`` strings.
+        kind: if given (``grpo`` / ``sft``), the recipe's ``kind`` must match (a missing ``kind`` takes it).
+
+    Raises:
+        FileNotFoundError: no such file.
+        RecipeError: invalid YAML, unknown key, wrong type, or kind mismatch (message names the key).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: recipe file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{p}:{line}: invalid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{p}: the recipe must be a YAML mapping, got {type(data).__name__}")
+    data = apply_overrides(data, overrides, source=str(p))
+    if kind is not None:
+        if data.get("kind") is None:
+            data["kind"] = kind
+        elif data["kind"] != kind:
+            raise RecipeError(f"{p}: kind: the recipe is for {data['kind']!r}, but `train {kind}` was run")
+    return recipe_from_dict(data, source=str(p))
+
+
+def trainer_arguments(recipe: Recipe, config_cls: type, **fixed: Any) -> Any:
+    """Build TRL's ``GRPOConfig`` / ``SFTConfig`` from ``recipe.trainer`` plus ``fixed`` values.
+
+    Unknown keys raise :class:`RecipeError` naming ``trainer.<key>``; values TRL rejects are reported
+    with the TRL message. ``fixed`` (e.g. ``output_dir``) wins over the recipe.
+    """
+    names = {f.name for f in dataclasses.fields(config_cls) if f.init}
+    for key in recipe.trainer:
+        if key not in names:
+            raise RecipeError(
+                f"{recipe.source}: unknown key trainer.{key}{_suggest(key, sorted(names))}: "
+                f"not a field of TRL's {config_cls.__name__}"
+            )
+    defaults = {f.name: f.default for f in dataclasses.fields(config_cls) if f.init}
+    kwargs = {**recipe.trainer, **fixed}
+    for key, value in list(kwargs.items()):
+        # YAML 1.1 reads "1e-6" (no dot) as a string: coerce where TRL's default is a float
+        if isinstance(value, str) and isinstance(defaults.get(key), float):
+            kwargs[key] = _coerce(value, float, f"{recipe.source}: trainer.{key}")
+    try:
+        return config_cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(
+            f"{recipe.source}: trainer: TRL's {config_cls.__name__} rejected the values: {exc}"
+        ) from exc

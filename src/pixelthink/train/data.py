@@ -1,0 +1,443 @@
+"""Training data: our benchmark format or Seg-Zero's training layout -> TRL dataset rows.
+
+GRPO rows (one per sample)::
+
+    {"id": str,
+     "prompt": [{"role": "user", "content": PROMPT_TEXT}],   # answer.build_prompt(query, template)
+     "image": PIL.Image (RGB, already resized to the model frame by FrameTransform),
+     "solution": "<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>",   # MODEL frame, integers
+     "difficulty": float | None}                              # 1..10, None = unrated
+
+TRL inserts the image before the text of the user message (``prepare_multimodal_messages``) and
+passes ``solution`` / ``difficulty`` / ``id`` to every reward function as keyword arguments.
+
+SFT rows: the same ``prompt`` / ``image`` plus ``completion`` = one assistant message
+``<think>REFERENCE</think><answer>{"bbox": [...], "points_1": [...], "points_2": [...]}</answer>``
+(model frame, integers), with the reference taken from ``reasoning_short`` / ``reasoning_long``.
+
+Sources:
+
+* ``benchmark``: a directory with ``samples.jsonl`` (:class:`pixelthink.data.Benchmark`); geometry
+  is stored in the original frame and converted with :class:`pixelthink.frames.FrameTransform`.
+* ``segzero``: Seg-Zero's training set (``Ricky06662/refCOCOg_9k_840`` layout): parquet files (a
+  directory of them, or one file) or a ``datasets.save_to_disk`` directory with columns ``id``,
+  ``problem``, ``solution`` (in the frame of the stored image, 840x840), ``image``. If the recipe's
+  resolution differs from the stored image size, the image and the solution are rescaled.
+
+Difficulty: the sample's own ``difficulty`` (benchmark), or the authors' JSON list
+``[{"image_id": ..., "difficulty_score_model": 1..10}, ...]`` (``data.difficulty_file``), looked up by
+sample id, then by ``source.image_id``; values outside 1..10 are ignored as the authors do.
+Missing difficulties stay None: the reward uses ``RewardConfig.default_difficulty``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
+from pixelthink.frames import FrameTransform
+
+from .config import DataConfig
+
+__all__ = [
+    "DataStats",
+    "answer_json",
+    "build_dataset",
+    "detect_format",
+    "grpo_rows",
+    "load_difficulty_file",
+    "parse_segzero_solution",
+    "sft_rows",
+    "sft_target",
+]
+
+log = logging.getLogger(__name__)
+
+_SOLUTION_RE = re.compile(
+    r"<box>\s*\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)\s*,\s*\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)\s*</box>\s*"
+    r"<points>\s*\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)\s*,\s*\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)\s*</points>"
+)
+
+
+@dataclass
+class DataStats:
+    """Counts of what happened while reading (nothing is dropped silently)."""
+
+    read: int = 0
+    kept: int = 0
+    skipped_split: int = 0
+    skipped_no_box: int = 0
+    skipped_no_reasoning: int = 0
+    difficulty_from_file: int = 0
+    difficulty_missing: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"read {self.read}, kept {self.kept}, skipped: split {self.skipped_split}, no box "
+            f"{self.skipped_no_box}, no reasoning {self.skipped_no_reasoning}; difficulty from file "
+            f"{self.difficulty_from_file}, unrated {self.difficulty_missing}"
+        )
+
+
+def parse_segzero_solution(
+    text: str, where: str = "solution"
+) -> tuple[tuple[float, ...], list[tuple[float, float]]]:
+    """Parse Seg-Zero's ground-truth string into (box XYXY, [p1, p2]) in the frame it was written in."""
+    m = _SOLUTION_RE.search(text or "")
+    if m is None:
+        raise ValueError(
+            f"{where}: expected '<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>', got {text!r:.120}"
+        )
+    v = [float(g) for g in m.groups()]
+    return (v[0], v[1], v[2], v[3]), [(v[4], v[5]), (v[6], v[7])]
+
+
+def load_difficulty_file(path: str | Path) -> dict[str, float]:
+    """Read the authors' difficulty list ``[{"image_id", "difficulty_score_model"}]`` -> {id: difficulty}.
+
+    Entries whose score is not a number in 1..10 are skipped (as in the authors' converter).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: difficulty file not found (data.difficulty_file)")
+    try:
+        records = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{p}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    if isinstance(records, dict):  # also accept {"id": score}
+        records = [{"image_id": k, "difficulty_score_model": v} for k, v in records.items()]
+    if not isinstance(records, list):
+        raise ValueError(f"{p}: expected a JSON list of {{'image_id', 'difficulty_score_model'}} objects")
+    out: dict[str, float] = {}
+    for i, item in enumerate(records):
+        if not isinstance(item, Mapping) or "image_id" not in item:
+            raise ValueError(
+                f"{p}: entry {i}: expected an object with 'image_id' and 'difficulty_score_model'"
+            )
+        d = item.get("difficulty_score_model")
+        if isinstance(d, int | float) and not isinstance(d, bool) and 1.0 <= d <= 10.0:
+            out[str(item["image_id"])] = float(d)
+    return out
+
+
+def detect_format(path: str | Path) -> str:
+    """``benchmark`` (samples.jsonl present) or ``segzero`` (parquet / save_to_disk); else ValueError."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: training data not found (data.path)")
+    if p.is_file():
+        if p.name == "samples.jsonl":
+            return "benchmark"
+        if p.suffix == ".parquet":
+            return "segzero"
+    else:
+        if (p / "samples.jsonl").is_file():
+            return "benchmark"
+        if (p / "dataset_info.json").is_file() or (p / "state.json").is_file() or any(p.rglob("*.parquet")):
+            return "segzero"
+    raise ValueError(
+        f"{p}: cannot tell the data format (data.format: auto): expected a benchmark directory with "
+        "samples.jsonl, or Seg-Zero parquet files / a datasets.save_to_disk directory"
+    )
+
+
+def _resolution(cfg: DataConfig) -> int | tuple[int, int] | None:
+    r = cfg.resolution
+    return tuple(r) if isinstance(r, list) else r  # type: ignore[return-value]
+
+
+def answer_json(box: tuple[float, ...], points: list[tuple[float, float]]) -> str:
+    """The answer JSON the model is asked for (integers, model frame): ``{"bbox": [...], "points_1": ...}``."""
+    ib = [round(v) for v in box]
+    ip = [[round(x), round(y)] for x, y in points]
+    while len(ip) < 2:  # a sample with a single point: repeat it (the format needs two)
+        ip.append(list(ip[-1]) if ip else [round((ib[0] + ib[2]) / 2), round((ib[1] + ib[3]) / 2)])
+    return json.dumps({"bbox": ib, "points_1": ip[0], "points_2": ip[1]}, separators=(", ", ": "))
+
+
+def sft_target(reasoning: str, box: tuple[float, ...], points: list[tuple[float, float]]) -> str:
+    """``<think>reasoning</think><answer>{json}</answer>`` with box/points in the model frame."""
+    return f"<think>{reasoning.strip()}</think><answer>{answer_json(box, points)}</answer>"
+
+
+def _ground_truth(box: tuple[float, ...], points: list[tuple[float, float]]) -> str:
+    from pixelthink.rewards import format_ground_truth
+
+    pts = list(points)
+    while len(pts) < 2:
+        pts.append(pts[-1] if pts else ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2))
+    return format_ground_truth(tuple(box), pts[:2])  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass
+class _Item:
+    id: str
+    query: str
+    image: Any  # PIL RGB in the original frame
+    box: tuple[float, ...]  # original frame
+    points: list[tuple[float, float]]  # original frame
+    difficulty: float | None
+    reasoning_short: str | None = None
+    reasoning_long: str | None = None
+    image_id: str | None = None
+    query_is_prompt: bool = False  # Seg-Zero's "problem" is the bare question
+
+
+def _iter_benchmark(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
+    from pixelthink.data import Benchmark
+
+    bench = Benchmark(cfg.path)
+    for s in bench:
+        stats.read += 1
+        if cfg.split is not None and s.split != cfg.split:
+            stats.skipped_split += 1
+            continue
+        if s.bbox is None:
+            stats.skipped_no_box += 1
+            continue
+        yield _Item(
+            id=s.id,
+            query=s.query,
+            image=bench.load_image(s),
+            box=tuple(float(v) for v in s.bbox),
+            points=[(float(x), float(y)) for x, y in s.points],
+            difficulty=s.difficulty,
+            reasoning_short=s.reasoning_short,
+            reasoning_long=s.reasoning_long,
+            image_id=str(s.source.get("image_id")) if s.source.get("image_id") is not None else None,
+        )
+
+
+def _load_segzero(path: Path) -> Any:
+    import datasets
+
+    if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "state.json").is_file()):
+        ds = datasets.load_from_disk(str(path))
+        if isinstance(ds, datasets.DatasetDict):
+            if "train" not in ds:
+                raise ValueError(f"{path}: DatasetDict without a 'train' split (has {list(ds)})")
+            ds = ds["train"]
+        return ds
+    files = [str(path)] if path.is_file() else sorted(str(f) for f in path.rglob("*.parquet"))
+    train = [f for f in files if "train" in Path(f).name] or files
+    return datasets.load_dataset("parquet", data_files={"train": train}, split="train")
+
+
+def _iter_segzero(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
+    from PIL import Image
+
+    path = Path(cfg.path)
+    ds = _load_segzero(path)
+    need = {"id", "problem", "solution", "image"}
+    missing = need - set(ds.column_names)
+    if missing:
+        raise ValueError(f"{path}: Seg-Zero layout needs columns {sorted(need)}; missing {sorted(missing)}")
+    for i, row in enumerate(ds):
+        stats.read += 1
+        where = f"{path}: row {i} (id {row['id']!r}): field 'solution'"
+        box, pts = parse_segzero_solution(row["solution"], where)
+        img = row["image"]
+        if isinstance(img, dict):  # undecoded {"bytes", "path"}
+            import io
+
+            img = Image.open(io.BytesIO(img["bytes"]))
+        img = img.convert("RGB")
+        yield _Item(
+            id=str(row["id"]),
+            query=str(row["problem"]),
+            image=img,
+            box=box,
+            points=pts,
+            difficulty=None,
+            image_id=str(row["id"]),
+        )
+
+
+def _items(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
+    fmt = detect_format(cfg.path) if cfg.format == "auto" else cfg.format
+    if fmt == "benchmark":
+        return _iter_benchmark(cfg, stats)
+    return _iter_segzero(cfg, stats)
+
+
+def _with_difficulty(items: Iterator[_Item], cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
+    table = load_difficulty_file(cfg.difficulty_file) if cfg.difficulty_file else None
+    for it in items:
+        if table is not None:
+            d = table.get(it.id)
+            if d is None and it.image_id is not None:
+                d = table.get(it.image_id)
+            if d is not None:
+                it.difficulty = d
+                stats.difficulty_from_file += 1
+        if it.difficulty is None:
+            stats.difficulty_missing += 1
+        yield it
+
+
+def _limited(items: Iterator[_Item], cfg: DataConfig) -> Iterator[_Item]:
+    for n, it in enumerate(items):
+        if cfg.max_samples is not None and n >= cfg.max_samples:
+            return
+        yield it
+
+
+def _model_geometry(it: _Item, cfg: DataConfig) -> tuple[Any, tuple[float, ...], list[tuple[float, float]]]:
+    ft = FrameTransform.for_size(it.image.width, it.image.height, _resolution(cfg))
+    image = ft.image_to_model(it.image)
+    box = ft.box_to_model(it.box)  # type: ignore[arg-type]
+    pts = ft.points_to_model(it.points) if it.points else []
+    return image, tuple(box), [tuple(p) for p in pts]  # type: ignore[misc]
+
+
+def grpo_rows(cfg: DataConfig, stats: DataStats | None = None) -> Iterator[dict[str, Any]]:
+    """Yield GRPO rows (see the module docstring); ``stats`` collects the counts."""
+    stats = stats if stats is not None else DataStats()
+    template = cfg.prompt_template or DEFAULT_PROMPT_TEMPLATE
+    for it in _limited(_with_difficulty(_items(cfg, stats), cfg, stats), cfg):
+        image, box, pts = _model_geometry(it, cfg)
+        stats.kept += 1
+        yield {
+            "id": it.id,
+            "prompt": [{"role": "user", "content": build_prompt(it.query, template)}],
+            "image": image,
+            "solution": _ground_truth(box, pts),
+            "difficulty": it.difficulty,
+        }
+
+
+def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield SFT rows: prompt + image + assistant ``completion`` built from the reference reasoning.
+
+    ``cfg.reasoning``: ``short`` / ``long`` take that reference (samples without it are skipped and
+    counted); ``mix`` takes the long one with probability ``cfg.long_fraction`` (seeded), falling back to
+    the other when one is missing.
+    """
+    stats = stats if stats is not None else DataStats()
+    template = cfg.prompt_template or DEFAULT_PROMPT_TEMPLATE
+    rng = random.Random(seed)
+    for it in _limited(_with_difficulty(_items(cfg, stats), cfg, stats), cfg):
+        if cfg.reasoning == "short":
+            ref = it.reasoning_short
+        elif cfg.reasoning == "long":
+            ref = it.reasoning_long
+        else:
+            want_long = rng.random() < cfg.long_fraction
+            first, second = (
+                (it.reasoning_long, it.reasoning_short)
+                if want_long
+                else (it.reasoning_short, it.reasoning_long)
+            )
+            ref = first if first else second
+        if not ref:
+            stats.skipped_no_reasoning += 1
+            continue
+        image, box, pts = _model_geometry(it, cfg)
+        stats.kept += 1
+        yield {
+            "id": it.id,
+            "prompt": [{"role": "user", "content": build_prompt(it.query, template)}],
+            "completion": [{"role": "assistant", "content": sft_target(ref, box, pts)}],
+            "image": image,
+            "difficulty": it.difficulty,
+        }
+
+
+def _features(kind: str) -> Any:
+    import datasets
+
+    msg = [{"role": datasets.Value("string"), "content": datasets.Value("string")}]
+    features = {
+        "id": datasets.Value("string"),
+        "prompt": msg,
+        "image": datasets.Image(),
+        "difficulty": datasets.Value("float64"),
+    }
+    if kind == "sft":
+        features["completion"] = msg
+    else:
+        features["solution"] = datasets.Value("string")
+    return datasets.Features(features)
+
+
+def _generate(cfg_dict: dict[str, Any], kind: str, seed: int, data_stamp: str) -> Iterator[dict[str, Any]]:
+    """Module-level generator for ``Dataset.from_generator`` (its arguments make the cache key)."""
+    del data_stamp  # part of the cache key only: changes when the data on disk changes
+    cfg = DataConfig(**cfg_dict)
+    stats = DataStats()
+    rows = sft_rows(cfg, stats, seed=seed) if kind == "sft" else grpo_rows(cfg, stats)
+    yield from rows
+    log.info("training data %s: %s", cfg.path, stats.summary())
+    if stats.kept == 0:
+        raise ValueError(
+            f"{cfg.path}: no usable training samples ({stats.summary()}); check data.path, data.split"
+            + (" and the reference reasoning fields (data.reasoning)" if kind == "sft" else "")
+        )
+
+
+def _data_stamp(path: str) -> str:
+    p = Path(path)
+    files = (
+        [p]
+        if p.is_file()
+        else [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix != ".lock"][:2000]
+    )
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+
+
+def build_dataset(cfg: DataConfig, kind: str = "grpo", *, seed: int = 0, cache_dir: str | None = None) -> Any:
+    """Build the TRL training dataset (``datasets.Dataset``, written to an Arrow cache, not kept in RAM).
+
+    Args:
+        cfg: the recipe's ``data`` section.
+        kind: ``grpo`` (rows with ``solution``) or ``sft`` (rows with ``completion``).
+        seed: seed of the short/long mix for SFT.
+        cache_dir: where the Arrow files go (default: the ``datasets`` cache).
+
+    Raises:
+        FileNotFoundError / ValueError naming the data path and what is wrong; ValueError when no sample
+        survives the filters.
+    """
+    import datasets
+
+    if kind not in ("grpo", "sft"):
+        raise ValueError(f"build_dataset: kind must be 'grpo' or 'sft', got {kind!r}")
+    detect_format(cfg.path) if cfg.format == "auto" else None  # fail early with a clear message
+    try:
+        ds = _from_generator(datasets, cfg, kind, seed, cache_dir)
+    except datasets.exceptions.DatasetGenerationError as exc:
+        # surface our own (user-facing) errors instead of the datasets wrapper
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ValueError | FileNotFoundError):
+            raise cause from None
+        raise
+    if cfg.shuffle_seed is not None:
+        ds = ds.shuffle(seed=cfg.shuffle_seed)
+    return ds
+
+
+def _from_generator(datasets: Any, cfg: DataConfig, kind: str, seed: int, cache_dir: str | None) -> Any:
+    import dataclasses
+
+    return datasets.Dataset.from_generator(
+        _generate,
+        features=_features(kind),
+        gen_kwargs={
+            "cfg_dict": dataclasses.asdict(cfg),
+            "kind": kind,
+            "seed": seed,
+            "data_stamp": _data_stamp(cfg.path),
+        },
+        cache_dir=cache_dir,
+    )

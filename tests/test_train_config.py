@@ -1,0 +1,137 @@
+"""Recipe loading: shipped recipes, overrides, and errors that name the YAML key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pixelthink.rewards import RewardConfig
+from pixelthink.train.config import (
+    RecipeError,
+    apply_overrides,
+    load_recipe,
+    recipe_from_dict,
+    trainer_arguments,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+
+
+def _minimal(**extra):
+    return {"kind": "grpo", "model": "m", "data": {"path": "d"}, "output_dir": "o", **extra}
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+def test_shipped_recipes_load_and_map_to_trl(path: Path) -> None:
+    from trl import GRPOConfig, SFTConfig
+
+    recipe = load_recipe(path)
+    cfg_cls = GRPOConfig if recipe.kind == "grpo" else SFTConfig
+    names = {f.name for f in __import__("dataclasses").fields(cfg_cls)}
+    assert set(recipe.trainer) <= names
+    recipe.reward.reward_config()  # valid RewardConfig
+
+
+def test_authors_hyperparameters_in_the_7b_and_3b_recipes() -> None:
+    for name in ("qwen25vl_7b_pixelthink.yaml", "qwen25vl_3b_pixelthink.yaml"):
+        r = load_recipe(ROOT / "recipes" / name)
+        t = r.trainer
+        assert t["num_generations"] == 8 and t["temperature"] == 1.0
+        assert t["learning_rate"] == 1e-6 and t["weight_decay"] == 1e-2 and t["max_grad_norm"] == 1.0
+        assert t["beta"] == 5e-3 and t["max_completion_length"] == 1300 and t["num_train_epochs"] == 1
+        # 8 GPUs x per-device completions x accumulation = 16 prompts x 8 rollouts
+        assert 8 * t["per_device_train_batch_size"] * t["gradient_accumulation_steps"] == 16 * 8
+        assert r.reward.reward_config() == RewardConfig()  # the paper's reward parameters
+    lora = load_recipe(ROOT / "recipes" / "qwen25vl_7b_lora_1gpu.yaml")
+    assert lora.lora.enabled
+    assert lora.trainer["per_device_train_batch_size"] * lora.trainer["gradient_accumulation_steps"] == 128
+
+
+def test_overrides_parse_yaml_values_and_nest() -> None:
+    data = apply_overrides(
+        _minimal(),
+        ["trainer.max_steps=3", "reward.tau_hard=4.5", "data.resolution=[640, 480]", "model.path=/x"],
+    )
+    r = recipe_from_dict(data)
+    assert r.trainer["max_steps"] == 3
+    assert r.reward.reward_config().tau_hard == 4.5
+    assert r.data.resolution == [640, 480]
+    assert r.model.path == "/x"
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (_minimal(reward={"name": "pixelthink", "tau_hrad": 5}), "reward.tau_hrad"),
+        (_minimal(reward={"name": "nope"}), "reward.name"),
+        (_minimal(data={"path": "d", "resolution": "big"}), "data.resolution"),
+        (_minimal(data={"path": "d", "reasoning": "medium"}), "data.reasoning"),
+        (_minimal(lora={"r": "eight"}), "lora.r"),
+        (_minimal(modle="x"), "modle"),
+        ({"kind": "grpo", "data": {"path": "d"}, "output_dir": "o"}, "'model'"),
+        (_minimal(reward={"tau_hard": 3.0, "tau_medium": 3.5}), "tau_hard"),
+    ],
+)
+def test_errors_name_the_yaml_key(data: dict, needle: str) -> None:
+    with pytest.raises(RecipeError) as exc:
+        recipe_from_dict(data, source="r.yaml")
+    assert needle in str(exc.value) and "r.yaml" in str(exc.value)
+
+
+def test_unknown_trainer_key_is_reported_with_a_suggestion() -> None:
+    from trl import GRPOConfig
+
+    r = recipe_from_dict(_minimal(trainer={"learnig_rate": 1e-6}), source="r.yaml")
+    with pytest.raises(RecipeError, match=r"trainer\.learnig_rate.*learning_rate"):
+        trainer_arguments(r, GRPOConfig, output_dir="o", use_cpu=True, bf16=False)
+    # YAML 1.1 reads 1e-6 (no dot) as a string: coerced for float fields
+    r = recipe_from_dict(_minimal(trainer={"learning_rate": "1e-6"}))
+    assert trainer_arguments(r, GRPOConfig, output_dir="o", use_cpu=True, bf16=False).learning_rate == 1e-6
+
+
+def test_kind_mismatch_and_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="kind"):
+        load_recipe(ROOT / "recipes" / "tiny_cpu.yaml", kind="sft")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: grpo\nmodel: [unclosed\n")
+    with pytest.raises(RecipeError, match="invalid YAML"):
+        load_recipe(bad)
+    with pytest.raises(FileNotFoundError):
+        load_recipe(tmp_path / "missing.yaml")
+    with pytest.raises(RecipeError, match="KEY=VALUE"):
+        load_recipe(ROOT / "recipes" / "tiny_cpu.yaml", ["trainer.max_steps"])
+
+
+def test_cli_dry_run_prints_the_checked_recipe(capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from pixelthink.cli import main
+
+    rc = main(
+        [
+            "train",
+            "grpo",
+            "--config",
+            str(ROOT / "recipes" / "tiny_cpu.yaml"),
+            "reward.name=segzero",
+            "--dry-run",
+        ]
+    )
+    assert rc == 0
+    out = yaml.safe_load(capsys.readouterr().out)
+    assert out["reward"]["name"] == "segzero" and out["kind"] == "grpo"
+    assert (
+        main(
+            [
+                "train",
+                "grpo",
+                "--config",
+                str(ROOT / "recipes" / "tiny_cpu.yaml"),
+                "reward.nme=x",
+                "--dry-run",
+            ]
+        )
+        == 2
+    )

@@ -1,0 +1,153 @@
+"""Training data rows (GRPO / SFT) from our benchmark format and Seg-Zero's layout; vLLM top-k helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelthink.data import BenchmarkWriter
+from pixelthink.train.config import DataConfig
+from pixelthink.train.data import (
+    DataStats,
+    build_dataset,
+    detect_format,
+    grpo_rows,
+    load_difficulty_file,
+    parse_segzero_solution,
+    sft_rows,
+)
+from pixelthink.train.rollout_uncertainty import (
+    completion_uncertainties,
+    margins_from_vllm_topk,
+    sampled_token_logprobs,
+)
+
+W, H = 80, 60
+# Hand-computed model-frame GT at resolution 112: x * 112/80 = 1.4x, y * 112/60 = 1.8667y
+# box (20,10,59,39) -> (28, 18.67, 82.6, 72.8) -> (28,19),(83,73)
+# points (34,24) -> (47.6, 44.8) -> (48,45); (54,34) -> (75.6, 63.47) -> (76,63)
+GT_112 = "<box>(28,19),(83,73)</box><points>(48,45),(76,63)</points>"
+
+
+def _bench(path: Path, *, splits=("train", "train", "val"), reasoning=True) -> Path:
+    rng = np.random.default_rng(1)
+    with BenchmarkWriter(path, name="b") as w:
+        for i, split in enumerate(splits):
+            mask = np.zeros((H, W), bool)
+            mask[10:40, 20:60] = True
+            w.add(
+                {
+                    "id": f"s{i}",
+                    "query": f"The Red Box {i}.",
+                    "mask": mask,
+                    "bbox": [20, 10, 59, 39],
+                    "points": [[34, 24], [54, 34]],
+                    "difficulty": [2.0, None, 7.0][i % 3],
+                    "reasoning_short": "short ref" if reasoning else None,
+                    "reasoning_long": "a much longer reference" if (reasoning and i != 0) else None,
+                    "split": split,
+                    "source": {"image_id": f"img{i}"},
+                },
+                Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8)),
+            )
+    return path
+
+
+def test_grpo_rows_are_in_the_model_frame(tmp_path: Path) -> None:
+    b = _bench(tmp_path / "b")
+    stats = DataStats()
+    rows = list(grpo_rows(DataConfig(path=str(b), resolution=112), stats))
+    assert [r["id"] for r in rows] == ["s0", "s1"]  # split "train" only
+    assert stats.skipped_split == 1 and stats.kept == 2 and stats.difficulty_missing == 1
+    r = rows[0]
+    assert r["solution"] == GT_112
+    assert r["image"].size == (112, 112)
+    assert r["difficulty"] == 2.0 and rows[1]["difficulty"] is None
+    assert r["prompt"][0]["role"] == "user"
+    assert "the red box 0" in r["prompt"][0]["content"]  # Seg-Zero normalisation: lower case, no final dot
+
+
+def test_difficulty_file_overrides_by_id_then_image_id(tmp_path: Path) -> None:
+    b = _bench(tmp_path / "b")
+    f = tmp_path / "diff.json"
+    f.write_text(
+        json.dumps(
+            [
+                {"image_id": "s0", "difficulty_score_model": 6.5},
+                {"image_id": "img1", "difficulty_score_model": 9},
+                {"image_id": "s2", "difficulty_score_model": 11},
+            ]
+        )
+    )
+    assert load_difficulty_file(f) == {"s0": 6.5, "img1": 9.0}  # 11 is outside 1..10: ignored
+    rows = list(grpo_rows(DataConfig(path=str(b), resolution=112, difficulty_file=str(f), split=None)))
+    assert [r["difficulty"] for r in rows] == [6.5, 9.0, 7.0]
+
+
+def test_sft_targets_short_long_and_mix(tmp_path: Path) -> None:
+    b = _bench(tmp_path / "b", splits=("train",) * 3)
+    answer = '{"bbox": [28, 19, 83, 73], "points_1": [48, 45], "points_2": [76, 63]}'
+    short = list(sft_rows(DataConfig(path=str(b), resolution=112, reasoning="short")))
+    assert short[0]["completion"][0]["content"] == f"<think>short ref</think><answer>{answer}</answer>"
+    stats = DataStats()
+    long = list(sft_rows(DataConfig(path=str(b), resolution=112, reasoning="long"), stats))
+    assert [r["id"] for r in long] == ["s1", "s2"] and stats.skipped_no_reasoning == 1
+    mixed = list(sft_rows(DataConfig(path=str(b), resolution=112, reasoning="mix", long_fraction=1.0)))
+    # s0 has no long reference: falls back to the short one; the others take the long one
+    assert [r["completion"][0]["content"].split("</think>")[0] for r in mixed] == [
+        "<think>short ref",
+        "<think>a much longer reference",
+        "<think>a much longer reference",
+    ]
+
+
+def test_segzero_layout_roundtrip_through_the_exporter(tmp_path: Path) -> None:
+    from pixelthink.data.exporters import export_segzero
+
+    b = _bench(tmp_path / "b", splits=("train",) * 3)
+    out = tmp_path / "sz" / "train.parquet"
+    export_segzero(b, out, resolution=840, image_format="PNG")
+    assert detect_format(out.parent) == "segzero" and detect_format(b) == "benchmark"
+    rows = list(grpo_rows(DataConfig(path=str(out.parent), resolution=112)))
+    assert len(rows) == 3
+    # 840 frame -> 112 frame (factor 2/15) keeps the GT within one pixel of the direct conversion
+    box, pts = parse_segzero_solution(rows[0]["solution"])
+    ref_box, ref_pts = parse_segzero_solution(GT_112)
+    assert np.allclose(box, ref_box, atol=1) and np.allclose(pts, ref_pts, atol=1)
+    assert rows[0]["image"].size == (112, 112)
+
+
+def test_build_dataset_and_errors(tmp_path: Path) -> None:
+    b = _bench(tmp_path / "b")
+    ds = build_dataset(DataConfig(path=str(b), resolution=112), "grpo", cache_dir=str(tmp_path / "c"))
+    assert len(ds) == 2 and ds[0]["solution"] == GT_112 and ds[0]["image"].size == (112, 112)
+    assert ds[1]["difficulty"] is None
+    with pytest.raises(ValueError, match="no usable"):
+        build_dataset(
+            DataConfig(path=str(b), resolution=112, split="test"), "grpo", cache_dir=str(tmp_path / "c")
+        )
+    with pytest.raises(FileNotFoundError):
+        detect_format(tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"x\.parquet: row 3"):
+        parse_segzero_solution("<box>1,2</box>", "x.parquet: row 3")
+
+
+def test_vllm_topk_margins_and_sampled_logprob_reordering() -> None:
+    # step 0: top-2 probs 0.6, 0.3 -> margin 0.3; step 1: a single candidate -> NaN (skipped)
+    lp = [[math.log(0.6), math.log(0.3)], [math.log(0.9)]]
+    m = margins_from_vllm_topk(lp)
+    assert m[0] == pytest.approx(0.3) and math.isnan(m[1])
+    # completion_uncertainties: U = mean(1 - margin) over non-NaN tokens = 1 - 0.3 = 0.7
+    assert completion_uncertainties(np.array([m]), [[5, 6]]) == [pytest.approx(0.7)]
+    # vLLM with logprobs=2 lists the rank-1 token first; TRL needs the sampled token (id 7) first
+    logprobs = [[[-0.5, -1.2, -3.0], [-0.1, -2.5]]]
+    token_ids = [[[4, 9, 7], [3, 8]]]
+    out = sampled_token_logprobs(logprobs, token_ids, [[7, 3]])
+    assert out == [[[-3.0, -0.5, -1.2], [-0.1, -2.5]]]
+    with pytest.raises(ValueError, match="sampled token"):
+        sampled_token_logprobs(logprobs, token_ids, [[5, 3]])
