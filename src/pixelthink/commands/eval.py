@@ -77,7 +77,7 @@ def _load_tokenizer(path: str) -> Any:
 def handler(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from pixelthink.data import Benchmark
+    from pixelthink.data.resolve import open_benchmark
     from pixelthink.evaluate.efficiency import EfficiencyConfig
     from pixelthink.evaluate.report import format_table
     from pixelthink.evaluate.runner import evaluate
@@ -93,7 +93,7 @@ def handler(args: argparse.Namespace) -> int:
     efficiency = EfficiencyConfig(t_ref=args.t_ref, alpha=args.alpha, gamma=args.gamma)
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
     report = evaluate(
-        Benchmark(args.data, split=args.split, check_images=False),
+        open_benchmark(args.data, split=args.split),
         args.predictions,
         convention=args.convention,
         config=config,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
+from pixelthink.data.resolve import open_benchmark
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +111,9 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
 def handler(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pixelthink.data import Benchmark
     from pixelthink.predictions import PredictionWriter
 
-    bench = Benchmark(args.data, split=args.split, check_images=False)
+    bench = open_benchmark(args.data, split=args.split)
     selected: list[str] = []
     for sample_id in bench.ids():
         if in_shard(sample_id, args.shard):

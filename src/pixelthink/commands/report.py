@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from pixelthink.data import Benchmark
+    from pixelthink.data.resolve import open_benchmark
     from pixelthink.report import build_report, load_eval_report, parse_compare_spec
 
     compare: dict[str, tuple[str, str | None]] = {}
@@ -101,7 +101,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.response_frame is not None:
         options["response_frame"] = args.response_frame
     index = build_report(
-        Benchmark(args.data, split=split, check_images=False),
+        open_benchmark(args.data, split=split),
         args.predictions,
         args.out,
         eval_report=args.eval,

@@ -30,6 +30,7 @@ from typing import Any
 
 from pixelthink.answer import parse_lenient
 from pixelthink.data import Benchmark, Sample
+from pixelthink.data.resolve import open_benchmark
 from pixelthink.evaluate.efficiency import EfficiencyConfig, efficiency_scores
 from pixelthink.evaluate.judges import Judge, get_judge, sample_references
 from pixelthink.evaluate.metrics import (
@@ -457,7 +458,7 @@ def evaluate(
     convention = check_convention(convention)
     frame = parse_response_frame(response_frame)
     judge_obj = get_judge(judge)
-    bench = benchmark if isinstance(benchmark, Benchmark) else Benchmark(benchmark, check_images=False)
+    bench = benchmark if isinstance(benchmark, Benchmark) else open_benchmark(benchmark)
     preds, preds_name = _load_predictions(predictions)
     n_predictions = len(preds)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.data import Benchmark
+from pixelthink.data.resolve import open_benchmark
 from pixelthink.evaluate.report import EvalReport, SampleResult
 from pixelthink.predictions import Prediction, read_predictions
 
@@ -252,7 +253,7 @@ def build_report(
         bench = benchmark
     else:
         split = preloaded.settings.get("split") if preloaded is not None else None
-        bench = Benchmark(benchmark, split=split, check_images=False)
+        bench = open_benchmark(benchmark, split=split)
     ids = set(bench.ids())
     out = Path(out_dir)
     notes: list[str] = []
