@@ -114,24 +114,39 @@ def test_model_frame_and_coordinates_map_back(model_dirs):
     r3 = load_reasoner(str(model_dirs["qwen3_vl"]), max_new_tokens=2)
     g25 = r25.generate([image], ["a"])[0]
     g3 = r3.generate([image], ["a"])[0]
-    assert g25.frame.model_size == (840, 840)  # 840 = 30 * 28: kept by the Qwen2.5-VL processor
-    assert g3.frame.model_size == (832, 832)  # Qwen3-VL snaps to multiples of 32: round(840/32)*32
-    # what the vision tower saw: 840/14 = 60 and 832/16 = 52 patches per side
-    frame = r25.frame_for(320, 240)
-    inputs = r25.build_inputs([r25.messages_for("a")], [frame.image_to_model(image)])
+    # answer_frame="input" (default): the 840x840 image handed to the processor, as PixelThink trains
+    assert g25.frame.model_size == (840, 840)
+    assert g3.frame.model_size == (840, 840)
+    # what the vision tower saw: 840/14 = 60 patches per side for Qwen2.5-VL (840 = 30 * 28 is kept);
+    # Qwen3-VL snaps 840 to round(840/32)*32 = 832 -> 832/16 = 52 patches, answers stay in the 840 frame
+    inputs = r25.build_inputs([r25.messages_for("a")], [r25.frame_for(320, 240).image_to_model(image)])
     assert inputs["image_grid_thw"].tolist() == [[1, 60, 60]]
+    inputs = r3.build_inputs([r3.messages_for("a")], [r3.frame_for(320, 240).image_to_model(image)])
+    assert inputs["image_grid_thw"].tolist() == [[1, 52, 52]]
     # model-frame box -> original: x * 320/840, y * 240/840
     assert g25.frame.box_to_original((84, 84, 420, 420)) == pytest.approx((32, 24, 160, 120))
-    # Qwen3-VL: x * 320/832, y * 240/832  (83.2*320/832 = 32, 416*240/832 = 120)
-    assert g3.frame.box_to_original((83.2, 83.2, 416, 416)) == pytest.approx((32, 24, 160, 120))
-    assert g3.frame.points_to_original([(416, 416)])[0] == pytest.approx((160, 120))
+    assert g3.frame.box_to_original((84, 84, 420, 420)) == pytest.approx((32, 24, 160, 120))
+    # answer_frame="vision": the processor's grid. Qwen3-VL: x * 320/832, y * 240/832
+    # (83.2*320/832 = 32, 416*240/832 = 120)
+    v3 = load_reasoner(str(model_dirs["qwen3_vl"]), max_new_tokens=2, answer_frame="vision")
+    gv = v3.generate([image], ["a"])[0]
+    assert gv.frame.model_size == (832, 832)
+    assert gv.frame.box_to_original((83.2, 83.2, 416, 416)) == pytest.approx((32, 24, 160, 120))
+    assert gv.frame.points_to_original([(416, 416)])[0] == pytest.approx((160, 120))
+    with pytest.raises(ValueError, match="answer_frame"):
+        load_reasoner(str(model_dirs["qwen2_5_vl"]), answer_frame="pixels")
 
 
-def test_native_resolution_uses_processor_grid(model_dirs):
+def test_native_resolution_frames(model_dirs):
+    image = Image.new("RGB", (300, 200))
     r = load_reasoner(str(model_dirs["qwen2_5_vl"]), resolution=None, max_new_tokens=2)
-    # round(300/28) = 11 -> 308, round(200/28) = 7 -> 196
-    assert r.frame_for(300, 200).model_size == (308, 196)
-    g = r.generate([Image.new("RGB", (300, 200))], ["a"])[0]
+    # input frame at native resolution: the original image itself (the processor snaps it internally)
+    assert r.frame_for(300, 200).model_size == (300, 200)
+    assert r.generate([image], ["a"])[0].frame.model_size == (300, 200)
+    v = load_reasoner(str(model_dirs["qwen2_5_vl"]), resolution=None, max_new_tokens=2, answer_frame="vision")
+    # vision frame: round(300/28) = 11 -> 308, round(200/28) = 7 -> 196
+    assert v.frame_for(300, 200).model_size == (308, 196)
+    g = v.generate([image], ["a"])[0]
     assert g.frame.original_size == (300, 200) and g.frame.model_size == (308, 196)
 
 

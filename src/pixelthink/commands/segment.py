@@ -56,6 +56,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="840|WxH|native",
         help="model-frame size the reasoner sees (Seg-Zero: 840, aspect ratio not kept; default: 840)",
     )
+    group.add_argument(
+        "--answer-frame",
+        choices=["input", "vision"],
+        default="input",
+        help="frame of the answer's coordinates for local models: input = the working-resolution image "
+        "(PixelThink / Seg-Zero checkpoints, default), vision = the processor's snapped grid (stock "
+        "Qwen2.5-VL grounding, e.g. with --resolution native)",
+    )
     group.add_argument("--max-new-tokens", type=int, default=1024, metavar="N", help="default: %(default)s")
     group.add_argument(
         "--device", default="auto", help="torch device for local models: auto | cpu | cuda | cuda:1 ..."
@@ -79,6 +87,7 @@ def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = Non
         if args.model:
             raise ValueError("--model names a model on a server; --reasoner is a local directory")
         reasoner_options["device"] = args.device
+        reasoner_options["answer_frame"] = args.answer_frame
         if batch_size is not None:
             reasoner_options["batch_size"] = batch_size
     segmenter_options: dict[str, Any] = {}

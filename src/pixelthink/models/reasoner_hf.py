@@ -1,13 +1,18 @@
 """Local transformers backend for Qwen2.5-VL / Qwen3-VL reasoners (batched, left-padded generation).
 
-Model frame: each image is resized (bilinear, aspect not kept) by :class:`FrameTransform` to the
-working resolution *as the processor will actually see it*. Qwen's image processor snaps every image
-to multiples of ``patch_size * merge_size`` pixels (28 for Qwen2.5-VL, 32 for Qwen3-VL) within its
-``[min_pixels, max_pixels]`` bounds; so the requested resolution is first passed through the
-processor's own ``smart_resize`` (:func:`processed_image_size`) and the image is resized once, to
-that size. The processor then leaves it unchanged, and ``Generation.frame`` is exactly the frame the
-model saw: 840x840 for Qwen2.5-VL (840 = 30 * 28), 832x832 for Qwen3-VL (round(840/32) * 32).
-With ``resolution=None`` ("native") the model frame is the processor's resize of the original size.
+Model frame (``answer_frame``): the pixel frame the model's answer coordinates are in.
+
+* ``"input"`` (default): the image handed to the processor, i.e. the original image resized
+  (bilinear, aspect not kept, by :class:`FrameTransform`) to the working resolution, 840x840 by default.
+  This is how Seg-Zero / PixelThink training data is built: the authors resize images to 840x840 and
+  write ground truth in that frame, also for Qwen3-VL, whose processor then snaps 840 to 832 internally
+  (multiples of ``patch_size * merge_size`` = 32); the model still answers in the 840 frame.
+* ``"vision"``: the grid the vision encoder actually receives, the working resolution snapped by the
+  processor's own ``smart_resize`` (:func:`processed_image_size`; multiples of 28 for Qwen2.5-VL, 32 for
+  Qwen3-VL). Stock Qwen2.5-VL grounding answers in this frame, so use it for stock checkpoints at
+  ``resolution=None`` (native). For Qwen2.5-VL at 840 both frames coincide (840 = 30 * 28).
+
+In both modes the processor's grid is checked against the size predicted by ``smart_resize``.
 
 Uncertainty: a logits processor (:class:`TopKRecorder`) records, at every step, the top-k (k = 2 by
 default) log-probabilities of the next-token distribution (after the checkpoint's own logits
@@ -41,6 +46,8 @@ from pixelthink.frames import FrameTransform
 from pixelthink.models.processors import load_processor, processed_image_size
 from pixelthink.models.reasoners import Generation, count_reasoning_tokens
 from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
+
+ANSWER_FRAMES = ("input", "vision")
 
 __all__ = ["ChatOutput", "TopKRecorder", "TransformersReasoner", "resolve_device", "resolve_dtype"]
 
@@ -165,7 +172,10 @@ class TransformersReasoner:
         batch_size: int = 8,
         prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
         name: str = "",
+        answer_frame: str = "input",
     ) -> None:
+        if answer_frame not in ANSWER_FRAMES:
+            raise ValueError(f"answer_frame must be one of {ANSWER_FRAMES}, got {answer_frame!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_new_tokens < 1:
@@ -175,6 +185,7 @@ class TransformersReasoner:
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"
         self.resolution = resolution
+        self.answer_frame = answer_frame
         self.batch_size = batch_size
         self.prompt_template = prompt_template
         self.name = name
@@ -207,6 +218,7 @@ class TransformersReasoner:
         batch_size: int = 8,
         prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
         attn_implementation: str | None = None,
+        answer_frame: str = "input",
     ) -> TransformersReasoner:
         """Load model + processor from a local checkpoint directory.
 
@@ -221,6 +233,8 @@ class TransformersReasoner:
             batch_size: samples per ``generate`` call.
             prompt_template: prompt with a ``{question}`` field (see :mod:`pixelthink.answer`).
             attn_implementation: e.g. "sdpa", "flash_attention_2"; None = transformers' default.
+            answer_frame: "input" (the working-resolution image, as PixelThink/Seg-Zero are trained) or
+                "vision" (the processor's grid, as stock Qwen2.5-VL grounding); see the module docstring.
         """
         root = Path(path)
         if not root.is_dir():
@@ -248,6 +262,7 @@ class TransformersReasoner:
             batch_size=batch_size,
             prompt_template=prompt_template,
             name=root.name,
+            answer_frame=answer_frame,
         )
 
     # ------------------------------------------------------------------ configuration
@@ -283,8 +298,8 @@ class TransformersReasoner:
     def frame_for(self, width: int, height: int) -> FrameTransform:
         """The original <-> model frame transform for an image of ``width x height`` pixels.
 
-        The model frame is the working resolution snapped by the processor's ``smart_resize``
-        (see module docstring), i.e. exactly the pixel size the vision encoder receives.
+        The model frame is the working resolution (``answer_frame="input"``) or the working resolution
+        snapped by the processor's ``smart_resize`` (``"vision"``); see the module docstring.
         """
         if self.resolution is None:
             target_w, target_h = width, height
@@ -292,8 +307,9 @@ class TransformersReasoner:
             target_w = target_h = self.resolution
         else:
             target_w, target_h = self.resolution
-        model_w, model_h = processed_image_size(self.processor.image_processor, target_w, target_h)
-        return FrameTransform.for_size(width, height, (model_w, model_h))
+        if self.answer_frame == "vision":
+            target_w, target_h = processed_image_size(self.processor.image_processor, target_w, target_h)
+        return FrameTransform.for_size(width, height, (target_w, target_h))
 
     def messages_for(self, query: str) -> list[dict[str, Any]]:
         """The chat messages of one sample: a user turn with the image and the filled prompt."""
@@ -319,13 +335,15 @@ class TransformersReasoner:
         ]
         inputs = self.processor(text=texts, images=list(model_images), padding=True, return_tensors="pt")
         grid = inputs["image_grid_thw"]
-        patch = int(self.processor.image_processor.patch_size)
+        image_processor = self.processor.image_processor
+        patch = int(image_processor.patch_size)
         for i, image in enumerate(model_images):
             seen = (int(grid[i][2]) * patch, int(grid[i][1]) * patch)
-            if seen != tuple(image.size):
+            expected = processed_image_size(image_processor, *image.size)
+            if seen != tuple(expected):
                 raise RuntimeError(
-                    f"processor resized image {i} from {image.size[0]}x{image.size[1]} to {seen[0]}x{seen[1]}; "
-                    "give images of the size returned by frame_for()"
+                    f"processor resized image {i} ({image.size[0]}x{image.size[1]}) to {seen[0]}x{seen[1]}, "
+                    f"not to the predicted {expected[0]}x{expected[1]}: coordinates would not map back"
                 )
         return inputs.to(self.device)
 
