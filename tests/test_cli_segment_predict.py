@@ -84,14 +84,6 @@ def server_url():
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    from pixelthink.models.tiny import build_tiny_qwen2_5_vl, build_tiny_sam2
-
-    root = tmp_path_factory.mktemp("models")
-    return build_tiny_qwen2_5_vl(root / "qwen"), build_tiny_sam2(root / "sam2", image_size=128)
-
-
-@pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     """4 samples: two answerable queries, one that gets a malformed answer, one corrupt image file."""
     root = tmp_path_factory.mktemp("bench") / "bench"

@@ -188,14 +188,6 @@ def test_run_many_checks_lengths_and_load_image_errors(tmp_path) -> None:
 
 
 # ------------------------------------------------------------------------------ tiny models end to end
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    from pixelthink.models.tiny import build_tiny_qwen2_5_vl, build_tiny_sam2
-
-    root = tmp_path_factory.mktemp("models")
-    return build_tiny_qwen2_5_vl(root / "qwen"), build_tiny_sam2(root / "sam2", image_size=128)
-
-
 def test_tiny_qwen_and_sam2_end_to_end(tiny_models) -> None:
     qwen, sam2 = tiny_models
     pipe = Pipeline.from_specs(

@@ -11,8 +11,6 @@ from pixelthink.answer import build_prompt
 from pixelthink.models import (
     Generation,
     Reasoner,
-    build_tiny_qwen2_5_vl,
-    build_tiny_qwen3_vl,
     build_tiny_tokenizer,
     count_reasoning_tokens,
     load_reasoner,
@@ -21,16 +19,6 @@ from pixelthink.models.reasoner_hf import TransformersReasoner, resolve_dtype
 from pixelthink.uncertainty import margins_from_logits, reasoning_token_mask, uncertainty_from_margins
 
 MAX_NEW = 24
-
-
-@pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reasoner_hf")
-    tok = build_tiny_tokenizer()
-    return {
-        "qwen2_5_vl": build_tiny_qwen2_5_vl(root / "q25", tokenizer=tok),
-        "qwen3_vl": build_tiny_qwen3_vl(root / "q3", tokenizer=tok),
-    }
 
 
 def _images() -> list[Image.Image]:
@@ -44,8 +32,8 @@ QUERIES = ["cup", "what is the largest animal in the picture that could carry a 
 
 
 @pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen3_vl"])
-def reasoner(request, model_dirs) -> TransformersReasoner:
-    r = load_reasoner(str(model_dirs[request.param]), resolution=224, max_new_tokens=MAX_NEW, batch_size=8)
+def reasoner(request, tiny_vl_dirs) -> TransformersReasoner:
+    r = load_reasoner(str(tiny_vl_dirs[request.param]), resolution=224, max_new_tokens=MAX_NEW, batch_size=8)
     assert isinstance(r, TransformersReasoner)
     return r
 
@@ -108,10 +96,10 @@ def test_uncertainty_equals_independent_computation_from_scores(reasoner, batch)
         assert batch[i].uncertainty == pytest.approx(expected, abs=1e-6)
 
 
-def test_model_frame_and_coordinates_map_back(model_dirs):
+def test_model_frame_and_coordinates_map_back(tiny_vl_dirs):
     image = Image.new("RGB", (320, 240), (200, 30, 30))
-    r25 = load_reasoner(str(model_dirs["qwen2_5_vl"]), max_new_tokens=2)  # default resolution 840
-    r3 = load_reasoner(str(model_dirs["qwen3_vl"]), max_new_tokens=2)
+    r25 = load_reasoner(str(tiny_vl_dirs["qwen2_5_vl"]), max_new_tokens=2)  # default resolution 840
+    r3 = load_reasoner(str(tiny_vl_dirs["qwen3_vl"]), max_new_tokens=2)
     g25 = r25.generate([image], ["a"])[0]
     g3 = r3.generate([image], ["a"])[0]
     # answer_frame="input" (default): the 840x840 image handed to the processor, as PixelThink trains
@@ -128,30 +116,32 @@ def test_model_frame_and_coordinates_map_back(model_dirs):
     assert g3.frame.box_to_original((84, 84, 420, 420)) == pytest.approx((32, 24, 160, 120))
     # answer_frame="vision": the processor's grid. Qwen3-VL: x * 320/832, y * 240/832
     # (83.2*320/832 = 32, 416*240/832 = 120)
-    v3 = load_reasoner(str(model_dirs["qwen3_vl"]), max_new_tokens=2, answer_frame="vision")
+    v3 = load_reasoner(str(tiny_vl_dirs["qwen3_vl"]), max_new_tokens=2, answer_frame="vision")
     gv = v3.generate([image], ["a"])[0]
     assert gv.frame.model_size == (832, 832)
     assert gv.frame.box_to_original((83.2, 83.2, 416, 416)) == pytest.approx((32, 24, 160, 120))
     assert gv.frame.points_to_original([(416, 416)])[0] == pytest.approx((160, 120))
     with pytest.raises(ValueError, match="answer_frame"):
-        load_reasoner(str(model_dirs["qwen2_5_vl"]), answer_frame="pixels")
+        load_reasoner(str(tiny_vl_dirs["qwen2_5_vl"]), answer_frame="pixels")
 
 
-def test_native_resolution_frames(model_dirs):
+def test_native_resolution_frames(tiny_vl_dirs):
     image = Image.new("RGB", (300, 200))
-    r = load_reasoner(str(model_dirs["qwen2_5_vl"]), resolution=None, max_new_tokens=2)
+    r = load_reasoner(str(tiny_vl_dirs["qwen2_5_vl"]), resolution=None, max_new_tokens=2)
     # input frame at native resolution: the original image itself (the processor snaps it internally)
     assert r.frame_for(300, 200).model_size == (300, 200)
     assert r.generate([image], ["a"])[0].frame.model_size == (300, 200)
-    v = load_reasoner(str(model_dirs["qwen2_5_vl"]), resolution=None, max_new_tokens=2, answer_frame="vision")
+    v = load_reasoner(
+        str(tiny_vl_dirs["qwen2_5_vl"]), resolution=None, max_new_tokens=2, answer_frame="vision"
+    )
     # vision frame: round(300/28) = 11 -> 308, round(200/28) = 7 -> 196
     assert v.frame_for(300, 200).model_size == (308, 196)
     g = v.generate([image], ["a"])[0]
     assert g.frame.original_size == (300, 200) and g.frame.model_size == (308, 196)
 
 
-def test_prompt_template_is_applied(model_dirs):
-    r = load_reasoner(str(model_dirs["qwen2_5_vl"]), resolution=224, max_new_tokens=2)
+def test_prompt_template_is_applied(tiny_vl_dirs):
+    r = load_reasoner(str(tiny_vl_dirs["qwen2_5_vl"]), resolution=224, max_new_tokens=2)
     text = r.processor.apply_chat_template(
         r.messages_for("The Cup."), tokenize=False, add_generation_prompt=True
     )
@@ -170,10 +160,10 @@ def test_count_reasoning_tokens_with_tiny_tokenizer():
     assert count_reasoning_tokens([]) == (0, 0)
 
 
-def test_errors(tmp_path, model_dirs):
+def test_errors(tmp_path, tiny_vl_dirs):
     with pytest.raises(FileNotFoundError, match="no such directory"):
         load_reasoner(str(tmp_path / "nope"))
-    r = load_reasoner(str(model_dirs["qwen2_5_vl"]), resolution=224, max_new_tokens=2)
+    r = load_reasoner(str(tiny_vl_dirs["qwen2_5_vl"]), resolution=224, max_new_tokens=2)
     with pytest.raises(ValueError, match="2 images but 1 queries"):
         r.generate([Image.new("RGB", (8, 8))] * 2, ["a"])
     assert r.generate([], []) == []

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelthink.models import build_tiny_qwen2_5_vl, build_tiny_tokenizer, load_reasoner
+from pixelthink.models import load_reasoner
 from pixelthink.models.reasoner_openai import OpenAIReasoner, ReasonerServerError, image_to_data_url
 from pixelthink.models.reasoners import parse_openai_spec
 
@@ -31,8 +31,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("openai") / "q25", tokenizer=build_tiny_tokenizer())
+def model_dir(tiny_vl_dirs):
+    return tiny_vl_dirs["qwen2_5_vl"]
 
 
 @pytest.fixture(scope="module")

@@ -196,15 +196,8 @@ def test_preprocess_image_normalises_with_imagenet_stats() -> None:
     assert pixels[0, 2] == pytest.approx(np.full((8, 16), -0.406 / 0.225), abs=1e-5)
 
 
-@pytest.fixture(scope="module")
-def tiny_sam2(tmp_path_factory):
-    from pixelthink.models.tiny import build_tiny_sam2
-
-    return build_tiny_sam2(tmp_path_factory.mktemp("sam2"), image_size=128)
-
-
-def test_sam2_tiny_masks_and_batching(tiny_sam2) -> None:
-    seg = load_segmenter(f"sam2:{tiny_sam2}", device="cpu")
+def test_sam2_tiny_masks_and_batching(tiny_sam2_dir) -> None:
+    seg = load_segmenter(f"sam2:{tiny_sam2_dir}", device="cpu")
     assert seg.input_size == (128, 128)  # from preprocessor_config.json
     image = np.random.default_rng(0).integers(0, 255, (90, 130, 3), dtype=np.uint8)
     seg.set_image(image)
@@ -228,14 +221,14 @@ def test_sam2_tiny_masks_and_batching(tiny_sam2) -> None:
         assert single_score == pytest.approx(score, abs=1e-5)
 
 
-def test_sam2_matches_a_full_forward_pass(tiny_sam2) -> None:
+def test_sam2_matches_a_full_forward_pass(tiny_sam2_dir) -> None:
     """Cached embeddings + our post-processing == Sam2Model.forward(pixel_values) + transformers' recipe."""
     torch = pytest.importorskip("torch")
     import torch.nn.functional as F
 
     from pixelthink.models.sam2 import Sam2Segmenter, preprocess_image, to_input_frame
 
-    seg = Sam2Segmenter.from_pretrained(tiny_sam2, device="cpu")
+    seg = Sam2Segmenter.from_pretrained(tiny_sam2_dir, device="cpu")
     image = np.random.default_rng(3).integers(0, 255, (70, 50, 3), dtype=np.uint8)
     box, pts = (5.0, 8.0, 40.0, 60.0), [(20.0, 30.0), (25.0, 40.0)]
     seg.set_image(image)
@@ -260,8 +253,8 @@ def test_sam2_matches_a_full_forward_pass(tiny_sam2) -> None:
     assert score == pytest.approx(float(out.iou_scores[0, 0, best]), abs=1e-5)
 
 
-def test_sam2_single_mask_mode(tiny_sam2) -> None:
-    seg = load_segmenter(f"sam2:{tiny_sam2}", multimask=False, device="cpu")
+def test_sam2_single_mask_mode(tiny_sam2_dir) -> None:
+    seg = load_segmenter(f"sam2:{tiny_sam2_dir}", multimask=False, device="cpu")
     seg.set_image(np.full((40, 40, 3), 128, np.uint8))
     mask, score = seg.predict((5, 5, 30, 30), [(10, 10)])
     assert mask.shape == (40, 40) and np.isfinite(score)

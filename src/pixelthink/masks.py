@@ -40,6 +40,7 @@ __all__ = [
     "TARGET_VALUE",
     "Box",
     "Point",
+    "as_bool_mask",
     "box_from_mask",
     "decode_rle",
     "encode_rle",
@@ -58,7 +59,8 @@ __all__ = [
 # --------------------------------------------------------------------------------------------- RLE
 
 
-def _as_bool_mask(mask: Any, name: str = "mask") -> np.ndarray:
+def as_bool_mask(mask: Any, name: str = "mask") -> np.ndarray:
+    """``mask`` as a bool ``(H, W)`` array (non-zero = foreground); ValueError naming ``name`` if not 2-D."""
     arr = np.asarray(mask)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D (H, W) array, got shape {arr.shape}")
@@ -76,7 +78,7 @@ def encode_rle(mask: np.ndarray) -> RLE:
     Returns:
         ``{"size": [H, W], "counts": str}``; ``decode_rle`` inverts it exactly.
     """
-    arr = _as_bool_mask(mask)
+    arr = as_bool_mask(mask)
     encoded = _coco.encode(np.asfortranarray(arr.astype(np.uint8)))
     counts = encoded["counts"]
     if isinstance(counts, bytes):
@@ -280,7 +282,7 @@ def box_from_mask(mask: np.ndarray) -> Box | None:
     the authors' tutorial) the box is ``[min x, min y, max x, max y]`` of the mask pixels, both ends
     inclusive (no ``cv2.boundingRect``, no ``+1``).
     """
-    arr = _as_bool_mask(mask)
+    arr = as_bool_mask(mask)
     cols = np.flatnonzero(arr.any(axis=0))
     if cols.size == 0:
         return None
@@ -414,7 +416,7 @@ def points_from_mask(mask: np.ndarray) -> list[Point]:
     Raises:
         ValueError: the mask is empty (Seg-Zero returns ``(None, None)`` there).
     """
-    arr = _as_bool_mask(mask)
+    arr = as_bool_mask(mask)
     if not arr.any():
         raise ValueError("points_from_mask: the mask is empty (no foreground pixel), no points exist")
     h, w = arr.shape
@@ -496,14 +498,14 @@ def intersection_union(
     Returns:
         ``(I, U)`` as Python ints. IoU conventions for ``U == 0`` are left to the caller.
     """
-    gt_arr = _as_bool_mask(gt, "gt")
-    pred_arr = np.zeros_like(gt_arr) if pred is None else _as_bool_mask(pred, "pred")
+    gt_arr = as_bool_mask(gt, "gt")
+    pred_arr = np.zeros_like(gt_arr) if pred is None else as_bool_mask(pred, "pred")
     if pred_arr.shape != gt_arr.shape:
         raise ValueError(f"intersection_union: pred shape {pred_arr.shape} != gt shape {gt_arr.shape}")
     inter = pred_arr & gt_arr
     union = pred_arr | gt_arr
     if ignore is not None:
-        ign = _as_bool_mask(ignore, "ignore")
+        ign = as_bool_mask(ignore, "ignore")
         if ign.shape != gt_arr.shape:
             raise ValueError(f"intersection_union: ignore shape {ign.shape} != gt shape {gt_arr.shape}")
         keep = ~ign

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -242,6 +242,32 @@ def read_predictions(path: str | os.PathLike[str]) -> Iterator[Prediction]:
             )
         seen[pred.id] = lineno
         yield pred
+
+
+def predictions_by_id(
+    source: str | os.PathLike[str] | Mapping[str, Prediction] | Iterable[Prediction],
+) -> dict[str, Prediction]:
+    """Predictions keyed by id, from a ``predictions.jsonl`` path, a mapping or an iterable of ``Prediction``.
+
+    A path is read with :func:`read_predictions` (missing file, invalid line or duplicate id raise);
+    a mapping is copied as is; an iterable must hold ``Prediction`` objects with distinct ids.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an invalid line, an item that is not a ``Prediction``, or a duplicate id.
+    """
+    if isinstance(source, str | os.PathLike):
+        return {pred.id: pred for pred in read_predictions(source)}
+    if isinstance(source, Mapping):
+        return dict(source)
+    out: dict[str, Prediction] = {}
+    for pred in source:
+        if not isinstance(pred, Prediction):
+            raise ValueError(f"predictions: expected Prediction objects, got {type(pred).__name__}")
+        if pred.id in out:
+            raise ValueError(f"predictions: duplicate id {pred.id!r}")
+        out[pred.id] = pred
+    return out
 
 
 # ------------------------------------------------------------------------------------- writing

@@ -661,129 +661,9 @@ def reward_breakdown(
     }
 
 
-def pixelthink_reward(
-    response: str,
-    ground_truth: object,
-    difficulty: float | None = None,
-    uncertainty: float | None = None,
-    config: RewardConfig = DEFAULT_CONFIG,
-    tokenizer: Any = None,
-    *,
-    length: int | None = None,
-) -> float:
-    """PixelThink: ``accuracy * length_score(L, length_budget(D, U))``, in [0, 5]."""
-    return reward_breakdown(
-        response,
-        ground_truth,
-        difficulty,
-        uncertainty,
-        config,
-        tokenizer,
-        variant="pixelthink",
-        length=length,
-    )["reward"]
+def _variant_functions(name: str, doc: str) -> tuple[RewardFn, BreakdownFn]:
+    """The reward and the breakdown function of variant ``name`` (one body for every variant)."""
 
-
-def segzero_reward(
-    response: str,
-    ground_truth: object,
-    difficulty: float | None = None,
-    uncertainty: float | None = None,
-    config: RewardConfig = DEFAULT_CONFIG,
-    tokenizer: Any = None,
-    *,
-    length: int | None = None,
-) -> float:
-    """Seg-Zero baseline: the accuracy only (difficulty, uncertainty and length are ignored)."""
-    return reward_breakdown(
-        response, ground_truth, difficulty, uncertainty, config, tokenizer, variant="segzero", length=length
-    )["reward"]
-
-
-def naive_length_reward(
-    response: str,
-    ground_truth: object,
-    difficulty: float | None = None,
-    uncertainty: float | None = None,
-    config: RewardConfig = DEFAULT_CONFIG,
-    tokenizer: Any = None,
-    *,
-    length: int | None = None,
-) -> float:
-    """Naive length-penalty baseline: one budget ``config.budget_uniform`` (default 176) for every sample."""
-    return reward_breakdown(
-        response,
-        ground_truth,
-        difficulty,
-        uncertainty,
-        config,
-        tokenizer,
-        variant="naive_length",
-        length=length,
-    )["reward"]
-
-
-def difficulty_only_reward(
-    response: str,
-    ground_truth: object,
-    difficulty: float | None = None,
-    uncertainty: float | None = None,
-    config: RewardConfig = DEFAULT_CONFIG,
-    tokenizer: Any = None,
-    *,
-    length: int | None = None,
-) -> float:
-    """Ablation: PixelThink's difficulty-dependent budget with the uncertainty ignored (U = 0)."""
-    return reward_breakdown(
-        response,
-        ground_truth,
-        difficulty,
-        uncertainty,
-        config,
-        tokenizer,
-        variant="difficulty_only",
-        length=length,
-    )["reward"]
-
-
-def uncertainty_only_reward(
-    response: str,
-    ground_truth: object,
-    difficulty: float | None = None,
-    uncertainty: float | None = None,
-    config: RewardConfig = DEFAULT_CONFIG,
-    tokenizer: Any = None,
-    *,
-    length: int | None = None,
-) -> float:
-    """Ablation: difficulty ignored, every sample gets the uncertainty-modulated budget.
-
-    ``B = budget_hard + uncertainty_scale * U`` (the paper's hard-sample formula applied to all
-    samples, i.e. PixelThink with every sample treated as hard); U = None counts as 0.
-    """
-    return reward_breakdown(
-        response,
-        ground_truth,
-        difficulty,
-        uncertainty,
-        config,
-        tokenizer,
-        variant="uncertainty_only",
-        length=length,
-    )["reward"]
-
-
-REWARDS: dict[str, RewardFn] = {
-    "pixelthink": pixelthink_reward,
-    "segzero": segzero_reward,
-    "naive_length": naive_length_reward,
-    "difficulty_only": difficulty_only_reward,
-    "uncertainty_only": uncertainty_only_reward,
-}
-"""Reward variants by name; all share :func:`pixelthink_reward`'s signature."""
-
-
-def _breakdown_for(name: str) -> BreakdownFn:
     def breakdown(
         response: str,
         ground_truth: object,
@@ -798,12 +678,60 @@ def _breakdown_for(name: str) -> BreakdownFn:
             response, ground_truth, difficulty, uncertainty, config, tokenizer, variant=name, length=length
         )
 
-    breakdown.__name__ = f"{name}_breakdown"
+    def reward(
+        response: str,
+        ground_truth: object,
+        difficulty: float | None = None,
+        uncertainty: float | None = None,
+        config: RewardConfig = DEFAULT_CONFIG,
+        tokenizer: Any = None,
+        *,
+        length: int | None = None,
+    ) -> float:
+        return breakdown(response, ground_truth, difficulty, uncertainty, config, tokenizer, length=length)[
+            "reward"
+        ]
+
+    reward.__name__ = reward.__qualname__ = f"{name}_reward"
+    reward.__doc__ = doc
+    breakdown.__name__ = breakdown.__qualname__ = f"{name}_breakdown"
     breakdown.__doc__ = f"Terms of the {name!r} reward (see :func:`reward_breakdown`)."
-    return breakdown
+    return reward, breakdown
 
 
-REWARD_BREAKDOWNS: dict[str, BreakdownFn] = {name: _breakdown_for(name) for name in REWARDS}
+_VARIANT_DOCS: dict[str, str] = {
+    "pixelthink": "PixelThink: ``accuracy * length_score(L, length_budget(D, U))``, in [0, 5].",
+    "segzero": "Seg-Zero baseline: the accuracy only (difficulty, uncertainty and length are ignored).",
+    "naive_length": (
+        "Naive length-penalty baseline: one budget ``config.budget_uniform`` (default 176) for every sample."
+    ),
+    "difficulty_only": (
+        "Ablation: PixelThink's difficulty-dependent budget with the uncertainty ignored (U = 0)."
+    ),
+    "uncertainty_only": """Ablation: difficulty ignored, every sample gets the uncertainty-modulated budget.
+
+    ``B = budget_hard + uncertainty_scale * U`` (the paper's hard-sample formula applied to all
+    samples, i.e. PixelThink with every sample treated as hard); U = None counts as 0.
+    """,
+}
+
+_VARIANTS: dict[str, tuple[RewardFn, BreakdownFn]] = {
+    name: _variant_functions(name, doc) for name, doc in _VARIANT_DOCS.items()
+}
+
+# Every variant has the signature
+# ``fn(response, ground_truth, difficulty=None, uncertainty=None, config=DEFAULT_CONFIG, tokenizer=None,
+# *, length=None) -> float`` and returns ``reward_breakdown(..., variant=name)["reward"]``.
+pixelthink_reward: RewardFn = _VARIANTS["pixelthink"][0]
+segzero_reward: RewardFn = _VARIANTS["segzero"][0]
+naive_length_reward: RewardFn = _VARIANTS["naive_length"][0]
+difficulty_only_reward: RewardFn = _VARIANTS["difficulty_only"][0]
+uncertainty_only_reward: RewardFn = _VARIANTS["uncertainty_only"][0]
+
+REWARDS: dict[str, RewardFn] = {name: fns[0] for name, fns in _VARIANTS.items()}
+"""Reward variants by name; all share :func:`pixelthink_reward`'s signature."""
+
+REWARD_BREAKDOWNS: dict[str, BreakdownFn] = {name: fns[1] for name, fns in _VARIANTS.items()}
 """Per-variant breakdown functions (same arguments as the reward, returning :func:`reward_breakdown`'s dict)."""
 
 

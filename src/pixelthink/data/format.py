@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pixelthink.jsonio import dumps_line, to_number
+from pixelthink.jsonio import dumps_line, read_json_file, to_number
 from pixelthink.jsonio import is_number as _is_number
 from pixelthink.jsonio import plain as _plain
 from pixelthink.jsonio import rle_to_json as _rle_json
@@ -307,10 +307,7 @@ class Benchmark:
         mp = self.root / META_FILE
         if not mp.is_file():
             return {}
-        try:
-            meta = json.loads(mp.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{mp}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        meta = read_json_file(mp, META_FILE)
         if not isinstance(meta, dict):
             raise ValueError(f"{mp}: expected a JSON object")
         return meta

@@ -483,6 +483,25 @@ class DifficultyMergeReport:
         return text
 
 
+def read_difficulty_entries(path: str | os.PathLike[str], what: str = "difficulty file") -> list[Any]:
+    """The raw entries of a difficulty file, before any check of their fields.
+
+    The file is the authors' JSON list of ``{"image_id": ..., "difficulty_score_model": ...}``
+    objects, or a JSON object mapping image id -> score (turned into that list, in key order).
+
+    Raises:
+        FileNotFoundError: no such file (the message starts with ``what``).
+        ValueError: invalid JSON, or neither a list nor an object (message names the file).
+    """
+    p = Path(path)
+    data = read_json_file(p, what)
+    if isinstance(data, dict):
+        return [{"image_id": k, "difficulty_score_model": v} for k, v in data.items()]
+    if isinstance(data, list):
+        return data
+    raise ValueError(f"{p}: expected a JSON list of {{'image_id', 'difficulty_score_model'}} objects")
+
+
 def load_difficulty(path: str | os.PathLike[str]) -> dict[str, float]:
     """Read a difficulty file: a JSON list of ``{"image_id": ..., "difficulty_score_model": 1..10}``.
 
@@ -490,13 +509,7 @@ def load_difficulty(path: str | os.PathLike[str]) -> dict[str, float]:
     outside 1..10, non-numbers, or one id with two different scores raise ``ValueError`` naming the entry.
     """
     p = Path(path)
-    data = read_json_file(p, "difficulty file")
-    if isinstance(data, dict):
-        entries = [{"image_id": k, "difficulty_score_model": v} for k, v in data.items()]
-    elif isinstance(data, list):
-        entries = data
-    else:
-        raise ValueError(f"{p}: expected a JSON list of {{'image_id', 'difficulty_score_model'}} objects")
+    entries = read_difficulty_entries(p)
     lo, hi = DIFFICULTY_RANGE
     scores: dict[str, float] = {}
     for k, entry in enumerate(entries):

@@ -55,15 +55,6 @@ def check_convention(convention: str) -> Convention:
     return convention  # type: ignore[return-value]
 
 
-def _as_bool_mask(mask: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(mask)
-    if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D (H, W) mask, got shape {arr.shape}")
-    if arr.dtype != np.bool_:
-        arr = arr != 0
-    return arr
-
-
 def intersection_union(
     pred: np.ndarray | None,
     gt: np.ndarray,
@@ -83,12 +74,14 @@ def intersection_union(
     Returns:
         ``(I, U)`` as Python ints.
     """
+    from pixelthink.masks import as_bool_mask  # lazy: keeps cv2 / pycocotools out of the module import
+
     check_convention(convention)
-    g = _as_bool_mask(gt, "gt")
-    ign = None if ignore is None else _as_bool_mask(ignore, "ignore")
+    g = as_bool_mask(gt, "gt")
+    ign = None if ignore is None else as_bool_mask(ignore, "ignore")
     if ign is not None and ign.shape != g.shape:
         raise ValueError(f"ignore: shape {ign.shape} does not match gt shape {g.shape}")
-    p = None if pred is None else _as_bool_mask(pred, "pred")
+    p = None if pred is None else as_bool_mask(pred, "pred")
     if p is not None and p.shape != g.shape:
         raise ValueError(f"pred: shape {p.shape} does not match gt shape {g.shape} (original frame expected)")
 

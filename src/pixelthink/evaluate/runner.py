@@ -47,7 +47,7 @@ from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult
 from pixelthink.frames import FrameTransform
 from pixelthink.jsonio import read_json_file
 from pixelthink.masks import decode_rle, mask_from_box
-from pixelthink.predictions import Prediction, read_predictions
+from pixelthink.predictions import Prediction, predictions_by_id
 from pixelthink.rewards import RewardConfig, difficulty_bucket
 
 BUCKETS: tuple[str, ...] = ("easy", "medium", "hard", "unrated")
@@ -373,18 +373,8 @@ def score_sample(
 def _load_predictions(
     predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
 ) -> tuple[dict[str, Prediction], str]:
-    if isinstance(predictions, str | os.PathLike):
-        return {p.id: p for p in read_predictions(predictions)}, str(predictions)
-    if isinstance(predictions, Mapping):
-        return dict(predictions), "<in-memory>"
-    out: dict[str, Prediction] = {}
-    for p in predictions:
-        if not isinstance(p, Prediction):
-            raise ValueError(f"predictions: expected Prediction objects, got {type(p).__name__}")
-        if p.id in out:
-            raise ValueError(f"predictions: duplicate id {p.id!r}")
-        out[p.id] = p
-    return out, "<in-memory>"
+    name = str(predictions) if isinstance(predictions, str | os.PathLike) else "<in-memory>"
+    return predictions_by_id(predictions), name
 
 
 def _versions() -> dict[str, str | None]:

@@ -20,7 +20,6 @@ pixels (28 for Qwen2.5-VL, 32 for Qwen3-VL) within ``[min_pixels, max_pixels]``
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,8 @@ from transformers import (
 )
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
+from pixelthink.jsonio import read_json_file
+
 __all__ = [
     "PROCESSOR_CLASSES",
     "ImageOnlyQwen2_5_VLProcessor",
@@ -44,38 +45,35 @@ __all__ = [
 ]
 
 
-class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
+class _ImageOnlyProcessorMixin:
+    """Drops the video sub-processor of a Qwen-VL processor: only ``image_processor`` and ``tokenizer``.
+
+    Put it before the stock processor class in the bases; the explicit ``__init__`` (without
+    ``video_processor``) is what ``from_pretrained`` inspects for the sub-processors to load.
+    """
+
+    def __init__(
+        self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
+    ):
+        super().__init__(  # type: ignore[call-arg]
+            image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template, **kwargs
+        )
+
+    @classmethod
+    def get_attributes(cls) -> list[str]:
+        return ["image_processor", "tokenizer"]
+
+
+class ImageOnlyQwen2_5_VLProcessor(_ImageOnlyProcessorMixin, Qwen2_5_VLProcessor):
     """``Qwen2_5_VLProcessor`` without the video sub-processor (no torchvision needed).
 
     Attributes: ``image_processor`` (``Qwen2VLImageProcessorPil``), ``tokenizer``, ``chat_template``.
     Calling it with ``videos=...`` is not supported.
     """
 
-    def __init__(
-        self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
-    ):
-        super().__init__(
-            image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template, **kwargs
-        )
 
-    @classmethod
-    def get_attributes(cls) -> list[str]:
-        return ["image_processor", "tokenizer"]
-
-
-class ImageOnlyQwen3VLProcessor(Qwen3VLProcessor):
+class ImageOnlyQwen3VLProcessor(_ImageOnlyProcessorMixin, Qwen3VLProcessor):
     """``Qwen3VLProcessor`` without the video sub-processor (no torchvision needed)."""
-
-    def __init__(
-        self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any
-    ):
-        super().__init__(
-            image_processor=image_processor, tokenizer=tokenizer, chat_template=chat_template, **kwargs
-        )
-
-    @classmethod
-    def get_attributes(cls) -> list[str]:
-        return ["image_processor", "tokenizer"]
 
 
 #: model_type (config.json) -> image-only processor class.
@@ -91,10 +89,7 @@ AutoProcessor.register(Qwen3VLConfig, ImageOnlyQwen3VLProcessor, exist_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    data = read_json_file(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

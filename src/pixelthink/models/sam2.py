@@ -18,7 +18,6 @@ Seg-Zero's call is reproduced by default: one box and both points as positive pr
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelthink.jsonio import read_json_file
 from pixelthink.models.segmenters import BaseSegmenter, Box, Point, Prompt, clip_box, points_inside
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Sam2Segmenter", "preprocess_image", "to_input_frame"]
@@ -169,10 +169,7 @@ class Sam2Segmenter(BaseSegmenter):
         mean, std = IMAGENET_MEAN, IMAGENET_STD
         pre_path = root / "preprocessor_config.json"
         if pre_path.is_file():
-            try:
-                pre = json.loads(pre_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{pre_path}: invalid JSON ({exc})") from exc
+            pre = read_json_file(pre_path, "preprocessor config")
             if "size" in pre:
                 input_size = _square(pre["size"], f"{pre_path} field 'size'")
             mean = pre.get("image_mean", mean)

@@ -216,6 +216,72 @@ def _save_vl(
     return out_dir
 
 
+def _vl_config_parts(
+    tokenizer: Any,
+    *,
+    hidden_size: int,
+    num_layers: int,
+    initializer_range: float,
+    mrope_divisor: int,
+    patch_size: int,
+) -> tuple[Any, dict[str, int], dict[str, Any], dict[str, Any], dict[str, int]]:
+    """What the tiny Qwen2.5-VL and Qwen3-VL configs share.
+
+    The text decoder has 4 attention heads (2 KV heads), head_dim = hidden_size / 4 and an M-RoPE
+    split ``[rest, q // d, q // d]`` of ``q = head_dim / 2`` (``d = mrope_divisor``); the vision tower
+    has 2 blocks of width 32.
+
+    Returns:
+        ``(tokenizer, special-token ids, text_config, vision_config, token-id kwargs of the config)``;
+        the builders add their architecture-specific keys to the two config dicts.
+    """
+    if hidden_size % 4 != 0 or hidden_size < 16:
+        raise ValueError(f"hidden_size must be a multiple of 4 and >= 16, got {hidden_size}")
+    tok = tokenizer if tokenizer is not None else build_tiny_tokenizer()
+    ids = _token_ids(tok)
+    head_dim = hidden_size // 4
+    quarter = head_dim // 2
+    mrope = [quarter - 2 * (quarter // mrope_divisor), quarter // mrope_divisor, quarter // mrope_divisor]
+    _check_mrope(head_dim, mrope)
+    text_config: dict[str, Any] = {
+        "vocab_size": len(tok),
+        "hidden_size": hidden_size,
+        "intermediate_size": hidden_size * 2,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+        "pad_token_id": ids["<|endoftext|>"],
+        "initializer_range": initializer_range,
+    }
+    vision_config: dict[str, Any] = {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "patch_size": patch_size,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "out_hidden_size": hidden_size,
+        "initializer_range": initializer_range,
+    }
+    token_kwargs = {
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+    }
+    return tok, ids, text_config, vision_config, token_kwargs
+
+
+def _build_vl_model(model_cls: Any, config: Any, seed: int) -> Any:
+    """``model_cls(config)`` in eval mode, with the random weights drawn after ``torch.manual_seed(seed)``."""
+    torch = _require("torch")
+    torch.manual_seed(seed)
+    return model_cls(config).eval()
+
+
 def build_tiny_qwen2_5_vl(
     out_dir: str | Path,
     *,
@@ -243,53 +309,27 @@ def build_tiny_qwen2_5_vl(
     Returns:
         ``Path(out_dir)``, loadable with ``AutoModelForImageTextToText`` and :func:`load_processor`.
     """
-    torch = _require("torch")
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    if hidden_size % 4 != 0 or hidden_size < 16:
-        raise ValueError(f"hidden_size must be a multiple of 4 and >= 16, got {hidden_size}")
-    tok = tokenizer if tokenizer is not None else build_tiny_tokenizer()
-    ids = _token_ids(tok)
-    head_dim = hidden_size // 4
-    quarter = head_dim // 2
-    mrope = [quarter - 2 * (quarter // 3), quarter // 3, quarter // 3]
-    _check_mrope(head_dim, mrope)
+    tok, ids, text_config, vision_config, token_kwargs = _vl_config_parts(
+        tokenizer,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        initializer_range=initializer_range,
+        mrope_divisor=3,
+        patch_size=14,
+    )
+    text_config["bos_token_id"] = ids["<|endoftext|>"]
+    text_config["eos_token_id"] = ids["<|im_end|>"]
+    vision_config["window_size"] = 112
+    vision_config["fullatt_block_indexes"] = [1]
     config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": hidden_size,
-            "intermediate_size": hidden_size * 2,
-            "num_hidden_layers": num_layers,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-            "initializer_range": initializer_range,
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 112,
-            "out_hidden_size": hidden_size,
-            "fullatt_block_indexes": [1],
-            "initializer_range": initializer_range,
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        text_config=text_config,
+        vision_config=vision_config,
+        **token_kwargs,
         initializer_range=initializer_range,
     )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model = _build_vl_model(Qwen2_5_VLForConditionalGeneration, config, seed)
     return _save_vl(
         Path(out_dir),
         model,
@@ -319,56 +359,22 @@ def build_tiny_qwen3_vl(
     processor works on multiples of 32 pixels: 840 becomes 832), ``deepstack_visual_indexes=[0, 1]``,
     and the stock Qwen3-VL pixel bounds (65536 .. 16777216) unless ``image_size`` caps them.
     """
-    torch = _require("torch")
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    if hidden_size % 4 != 0 or hidden_size < 16:
-        raise ValueError(f"hidden_size must be a multiple of 4 and >= 16, got {hidden_size}")
-    tok = tokenizer if tokenizer is not None else build_tiny_tokenizer()
-    ids = _token_ids(tok)
-    head_dim = hidden_size // 4
-    quarter = head_dim // 2
-    mrope = [quarter - 2 * (quarter // 4), quarter // 4, quarter // 4]
-    _check_mrope(head_dim, mrope)
-    config = Qwen3VLConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": hidden_size,
-            "intermediate_size": hidden_size * 2,
-            "num_hidden_layers": num_layers,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "head_dim": head_dim,
-            "max_position_embeddings": 32768,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": mrope,
-                "mrope_interleaved": True,
-            },
-            "pad_token_id": ids["<|endoftext|>"],
-            "initializer_range": initializer_range,
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "patch_size": 16,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "out_hidden_size": hidden_size,
-            "num_position_embeddings": 256,
-            "deepstack_visual_indexes": [0, 1],
-            "initializer_range": initializer_range,
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+    tok, ids, text_config, vision_config, token_kwargs = _vl_config_parts(
+        tokenizer,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        initializer_range=initializer_range,
+        mrope_divisor=4,
+        patch_size=16,
     )
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).eval()
+    text_config["head_dim"] = hidden_size // 4
+    text_config["rope_parameters"]["mrope_interleaved"] = True
+    vision_config["num_position_embeddings"] = 256
+    vision_config["deepstack_visual_indexes"] = [0, 1]
+    config = Qwen3VLConfig(text_config=text_config, vision_config=vision_config, **token_kwargs)
+    model = _build_vl_model(Qwen3VLForConditionalGeneration, config, seed)
     return _save_vl(
         Path(out_dir),
         model,

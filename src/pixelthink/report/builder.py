@@ -14,7 +14,6 @@ Everything is regenerated on each call (files of the same names are overwritten)
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,8 @@ from typing import Any
 from pixelthink.data import Benchmark
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.evaluate.report import EvalReport, SampleResult
-from pixelthink.predictions import Prediction, read_predictions
+from pixelthink.jsonio import read_json_file
+from pixelthink.predictions import Prediction, predictions_by_id
 
 __all__ = ["Run", "build_report", "load_eval_report", "parse_compare_spec"]
 
@@ -58,12 +58,7 @@ def load_eval_report(value: EvalLike) -> EvalReport:
         except (KeyError, TypeError) as exc:
             raise ValueError(f"evaluation report: not a pixelthink eval report ({exc})") from None
     p = Path(value)
-    if not p.is_file():
-        raise FileNotFoundError(f"evaluation report not found: {p}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = read_json_file(p, "evaluation report")
     if not isinstance(data, dict) or not {"settings", "buckets", "counts"} <= set(data):
         raise ValueError(f"{p}: expected a pixelthink eval report with 'settings', 'buckets' and 'counts'")
     try:
@@ -73,26 +68,8 @@ def load_eval_report(value: EvalLike) -> EvalReport:
 
 
 def _load_predictions(predictions: PredictionsLike) -> tuple[dict[str, Prediction], str | None]:
-    if isinstance(predictions, str | os.PathLike):
-        p = Path(predictions)
-        if not p.is_file():
-            raise FileNotFoundError(f"predictions file not found: {p}")
-        out: dict[str, Prediction] = {}
-        for pred in read_predictions(p):
-            if pred.id in out:
-                raise ValueError(f"{p}: field 'id': duplicate id {pred.id!r}")
-            out[pred.id] = pred
-        return out, str(p)
-    if isinstance(predictions, Mapping):
-        return dict(predictions), None
-    out = {}
-    for pred in predictions:
-        if not isinstance(pred, Prediction):
-            raise ValueError(f"predictions: expected Prediction objects, got {type(pred).__name__}")
-        if pred.id in out:
-            raise ValueError(f"predictions: duplicate id {pred.id!r}")
-        out[pred.id] = pred
-    return out, None
+    path = str(Path(predictions)) if isinstance(predictions, str | os.PathLike) else None
+    return predictions_by_id(predictions), path
 
 
 def _run_info(path: str | None) -> dict[str, Any]:
@@ -103,10 +80,7 @@ def _run_info(path: str | None) -> dict[str, Any]:
     run_file = p.with_name(p.stem + ".run.json")
     if not run_file.is_file():
         return {}
-    try:
-        data = json.loads(run_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{run_file}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    data = read_json_file(run_file, "run settings")
     return data if isinstance(data, dict) else {}
 
 

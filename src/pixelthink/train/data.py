@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
+from pixelthink.data.importers import read_difficulty_entries
 from pixelthink.frames import FrameTransform
 
 from .config import DataConfig
@@ -106,16 +107,7 @@ def load_difficulty_file(path: str | Path) -> dict[str, float]:
     Entries whose score is not a number in 1..10 are skipped (as in the authors' converter).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: difficulty file not found (data.difficulty_file)")
-    try:
-        records = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{p}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-    if isinstance(records, dict):  # also accept {"id": score}
-        records = [{"image_id": k, "difficulty_score_model": v} for k, v in records.items()]
-    if not isinstance(records, list):
-        raise ValueError(f"{p}: expected a JSON list of {{'image_id', 'difficulty_score_model'}} objects")
+    records = read_difficulty_entries(p, "difficulty file (data.difficulty_file)")  # also {"id": score}
     out: dict[str, float] = {}
     for i, item in enumerate(records):
         if not isinstance(item, Mapping) or "image_id" not in item:
