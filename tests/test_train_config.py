@@ -61,6 +61,20 @@ def test_overrides_parse_yaml_values_and_nest() -> None:
     assert r.model.path == "/x"
 
 
+def test_yes_no_on_off_stay_strings_in_recipes_and_overrides(tmp_path: Path) -> None:
+    # YAML 1.1 (PyYAML's default) reads `no` as False, which TRL rejects for save_strategy.
+    data = apply_overrides(
+        _minimal(), ["trainer.save_strategy=no", "trainer.bf16=false", "lora.enabled=true"]
+    )
+    assert data["trainer"]["save_strategy"] == "no"
+    assert data["trainer"]["bf16"] is False and data["lora"]["enabled"] is True
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        (ROOT / "recipes" / "tiny_cpu.yaml").read_text().replace("save_strategy: steps", "save_strategy: no")
+    )
+    assert load_recipe(recipe).trainer["save_strategy"] == "no"
+
+
 @pytest.mark.parametrize(
     ("data", "needle"),
     [

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. PyYAML's YAML 1.1 also reads yes/no/on/off as booleans, which
+    turns ``save_strategy: no`` into False; recipes need those words as strings."""
+
+
+_RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_RecipeLoader)
+
 
 __all__ = [
     "DataConfig",
@@ -367,7 +387,7 @@ def apply_overrides(
         if not key or any(not part for part in key.split(".")):
             raise RecipeError(f"{source}: override {item!r}: empty key")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = _load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
             raise RecipeError(f"{source}: override {item!r}: value is not valid YAML: {exc}") from exc
         parts = key.split(".")
@@ -404,7 +424,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, kind: str | 
     if not p.is_file():
         raise FileNotFoundError(f"{p}: recipe file not found")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = _load_yaml(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
