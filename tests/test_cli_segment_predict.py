@@ -212,6 +212,29 @@ def test_predict_shards_partition_the_ids(tmp_path, bench, server_url) -> None:
         ids.append({p.id for p in read_predictions(out)})
     assert ids[0].isdisjoint(ids[1]) and ids[0] | ids[1] == {"a", "b", "c", "d"}
 
+    # eval merges the shards: the same numbers as one unsharded run
+    whole = tmp_path / "whole.jsonl"
+    assert _predict(root, whole, server_url, "--model", "scripted") == 0
+    reports = {}
+    for name, preds in (
+        ("sharded", [tmp_path / "shard0.jsonl", tmp_path / "shard1.jsonl"]),
+        ("whole", [whole]),
+    ):
+        reports[name] = tmp_path / f"{name}.json"
+        argv = ["eval", "--data", str(root), "--predictions", *map(str, preds), "--out", str(reports[name])]
+        assert main([*argv, "--judge", "none", "--no-progress"]) == 0
+    sharded, whole_report = (
+        json.loads(reports[k].read_text())["buckets"]["all"] for k in ("sharded", "whole")
+    )
+    assert (
+        sharded["n"] == 4
+        and sharded["giou"] == whole_report["giou"]
+        and sharded["ciou"] == whole_report["ciou"]
+    )
+    # a prediction in two shards is an error naming both files
+    argv = ["eval", "--data", str(root), "--predictions", str(whole), str(tmp_path / "shard0.jsonl")]
+    assert main([*argv, "--no-progress"]) == 2
+
 
 def test_predict_with_tiny_models(tmp_path, bench, tiny_models) -> None:
     root, _ = bench

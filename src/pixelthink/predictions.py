@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -245,9 +245,14 @@ def read_predictions(path: str | os.PathLike[str]) -> Iterator[Prediction]:
 
 
 def predictions_by_id(
-    source: str | os.PathLike[str] | Mapping[str, Prediction] | Iterable[Prediction],
+    source: str
+    | os.PathLike[str]
+    | Sequence[str | os.PathLike[str]]
+    | Mapping[str, Prediction]
+    | Iterable[Prediction],
 ) -> dict[str, Prediction]:
-    """Predictions keyed by id, from a ``predictions.jsonl`` path, a mapping or an iterable of ``Prediction``.
+    """Predictions keyed by id, from a ``predictions.jsonl`` path, a list of paths (shards, merged), a
+    mapping or an iterable of ``Prediction``.
 
     A path is read with :func:`read_predictions` (missing file, invalid line or duplicate id raise);
     a mapping is copied as is; an iterable must hold ``Prediction`` objects with distinct ids.
@@ -258,6 +263,16 @@ def predictions_by_id(
     """
     if isinstance(source, str | os.PathLike):
         return {pred.id: pred for pred in read_predictions(source)}
+    if isinstance(source, list | tuple) and source and all(isinstance(s, str | os.PathLike) for s in source):
+        # shards written by ``predict --shard i/n``: merged; an id in two files is an error naming both
+        merged: dict[str, Prediction] = {}
+        where: dict[str, str] = {}
+        for path in source:
+            for pred in read_predictions(path):
+                if pred.id in merged:
+                    raise ValueError(f"predictions: id {pred.id!r} is in both {where[pred.id]} and {path}")
+                merged[pred.id], where[pred.id] = pred, str(path)
+        return merged
     if isinstance(source, Mapping):
         return dict(source)
     out: dict[str, Prediction] = {}

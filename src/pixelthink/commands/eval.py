@@ -21,7 +21,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--data", required=True, metavar="BENCH", help="benchmark directory (samples.jsonl)")
     parser.add_argument("--split", default=None, help="only samples of this split")
-    parser.add_argument("--predictions", required=True, metavar="JSONL", help="predictions.jsonl")
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        nargs="+",
+        metavar="JSONL",
+        help="predictions.jsonl; several files (the shards of predict --shard i/n) are merged",
+    )
     parser.add_argument(
         "--convention",
         choices=("lisa", "segzero"),
@@ -94,7 +100,7 @@ def handler(args: argparse.Namespace) -> int:
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
     report = evaluate(
         open_benchmark(args.data, split=args.split),
-        args.predictions,
+        args.predictions[0] if len(args.predictions) == 1 else args.predictions,
         convention=args.convention,
         config=config,
         tokenizer=tokenizer,

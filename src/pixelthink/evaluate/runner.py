@@ -373,7 +373,12 @@ def score_sample(
 def _load_predictions(
     predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
 ) -> tuple[dict[str, Prediction], str]:
-    name = str(predictions) if isinstance(predictions, str | os.PathLike) else "<in-memory>"
+    if isinstance(predictions, str | os.PathLike):
+        name = str(predictions)
+    elif isinstance(predictions, list | tuple) and all(isinstance(p, str | os.PathLike) for p in predictions):
+        name = ", ".join(str(p) for p in predictions)
+    else:
+        name = "<in-memory>"
     return predictions_by_id(predictions), name
 
 
