@@ -22,6 +22,18 @@ class CommandError(Exception):
     """A user-facing error: printed without a traceback, exit status 2."""
 
 
+#: Errors caused by the user's input or environment (bad files, values, unreachable servers): printed in
+#: one line without a traceback, exit status 2. Anything else is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    CommandError,
+    FileNotFoundError,
+    FileExistsError,
+    ConnectionError,
+    TimeoutError,
+    ValueError,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pixelthink",
@@ -53,9 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (CommandError, FileNotFoundError, FileExistsError, ValueError) as exc:
+    except USER_ERRORS as exc:
         print(f"pixelthink {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"pixelthink {args.command}: interrupted (results written so far are kept; re-run to resume)",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
