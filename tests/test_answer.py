@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 from hypothesis import given, settings
@@ -314,3 +315,42 @@ def test_lenient_agrees_with_strict_on_clean_answers(box, points, think):
     s, lenient = parse_strict(r), parse_lenient(r, (840, 840))
     assert s.problems == [] and lenient.problems == []
     assert (s.bbox, s.points, s.think) == (lenient.bbox, lenient.points, lenient.think)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"bbox": [1a, 2]}',  # a SyntaxError (no warning) on 3.11; the audit's example
+        # Python's tokenizer warns "invalid decimal literal" on 1and / 1or before failing
+        '{"bbox": [1, 2, 3, 4], "points_1": [1and 2], "points_2": [3, 4]}',
+        "{'bbox': [0x1for, 2, 3, 4]}",
+    ],
+)
+def test_lenient_parser_emits_no_syntax_warning(answer):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = parse_lenient(f"<think>t</think><answer>{answer}</answer>")
+    assert [str(w.message) for w in caught] == []
+    assert not p.ok
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        ('{"bbox": [0, 0, 9, 9], "points_1": [1, 1]}', "missing key(s) 'points_2'"),
+        ('{"bbox": [0, 0, 9, 9], "points_2": [1, 1]}', "missing key(s) 'points_1'"),
+        (
+            '{"bbox": [0, 0, 9, 9], "point_1": [1, 1], "point_2": [2, 2]}',
+            "points under key(s) ['point_1', 'point_2']; missing key(s) 'points_1', 'points_2'",
+        ),
+        (
+            '{"bbox": [0, 0, 9, 9], "points_2": [1, 1], "points_1": [2, 2]}',
+            "in the order ['points_2', 'points_1']",
+        ),
+    ],
+)
+def test_lenient_point_key_problem_says_what_is_missing(answer, fragment):
+    p = parse_lenient(f"<think>t</think><answer>{answer}</answer>")
+    assert any(fragment in x for x in p.problems), p.problems
+    # the old wording blamed 'points_1' for 'points_2' being absent
+    assert not any("['points_1'] instead of" in x for x in p.problems)

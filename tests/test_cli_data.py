@@ -45,7 +45,10 @@ def test_cli_full_flow(tmp_path, capsys):
         )
     )
     assert main(["data", "import", "difficulty", str(bench), str(dfile)]) == 0
-    assert "2 samples rated from 2 entries; 1 samples without an entry" in capsys.readouterr().out
+    assert (
+        "2 sample(s) rated from 2 entries; 1 sample(s) without an entry (sample ids: c); "
+        "0 entry(ies) matched no sample" in capsys.readouterr().out
+    )
 
     assert main(["data", "stats", str(bench), "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
@@ -94,10 +97,40 @@ def test_cli_user_errors_exit_2(tmp_path, capsys):
     # importing over an existing benchmark needs --overwrite
     folder = tmp_path / "test"
     assert main(["data", "import", "lisa", str(folder), "--out", str(bench), "--no-progress"]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"pixelthink data: error: {bench}: a benchmark already exists here; pass --overwrite to replace it"
+    )
     assert (
         main(["data", "import", "lisa", str(folder), "--out", str(bench), "--overwrite", "--no-progress"])
         == 0
     )
     assert len(Benchmark(bench)) == 3
     assert main(["data"]) == 2
+
+
+def test_cli_difficulty_of_another_dataset_exit_2(tmp_path, capsys):
+    bench = tmp_path / "bench"
+    assert main(["data", "import", "lisa", str(_lisa(tmp_path)), "--out", str(bench), "--no-progress"]) == 0
+    before = (bench / "samples.jsonl").read_bytes()
+    dfile = tmp_path / "other.json"
+    dfile.write_text(json.dumps([{"image_id": "zzz", "difficulty_score_model": 4}]))
+    capsys.readouterr()
+    assert main(["data", "import", "difficulty", str(bench), str(dfile), "--clear-unmatched"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert f"none of the 1 difficulty entries of {dfile} (entry ids: zzz) matches a sample" in captured.err
+    assert "(3 samples, ids: a, b, c)" in captured.err
+    assert (bench / "samples.jsonl").read_bytes() == before
+
+
+def test_cli_validate_images_decodes_every_image(tmp_path, capsys):
+    bench = tmp_path / "bench"
+    assert main(["data", "import", "lisa", str(_lisa(tmp_path)), "--out", str(bench), "--no-progress"]) == 0
+    image = bench / list(Benchmark(bench))[1].image
+    image.write_bytes(b"not a jpeg")  # present on disk, so the cheap check passes
+    capsys.readouterr()
+    assert main(["data", "validate", str(bench)]) == 0
+    assert main(["data", "validate", str(bench), "--images"]) == 1
+    out = capsys.readouterr().out
+    assert "samples.jsonl:2" in out and image.name in out

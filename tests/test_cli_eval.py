@@ -111,3 +111,18 @@ def test_eval_errors_are_one_line(files, tmp_path, capsys):
         ["eval", "--data", str(bench), "--predictions", str(tmp_path / "none.jsonl"), "--judge", "nope"]
     )
     assert rc == 2 and "unknown name" in capsys.readouterr().err
+
+
+def test_eval_predictions_of_another_benchmark_exit_2(files, tmp_path, capsys):
+    bench, _ = files
+    other = tmp_path / "other.jsonl"
+    with PredictionWriter(other) as pw:
+        for i in range(3):
+            pw.write(Prediction(id=f"coco_{i}", bbox=(0.0, 0.0, 1.0, 1.0)))
+    rc = main(["eval", "--data", str(bench), "--predictions", str(other), "--judge", "none", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == ""  # no all-zero table
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1
+    assert "none of the 3 prediction ids" in err and f"is in {bench} (all splits" in err
+    assert err.endswith("wrong --data or --split?")

@@ -281,3 +281,42 @@ def test_bad_inputs(bench_and_preds, tmp_path):
     assert parse_response_frame("native") is None
     with pytest.raises(ValueError, match="response frame"):
         parse_response_frame("big")
+
+
+def test_predictions_of_another_benchmark_fail_fast(bench_and_preds):
+    bench, _ = bench_and_preds
+    other = [Prediction(id="coco_1", response="x"), Prediction(id="coco_2", response="x")]
+    with pytest.raises(ValueError, match=r"none of the 2 prediction ids .* wrong --data or --split\?"):
+        evaluate(bench, other, judge="none")
+    # one matching id among extras is fine: the extras are reported, not an error
+    r = evaluate(bench, [*other, Prediction(id="s_hard", bbox=(2.0, 2.0, 5.0, 5.0))], judge="none")
+    assert r.extra_ids == ["coco_1", "coco_2"] and r.counts["n_extra"] == 2
+    # no predictions at all is not a mismatch: every sample is missing
+    assert evaluate(bench, [], judge="none").counts["n_missing"] == 7
+    # the split is named: the samples have no split, so split "val" holds none of them
+    with pytest.raises(ValueError, match=r"\(split val, 0 samples\)"):
+        evaluate(Benchmark(bench, split="val"), [Prediction(id="s_hard", response="x")], judge="none")
+
+
+def test_table_summarises_latency_per_stage(bench_and_preds):
+    bench, preds = bench_and_preds
+    table = format_table(evaluate(bench, preds, judge="none"))
+    lines = table.splitlines()
+    start = lines.index("latency per stage (s, mean over the predictions that report the stage)")
+    header = lines[start + 2].split()
+    assert header == ["bucket", "n", "decode", "total"]  # only the stages present, pipeline order
+    rows = {line.split()[0]: line.split()[1:] for line in lines[start + 4 : start + 8] if line[0] != "-"}
+    # easy: s_easy only reports latency (decode 0.5, total 1.0); medium: s_medium total 2.0, no decode;
+    # hard reports none (no row); all: decode 0.5 (one sample), total (1.0 + 2.0) / 2 = 1.5
+    assert rows == {
+        "easy": ["2", "0.500", "1.000"],
+        "medium": ["2", "-", "2.000"],
+        "all": ["7", "0.500", "1.500"],
+    }
+
+
+def test_table_has_no_stage_section_for_total_only_latency(bench_and_preds):
+    bench, _ = bench_and_preds
+    preds = [Prediction(id="s_hard", bbox=(2.0, 2.0, 5.0, 5.0), latency={"total": 3.0})]
+    table = format_table(evaluate(bench, preds, judge="none"))
+    assert "latency per stage" not in table and "3.00s" in table

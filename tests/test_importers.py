@@ -296,3 +296,27 @@ def test_export_segzero_parquet(tmp_path):
     with Image.open(io.BytesIO(row["image"]["bytes"])) as im:
         assert im.size == (840, 840)
     assert isinstance(Features.from_arrow_schema(table.schema)["image"], HFImage)
+
+
+def test_difficulty_summary_names_entries_and_samples_apart(tmp_path):
+    folder = _lisa_folder(tmp_path)
+    import_lisa(folder, tmp_path / "bench", expand_texts=True)
+    report = merge_difficulty(tmp_path / "bench", {"a": 6.5, "zzz": 2.0})
+    # b#0 is a sample without an entry; zzz an entry without a sample: each listed under its own kind
+    assert report.unused_examples == ["zzz"] and report.unmatched_examples == ["b#0"]
+    assert report.summary() == (
+        "2 sample(s) rated from 2 entries; 1 sample(s) without an entry (sample ids: b#0); "
+        "1 entry(ies) matched no sample (entry ids: zzz)"
+    )
+
+
+def test_difficulty_of_another_dataset_raises_and_writes_nothing(tmp_path):
+    folder = _lisa_folder(tmp_path)
+    bench = tmp_path / "bench"
+    import_lisa(folder, bench, expand_texts=True)
+    merge_difficulty(bench, {"a": 6.5})
+    before = (bench / "samples.jsonl").read_bytes()
+    with pytest.raises(ValueError, match=r"none of the 2 difficulty entries \(entry ids: x1, x2\) matches"):
+        merge_difficulty(bench, {"x1": 3.0, "x2": 4.0}, keep_existing=False)
+    # keep_existing=False would have cleared every difficulty: nothing was written
+    assert (bench / "samples.jsonl").read_bytes() == before

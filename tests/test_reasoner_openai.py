@@ -118,15 +118,17 @@ def test_chat_completion_logprobs_format(server):
 
 
 def test_wrong_model_name(server):
-    with pytest.raises(ValueError, match=r"'nope' is not served .* \['tiny-qwen'\]"):
+    with pytest.raises(ValueError, match=r"'nope' is not served .* \['tiny-qwen'\]") as info:
         load_reasoner(server, model="nope").generate(_images()[:1], QUERIES[:1])
+    # the CLI flag and the Python keyword are both named
+    assert "--model NAME" in str(info.value) and "model=NAME" in str(info.value)
     response = httpx.post(f"{server}/chat/completions", json={"model": "nope", "messages": [
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_to_data_url(_images()[0])}}]}]})  # fmt: skip
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "model_not_found" and error["param"] == "model" and "nope" in error["message"]
     # without the /models check, the 404 of the completion itself is reported as a wrong model name
-    with pytest.raises(ValueError, match="HTTP 404"):
+    with pytest.raises(ValueError, match=r"HTTP 404 \(wrong model name 'nope'\? .*--model NAME"):
         OpenAIReasoner(server, "nope", check_model=False).generate(_images()[:1], QUERIES[:1])
 
 

@@ -820,11 +820,24 @@ def test_config_defaults_and_roundtrip():
         ({"length_mode": "chars"}, "length_mode"),
         ({"budget_hard": "256"}, "budget_hard"),
         ({"uncertainty_scale": True}, "uncertainty_scale"),
+        ({"default_difficulty": 11}, "default_difficulty must be in \\[1, 10\\]"),
+        ({"default_difficulty": 0.5}, "default_difficulty"),
+        ({"budget_easy": 0}, "budget_easy must be > 0"),
+        ({"budget_hard": 0}, "budget_hard must be > 0"),
+        ({"budget_uniform": 0}, "budget_uniform must be > 0"),
+        ({"budget_hard": -1}, "budget_hard"),
     ],
 )
 def test_config_validation_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=f"RewardConfig.{field}"):
         RewardConfig(**kwargs)
+
+
+def test_config_range_edges_are_accepted():
+    # the ends of the 1..10 scale are valid defaults; tiny positive budgets are valid budgets
+    assert RewardConfig(default_difficulty=1).default_difficulty == 1
+    assert RewardConfig(default_difficulty=10.0).default_difficulty == 10.0
+    assert RewardConfig(budget_easy=0.5, budget_hard=1, budget_uniform=1e-3).budget_easy == 0.5
 
 
 def test_config_from_dict_rejects_unknown_keys():

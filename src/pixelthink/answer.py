@@ -27,6 +27,7 @@ import json
 import math
 import numbers
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -303,7 +304,11 @@ def _loads_loose(text: str) -> tuple[Any, str | None]:
         except (ValueError, RecursionError):
             pass
         try:
-            value = ast.literal_eval(candidate)
+            # compile() warns (SyntaxWarning "invalid decimal literal" for ``1a``...) before it fails;
+            # the failure is reported through ParsedAnswer.problems, so keep the warning off stderr.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = ast.literal_eval(candidate)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             continue
         return value, (note + "; " if note else "") + "parsed as a Python literal (not strict JSON)"
@@ -382,6 +387,9 @@ def _candidate_objects(region: str) -> list[tuple[Any, str | None]]:
     return found
 
 
+_POINT_KEYS: tuple[str, str] = ("points_1", "points_2")
+
+
 def _extract_box_points(
     obj: Mapping[str, Any], problems: list[str]
 ) -> tuple[list[float] | None, list[list[float]]]:
@@ -404,8 +412,17 @@ def _extract_box_points(
             box = _coerce(flat, repr(box_key), problems)
 
     point_keys = [k for k in keys if "point" in k.lower()]
-    if point_keys and point_keys[:2] != ["points_1", "points_2"]:
-        problems.append(f"points under key(s) {point_keys} instead of 'points_1', 'points_2'")
+    if point_keys and point_keys[:2] != list(_POINT_KEYS):
+        unexpected = [k for k in point_keys if k not in _POINT_KEYS]
+        missing = [k for k in _POINT_KEYS if k not in point_keys]
+        parts = []
+        if unexpected:
+            parts.append(f"points under key(s) {unexpected}")
+        if missing:
+            parts.append("missing key(s) " + ", ".join(repr(k) for k in missing))
+        if not parts:
+            parts.append(f"point keys in the order {point_keys}")
+        problems.append("; ".join(parts) + " (expected 'points_1', 'points_2')")
     points: list[list[float]] = []
     for k in point_keys:
         value = obj[k]

@@ -96,14 +96,13 @@ _GT_POINTS_RE = re.compile(r"<points>\((\d+),(\d+)\),\((\d+),(\d+)\)</points>")
 # --------------------------------------------------------------------------------------------------
 
 _NON_NEGATIVE = (
-    "budget_hard",
     "uncertainty_scale",
-    "budget_easy",
-    "budget_uniform",
     "beta",
     "box_l1_threshold",
     "point_l1_threshold",
 )
+_POSITIVE = ("budget_hard", "budget_easy", "budget_uniform")  # a zero budget penalises every token
+_DIFFICULTY_SCALE = (1.0, 10.0)  # the difficulty model's 1..10 scale (data.format.DIFFICULTY_RANGE)
 _AUTHOR_PARAM_ALIASES = {  # PixelThinkRewardParams field names in the authors' verl fork
     "hard_difficulty_threshold": "tau_hard",
     "medium_difficulty_threshold": "tau_medium",
@@ -123,7 +122,7 @@ class RewardConfig:
         tau_medium: difficulty at or above which a sample is medium (no length penalty) [tau2 = 3.5].
         budget_hard: base budget of hard samples [L_base = 256].
         uncertainty_scale: budget added per unit of uncertainty on hard samples [alpha = 25].
-        budget_easy: budget of easy samples [L_low = 96].
+        budget_easy: budget of easy samples [L_low = 96]. Budgets must be > 0.
         beta: penalty per unit of length over the budget [beta = 1/500].
         iou_threshold, box_l1_threshold, point_l1_threshold: accuracy-term thresholds
             (0.5, 10 px, 100 px, in the model frame).
@@ -131,7 +130,8 @@ class RewardConfig:
             whole decoded response) or ``"reasoning_tokens"`` (tokenizer tokens of the stripped
             text inside the first ``<think>...</think>``; needs a tokenizer). The authors' names
             ``reward_word_tokens`` / ``reward_reasoning_tokens`` are accepted.
-        default_difficulty: difficulty of a sample without one (3.0 = easy, the authors' fallback).
+        default_difficulty: difficulty of a sample without one (3.0 = easy, the authors' fallback);
+            within the 1..10 difficulty scale.
         budget_uniform: the single budget of the ``naive_length`` baseline (not in the paper).
             Default 176 = (96 + 256) / 2, the midpoint of the paper's easy and hard budgets, so
             the naive baseline is neither stricter than the easy nor looser than the hard budget.
@@ -162,6 +162,17 @@ class RewardConfig:
         for name in _NON_NEGATIVE:
             if getattr(self, name) < 0:
                 raise ValueError(f"RewardConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in _POSITIVE:
+            if getattr(self, name) <= 0:
+                raise ValueError(
+                    f"RewardConfig.{name} must be > 0 (a length budget), got {getattr(self, name)!r}"
+                )
+        lo, hi = _DIFFICULTY_SCALE
+        if not lo <= self.default_difficulty <= hi:
+            raise ValueError(
+                f"RewardConfig.default_difficulty must be in [{lo:g}, {hi:g}] (the difficulty scale), "
+                f"got {self.default_difficulty!r}"
+            )
         if not 0.0 <= self.iou_threshold <= 1.0:
             raise ValueError(f"RewardConfig.iou_threshold must be in [0, 1], got {self.iou_threshold!r}")
         if self.tau_hard < self.tau_medium:

@@ -6,7 +6,7 @@ Sub-commands::
     pixelthink data import segzero PARQUET_OR_DIR --out BENCH [--split S]
     pixelthink data import difficulty BENCH FILE.json
     pixelthink data export segzero BENCH --out FILE.parquet [--resolution 840] [--split S]
-    pixelthink data validate BENCH
+    pixelthink data validate BENCH [--images]
     pixelthink data stats BENCH [--split S] [--json]
 
 Heavy imports (pyarrow, datasets, PIL) happen inside the handlers.
@@ -37,13 +37,17 @@ def _progress_enabled(args: argparse.Namespace) -> bool:
 
 @contextlib.contextmanager
 def _exists_is_user_error() -> Iterator[None]:
-    """An existing output benchmark is a user error (exit 2), not a traceback."""
+    """An existing output benchmark is a user error (exit 2) naming the CLI flag, not a traceback."""
+    from pixelthink.data.format import BenchmarkExistsError
+
     try:
         yield
-    except FileExistsError as exc:
+    except BenchmarkExistsError as exc:
         from pixelthink.cli import CommandError
 
-        raise CommandError(f"{exc}; pass --overwrite to replace it") from None
+        raise CommandError(
+            f"{exc.root}: a benchmark already exists here; pass --overwrite to replace it"
+        ) from None
 
 
 def _import_lisa(args: argparse.Namespace) -> int:
@@ -82,6 +86,7 @@ def _import_segzero(args: argparse.Namespace) -> int:
 def _import_difficulty(args: argparse.Namespace) -> int:
     from pixelthink.data.importers import merge_difficulty
 
+    # a file none of whose entries matches a sample raises ValueError (exit 2) before writing anything
     report = merge_difficulty(args.bench, args.file, keep_existing=not args.clear_unmatched)
     print(f"merged {args.file} into {args.bench}: {report.summary()}")
     return 0
@@ -277,10 +282,20 @@ def register(subparsers: Any) -> None:
     esz.set_defaults(func=_export_segzero)
 
     # validate / stats --------------------------------------------------------------------------
-    val = data_sub.add_parser("validate", help="check a benchmark; exit 1 listing every problem")
+    val = data_sub.add_parser(
+        "validate",
+        help="check a benchmark (--images: also decode every image); exit 1 listing every problem",
+        description="Check samples.jsonl line by line (fields, RLE sizes, ids, image files present). Images "
+        "are not decoded unless --images is given: then every image is opened and its size compared with "
+        "the sample's width x height.",
+    )
     val.add_argument("bench", help="benchmark directory")
     val.add_argument(
-        "--decode-images", action="store_true", help="also decode every image and check its size"
+        "--images",
+        "--decode-images",
+        dest="decode_images",
+        action="store_true",
+        help="also decode every image and check its size (slower: reads every image file)",
     )
     val.set_defaults(func=_validate)
 

@@ -1,7 +1,10 @@
 """``pixelthink eval --data BENCH --predictions preds.jsonl``: score predictions, per difficulty bucket.
 
 Prints a table (bucket, n, gIoU, cIoU, reasoning length mean/median/p90, fail%, uncertainty, RScore,
-SAT, RST, URSS, latency) titled with the convention, and writes the full report as JSON with ``--out``.
+SAT, RST, URSS, total latency) titled with the convention, then mean latency per pipeline stage (load,
+prefill, decode, segment, ... whichever the predictions report), and writes the full report as JSON with
+``--out``. Predictions none of whose ids is in the benchmark (another benchmark, wrong split) are an error
+(exit 2), not an all-zero table.
 """
 
 from __future__ import annotations

@@ -118,7 +118,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="overlay picture to write (default: IMAGE_STEM.overlay.png in the current dir)",
     )
     parser.add_argument(
-        "--mask-out", type=Path, help="mask PNG to write, 255 = target (default: IMAGE_STEM.mask.png)"
+        "--mask-out",
+        type=Path,
+        help="mask PNG to write, 255 = target (default: beside the overlay, STEM.mask.png where STEM is "
+        "the overlay's name without .png / .overlay.png: IMAGE_STEM.mask.png in the current dir "
+        "without --out)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object instead")
     parser.set_defaults(func=handler)
@@ -175,13 +179,24 @@ def result_json(result: Result) -> dict[str, Any]:
     }
 
 
+def default_mask_path(overlay_path: Path) -> Path:
+    """Where the mask goes without ``--mask-out``: beside the overlay, ``STEM.mask.png``.
+
+    ``out/cat.png`` -> ``out/cat.mask.png``; ``out/cat.overlay.png`` -> ``out/cat.mask.png``.
+    """
+    stem = overlay_path.stem
+    if stem.endswith(".overlay") and len(stem) > len(".overlay"):
+        stem = stem[: -len(".overlay")]
+    return overlay_path.with_name(f"{stem}.mask.png")
+
+
 def handler(args: argparse.Namespace) -> int:
     from pixelthink.pipeline import load_image
     from pixelthink.viz import mask_image, overlay
 
     image = load_image(args.image)  # FileNotFoundError / ValueError -> one-line CLI error
     out = args.out or Path(f"{args.image.stem}.overlay.png")
-    mask_out = args.mask_out or Path(f"{args.image.stem}.mask.png")
+    mask_out = args.mask_out or default_mask_path(out)
     pipeline = pipeline_from_args(args)
     result = pipeline.run(image, args.query)
     mask = result.mask

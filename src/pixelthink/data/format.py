@@ -501,6 +501,14 @@ def _image_info(data: bytes) -> tuple[int, int, str]:
 _EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
 
 
+class BenchmarkExistsError(FileExistsError):
+    """``BenchmarkWriter`` refused to replace an existing benchmark; ``root`` is its directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        super().__init__(f"{root}: a benchmark already exists here (pass overwrite=True to replace it)")
+
+
 class BenchmarkWriter:
     """Write a benchmark directory, one sample at a time (context manager).
 
@@ -524,7 +532,7 @@ class BenchmarkWriter:
         self.version = version
         self.extra_meta = dict(extra_meta or {})
         if (self.root / SAMPLES_FILE).exists() and not overwrite:
-            raise FileExistsError(f"{self.root}: a benchmark already exists here (use overwrite)")
+            raise BenchmarkExistsError(self.root)
         self._fh: IO[str] | None = None
         self._ids: set[str] = set()
         self._images: dict[str, str] = {}  # relative name -> sha1 of content

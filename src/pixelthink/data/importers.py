@@ -465,22 +465,37 @@ def import_segzero(
 
 @dataclass
 class DifficultyMergeReport:
-    """Outcome of ``merge_difficulty``."""
+    """Outcome of ``merge_difficulty``.
+
+    Attributes:
+        entries: entries in the difficulty file; matched: samples that got a difficulty.
+        unmatched_samples: samples without an entry; unmatched_examples: the first 5 of their sample ids.
+        unused_entries: entries that matched no sample; unused_examples: the first 5 of their entry ids.
+    """
 
     entries: int = 0
     matched: int = 0
     unmatched_samples: int = 0
     unused_entries: int = 0
     unmatched_examples: list[str] = field(default_factory=list)
+    unused_examples: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = (
-            f"{self.matched} samples rated from {self.entries} entries; {self.unmatched_samples} samples "
-            f"without an entry; {self.unused_entries} entries matched no sample"
+        """One line, e.g. ``2 sample(s) rated from 2 entries; 1 sample(s) without an entry (sample ids:
+        b#0); 1 entry(ies) matched no sample (entry ids: zzz)``."""
+
+        def examples(kind: str, ids: list[str], total: int) -> str:
+            if not ids:
+                return ""
+            more = ", ..." if total > len(ids) else ""
+            return f" ({kind} ids: " + ", ".join(ids) + more + ")"
+
+        return (
+            f"{self.matched} sample(s) rated from {self.entries} entries; {self.unmatched_samples} sample(s) "
+            f"without an entry{examples('sample', self.unmatched_examples, self.unmatched_samples)}; "
+            f"{self.unused_entries} entry(ies) matched no sample"
+            f"{examples('entry', self.unused_examples, self.unused_entries)}"
         )
-        if self.unmatched_examples:
-            text += " (e.g. " + ", ".join(self.unmatched_examples) + ")"
-        return text
 
 
 def read_difficulty_entries(path: str | os.PathLike[str], what: str = "difficulty file") -> list[Any]:
@@ -564,6 +579,10 @@ def merge_difficulty(
     A sample matches an entry by ``source.image_id``, else its ``id``, else its image file stem (entry ids
     that end in an image extension also match by stem). Unmatched samples keep their current difficulty
     (or get None when ``keep_existing`` is False). Nothing is written if any line fails validation.
+
+    Raises:
+        ValueError: a score outside 1..10, a line that fails validation, or entries of which none
+            matches any sample (a difficulty file of another dataset: nothing is written).
     """
     root = bench.root if isinstance(bench, Benchmark) else Path(bench)
     entries = dict(load_difficulty(difficulty)) if not isinstance(difficulty, Mapping) else dict(difficulty)
@@ -580,16 +599,30 @@ def merge_difficulty(
     report = DifficultyMergeReport(entries=len(entries))
     used: set[str] = set()
 
+    def match(obj: Mapping[str, Any]) -> str | None:
+        return next((lookup[key] for key in _difficulty_keys(obj) if key in lookup), None)
+
+    bm = Benchmark(root, check_images=False)
+    # a read-only pass first, so that a file of another dataset rewrites (or clears) nothing
+    if entries and not any(match(obj) is not None for obj in bm.raw_records()):
+        some, ids = sorted(entries)[:3], bm.ids()
+        where = "" if isinstance(difficulty, Mapping) else f" of {difficulty}"
+        raise ValueError(
+            f"none of the {len(entries)} difficulty entries{where} (entry ids: {', '.join(some)}"
+            f"{', ...' if len(entries) > len(some) else ''}) matches a sample of {root} ({len(ids)} samples, "
+            f"ids: {', '.join(ids[:3]) or '-'}{', ...' if len(ids) > 3 else ''}); an entry's image_id must "
+            "equal a sample's source.image_id, id or image file stem. Nothing written"
+        )
+
     def update(obj: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(obj, dict):
             return obj
-        for key in _difficulty_keys(obj):
-            if key in lookup:
-                entry = lookup[key]
-                obj["difficulty"] = float(entries[entry])
-                used.add(entry)
-                report.matched += 1
-                return obj
+        entry = match(obj)
+        if entry is not None:
+            obj["difficulty"] = float(entries[entry])
+            used.add(entry)
+            report.matched += 1
+            return obj
         report.unmatched_samples += 1
         if len(report.unmatched_examples) < 5:
             report.unmatched_examples.append(str(obj.get("id")))
@@ -598,5 +631,7 @@ def merge_difficulty(
         return obj
 
     rewrite_samples(root, update)
-    report.unused_entries = len(entries) - len(used)
+    unused = [key for key in entries if key not in used]
+    report.unused_entries = len(unused)
+    report.unused_examples = unused[:5]
     return report

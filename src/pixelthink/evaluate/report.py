@@ -156,6 +156,43 @@ def _latency(lat: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.2f}s" for k, v in lat.items())
 
 
+#: Display order of latency stages (``pipeline.STAGES`` plus the OpenAI reasoner's request/queue);
+#: stages not listed here follow in alphabetical order.
+LATENCY_STAGE_ORDER: tuple[str, ...] = (
+    "load",
+    "preprocess",
+    "queue",
+    "request",
+    "prefill",
+    "decode",
+    "parse",
+    "segment",
+    "total",
+)
+
+
+def latency_stages(report: EvalReport) -> list[str]:
+    """Latency stages reported by any bucket, in display order (``LATENCY_STAGE_ORDER``, then others)."""
+    seen = {k for b in report.buckets.values() for k in b.latency}
+    known = [k for k in LATENCY_STAGE_ORDER if k in seen]
+    return known + sorted(seen - set(LATENCY_STAGE_ORDER))
+
+
+def latency_rows(report: EvalReport) -> tuple[list[str], list[list[str]]]:
+    """The per-stage latency table: header (``bucket``, n, one column per stage present) and one row of
+    mean seconds per displayed bucket that has latency. Empty when no prediction reported latency."""
+    stages = latency_stages(report)
+    if not stages:
+        return [], []
+    rows = []
+    for name in _display_buckets(report):
+        b = report.buckets[name]
+        if not b.latency:
+            continue
+        rows.append([name, str(b.n), *(_num(b.latency.get(k), 3) for k in stages)])
+    return ["bucket", "n", *stages], rows
+
+
 TABLE_COLUMNS: tuple[str, ...] = (
     "bucket",
     "n",
@@ -174,13 +211,22 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def table_rows(report: EvalReport) -> list[list[str]]:
-    """One row of strings per displayed bucket, columns as in ``TABLE_COLUMNS``."""
-    rows = []
+def _display_buckets(report: EvalReport) -> list[str]:
+    """Bucket names to print, in order: easy, medium, hard, all always; other buckets when non-empty."""
+    names = []
     for name in [*BUCKET_ORDER, *[b for b in report.buckets if b not in BUCKET_ORDER]]:
         b = report.buckets.get(name)
         if b is None or (b.n == 0 and name not in ("easy", "medium", "hard", "all")):
             continue
+        names.append(name)
+    return names
+
+
+def table_rows(report: EvalReport) -> list[list[str]]:
+    """One row of strings per displayed bucket, columns as in ``TABLE_COLUMNS``."""
+    rows = []
+    for name in _display_buckets(report):
+        b = report.buckets[name]
         rows.append(
             [
                 name,
@@ -209,20 +255,7 @@ def format_table(report: EvalReport) -> str:
         f"pixelthink eval | convention={s.get('convention')} | benchmark={s.get('benchmark_name', '?')} | "
         f"tokens={s.get('length_unit', '?')} | judge={s.get('judge')} | response frame={s.get('response_frame')}"
     )
-    rows = table_rows(report)
-    header = list(TABLE_COLUMNS)
-    widths = [
-        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
-        for i in range(len(header))
-    ]
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    sep = "-" * len(fmt(header))
-    lines = [title, sep, fmt(header), sep, *(fmt(r) for r in rows), sep]
+    lines = [title, *_fixed_width(list(TABLE_COLUMNS), table_rows(report))]
     c = report.counts
     lines.append(
         f"samples {c.get('n_samples', 0)}, predictions {c.get('n_predictions', 0)}, "
@@ -232,5 +265,23 @@ def format_table(report: EvalReport) -> str:
         shown = ", ".join(report.missing_ids[:5])
         more = f" (+{len(report.missing_ids) - 5} more)" if len(report.missing_ids) > 5 else ""
         lines.append(f"missing predictions (scored as failures): {shown}{more}")
+    stage_header, stage_rows = latency_rows(report)
+    if stage_rows and stage_header[2:] != ["total"]:
+        lines.append("")
+        lines.append("latency per stage (s, mean over the predictions that report the stage)")
+        lines.extend(_fixed_width(stage_header, stage_rows))
     lines.extend(f"note: {n}" for n in report.notes)
     return "\n".join(lines)
+
+
+def _fixed_width(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Separator, header, separator, rows, separator; first column left-aligned, the rest right."""
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    sep = "-" * len(fmt(header))
+    return [sep, fmt(header), sep, *(fmt(r) for r in rows), sep]

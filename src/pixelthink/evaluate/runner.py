@@ -382,6 +382,28 @@ def _load_predictions(
     return predictions_by_id(predictions), name
 
 
+def check_prediction_ids(bench: Benchmark, preds: Mapping[str, Prediction]) -> None:
+    """Fail fast when predictions exist but none of their ids is a sample of ``bench`` (of its split).
+
+    A predictions file of another benchmark (or split) would otherwise score as all-missing, an
+    all-zero table. Some extra ids among matching ones are fine (reported as ``extra_ids``).
+
+    Raises:
+        ValueError: ``"none of the N prediction ids is in BENCH (split S): wrong --data or --split?"``.
+    """
+    if not preds:
+        return
+    ids = set(bench.ids())
+    if any(pid in ids for pid in preds):
+        return
+    split = f"split {bench.split}" if bench.split is not None else "all splits"
+    examples = ", ".join(sorted(preds)[:3]) + (", ..." if len(preds) > 3 else "")
+    raise ValueError(
+        f"none of the {len(preds)} prediction ids ({examples}) is in {bench.root} ({split}, "
+        f"{len(ids)} samples): wrong --data or --split?"
+    )
+
+
 def _versions() -> dict[str, str | None]:
     from importlib import metadata
 
@@ -456,6 +478,7 @@ def evaluate(
     bench = benchmark if isinstance(benchmark, Benchmark) else open_benchmark(benchmark)
     preds, preds_name = _load_predictions(predictions)
     n_predictions = len(preds)
+    check_prediction_ids(bench, preds)
 
     acc = EvalAccumulator(convention)
     samples: list[SampleResult] = []

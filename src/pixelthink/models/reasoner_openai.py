@@ -201,7 +201,8 @@ class OpenAIReasoner:
         names = self._parse_models(response)
         if self.model not in names:
             raise ValueError(
-                f"model {self.model!r} is not served at {self.base_url}; the server lists {names}"
+                f"model {self.model!r} is not served at {self.base_url}; the server lists {names} "
+                "(name one with --model NAME on the command line, or model=NAME in Python)"
             )
         self._checked = True
 
@@ -262,7 +263,10 @@ class OpenAIReasoner:
                     return response.json()
                 message = _error_message(response)
                 if response.status_code == 404:
-                    raise ValueError(f"POST {url}: HTTP 404 (wrong model name {self.model!r}?): {message}")
+                    raise ValueError(
+                        f"POST {url}: HTTP 404 (wrong model name {self.model!r}? name the served one with "
+                        f"--model NAME, or model=NAME in Python): {message}"
+                    )
                 if response.status_code not in _RETRY_STATUS or attempt >= self.max_retries:
                     raise ReasonerServerError(
                         f"sample {index}: POST {url}: HTTP {response.status_code} after {attempt + 1} "

@@ -101,7 +101,7 @@ def parse_openai_spec(spec: str, model: str | None = None) -> tuple[str, str]:
     name = model or (query.get("model") or [None])[0]
     if not name:
         raise ValueError(
-            f"reasoner spec {spec!r}: no model name; use {spec.rstrip('/')}?model=NAME or pass model=NAME"
+            f"reasoner spec {spec!r}: no model name; use {spec.rstrip('/')}?model=NAME or pass --model NAME (CLI) / model=NAME (Python)"
         )
     if not parts.netloc:
         raise ValueError(f"reasoner spec {spec!r}: expected http(s)://HOST[:PORT][/v1]")
