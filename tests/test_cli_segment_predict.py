@@ -192,6 +192,49 @@ def test_predict_resumes_and_records_failures(tmp_path, bench, server_url, capsy
     assert len(list(read_predictions(out))) == 4
 
 
+def test_predict_refuses_to_resume_with_other_model_settings(tmp_path, bench, server_url, capsys) -> None:
+    root, _ = bench
+    out = tmp_path / "preds.jsonl"
+    run_file = tmp_path / "preds.run.json"
+    assert _predict(root, out, server_url, "--model", "scripted", "--limit", "2") == 0
+    lines, first_settings = out.read_text(), run_file.read_text()
+    assert json.loads(first_settings)["answer_frame"] == "input"
+    capsys.readouterr()
+
+    changed = ("--max-new-tokens", "8", "--answer-frame", "vision", "--segmenter", "box")
+    assert _predict(root, out, server_url, "--model", "scripted", *changed) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    for needle in (
+        "has 2 predictions made with other settings",
+        '--segmenter "box" (was "grabcut")',
+        '--answer-frame "vision" (was "input")',
+        "--max-new-tokens 8 (was 1024)",
+        "new --out",
+        "--overwrite",
+    ):
+        assert needle in err, (needle, err)
+    assert "--model" not in err.split("settings (", 1)[1].split(")", 1)[0]  # unchanged settings not listed
+    assert out.read_text() == lines and run_file.read_text() == first_settings  # nothing touched
+    # another server / model name is a different reasoner too
+    assert _predict(root, out, server_url + "?model=x", "--model", "other") == 2
+    assert '--model "other" (was "scripted")' in capsys.readouterr().err
+
+    # --allow-mixed adds to the file and records both settings
+    assert _predict(root, out, server_url, "--model", "scripted", *changed, "--allow-mixed") == 0
+    assert sorted(p.id for p in read_predictions(out)) == ["a", "b", "c", "d"]
+    settings = json.loads(run_file.read_text())
+    assert settings["max_new_tokens"] == 8 and settings["written"] == 2
+    mixed = settings["mixed_settings"]
+    assert [m["max_new_tokens"] for m in mixed] == [1024, 8]
+    assert [m["segmenter"] for m in mixed] == ["grabcut", "box"]
+
+    # --overwrite starts over with the new settings: no mixed record left
+    assert _predict(root, out, server_url, "--model", "scripted", "--max-new-tokens", "8", "--overwrite") == 0
+    settings = json.loads(run_file.read_text())
+    assert "mixed_settings" not in settings and settings["written"] == 4
+
+
 def test_predict_repairs_a_truncated_last_line(tmp_path, bench, server_url) -> None:
     root, _ = bench
     out = tmp_path / "preds.jsonl"

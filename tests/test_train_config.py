@@ -10,6 +10,7 @@ from pixelthink.rewards import RewardConfig
 from pixelthink.train.config import (
     RecipeError,
     apply_overrides,
+    check_trainer,
     load_recipe,
     recipe_from_dict,
     trainer_arguments,
@@ -31,6 +32,7 @@ def test_shipped_recipes_load_and_map_to_trl(path: Path) -> None:
     cfg_cls = GRPOConfig if recipe.kind == "grpo" else SFTConfig
     names = {f.name for f in __import__("dataclasses").fields(cfg_cls)}
     assert set(recipe.trainer) <= names
+    assert check_trainer(recipe, cfg_cls) == recipe.trainer  # every value already has the field's type
     recipe.reward.reward_config()  # valid RewardConfig
 
 
@@ -149,3 +151,71 @@ def test_cli_dry_run_prints_the_checked_recipe(capsys: pytest.CaptureFixture[str
         )
         == 2
     )
+
+
+@pytest.mark.parametrize(
+    ("trainer", "needle"),
+    [
+        ({"max_steps": "abc"}, r"trainer\.max_steps: expected an integer, got 'abc'"),
+        ({"per_device_train_batch_size": 2.5}, r"trainer\.per_device_train_batch_size: expected an integer"),
+        ({"learning_rate": "fast"}, r"trainer\.learning_rate: expected a number, got 'fast'"),
+        ({"bf16": 1}, r"trainer\.bf16: expected true \| false \| null, got 1"),
+        ({"save_strategy": "stepz"}, r"trainer\.save_strategy: expected 'no' \| 'steps' \| 'epoch'"),
+        ({"lr_scheduler_type": "constnt"}, r"trainer\.lr_scheduler_type: expected .*'constant'"),
+        ({"report_to": 5}, r"trainer\.report_to: expected"),
+        ({"learning_rat": 1e-5}, r"unknown key trainer\.learning_rat \(did you mean 'learning_rate'\?\)"),
+    ],
+)
+def test_trainer_values_are_checked_against_trl_field_types(trainer: dict, needle: str) -> None:
+    from trl import GRPOConfig
+
+    r = recipe_from_dict(_minimal(trainer=trainer), source="r.yaml")
+    with pytest.raises(RecipeError, match=needle) as exc:
+        check_trainer(r)
+    assert str(exc.value).startswith("r.yaml: ") and "\n" not in str(exc.value)
+    # a real run checks the same before TRL sees the values (TRL alone accepts max_steps="abc")
+    with pytest.raises(RecipeError, match=needle):
+        trainer_arguments(r, GRPOConfig, output_dir="o", use_cpu=True, bf16=False)
+
+
+def test_trainer_values_that_fit_are_kept_or_coerced() -> None:
+    r = recipe_from_dict(
+        _minimal(
+            kind="sft",
+            trainer={
+                "learning_rate": "1e-6",
+                "logging_steps": 1,
+                "save_strategy": "no",
+                "report_to": ["none"],
+            },
+        )
+    )
+    out = check_trainer(r)  # kind sft -> SFTConfig
+    assert out["learning_rate"] == 1e-6 and isinstance(out["learning_rate"], float)
+    # logging_steps is a float field in transformers (a ratio or a step count): the int stays an int
+    assert out["logging_steps"] == 1 and type(out["logging_steps"]) is int
+    assert out["save_strategy"] == "no" and out["report_to"] == ["none"]
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("trainer.max_steps=abc", "tiny_cpu.yaml: trainer.max_steps: expected an integer, got 'abc'"),
+        ("trainer.learning_rat=1e-5", "tiny_cpu.yaml: unknown key trainer.learning_rat"),
+    ],
+)
+def test_cli_dry_run_checks_trainer_values(
+    override: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pixelthink.cli import main
+
+    rc = main(["train", "grpo", "--config", str(ROOT / "recipes" / "tiny_cpu.yaml"), override, "--dry-run"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert needle in err and len(err.strip().splitlines()) == 1
+    # a real run stops at the same check, before building the model (output_dir is never created)
+    out = tmp_path / "run"
+    rc = main(
+        ["train", "grpo", "--config", str(ROOT / "recipes" / "tiny_cpu.yaml"), override, f"output_dir={out}"]
+    )
+    assert rc == 2 and needle in capsys.readouterr().err and not out.exists()

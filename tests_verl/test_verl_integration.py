@@ -270,3 +270,47 @@ def test_launch_script_composes_a_valid_verl_config(tmp_path: Path, tiny: Path) 
     assert cfg.actor_rollout_ref.rollout.n == 8 and cfg.actor_rollout_ref.actor.kl_loss_type == "low_var_kl"
     assert cfg.actor_rollout_ref.actor.kl_loss_coef == pytest.approx(5e-3)
     assert cfg.trainer.nnodes == 2 and cfg.data.max_response_length == 1300
+
+
+def _converter(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "pixelthink.integrations.verl.converter", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_converter_command_line(parquet: Path, tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    bench = parquet.parent.parent / "bench"
+    out = tmp_path / "cli" / "train.parquet"
+    ok = _converter(bench, out, "--resolution", str(RES))
+    assert ok.returncode == 0, ok.stderr
+    assert "RuntimeWarning" not in ok.stderr  # the package no longer imports .converter eagerly
+    assert json.loads(ok.stdout)["rows"] == 4 and pq.read_table(out).num_rows == 4
+
+    (tmp_path / "empty").mkdir()
+    for args, needle in (
+        ((tmp_path / "missing", out), "missing: not found (expected a benchmark directory"),
+        ((tmp_path / "empty", out), "empty: cannot tell the data format"),
+        ((bench, out, "--difficulty-file", tmp_path / "nope.json"), "nope.json: difficulty file not found"),
+        ((bench, out, "--split", "test"), "no usable samples for verl in split 'test'"),
+    ):
+        bad = _converter(*args)
+        assert bad.returncode == 2, bad.stderr
+        assert needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+        assert "Traceback" not in bad.stderr and "data.path" not in bad.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["train.parquet"]  # no .tmp left behind
+
+
+def test_package_imports_its_parts_lazily() -> None:
+    code = (
+        "import sys, pixelthink.integrations.verl as v\n"
+        "assert 'pixelthink.integrations.verl.converter' not in sys.modules\n"
+        "assert callable(v.convert_benchmark) and callable(v.compute_score)\n"
+        "assert 'pixelthink.integrations.verl.converter' in sys.modules\n"
+        "try:\n    v.nothing\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "has no attribute 'nothing'" in out.stdout

@@ -5,7 +5,11 @@ re-run with the same ``--out`` skips the ids already written and repairs a trunc
 a crash. ``--shard i/n`` keeps the samples with ``crc32(id) % n == i`` (a split that depends only on the
 ids, not on file order or on ``--limit``). A per-sample failure (unreadable image, unparseable answer,
 segmenter error) is written as a prediction with ``error`` set; a reasoner failure stops the run.
-Run settings go to ``OUT_STEM.run.json`` next to the predictions.
+Run settings go to ``OUT_STEM.run.json`` next to the predictions (written when the run starts, updated
+when it ends). Resuming compares the model settings (:data:`MODEL_SETTINGS`: reasoner, model,
+segmenter, resolution, answer frame, max new tokens) with that file and refuses to mix predictions made
+with different ones unless ``--allow-mixed`` is given (then run.json lists every setting used in
+``mixed_settings``). The sample selection (``--split``, ``--shard``, ``--limit``) may change between runs.
 """
 
 from __future__ import annotations
@@ -46,6 +50,51 @@ def in_shard(sample_id: str, shard: tuple[int, int] | None) -> bool:
     return zlib.crc32(sample_id.encode("utf-8")) % n == i
 
 
+#: run.json keys that change what a prediction is, with the option that sets each
+MODEL_SETTINGS: dict[str, str] = {
+    "reasoner": "--reasoner",
+    "model": "--model",
+    "segmenter": "--segmenter",
+    "resolution": "--resolution",
+    "answer_frame": "--answer-frame",
+    "max_new_tokens": "--max-new-tokens",
+}
+
+
+def _model_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`MODEL_SETTINGS` part of a run.json mapping, JSON-normalised (tuples -> lists)."""
+    return json.loads(json.dumps({k: settings[k] for k in MODEL_SETTINGS if k in settings}))
+
+
+def settings_differences(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``["--max-new-tokens 8 (was 1024)", ...]`` for the model settings that differ.
+
+    A key missing from ``previous`` (a run.json written by an older version) is not compared.
+    """
+    old, new = _model_settings(previous), _model_settings(current)
+    return [
+        f"{flag} {json.dumps(new.get(key))} (was {json.dumps(old[key])})"
+        for key, flag in MODEL_SETTINGS.items()
+        if key in old and old[key] != new.get(key)
+    ]
+
+
+def _read_run_file(run_file: Path) -> dict[str, Any] | None:
+    """The previous run.json, or None (with a warning) when it is missing or unreadable."""
+    if not run_file.is_file():
+        logger.warning("%s not found: cannot check that the resumed run uses the same settings", run_file)
+        return None
+    try:
+        data = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning("%s: unreadable (%s): cannot check the resumed run's settings", run_file, exc)
+        return None
+    if not isinstance(data, dict):
+        logger.warning("%s: not a JSON object: cannot check the resumed run's settings", run_file)
+        return None
+    return data
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -76,11 +125,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="start over instead of resuming an existing --out"
     )
+    parser.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="resume an existing --out even if it was made with other model settings (--reasoner, --model, "
+        "--segmenter, --resolution, --answer-frame, --max-new-tokens); run.json then lists all of them",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=handler)
 
 
-def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
+def _versions() -> dict[str, str]:
+    """Versions of pixelthink, Python, numpy and the model libraries imported so far."""
     import numpy
 
     from pixelthink import __version__
@@ -90,6 +146,10 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = str(getattr(module, "__version__", "?"))
+    return versions
+
+
+def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
     return {
         "data": str(args.data),
         "split": args.split,
@@ -100,11 +160,11 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
         "model": args.model,
         "segmenter": args.segmenter,
         "resolution": "native" if args.resolution is None else args.resolution,
+        "answer_frame": args.answer_frame,
         "max_new_tokens": args.max_new_tokens,
         "batch_size": args.batch_size,
         "device": args.device,
-        "versions": versions,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": _versions(),
     }
 
 
@@ -126,8 +186,33 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.data}: no samples{where}{shard}")
     wanted = set(selected)
 
+    run_file = args.out.with_name(args.out.stem + ".run.json")
+    settings = _settings(args, len(selected))
     writer = PredictionWriter(args.out, resume=not args.overwrite, overwrite=args.overwrite)
     with writer:
+        if writer.done_ids:
+            previous = _read_run_file(run_file)
+            if previous is not None:
+                diffs = settings_differences(previous, settings)
+                mixed = [m for m in previous.get("mixed_settings") or [] if isinstance(m, dict)]
+                if diffs and not args.allow_mixed:
+                    raise ValueError(
+                        f"{args.out}: has {len(writer.done_ids)} predictions made with other settings "
+                        f"({'; '.join(diffs)}); use a new --out, --overwrite to start over, or --allow-mixed"
+                    )
+                if diffs or mixed:
+                    seen = mixed or [_model_settings(previous)]
+                    if _model_settings(settings) not in seen:
+                        seen.append(_model_settings(settings))
+                    settings["mixed_settings"] = seen
+                if diffs:
+                    logger.warning("%s: mixing settings (--allow-mixed): %s", args.out, "; ".join(diffs))
+        # written now so that an interrupted run can be resumed with its settings checked
+        run_file.write_text(
+            json.dumps(settings | {"finished": None, "written": 0, "failed": 0, "seconds": None}, indent=2)
+            + "\n",
+            encoding="utf-8",
+        )
         already = len(wanted & writer.done_ids)
         remaining = len(selected) - already
         if already:
@@ -171,12 +256,13 @@ def handler(args: argparse.Namespace) -> int:
             bar.close()
         elapsed = time.perf_counter() - start
 
-    settings = _settings(args, len(selected)) | {
+    settings |= {
+        "versions": _versions(),  # torch / transformers are imported by now if the run used them
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "written": written,
         "failed": failed,
         "seconds": round(elapsed, 3),
     }
-    run_file = args.out.with_name(args.out.stem + ".run.json")
     run_file.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     rate = f", {written / elapsed:.2f} samples/s" if written and elapsed > 0 else ""
     print(f"wrote {written} predictions to {args.out} ({failed} failed{rate}); settings in {run_file}")

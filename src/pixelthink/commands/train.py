@@ -38,16 +38,23 @@ def register(subparsers: Any) -> None:
         resume.add_argument(
             "--no-resume", action="store_true", help="start fresh even if output_dir has checkpoints"
         )
-        sub.add_argument("--dry-run", action="store_true", help="check the recipe and print it, do not train")
+        sub.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check the recipe (including trainer.* against TRL's config fields) and print it; do not train",
+        )
         sub.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     import yaml
 
-    from pixelthink.train.config import load_recipe
+    from pixelthink.train.config import check_trainer, load_recipe
 
     recipe = load_recipe(args.config, args.overrides, kind=args.mode)
+    # trainer.* names and value types against TRL's config fields: before any model is built, and the
+    # same check for --dry-run and a real run (trainer_arguments repeats it when the trainer is built)
+    recipe.trainer = check_trainer(recipe)
     if args.dry_run:
         print(yaml.safe_dump(recipe.to_dict(), sort_keys=False), end="")
         return 0

@@ -13,9 +13,9 @@ A recipe has five sections plus the output directory::
 
 Every key is checked: unknown keys and values of the wrong type raise :class:`RecipeError` (a
 ``ValueError``) whose message names the file and the dotted YAML key (``reward.tau_hard``), what was
-found and what was expected. ``trainer`` keys are checked against the fields of TRL's ``GRPOConfig``
-/ ``SFTConfig`` when the trainer arguments are built (:func:`trainer_arguments`), so this module does
-not import TRL at import time.
+found and what was expected. ``trainer`` keys and value types are checked against the fields of TRL's ``GRPOConfig`` / ``SFTConfig``
+by :func:`check_trainer` (run by ``--dry-run`` and by :func:`trainer_arguments` before the model is
+built), which imports TRL lazily, so this module does not import TRL at import time.
 
 Overrides (``pixelthink train grpo --config r.yaml trainer.max_steps=3 reward.name=segzero``) use the
 same dotted keys; the value is parsed as YAML (``3`` -> int, ``[a, b]`` -> list, ``null`` -> None).
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import re
 import types
 import typing
@@ -63,6 +64,7 @@ __all__ = [
     "RewardSection",
     "UncertaintySection",
     "apply_overrides",
+    "check_trainer",
     "load_recipe",
     "recipe_from_dict",
     "trainer_arguments",
@@ -191,6 +193,10 @@ def _type_name(tp: Any) -> str:
         return f"{getattr(origin, '__name__', str(origin))}[{args}]"
     if tp is type(None):
         return "null"
+    if tp is bool:
+        return "true | false"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return " | ".join(repr(m.value) for m in tp)
     return getattr(tp, "__name__", str(tp))
 
 
@@ -200,21 +206,32 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in typing.get_args(tp):
+        args = typing.get_args(tp)
+        if str in args and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in args):
+            # transformers' ``IntervalStrategy | str``: the string must name a member (checked in __post_init__)
+            args = tuple(a for a in args if a is not str)
+            tp = typing.Union[args]  # noqa: UP007 (built from a runtime tuple)
+        for arg in args:
             try:
                 return _coerce(value, arg, where)
-            except RecipeError as exc:
-                errors.append(exc)
+            except RecipeError:
+                continue
         raise RecipeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
     if tp is type(None):
         if value is None:
             return None
         raise RecipeError(f"{where}: expected null, got {value!r}")
     if origin is Literal:
-        if value in typing.get_args(tp):
+        if any(value == a and type(value) is type(a) for a in typing.get_args(tp)):
             return value
         raise RecipeError(f"{where}: expected one of {_type_name(tp)}, got {value!r}")
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if isinstance(value, tp):
+            return value
+        allowed = [m.value for m in tp]
+        if value in allowed:
+            return value
+        raise RecipeError(f"{where}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
     if origin in (list, Sequence):
         (item_tp,) = typing.get_args(tp) or (Any,)
         if not isinstance(value, list | tuple):
@@ -245,6 +262,18 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, str):
             return value
         raise RecipeError(f"{where}: expected a string, got {value!r}")
+    if tp is dict:
+        if isinstance(value, dict):
+            return value
+        raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+    if tp is list:
+        if isinstance(value, list | tuple):
+            return list(value)
+        raise RecipeError(f"{where}: expected a list, got {value!r}")
+    if isinstance(tp, type) and origin is None:  # e.g. accelerate's ParallelismConfig: not writable in YAML
+        if isinstance(value, tp):
+            return value
+        raise RecipeError(f"{where}: expected a {tp.__name__} object, got {value!r}")
     raise RecipeError(f"{where}: unsupported annotation {tp!r} (internal error)")
 
 
@@ -442,28 +471,64 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, kind: str | 
     return recipe_from_dict(data, source=str(p))
 
 
+def _trainer_config_class(kind: str) -> type:
+    """TRL's config dataclass for a recipe ``kind`` (imports TRL)."""
+    if kind == "grpo":
+        from trl import GRPOConfig
+
+        return GRPOConfig
+    from trl import SFTConfig
+
+    return SFTConfig
+
+
+def check_trainer(recipe: Recipe, config_cls: type | None = None) -> dict[str, Any]:
+    """Check ``recipe.trainer`` against the fields of TRL's ``GRPOConfig`` / ``SFTConfig``.
+
+    Every key must be an ``__init__`` field of ``config_cls`` (default: the class for ``recipe.kind``)
+    and every value must fit the field's type hint (int, float, bool, str, ``Literal``, the enums of
+    ``transformers`` such as ``IntervalStrategy``, lists and mappings). This is what ``--dry-run``
+    runs, and :func:`trainer_arguments` runs it before TRL sees the values (TRL itself accepts
+    ``max_steps="abc"`` and fails much later with a ``TypeError``).
+
+    Returns:
+        A copy of ``recipe.trainer`` with values coerced: strings such as ``"1e-6"`` (YAML 1.1 reads
+        exponents without a dot as strings) become floats for float fields; ints stay ints.
+
+    Raises:
+        RecipeError: one line naming the file and ``trainer.<key>``, what was found and what was expected.
+    """
+    cls = config_cls if config_cls is not None else _trainer_config_class(recipe.kind)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = typing.get_type_hints(cls)
+    checked: dict[str, Any] = {}
+    for key, value in recipe.trainer.items():
+        key = str(key)
+        if key not in fields:
+            raise RecipeError(
+                f"{recipe.source}: unknown key trainer.{key}{_suggest(key, sorted(fields))}: "
+                f"not a field of TRL's {cls.__name__}"
+            )
+        coerced = _coerce(value, hints.get(key, Any), f"{recipe.source}: trainer.{key}")
+        # keep ints as written for float fields (transformers' logging_steps/save_steps: int >= 1 or a ratio)
+        if isinstance(value, int) and not isinstance(value, bool) and isinstance(coerced, float):
+            coerced = value
+        checked[key] = coerced
+    return checked
+
+
 def trainer_arguments(recipe: Recipe, config_cls: type, **fixed: Any) -> Any:
     """Build TRL's ``GRPOConfig`` / ``SFTConfig`` from ``recipe.trainer`` plus ``fixed`` values.
 
-    Unknown keys raise :class:`RecipeError` naming ``trainer.<key>``; values TRL rejects are reported
-    with the TRL message. ``fixed`` (e.g. ``output_dir``) wins over the recipe.
+    The recipe values are checked by :func:`check_trainer` first (unknown keys and wrong types raise
+    :class:`RecipeError` naming ``trainer.<key>``); values TRL then rejects are reported with the TRL
+    message. ``fixed`` (e.g. ``output_dir``) wins over the recipe.
     """
-    names = {f.name for f in dataclasses.fields(config_cls) if f.init}
-    for key in recipe.trainer:
-        if key not in names:
-            raise RecipeError(
-                f"{recipe.source}: unknown key trainer.{key}{_suggest(key, sorted(names))}: "
-                f"not a field of TRL's {config_cls.__name__}"
-            )
-    defaults = {f.name: f.default for f in dataclasses.fields(config_cls) if f.init}
-    kwargs = {**recipe.trainer, **fixed}
-    for key, value in list(kwargs.items()):
-        # YAML 1.1 reads "1e-6" (no dot) as a string: coerce where TRL's default is a float
-        if isinstance(value, str) and isinstance(defaults.get(key), float):
-            kwargs[key] = _coerce(value, float, f"{recipe.source}: trainer.{key}")
+    kwargs = {**check_trainer(recipe, config_cls), **fixed}
     try:
         return config_cls(**kwargs)
     except (TypeError, ValueError) as exc:
+        msg = " ".join(str(exc).split())
         raise RecipeError(
-            f"{recipe.source}: trainer: TRL's {config_cls.__name__} rejected the values: {exc}"
+            f"{recipe.source}: trainer: TRL's {config_cls.__name__} rejected the values: {msg}"
         ) from exc

@@ -25,11 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.train.config import DataConfig
-from pixelthink.train.data import DataStats, grpo_rows
+from pixelthink.train.data import DataStats, detect_format, grpo_rows
 
 __all__ = ["ABILITY", "ConvertReport", "convert_benchmark"]
 
 ABILITY = "reasoning_segmentation"
+
+_EXPECTED_DATA = (
+    "a benchmark directory with samples.jsonl, or Seg-Zero parquet files / a save_to_disk directory"
+)
+#: recipe keys that shared training-data messages mention -> this command line's names
+_CLI_NAMES = {
+    "data.path": "DATA",
+    "data.split": "--split",
+    "data.difficulty_file": "--difficulty-file",
+    "data.max_samples": "--max-samples",
+}
 
 
 @dataclass
@@ -72,12 +83,23 @@ def convert_benchmark(
         prompt_template: template with ``{question}`` (default: answer.DEFAULT_PROMPT_TEMPLATE).
 
     Raises:
-        ValueError when no sample survives (with the counts).
+        FileNotFoundError: ``data`` or ``difficulty_file`` does not exist.
+        ValueError: the data format cannot be told from ``data``, a sample or the difficulty file is
+            malformed, or no sample survives (with the counts).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     src = Path(data)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: not found (expected {_EXPECTED_DATA})")
+    if difficulty_file is not None and not Path(difficulty_file).is_file():
+        raise FileNotFoundError(f"{difficulty_file}: difficulty file not found")
+    if data_format == "auto":
+        try:
+            data_format = detect_format(src)
+        except ValueError:
+            raise ValueError(f"{src}: cannot tell the data format: expected {_EXPECTED_DATA}") from None
     cfg = DataConfig(
         path=str(src),
         format=data_format,  # type: ignore[arg-type]
@@ -115,10 +137,34 @@ def convert_benchmark(
     )
     stats = DataStats()
     tmp = out_path.with_suffix(out_path.suffix + ".tmp")
+    try:
+        n = _write_rows(pa, pq, tmp, schema, grpo_rows(cfg, stats), source, split, rows_per_group)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half-written file left behind
+        raise
+    if n == 0:
+        tmp.unlink(missing_ok=True)
+        where = f" in split {split!r}" if split is not None else ""
+        raise ValueError(f"{src}: no usable samples for verl{where} ({stats.summary()})")
+    tmp.replace(out_path)
+    return ConvertReport(out=out_path, rows=n, stats=stats)
+
+
+def _write_rows(
+    pa: Any,
+    pq: Any,
+    tmp: Path,
+    schema: Any,
+    rows: Any,
+    source: str,
+    split: str | None,
+    rows_per_group: int,
+) -> int:
+    """Write ``grpo_rows`` output to parquet ``tmp`` in row groups; returns the row count."""
     n = 0
     batch: list[dict[str, Any]] = []
     with pq.ParquetWriter(str(tmp), schema) as writer:
-        for row in grpo_rows(cfg, stats):
+        for row in rows:
             text = row["prompt"][0]["content"]
             d = row["difficulty"]
             batch.append(
@@ -145,38 +191,70 @@ def convert_benchmark(
                 batch = []
         if batch:
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-    if n == 0:
-        tmp.unlink(missing_ok=True)
-        raise ValueError(f"{src}: no usable samples for verl ({stats.summary()})")
-    tmp.replace(out_path)
-    return ConvertReport(out=out_path, rows=n, stats=stats)
+    return n
+
+
+def _nonnegative(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _cli_message(exc: BaseException) -> str:
+    """One line for the command line: whitespace collapsed, recipe keys replaced by argument names."""
+    msg = " ".join(str(exc).split())
+    for key, name in _CLI_NAMES.items():
+        msg = msg.replace(key, name)
+    return msg
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pixelthink.integrations.verl.converter DATA OUT.parquet [--split train] [--resolution 840]``."""
+    """``python -m pixelthink.integrations.verl.converter DATA OUT.parquet [--split train] [--resolution 840]``.
+
+    Prints a JSON summary and returns 0; a user error (missing or malformed data, no usable sample)
+    prints one ``error:`` line to stderr and returns 2, like argparse's own errors.
+    """
     import argparse
     import json
+    import sys
 
+    prog = "python -m pixelthink.integrations.verl.converter"
     p = argparse.ArgumentParser(
-        prog="python -m pixelthink.integrations.verl.converter", description=main.__doc__
+        prog=prog,
+        description="Convert a pixelthink benchmark (or Seg-Zero's training layout) to verl's multimodal "
+        "RL parquet.",
     )
-    p.add_argument("data", help="benchmark directory or Seg-Zero parquet / save_to_disk directory")
-    p.add_argument("out", help="output .parquet file")
-    p.add_argument("--split", default="train", help="split to keep ('all' = every sample)")
-    p.add_argument("--resolution", type=int, default=840, help="square model frame side (0 = native size)")
-    p.add_argument("--difficulty-file", default=None)
-    p.add_argument("--data-source", default=None)
-    p.add_argument("--max-samples", type=int, default=None)
+    p.add_argument(
+        "data", metavar="DATA", help="benchmark directory or Seg-Zero parquet / save_to_disk directory"
+    )
+    p.add_argument("out", metavar="OUT", help="output .parquet file")
+    p.add_argument("--split", default="train", help="split to keep ('all' = every sample; default: train)")
+    p.add_argument(
+        "--resolution", type=_nonnegative, default=840, help="square model frame side (0 = native size)"
+    )
+    p.add_argument("--difficulty-file", default=None, help="the authors' difficulty JSON list")
+    p.add_argument("--data-source", default=None, help="verl data_source (default: pixelthink/<DATA name>)")
+    p.add_argument("--max-samples", type=_nonnegative, default=None, help="stop after N samples")
     a = p.parse_args(argv)
-    rep = convert_benchmark(
-        a.data,
-        a.out,
-        resolution=a.resolution or None,
-        split=None if a.split == "all" else a.split,
-        data_source=a.data_source,
-        difficulty_file=a.difficulty_file,
-        max_samples=a.max_samples,
-    )
+    try:
+        rep = convert_benchmark(
+            a.data,
+            a.out,
+            resolution=a.resolution or None,
+            split=None if a.split == "all" else a.split,
+            data_source=a.data_source,
+            difficulty_file=a.difficulty_file,
+            max_samples=a.max_samples,
+        )
+    except (OSError, ValueError) as exc:  # FileNotFoundError is an OSError
+        print(f"{prog}: error: {_cli_message(exc)}", file=sys.stderr)
+        return 2
     print(json.dumps({"out": str(rep.out), "rows": rep.rows, "summary": rep.stats.summary()}))
     return 0
 
