@@ -224,42 +224,62 @@ def _vl_config_parts(
     initializer_range: float,
     mrope_divisor: int,
     patch_size: int,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int | None = None,
+    vision_depth: int = 2,
+    vision_hidden_size: int = 32,
+    vision_num_heads: int = 2,
 ) -> tuple[Any, dict[str, int], dict[str, Any], dict[str, Any], dict[str, int]]:
     """What the tiny Qwen2.5-VL and Qwen3-VL configs share.
 
-    The text decoder has 4 attention heads (2 KV heads), head_dim = hidden_size / 4 and an M-RoPE
-    split ``[rest, q // d, q // d]`` of ``q = head_dim / 2`` (``d = mrope_divisor``); the vision tower
-    has 2 blocks of width 32.
+    The text decoder has ``num_heads`` attention heads (default 4; ``num_kv_heads`` KV heads, default 2),
+    head_dim = hidden_size / num_heads, an MLP of ``intermediate_size`` (default 2 * hidden_size) and an
+    M-RoPE split ``[rest, q // d, q // d]`` of ``q = head_dim / 2`` (``d = mrope_divisor``); the vision
+    tower has ``vision_depth`` blocks (default 2) of width ``vision_hidden_size`` (default 32, MLP 2x)
+    with ``vision_num_heads`` heads (default 2).
 
     Returns:
         ``(tokenizer, special-token ids, text_config, vision_config, token-id kwargs of the config)``;
         the builders add their architecture-specific keys to the two config dicts.
     """
-    if hidden_size % 4 != 0 or hidden_size < 16:
-        raise ValueError(f"hidden_size must be a multiple of 4 and >= 16, got {hidden_size}")
+    if num_heads < 1 or hidden_size % num_heads != 0 or hidden_size // num_heads < 4:
+        raise ValueError(
+            f"hidden_size must be a multiple of {num_heads} (num_heads) and >= {4 * num_heads} "
+            f"(head_dim >= 4), got {hidden_size}"
+        )
+    if num_kv_heads < 1 or num_heads % num_kv_heads != 0:
+        raise ValueError(f"num_heads ({num_heads}) must be a multiple of num_kv_heads ({num_kv_heads})")
+    if vision_depth < 1:
+        raise ValueError(f"vision_depth must be >= 1, got {vision_depth}")
+    if vision_num_heads < 1 or vision_hidden_size % vision_num_heads != 0:
+        raise ValueError(
+            f"vision_hidden_size ({vision_hidden_size}) must be a multiple of vision_num_heads "
+            f"({vision_num_heads})"
+        )
     tok = tokenizer if tokenizer is not None else build_tiny_tokenizer()
     ids = _token_ids(tok)
-    head_dim = hidden_size // 4
+    head_dim = hidden_size // num_heads
     quarter = head_dim // 2
     mrope = [quarter - 2 * (quarter // mrope_divisor), quarter // mrope_divisor, quarter // mrope_divisor]
     _check_mrope(head_dim, mrope)
     text_config: dict[str, Any] = {
         "vocab_size": len(tok),
         "hidden_size": hidden_size,
-        "intermediate_size": hidden_size * 2,
+        "intermediate_size": hidden_size * 2 if intermediate_size is None else intermediate_size,
         "num_hidden_layers": num_layers,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
+        "num_attention_heads": num_heads,
+        "num_key_value_heads": num_kv_heads,
         "max_position_embeddings": 32768,
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
         "pad_token_id": ids["<|endoftext|>"],
         "initializer_range": initializer_range,
     }
     vision_config: dict[str, Any] = {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
+        "depth": vision_depth,
+        "hidden_size": vision_hidden_size,
+        "intermediate_size": 2 * vision_hidden_size,
+        "num_heads": vision_num_heads,
         "patch_size": patch_size,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
@@ -291,6 +311,14 @@ def build_tiny_qwen2_5_vl(
     num_layers: int = 2,
     image_size: int | None = None,
     initializer_range: float = 0.2,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int | None = None,
+    vision_depth: int = 2,
+    vision_hidden_size: int = 32,
+    vision_num_heads: int = 2,
+    vision_fullatt_block_indexes: Sequence[int] | None = None,
+    tie_word_embeddings: bool | None = None,
 ) -> Path:
     """Build, save and return the directory of a random tiny ``Qwen2_5_VLForConditionalGeneration``.
 
@@ -304,7 +332,21 @@ def build_tiny_qwen2_5_vl(
             ``max_pixels``), so a large working resolution is shrunk before the vision tower; None keeps
             the stock Qwen2.5-VL bounds (3136 .. 1003520 pixels), under which 840x840 is kept as is.
         initializer_range: std of the random weights; larger than the stock 0.02 so that next-token
-            distributions are peaked and greedy decoding is numerically stable.
+            distributions are peaked and greedy decoding is numerically stable. Use 0.02 for a model
+            that is going to be trained.
+        num_heads: text attention heads (head_dim = hidden_size / num_heads).
+        num_kv_heads: text key/value heads (grouped-query attention); must divide num_heads.
+        intermediate_size: text MLP width; None means 2 * hidden_size.
+        vision_depth: number of vision-tower blocks.
+        vision_hidden_size: vision-tower width (its MLP is 2x wider).
+        vision_num_heads: vision-tower attention heads.
+        vision_fullatt_block_indexes: vision blocks with full attention (the others use 112-pixel
+            windows); None means the last block only.
+        tie_word_embeddings: tie the LM head to the input embeddings; None keeps the config default.
+
+    All the options after ``initializer_range`` are keyword-only and default to the original tiny
+    layout (4 heads, 2 KV heads, MLP 2x, a 2-block vision tower of width 32 with full attention in
+    block 1).
 
     Returns:
         ``Path(out_dir)``, loadable with ``AutoModelForImageTextToText`` and :func:`load_processor`.
@@ -318,16 +360,33 @@ def build_tiny_qwen2_5_vl(
         initializer_range=initializer_range,
         mrope_divisor=3,
         patch_size=14,
+        num_heads=num_heads,
+        num_kv_heads=num_kv_heads,
+        intermediate_size=intermediate_size,
+        vision_depth=vision_depth,
+        vision_hidden_size=vision_hidden_size,
+        vision_num_heads=vision_num_heads,
     )
+    fullatt = (
+        [vision_depth - 1] if vision_fullatt_block_indexes is None else list(vision_fullatt_block_indexes)
+    )
+    bad = [i for i in fullatt if not 0 <= i < vision_depth]
+    if bad:
+        raise ValueError(f"vision_fullatt_block_indexes {bad} out of range for vision_depth={vision_depth}")
     text_config["bos_token_id"] = ids["<|endoftext|>"]
     text_config["eos_token_id"] = ids["<|im_end|>"]
     vision_config["window_size"] = 112
-    vision_config["fullatt_block_indexes"] = [1]
+    vision_config["fullatt_block_indexes"] = fullatt
+    tie: dict[str, bool] = {}
+    if tie_word_embeddings is not None:
+        text_config["tie_word_embeddings"] = tie_word_embeddings
+        tie["tie_word_embeddings"] = tie_word_embeddings
     config = Qwen2_5_VLConfig(
         text_config=text_config,
         vision_config=vision_config,
         **token_kwargs,
         initializer_range=initializer_range,
+        **tie,
     )
     model = _build_vl_model(Qwen2_5_VLForConditionalGeneration, config, seed)
     return _save_vl(
