@@ -6,7 +6,12 @@ The directories are shared by every test module that asks for them, so tests mus
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +42,51 @@ def tiny_sam2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_models(tiny_vl_dirs: dict[str, Path], tiny_sam2_dir: Path) -> tuple[Path, Path]:
     """``(qwen2_5_vl_dir, sam2_dir)`` for end-to-end pipeline tests."""
     return tiny_vl_dirs["qwen2_5_vl"], tiny_sam2_dir
+
+
+@pytest.fixture(scope="module")
+def scripted_server() -> Iterator[Callable[..., str]]:
+    """Start OpenAI chat-completions stand-ins on loopback: ``start(answer_for, usage=None) -> base URL``.
+
+    ``answer_for(prompt_text) -> str`` gives the assistant message for a request's text part; the model
+    list serves one model, ``scripted``. The real ``OpenAIReasoner`` talks to it over HTTP, so tests can
+    check the success path of the pipeline with exact answers. Servers stop at the end of the module.
+    """
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(answer_for: Callable[[str], str], usage: dict[str, Any] | None = None) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _send(self, obj: dict[str, Any]) -> None:
+                body = json.dumps(obj).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._send({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = payload["messages"][0]["content"][1]["text"]
+                message = {"role": "assistant", "content": answer_for(prompt)}
+                reply: dict[str, Any] = {
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]
+                }
+                if usage is not None:
+                    reply["usage"] = usage
+                self._send(reply)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -8,8 +8,6 @@ samples are recorded failures) and a scripted OpenAI-compatible HTTP server stan
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -42,45 +40,13 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum()) / float((a | b).sum())
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """OpenAI chat-completions stand-in: answers by the first SCRIPT key found in the prompt."""
-
-    def log_message(self, *args) -> None:  # keep test output clean
-        pass
-
-    def _send(self, obj: dict) -> None:
-        body = json.dumps(obj).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self._send({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
-
-    def do_POST(self) -> None:
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = payload["messages"][0]["content"][1]["text"]
-        text = next((answer for key, answer in SCRIPT.items() if key in prompt), BAD)
-        self._send(
-            {
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
-                "usage": {"completion_tokens": 40},
-            }
-        )
-
-
 @pytest.fixture(scope="module")
-def server_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+def server_url(scripted_server):
+    """Answers by the first SCRIPT key found in the prompt (BAD otherwise)."""
+    return scripted_server(
+        lambda prompt: next((answer for key, answer in SCRIPT.items() if key in prompt), BAD),
+        usage={"completion_tokens": 40},
+    )
 
 
 @pytest.fixture(scope="module")
