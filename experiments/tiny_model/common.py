@@ -79,6 +79,8 @@ def build_model(
     res: int = 224,
     init_range: float = 0.02,
     seed: int = 0,
+    rope_theta: float = 10000.0,
+    mrope_section: list[int] | None = None,
 ) -> Path:
     """A random Qwen2_5_VLForConditionalGeneration for training, built by the package builder.
 
@@ -104,6 +106,8 @@ def build_model(
         vision_num_heads=vis_heads,
         vision_fullatt_block_indexes=list(range(vis_depth)),
         tie_word_embeddings=True,
+        rope_theta=rope_theta,
+        mrope_section=mrope_section,
     )
 
 

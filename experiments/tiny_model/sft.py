@@ -281,6 +281,8 @@ def main() -> None:
     ap.add_argument("--arch", choices=("qwen2_5", "qwen3"), default="qwen2_5", help="tiny model class")
     ap.add_argument("--task-lr", type=float, default=None, help="lr after the caption stage (default --lr)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rope-theta", type=float, default=10000.0, help="text RoPE base (qwen2_5)")
+    ap.add_argument("--mrope", type=int, nargs=3, default=None, help="mrope_section t h w (qwen2_5)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -321,6 +323,8 @@ def main() -> None:
                 vis_depth=args.vis_depth,
                 vis_hidden=args.vis_hidden,
                 res=args.res,
+                rope_theta=args.rope_theta,
+                mrope_section=args.mrope,
             )
         init_dir = model_dir
     else:

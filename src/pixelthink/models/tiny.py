@@ -319,6 +319,8 @@ def build_tiny_qwen2_5_vl(
     vision_num_heads: int = 2,
     vision_fullatt_block_indexes: Sequence[int] | None = None,
     tie_word_embeddings: bool | None = None,
+    rope_theta: float = 10000.0,
+    mrope_section: Sequence[int] | None = None,
 ) -> Path:
     """Build, save and return the directory of a random tiny ``Qwen2_5_VLForConditionalGeneration``.
 
@@ -343,6 +345,12 @@ def build_tiny_qwen2_5_vl(
         vision_fullatt_block_indexes: vision blocks with full attention (the others use 112-pixel
             windows); None means the last block only.
         tie_word_embeddings: tie the LM head to the input embeddings; None keeps the config default.
+        rope_theta: RoPE base of the text decoder (stock 10000). Qwen2.5-VL's M-RoPE is not
+            interleaved: ``mrope_section = [t, h, w]`` takes contiguous frequency bands, highest first,
+            so the width band gets the lowest frequencies; a small base (e.g. 100 or 10) makes the
+            column offsets of a few image tokens visible to attention.
+        mrope_section: ``[t, h, w]`` frequency counts, summing to head_dim / 2; None keeps the
+            default split ``[rest, q // 3, q // 3]`` of ``q = head_dim / 2`` ([6, 5, 5] at head_dim 32).
 
     All the options after ``initializer_range`` are keyword-only and default to the original tiny
     layout (4 heads, 2 KV heads, MLP 2x, a 2-block vision tower of width 32 with full attention in
@@ -373,6 +381,15 @@ def build_tiny_qwen2_5_vl(
     bad = [i for i in fullatt if not 0 <= i < vision_depth]
     if bad:
         raise ValueError(f"vision_fullatt_block_indexes {bad} out of range for vision_depth={vision_depth}")
+    if not rope_theta > 0:
+        raise ValueError(f"rope_theta must be positive, got {rope_theta}")
+    text_config["rope_parameters"]["rope_theta"] = float(rope_theta)
+    if mrope_section is not None:
+        section = [int(v) for v in mrope_section]
+        if len(section) != 3 or min(section) < 0:
+            raise ValueError(f"mrope_section must be 3 non-negative counts [t, h, w], got {section}")
+        _check_mrope(hidden_size // num_heads, section)
+        text_config["rope_parameters"]["mrope_section"] = section
     text_config["bos_token_id"] = ids["<|endoftext|>"]
     text_config["eos_token_id"] = ids["<|im_end|>"]
     vision_config["window_size"] = 112
