@@ -601,20 +601,23 @@ def parse_size(text: str) -> tuple[int, int]:
 def _cli_shapes(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     progress = not args.no_progress and sys.stderr.isatty()
-    if (Path(args.out) / "samples.jsonl").exists() and not args.overwrite:
+    from pixelthink.data.format import BenchmarkExistsError
+
+    try:
+        out = generate_benchmark(
+            args.out,
+            n_train=args.train,
+            n_val=args.val,
+            n_test=args.test,
+            seed=args.seed,
+            image_size=size,
+            progress=progress,
+            overwrite=args.overwrite,
+        )
+    except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
         raise ValueError(
             f"--out {args.out}: a benchmark already exists there (pass --overwrite to replace it)"
-        )
-    out = generate_benchmark(
-        args.out,
-        n_train=args.train,
-        n_val=args.val,
-        n_test=args.test,
-        seed=args.seed,
-        image_size=size,
-        progress=progress,
-        overwrite=args.overwrite,
-    )
+        ) from None
     print(
         f"wrote shapes benchmark to {out}: train={args.train} val={args.val} test={args.test} "
         f"seed={args.seed} size={size[0]}x{size[1]}"
