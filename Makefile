@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VERL_VENV ?= .venv-verl
 VERL_STAMP := $(VERL_VENV)/.installed
 
-.PHONY: venv venv-verl demo test test-main test-verl lint bench clean
+.PHONY: venv venv-verl demo reproduce test test-main test-verl lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -30,18 +30,22 @@ venv-verl: $(VERL_STAMP)
 demo: $(STAMP)
 	$(BIN)/pixelthink demo
 
+# Retrain the shipped tiny model (about 75 min on 2 cores) and install it into the package.
+reproduce: $(STAMP)
+	INSTALL=1 bash scripts/reproduce_tiny.sh
+
 test: test-main test-verl
 
 test-main: $(STAMP)
-	$(BIN)/ruff check src tests tests_verl bench
+	$(BIN)/ruff check src tests tests_verl bench scripts
 	$(BIN)/python -m pytest
 
 test-verl: $(VERL_STAMP)
 	$(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider tests_verl
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests tests_verl bench
-	$(BIN)/ruff format --check src tests tests_verl bench
+	$(BIN)/ruff check src tests tests_verl bench scripts
+	$(BIN)/ruff format --check src tests tests_verl bench scripts
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -171,3 +173,37 @@ def test_errors(tmp_path, tiny_vl_dirs):
     assert resolve_dtype("auto", torch.device("cuda")) is torch.bfloat16
     with pytest.raises(ValueError, match="dtype 'int8'"):
         resolve_dtype("int8", torch.device("cpu"))
+
+
+def test_trained_checkpoint_brings_its_resolution_and_prompt(
+    tiny_vl_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """`pixelthink train` writes pixelthink_recipe.yaml; resolution="auto" and no template use it."""
+    import shutil
+
+    from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE
+    from pixelthink.models.reasoner_hf import checkpoint_defaults
+    from pixelthink.models.reasoners import load_reasoner
+    from pixelthink.pipeline import Pipeline
+
+    plain = tiny_vl_dirs["qwen2_5_vl"]
+    assert checkpoint_defaults(plain) == {}
+    r = load_reasoner(str(plain), max_new_tokens=4)  # no recipe: Seg-Zero's frame and prompt
+    assert r.resolution == 840 and r.prompt_template == DEFAULT_PROMPT_TEMPLATE
+    trained = tmp_path / "trained"
+    shutil.copytree(plain, trained)
+    (trained / "pixelthink_recipe.yaml").write_text(
+        "kind: sft\ndata:\n  path: x\n  resolution: 112\n  prompt_template: \"Find '{question}'.\"\n"
+    )
+    assert checkpoint_defaults(trained) == {"resolution": 112, "prompt_template": "Find '{question}'."}
+    r = load_reasoner(str(trained), max_new_tokens=4)
+    assert r.resolution == 112 and r.prompt_template == "Find '{question}'."
+    pipe = Pipeline.from_specs(str(trained), "box", reasoner_options={"max_new_tokens": 4})
+    assert pipe.resolution == 112
+    (res,) = pipe.run_many([Image.new("RGB", (224, 160), "white")], ["the red circle"])
+    assert res.frame is not None and (res.frame.model_w, res.frame.model_h) == (112, 112)
+    assert load_reasoner(str(trained), resolution=224, max_new_tokens=4).resolution == 224  # explicit wins
+    assert load_reasoner(str(trained), resolution=None, max_new_tokens=4).resolution is None  # native
+    (trained / "pixelthink_recipe.yaml").write_text("- not a recipe\n")
+    with pytest.raises(ValueError, match=r"pixelthink_recipe\.yaml: expected a recipe mapping"):
+        load_reasoner(str(trained))

@@ -351,3 +351,31 @@ def test_errors(run, tmp_path, capsys):
     assert parse_compare_spec("a=p.jsonl,e.json") == ("a", "p.jsonl", "e.json")
     with pytest.raises(FileNotFoundError, match="predictions file not found"):
         build_report(run["bench"], tmp_path / "nope.jsonl", tmp_path / "y")
+
+
+def test_reference_results_join_the_comparison_without_predictions(run, tmp_path, capsys):
+    """--reference NAME=EVAL.json: a shipped evaluation (no predictions) is compared as recorded."""
+    ref_json = tmp_path / "shipped.eval.json"
+    args = ["eval", "--data", str(run["bench"]), "--predictions", str(run["other"]), "--out", str(ref_json)]
+    assert main([*args, "--judge", "none", "--no-samples", "--no-progress"]) == 0
+    recorded = json.loads(ref_json.read_text())
+    out = tmp_path / "site"
+    rc = main(
+        [
+            *("report", "--data", str(run["bench"]), "--predictions", str(run["preds"])),
+            *("--reference", f"shipped={ref_json}", "--out", str(out), "--gallery", "0", "--title", "mine"),
+        ]
+    )
+    assert rc == 0
+    html = (out / "index.html").read_text(encoding="utf-8")
+    page = _parse(out / "index.html")
+    assert page.runs == ["mine", "shipped"]
+    row = html.split('<tr data-run="shipped">', 1)[1].split("</tr>", 1)[0]
+    giou = recorded["buckets"]["all"]["giou"]
+    assert f'<td data-col="all.giou" class="num-main">{100 * giou:.2f}</td>' in row  # as recorded
+    assert "shipped: reference result" in html and "not recomputed" in html
+    assert (out / "assets" / "plots" / "compare.png").read_bytes()[:8] == PNG_MAGIC
+    bad = ["report", "--data", str(run["bench"]), "--predictions", str(run["preds"]), "--out", str(out)]
+    assert main([*bad, "--reference", "no-equals-sign"]) == 2
+    assert "expected NAME=EVAL.json" in capsys.readouterr().err
+    assert main([*bad, "--reference", f"x={tmp_path / 'missing.json'}"]) == 2

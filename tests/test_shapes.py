@@ -289,3 +289,41 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "shapes", "--out", str(out), "--train", "1"]) == 2  # exists, no --overwrite
     assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--size", "big"]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_family_and_shape_count_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pixelthink.data.shapes import parse_families
+
+    assert parse_families("direct_kind=2, direct_attr") == {"direct_kind": 2.0, "direct_attr": 1.0}
+    for bad, words in [("nope=1", "unknown family 'nope'"), ("direct_kind=x", "must be a number"),
+                       ("direct_kind=0", "positive weight"), ("direct_kind=-1", ">= 0")]:  # fmt: skip
+        with pytest.raises(ValueError, match=words):
+            parse_families(bad)
+    out = tmp_path / "warmup"
+    rc = main(["data", "shapes", "--out", str(out), "--train", "12", "--val", "0", "--test", "0",
+               "--families", "direct_kind,direct_attr", "--max-shapes", "2", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    samples = list(Benchmark(out))
+    assert len(samples) == 12
+    assert {s.source["family"] for s in samples} <= {"direct_kind", "direct_attr"}
+    assert all(1 <= s.source["n_shapes"] <= 2 for s in samples)
+    meta = json.loads((out / "meta.json").read_text())  # the settings are recorded with the benchmark
+    assert meta["generator"]["max_shapes"] == 2
+    assert set(meta["generator"]["families"]) == {"direct_kind", "direct_attr"}
+    # a family whose queries need more shapes than allowed fails with a message naming the cap
+    with pytest.raises(RuntimeError, match="at most 1 shapes"):
+        generate_sample(np.random.default_rng(0), ShapesConfig(max_shapes=1), family="relation")
+    assert main(["data", "shapes", "--out", str(tmp_path / "y"), "--max-shapes", "0"]) == 2
+    assert main(["data", "shapes", "--out", str(tmp_path / "z"), "--families", "bogus"]) == 2
+    assert "unknown family 'bogus'" in capsys.readouterr().err
+
+
+def test_articles_in_references() -> None:
+    from pixelthink.data.shapes_queries import article
+
+    assert article("orange star") == "an orange star" and article("red circle") == "a red circle"
+    assert article("ellipse") == "an ellipse"
+    for i in range(40):
+        g = generate_sample(sample_rng(0, "train", i))
+        for text in (g.reasoning_long, g.reasoning_short, g.query):
+            assert " a orange" not in text and " a ellipse" not in text, text

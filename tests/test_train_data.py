@@ -151,3 +151,48 @@ def test_vllm_topk_margins_and_sampled_logprob_reordering() -> None:
     assert out == [[[-3.0, -0.5, -1.2], [-0.1, -2.5]]]
     with pytest.raises(ValueError, match="sampled token"):
         sampled_token_logprobs(logprobs, token_ids, [[5, 3]])
+
+
+def test_tokenizer_texts_cover_prompts_references_answers_and_numbers(tmp_path: Path) -> None:
+    from pixelthink.train.data import tokenizer_texts
+
+    b = _bench(tmp_path / "b")
+    cfg = DataConfig(path=str(b), resolution=112, prompt_template="Find '{question}'.")
+    texts = tokenizer_texts(cfg, number_repeats=2)
+    assert "Find 'the red box 0'." in texts  # prompts (normalised query), every split
+    assert "Find 'the red box 2'." in texts
+    assert any(t.startswith("<think>a much longer reference</think><answer>{") for t in texts)
+    assert sum(" 110 111" in t and "112" not in t for t in texts) == 2  # model frame 0..111, " 17"
+    assert sum("[0], [1]" in t and "[111]" in t and "112" not in t for t in texts) == 2  # "[17"
+    assert any("You are a helpful assistant." in t for t in texts)
+    with pytest.raises(FileNotFoundError):
+        tokenizer_texts(cfg, [str(tmp_path / "missing")])
+
+
+def test_recipe_tokenizer_from_builds_a_tiny_model_whose_coordinates_are_single_tokens(
+    tmp_path: Path,
+) -> None:
+    from pixelthink.models.processors import load_processor
+    from pixelthink.train.common import resolve_model_path
+    from pixelthink.train.config import ModelConfig, RecipeError
+
+    b = _bench(tmp_path / "b")
+    data = DataConfig(path=str(b), resolution=112, prompt_template="Find '{question}'.")
+    model = ModelConfig(
+        path="tiny:qwen2_5_vl",
+        tiny={"tokenizer_from": [str(b)], "vocab_size": 1024, "hidden_size": 32, "num_layers": 1},
+    )
+    path = resolve_model_path(model, tmp_path / "run", "r.yaml", data)
+    tok = load_processor(path).tokenizer
+    assert len(tok) <= 1024 + 20
+    pieces = tok.tokenize('{"bbox": [17, 105, 99, 3]')
+    for number in ("17", "105", "99", "3"):
+        assert any(p.lstrip("Ġ ") == number for p in pieces), pieces
+    assert len(tok.tokenize("Find 'the red box 1'.")) <= 8
+    bad = ModelConfig(path="tiny:qwen2_5_vl", tiny={"tokenizer_from": [str(tmp_path / "nope")]})
+    with pytest.raises(RecipeError, match=r"r\.yaml: model\.tiny\.tokenizer_from"):
+        resolve_model_path(bad, tmp_path / "run2", "r.yaml", data)
+    with pytest.raises(RecipeError, match="vocab_size"):
+        resolve_model_path(
+            ModelConfig(path="tiny:qwen2_5_vl", tiny={"vocab_size": 10}), tmp_path / "r3", "r.yaml", data
+        )

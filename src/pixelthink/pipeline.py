@@ -185,18 +185,22 @@ class Pipeline:
         reasoner: str,
         segmenter: str = "grabcut",
         *,
-        resolution: int | tuple[int, int] | None = 840,
+        resolution: int | tuple[int, int] | str | None = "auto",
         reasoner_options: dict[str, Any] | None = None,
         segmenter_options: dict[str, Any] | None = None,
     ) -> Pipeline:
         """Build from spec strings: ``load_reasoner(reasoner, resolution=..., **reasoner_options)`` and
-        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax)."""
-        from pixelthink.models.reasoners import load_reasoner
+        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax).
+
+        ``resolution="auto"``: the resolution a local checkpoint was trained at (its
+        ``pixelthink_recipe.yaml``), else 840."""
+        from pixelthink.models.reasoners import load_reasoner, resolve_resolution
         from pixelthink.models.segmenters import load_segmenter
 
+        resolved = resolve_resolution(reasoner, resolution)
         seg = load_segmenter(segmenter, **(segmenter_options or {}))
-        rsn = load_reasoner(reasoner, resolution=resolution, **(reasoner_options or {}))
-        return cls(rsn, seg, resolution=resolution)
+        rsn = load_reasoner(reasoner, resolution=resolved, **(reasoner_options or {}))
+        return cls(rsn, seg, resolution=resolved)
 
     # ------------------------------------------------------------------ public API
     def run(self, image: ImageSource, query: str) -> Result:

@@ -1,22 +1,15 @@
 """``pixelthink demo``: the main job on the embedded default (what ``make demo`` runs).
 
-Generates a small difficulty-graded shapes benchmark, runs two reasoners through the full
-pipeline (reasoner -> GrabCut -> evaluation) and writes the evaluation reports (and the HTML
-report when :mod:`pixelthink.report` is available):
-
-* ``oracle``: answers with the benchmark's own short reasoning reference and ground-truth box and
-  points. It is an *upper bound* of the segmenter stage, not a model.
-* ``tiny-random``: a randomly initialised Qwen2.5-VL of the real architecture, built on the fly, run
-  through the same code path as a real checkpoint. It is a *lower bound*: it shows the machinery.
-
-The embedded trained PixelThink model replaces ``tiny-random`` once it is shipped. Every step is
-resumable: re-running the demo reuses the benchmark, the model and the predictions already written.
+Generates the test split of the shapes benchmark (the same samples the shipped model was evaluated
+on), runs the shipped tiny PixelThink model (a Qwen2.5-VL trained here by ``make reproduce``) through
+the full pipeline (reasoner -> GrabCut -> evaluation) and writes the HTML report: the per-bucket
+table, the plots, a gallery, and the segzero vs pixelthink comparison from the evaluation results
+shipped with the model. Every step is resumable: re-running reuses the benchmark and predictions.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -31,122 +24,115 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
-    parser.add_argument("--samples", type=int, default=48, help="test samples to generate")
-    parser.add_argument("--seed", type=int, default=0, help="benchmark seed")
+    parser.add_argument(
+        "--samples", type=int, default=100, help="test samples to run (default: %(default)s of the 300)"
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint to run (default: the shipped tiny model, src/pixelthink/assets/tiny_model)",
+    )
     parser.add_argument("--convention", choices=["lisa", "segzero"], default="lisa")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_demo)
 
 
-def _oracle_predictions(bench_dir: Path, out: Path) -> None:
-    """Write predictions whose answers are the benchmark's references (segmenter upper bound)."""
-    from tqdm import tqdm
+#: the shapes benchmark the shipped model was trained and evaluated on (scripts/reproduce_tiny.sh)
+DEMO_SEED = 0
+DEMO_IMAGE_SIZE = (224, 224)
+#: evaluation results shipped with the model (eval/NAME.eval.json) and how the report names them
+SHIPPED_EVALS = {
+    "sft": "SFT (shipped eval)",
+    "segzero": "segzero GRPO (shipped eval)",
+    "pixelthink": "pixelthink GRPO (shipped eval)",
+}
 
-    from pixelthink.data import Benchmark
-    from pixelthink.frames import FrameTransform
-    from pixelthink.masks import encode_rle
-    from pixelthink.models.segmenters import load_segmenter
-    from pixelthink.predictions import Prediction, PredictionWriter
 
-    bench = Benchmark(bench_dir)
-    segmenter = load_segmenter("grabcut")
-    with PredictionWriter(out) as writer:
-        todo = [s for s in bench if s.id not in writer.done_ids]
-        for sample in tqdm(todo, desc="oracle + GrabCut", unit="sample", disable=not todo):
-            t0 = time.perf_counter()
-            image = bench.load_image(sample)
-            t1 = time.perf_counter()
-            frame = FrameTransform.for_size(sample.width, sample.height, 840)
-            box = [round(v) for v in frame.box_to_model(sample.bbox)]
-            pts = [[round(x), round(y)] for x, y in frame.points_to_model(sample.points)]
-            think = sample.reasoning_short or ""
-            answer = json.dumps({"bbox": box, "points_1": pts[0], "points_2": pts[1]})
-            response = f"<think>{think}</think><answer>{answer}</answer>"
-            import numpy as np
+def shipped_model_dir() -> Path:
+    """``src/pixelthink/assets/tiny_model`` (inside the installed package)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "tiny_model"
 
-            segmenter.set_image(np.asarray(image))
-            mask, _score = segmenter.predict(sample.bbox, sample.points)
-            t2 = time.perf_counter()
-            writer.write(
-                Prediction(
-                    id=sample.id,
-                    response=response,
-                    mask=encode_rle(mask),
-                    bbox=tuple(sample.bbox),
-                    points=[tuple(p) for p in sample.points],
-                    reasoning_tokens=len(think.split()),
-                    answer_tokens=None,
-                    uncertainty=None,
-                    latency={"load": t1 - t0, "segment": t2 - t1, "total": t2 - t0},
-                    error=None,
-                    meta={"reasoner": "oracle-reference", "model_size": [840, 840]},
-                )
-            )
+
+def _benchmark(bench_dir: Path, samples: int) -> str:
+    from pixelthink.data.shapes import generate_benchmark
+
+    info = bench_dir.with_name(bench_dir.name + ".demo.json")
+    wanted = {"samples": samples, "seed": DEMO_SEED, "size": list(DEMO_IMAGE_SIZE)}
+    made = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else None
+    if (bench_dir / "samples.jsonl").is_file() and made == wanted:
+        return "reusing"
+    generate_benchmark(
+        bench_dir,
+        n_train=0,
+        n_val=0,
+        n_test=samples,
+        seed=DEMO_SEED,
+        image_size=DEMO_IMAGE_SIZE,
+        overwrite=True,
+        progress=False,
+    )
+    info.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
+    return "generated"
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from pixelthink.cli import main as cli_main
-    from pixelthink.data.shapes import generate_benchmark
     from pixelthink.evaluate import evaluate, format_table
-    from pixelthink.models.tiny import build_tiny_qwen2_5_vl
 
     if args.samples < 1:
         raise CommandError(f"--samples must be >= 1, got {args.samples}")
+    model_dir: Path = args.model if args.model is not None else shipped_model_dir()
+    if not (model_dir / "config.json").is_file():
+        raise CommandError(
+            f"{model_dir}: no trained model there; the tiny model is made by `make reproduce` "
+            "(scripts/reproduce_tiny.sh, INSTALL=1 copies it into the package)"
+        )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print("pixelthink demo: the embedded trained model is not shipped yet; this run shows the machinery")
-    print("with an oracle reasoner (upper bound) and a tiny random Qwen2.5-VL (lower bound).\n")
 
     bench_dir = out / "bench"
-    if not (bench_dir / "samples.jsonl").exists():
-        print(f"[1/4] generating {args.samples} test samples -> {bench_dir}")
-        generate_benchmark(bench_dir, n_train=0, n_val=0, n_test=args.samples, seed=args.seed)
-    else:
-        print(f"[1/4] reusing benchmark {bench_dir}")
+    how = _benchmark(bench_dir, args.samples)
+    print(f"[1/4] {how} {args.samples} test samples of the shapes benchmark -> {bench_dir}")
 
-    runs: dict[str, Path] = {
-        "oracle": out / "oracle.preds.jsonl",
-        "tiny-random": out / "tiny-random.preds.jsonl",
-    }
-    print("[2/4] oracle reasoner + GrabCut")
-    _oracle_predictions(bench_dir, runs["oracle"])
-
-    model_dir = out / "tiny-random-qwen2_5_vl"
-    if not (model_dir / "config.json").exists():
-        build_tiny_qwen2_5_vl(model_dir, seed=0)
-    print(f"[3/4] tiny random Qwen2.5-VL ({model_dir}) + GrabCut")
-    status = cli_main(
-        [
-            "predict", "--data", str(bench_dir), "--out", str(runs["tiny-random"]),
-            "--reasoner", str(model_dir), "--segmenter", "grabcut",
-            "--max-new-tokens", "48", "--batch-size", "8", "--resolution", "224",
-        ]
-    )  # fmt: skip
+    preds = out / "pixelthink-tiny.preds.jsonl"
+    print(f"[2/4] tiny PixelThink model ({model_dir}) + GrabCut")
+    predict = ["predict", "--data", str(bench_dir), "--out", str(preds), "--reasoner", str(model_dir)]
+    predict += ["--segmenter", "grabcut", "--max-new-tokens", "320", "--batch-size", "16"]
+    if args.no_progress:
+        predict.append("--no-progress")
+    status = cli_main(predict)
     if status != 0:
         raise CommandError(f"predict failed with status {status}")
 
-    print(f"[4/4] evaluating ({args.convention} convention)")
-    reports = {}
-    for name, preds in runs.items():
-        report = evaluate(bench_dir, preds, convention=args.convention)
-        path = out / f"{name}.eval.json"
-        report.save(path)
-        reports[name] = path
-        print(f"\n== {name} ==")
-        print(format_table(report))
+    print(f"[3/4] evaluating ({args.convention} convention, reasoning length in the model's tokens)")
+    from pixelthink.models.processors import load_processor
 
-    if importlib.util.find_spec("pixelthink.report") is not None:
-        from pixelthink.report import build_report
+    tokenizer = load_processor(model_dir).tokenizer
+    report = evaluate(
+        bench_dir, preds, convention=args.convention, tokenizer=tokenizer, progress=not args.no_progress
+    )
+    eval_path = report.save(out / "pixelthink-tiny.eval.json")
+    print(format_table(report))
 
-        index = build_report(
-            bench_dir,
-            runs["oracle"],
-            out / "report",
-            eval_report=reports["oracle"],
-            compare={"tiny-random": (runs["tiny-random"], reports["tiny-random"])},
-            title="pixelthink demo (oracle reasoner vs tiny random model)",
-        )
-        print(f"\nreport: {index}")
-    print(f"evaluation JSON: {', '.join(str(p) for p in reports.values())}")
+    from pixelthink.report import build_report
+
+    references = {
+        label: model_dir / "eval" / f"{name}.eval.json"
+        for name, label in SHIPPED_EVALS.items()
+        if (model_dir / "eval" / f"{name}.eval.json").is_file()
+    }
+    print(f"[4/4] writing the report (comparison with {len(references)} shipped evaluations)")
+    index = build_report(
+        bench_dir,
+        preds,
+        out / "report",
+        eval_report=eval_path,
+        references=references or None,
+        title="pixelthink demo: tiny PixelThink model on the shapes benchmark",
+    )
+    print(f"\nreport: {index}")
+    print(f"evaluation JSON: {eval_path}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0

@@ -186,6 +186,9 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.data}: no samples{where}{shard}")
     wanted = set(selected)
 
+    from pixelthink.models.reasoners import resolve_resolution
+
+    args.resolution = resolve_resolution(args.reasoner, args.resolution)  # "auto" -> the number used
     run_file = args.out.with_name(args.out.stem + ".run.json")
     settings = _settings(args, len(selected))
     writer = PredictionWriter(args.out, resume=not args.overwrite, overwrite=args.overwrite)

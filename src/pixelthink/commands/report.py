@@ -42,6 +42,14 @@ def register(subparsers: Any) -> None:
         metavar="NAME=PREDS.jsonl[,EVAL.json]",
         help="another run to compare with (repeatable); evaluated like the main run when EVAL is omitted",
     )
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="NAME=EVAL.json",
+        help="an evaluation report to show in the comparison as recorded, without predictions (e.g. the "
+        "results shipped with a model); repeatable",
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory (index.html goes here)")
     parser.add_argument("--title", help="page title and name of the main run (default: model or file name)")
     parser.add_argument(
@@ -83,6 +91,15 @@ def handler(args: argparse.Namespace) -> int:
             raise ValueError(f"--compare: run name {name!r} given twice")
         compare[name] = (preds, eval_path)
 
+    references: dict[str, str] = {}
+    for spec in args.reference:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--reference {spec!r}: expected NAME=EVAL.json")
+        if name.strip() in references or name.strip() in compare:
+            raise ValueError(f"--reference: run name {name.strip()!r} given twice")
+        references[name.strip()] = path.strip()
+
     split = args.split
     report = None
     if args.eval:
@@ -109,6 +126,7 @@ def handler(args: argparse.Namespace) -> int:
         title=args.title,
         gallery_per_bucket=args.gallery,
         eval_options=options,
+        references=references or None,
     )
     print(f"report written to {index}")
     return 0

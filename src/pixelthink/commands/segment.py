@@ -16,11 +16,14 @@ if TYPE_CHECKING:
     from pixelthink.pipeline import Pipeline, Result
 
 
-def parse_resolution(text: str) -> int | tuple[int, int] | None:
-    """``"840"`` -> 840, ``"native"`` -> None, ``"1280x720"`` / ``"1280,720"`` -> (1280, 720)."""
+def parse_resolution(text: str) -> int | tuple[int, int] | str | None:
+    """``"840"`` -> 840, ``"native"`` -> None, ``"1280x720"`` / ``"1280,720"`` -> (1280, 720),
+    ``"auto"`` -> ``"auto"`` (the checkpoint's training resolution, else 840)."""
     value = text.strip().lower()
     if value == "native":
         return None
+    if value == "auto":
+        return "auto"
     match = re.fullmatch(r"(\d+)\s*[x,]\s*(\d+)", value)
     if match:
         w, h = int(match.group(1)), int(match.group(2))
@@ -28,7 +31,9 @@ def parse_resolution(text: str) -> int | tuple[int, int] | None:
             return (w, h)
     elif value.isdigit() and int(value) > 0:
         return int(value)
-    raise argparse.ArgumentTypeError(f"expected a positive integer, WIDTHxHEIGHT or 'native', got {text!r}")
+    raise argparse.ArgumentTypeError(
+        f"expected a positive integer, WIDTHxHEIGHT, 'native' or 'auto', got {text!r}"
+    )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,9 +57,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--resolution",
         type=parse_resolution,
-        default=840,
-        metavar="840|WxH|native",
-        help="model-frame size the reasoner sees (Seg-Zero: 840, aspect ratio not kept; default: 840)",
+        default="auto",
+        metavar="auto|840|WxH|native",
+        help="model-frame size the reasoner sees (Seg-Zero: 840, aspect ratio not kept; default: auto = "
+        "the resolution a pixelthink-trained checkpoint was trained at, else 840)",
     )
     group.add_argument(
         "--answer-frame",

@@ -383,6 +383,13 @@ class ShapesConfig:
     height: int = 256
     family_weights: dict[str, float] | None = None
     max_attempts: int = 60
+    #: cap on the number of shapes per scene (None = each family's own range); e.g. 2 for a simple
+    #: grounding warm-up set. Families that need more shapes (e.g. ``distractors``) are refused.
+    max_shapes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_shapes is not None and self.max_shapes < 1:
+            raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
 
     def weights(self) -> tuple[list[str], np.ndarray]:
         table = self.family_weights or {k: v.weight for k, v in FAMILIES.items()}
@@ -449,10 +456,11 @@ def generate_sample(
     if family not in FAMILIES:
         raise ValueError(f"unknown query family {family!r}; expected one of {list(FAMILIES)}")
     spec = FAMILIES[family]
+    cap = config.max_shapes if config.max_shapes is not None else spec.n_shapes[1]
     for _ in range(config.max_attempts):
-        n_hi = spec.n_shapes[1]
+        n_hi = min(spec.n_shapes[1], cap)
         forced = tuple(spec.force(rng, n_hi)) if spec.force is not None else ()
-        n_lo = max(spec.n_shapes[0], min(len(forced), n_hi))
+        n_lo = min(max(spec.n_shapes[0], min(len(forced), n_hi)), n_hi)
         scene_cfg = SceneConfig(
             width=config.width,
             height=config.height,
@@ -483,7 +491,10 @@ def generate_sample(
             reasoning_long=long,
             info=dict(cand.info),
         )
-    raise RuntimeError(f"family {family!r}: no scene with a unique query in {config.max_attempts} attempts")
+    hint = f" with at most {config.max_shapes} shapes" if config.max_shapes is not None else ""
+    raise RuntimeError(
+        f"family {family!r}: no scene{hint} with a unique query in {config.max_attempts} attempts"
+    )
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -547,7 +558,11 @@ def generate_benchmark(
     width, height = (int(v) for v in image_size)
     base = config or ShapesConfig()
     cfg = ShapesConfig(
-        width=width, height=height, family_weights=base.family_weights, max_attempts=base.max_attempts
+        width=width,
+        height=height,
+        family_weights=base.family_weights,
+        max_attempts=base.max_attempts,
+        max_shapes=base.max_shapes,
     )
     names, p = cfg.weights()
     meta = {
@@ -557,6 +572,7 @@ def generate_benchmark(
             "seed": int(seed),
             "image_size": [width, height],
             "families": dict(zip(names, (round(float(v), 4) for v in p), strict=True)),
+            "max_shapes": cfg.max_shapes,
         }
     }
     out = Path(out_dir)
@@ -598,8 +614,34 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def parse_families(text: str) -> dict[str, float]:
+    """``"direct_kind=1,direct_attr=2"`` (or ``"direct_kind,direct_attr"``, weight 1) -> weights."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, _, weight = item.partition("=")
+        name = name.strip()
+        if name not in FAMILIES:
+            raise ValueError(f"--families: unknown family {name!r}; known: {', '.join(FAMILIES)}")
+        try:
+            w = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            raise ValueError(f"--families: weight of {name!r} must be a number, got {weight!r}") from None
+        if not w >= 0:
+            raise ValueError(f"--families: weight of {name!r} must be >= 0, got {weight!r}")
+        out[name] = w
+    if not any(v > 0 for v in out.values()):
+        raise ValueError(f"--families: expected NAME[=WEIGHT],... with a positive weight, got {text!r}")
+    return out
+
+
 def _cli_shapes(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
+    families = parse_families(args.families) if args.families else None
+    if args.max_shapes is not None and args.max_shapes < 1:
+        raise ValueError(f"--max-shapes must be >= 1, got {args.max_shapes}")
     progress = not args.no_progress and sys.stderr.isatty()
     from pixelthink.data.format import BenchmarkExistsError
 
@@ -613,6 +655,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
             image_size=size,
             progress=progress,
             overwrite=args.overwrite,
+            config=ShapesConfig(family_weights=families, max_shapes=args.max_shapes),
         )
     except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
         raise ValueError(
@@ -639,6 +682,21 @@ def register_cli(data_sub: Any) -> None:
     p.add_argument("--test", type=int, default=200, help="test samples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--size", default="256x256", help="image size WIDTHxHEIGHT (default 256x256)")
+    p.add_argument(
+        "--families",
+        default=None,
+        metavar="NAME[=W],...",
+        help="query families and their weights, e.g. direct_kind=1,direct_attr=1 (default: all, "
+        "with the weights of docs/SHAPES.md)",
+    )
+    p.add_argument(
+        "--max-shapes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N shapes per scene (default: each family's own range), e.g. 2 for a simple "
+        "grounding warm-up set",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_shapes)
@@ -655,6 +713,7 @@ __all__: Sequence[str] = (
     "generate_sample",
     "generate_scene",
     "is_unique",
+    "parse_families",
     "parse_size",
     "register_cli",
     "sample_rng",

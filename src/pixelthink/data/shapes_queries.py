@@ -108,6 +108,11 @@ def where(shape: Shape, scene: Scene) -> str:
     return region_phrase(*region_of(shape, scene))
 
 
+def article(noun_phrase: str) -> str:
+    """``"orange star"`` -> ``"an orange star"``; ``"red circle"`` -> ``"a red circle"``."""
+    return f"{'an' if noun_phrase[:1].lower() in 'aeiou' else 'a'} {noun_phrase}"
+
+
 def desc(shape: Shape, *, size: bool = False) -> str:
     """``"large red circle"`` (or ``"red circle"`` without the size)."""
     return f"{shape.size} {shape.colour} {shape.kind}" if size else f"{shape.colour} {shape.kind}"
@@ -602,8 +607,8 @@ def fam_implicit(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
                 steps = []
                 facts = []
                 if kind_hinted:
-                    steps.append(f"A shape with {KIND_HINTS[s.kind]} is a {s.kind}.")
-                    facts.append(f"a shape with {KIND_HINTS[s.kind]} is a {s.kind}")
+                    steps.append(f"A shape with {KIND_HINTS[s.kind]} is {article(s.kind)}.")
+                    facts.append(f"a shape with {KIND_HINTS[s.kind]} is {article(s.kind)}")
                 if colour_hinted:
                     steps.append(f"The colour of {COLOUR_HINTS[s.colour]} is {s.colour}.")
                     facts.append(f"{COLOUR_HINTS[s.colour]} is {s.colour}")
@@ -749,16 +754,16 @@ def fam_negation(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
         ast2 = Select(Not(Kind(k)))
         if len(kind_idx) >= 2 and resolve(ast2, scene) is not None:
             sentence = bool(rng.random() < 0.25)
-            text = f"Which shape is not a {k}?" if sentence else f"the shape that is not a {k}"
+            text = f"Which shape is not {article(k)}?" if sentence else f"the shape that is not {article(k)}"
 
             def explain2(t: int, k: str = k) -> tuple[str, list[str]]:
                 s = shapes[t]
                 steps = [
-                    f"The query asks for the shape that is not a {k}.",
+                    f"The query asks for the shape that is not {article(k)}.",
                     f"All the shapes are {plural(k)} except one: the {desc(s)} {where(s, scene)}.",
                 ]
                 return (
-                    f"The only shape that is not a {k} is the {s.colour} {s.kind} {where(s, scene)}.",
+                    f"The only shape that is not {article(k)} is the {s.colour} {s.kind} {where(s, scene)}.",
                     steps,
                 )
 
@@ -996,7 +1001,7 @@ def fam_transfer(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
                     steps.append(f"Of these, only the {s.colour} {s.kind} {where(s, scene)} fits the query.")
                 short = f"The {ref_text} is {val}, and the matching {s.colour} {s.kind} is {where(s, scene)}."
                 if attr == "kind":
-                    short = f"The {ref_text} is a {val}, and the other {val} is the {s.colour} one {where(s, scene)}."
+                    short = f"The {ref_text} is {article(val)}, and the other {val} is the {s.colour} one {where(s, scene)}."
                 return short, steps
 
             out.append(Candidate("transfer", ast, question if sentence else phrase, sentence, explain))
@@ -1242,7 +1247,7 @@ ENUMERATORS: dict[str, Callable[[Scene, np.random.Generator], list[Candidate]]] 
 
 def inventory(scene: Scene, *, size: bool = False) -> str:
     """``"I see 3 shapes: a red circle at the top left, ... and ...."`` (sizes named when ``size``)."""
-    items = [f"a {desc(s, size=size)} {where(s, scene)}" for s in reading_order(scene.shapes, scene)]
+    items = [f"{article(desc(s, size=size))} {where(s, scene)}" for s in reading_order(scene.shapes, scene)]
     text = f"I see {len(items)} shapes: {join_words(items)}."
     if scene.background == "noisy":
         text += " The image is noisy, but the colours are still clear."

@@ -42,14 +42,20 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
-from pixelthink.frames import FrameTransform
+from pixelthink.frames import DEFAULT_RESOLUTION, FrameTransform
 from pixelthink.models.processors import load_processor, processed_image_size
-from pixelthink.models.reasoners import Generation, count_reasoning_tokens
+from pixelthink.models.reasoners import Generation, checkpoint_defaults, count_reasoning_tokens
 from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
 
 ANSWER_FRAMES = ("input", "vision")
 
-__all__ = ["ChatOutput", "TopKRecorder", "TransformersReasoner", "resolve_device", "resolve_dtype"]
+__all__ = [
+    "ChatOutput",
+    "TopKRecorder",
+    "TransformersReasoner",
+    "resolve_device",
+    "resolve_dtype",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +213,7 @@ class TransformersReasoner:
         cls,
         path: str | Path,
         *,
-        resolution: int | tuple[int, int] | None = 840,
+        resolution: int | tuple[int, int] | str | None = "auto",
         max_new_tokens: int = 1024,
         do_sample: bool = False,
         temperature: float = 1.0,
@@ -216,7 +222,7 @@ class TransformersReasoner:
         device: str = "auto",
         device_map: str | dict[str, Any] | None = None,
         batch_size: int = 8,
-        prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        prompt_template: str | None = None,
         attn_implementation: str | None = None,
         answer_frame: str = "input",
     ) -> TransformersReasoner:
@@ -224,14 +230,18 @@ class TransformersReasoner:
 
         Args:
             path: checkpoint directory (tiny model or Hub snapshot).
-            resolution: working resolution (square int, or (width, height)); None = native size.
+            resolution: working resolution (square int, or (width, height)); None = native size;
+                "auto" = the resolution the checkpoint was trained at (:func:`checkpoint_defaults`),
+                else 840.
             max_new_tokens, do_sample, temperature, top_p: decoding; greedy by default. Other
                 settings of the checkpoint's generation_config.json (e.g. repetition_penalty) are kept.
             dtype: "auto" (bf16 on CUDA, float32 on CPU) or a dtype name.
             device: "auto" | "cpu" | "cuda" | "cuda:1" ...; ignored when ``device_map`` is given.
             device_map: passed to ``from_pretrained`` (e.g. "auto" to shard a large model).
             batch_size: samples per ``generate`` call.
-            prompt_template: prompt with a ``{question}`` field (see :mod:`pixelthink.answer`).
+            prompt_template: prompt with a ``{question}`` field (see :mod:`pixelthink.answer`); None =
+                the template the checkpoint was trained with (:func:`checkpoint_defaults`), else
+                :data:`~pixelthink.answer.DEFAULT_PROMPT_TEMPLATE`.
             attn_implementation: e.g. "sdpa", "flash_attention_2"; None = transformers' default.
             answer_frame: "input" (the working-resolution image, as PixelThink/Seg-Zero are trained) or
                 "vision" (the processor's grid, as stock Qwen2.5-VL grounding); see the module docstring.
@@ -239,6 +249,15 @@ class TransformersReasoner:
         root = Path(path)
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: model directory not found")
+        trained = checkpoint_defaults(root)
+        if resolution == "auto":
+            resolution = trained.get("resolution", DEFAULT_RESOLUTION)
+        elif isinstance(resolution, str):
+            raise ValueError(
+                f"resolution must be an int, (width, height), None or 'auto', got {resolution!r}"
+            )
+        if prompt_template is None:
+            prompt_template = trained.get("prompt_template") or DEFAULT_PROMPT_TEMPLATE
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         processor = load_processor(root)
@@ -254,7 +273,7 @@ class TransformersReasoner:
         return cls(
             model,
             processor,
-            resolution=resolution,
+            resolution=resolution,  # type: ignore[arg-type]
             max_new_tokens=max_new_tokens,
             do_sample=do_sample,
             temperature=temperature,

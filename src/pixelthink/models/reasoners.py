@@ -30,12 +30,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from pixelthink.frames import FrameTransform
+from pixelthink.frames import DEFAULT_RESOLUTION, FrameTransform
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Generation", "Reasoner", "count_reasoning_tokens", "load_reasoner", "parse_openai_spec"]
+__all__ = [
+    "TRAINED_RECIPE_FILE",
+    "Generation",
+    "Reasoner",
+    "checkpoint_defaults",
+    "count_reasoning_tokens",
+    "load_reasoner",
+    "parse_openai_spec",
+    "resolve_resolution",
+]
 
 
 @dataclass
@@ -111,6 +120,56 @@ def parse_openai_spec(spec: str, model: str | None = None) -> tuple[str, str]:
     return urlunsplit((parts.scheme, parts.netloc, path, "", "")), name
 
 
+#: written next to the weights by ``pixelthink train`` (the recipe the checkpoint was trained with)
+TRAINED_RECIPE_FILE = "pixelthink_recipe.yaml"
+
+
+def checkpoint_defaults(path: str | Path) -> dict[str, Any]:
+    """Inference settings a checkpoint was trained with: ``{"resolution", "prompt_template"}``.
+
+    Read from ``pixelthink_recipe.yaml`` (written by ``pixelthink train``; its ``data.resolution`` and
+    ``data.prompt_template``). Keys are absent when the file or the value is (e.g. a Hub checkpoint,
+    or a recipe that kept the default template).
+
+    Raises:
+        ValueError: the file exists but is not a YAML mapping.
+    """
+    import yaml  # lazily: this module stays light
+
+    f = Path(path) / TRAINED_RECIPE_FILE
+    if not f.is_file():
+        return {}
+    try:
+        recipe = yaml.safe_load(f.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{f}: not valid YAML: {exc}") from exc
+    data = recipe.get("data") if isinstance(recipe, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError(f"{f}: expected a recipe mapping with a 'data' section")
+    out: dict[str, Any] = {}
+    res = data.get("resolution", DEFAULT_RESOLUTION)
+    out["resolution"] = tuple(res) if isinstance(res, list) else res
+    if isinstance(data.get("prompt_template"), str):
+        out["prompt_template"] = data["prompt_template"]
+    return out
+
+
+def resolve_resolution(
+    spec: str, resolution: int | tuple[int, int] | str | None
+) -> int | tuple[int, int] | None:
+    """``resolution`` with ``"auto"`` replaced: a local checkpoint's training resolution
+    (:func:`checkpoint_defaults`), else 840 (URLs, checkpoints not trained by pixelthink)."""
+    if resolution != "auto":
+        if isinstance(resolution, str):
+            raise ValueError(
+                f"resolution must be an int, (width, height), None or 'auto', got {resolution!r}"
+            )
+        return resolution
+    if _HTTP.match(spec) or not Path(spec).expanduser().is_dir():
+        return DEFAULT_RESOLUTION
+    return checkpoint_defaults(Path(spec).expanduser()).get("resolution", DEFAULT_RESOLUTION)
+
+
 def load_reasoner(spec: str, **options: Any) -> Reasoner:
     """Build a reasoner from a spec string.
 
@@ -118,7 +177,8 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
         spec: a local checkpoint directory -> :class:`TransformersReasoner`;
             ``http(s)://HOST[:PORT][/v1][?model=NAME]`` -> :class:`OpenAIReasoner`.
         **options: keyword arguments of ``TransformersReasoner.from_pretrained`` or ``OpenAIReasoner``
-            (for a URL, ``model=NAME`` may replace the ``?model=`` query).
+            (for a URL, ``model=NAME`` may replace the ``?model=`` query). ``resolution="auto"``
+            means the checkpoint's training resolution (local) or 840 (URL).
 
     Raises:
         FileNotFoundError: ``spec`` is neither a URL nor an existing directory.
@@ -128,6 +188,8 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
         from pixelthink.models.reasoner_openai import OpenAIReasoner
 
         base_url, name = parse_openai_spec(spec, options.pop("model", None))
+        if "resolution" in options:  # "auto": Seg-Zero's frame for a server's model
+            options["resolution"] = resolve_resolution(spec, options["resolution"])
         return OpenAIReasoner(base_url, name, **options)
     path = Path(spec).expanduser()
     if not path.exists():

@@ -194,6 +194,7 @@ def build_report(
     title: str | None = None,
     gallery_per_bucket: int = 4,
     eval_options: Mapping[str, Any] | None = None,
+    references: Mapping[str, EvalLike] | None = None,
 ) -> Path:
     """Write the HTML report of one run (optionally compared with others) and return ``index.html``.
 
@@ -210,6 +211,9 @@ def build_report(
             the predictions, else the predictions file name).
         gallery_per_bucket: examples per difficulty bucket (0 = no gallery).
         eval_options: keyword arguments of ``evaluate`` (convention, judge, response_frame, ...).
+        references: evaluation reports without predictions ``{name: report}`` (e.g. the results shipped
+            with a model), shown in the comparison table and plot as they are: not recomputed, and
+            possibly measured on other samples (their sample count is shown).
 
     Raises:
         ValueError / FileNotFoundError: unreadable inputs, or an evaluation report of another benchmark.
@@ -243,12 +247,20 @@ def build_report(
             raise ValueError(f"compare: run name {name!r} is used twice (the main run is {main.name!r})")
         preds_spec, eval_spec = spec if isinstance(spec, tuple) else (spec, None)
         runs[name] = _make_run(name, bench, ids, preds_spec, eval_spec, compare_kwargs, notes)
+    refs: dict[str, EvalReport] = {}
+    for name, value in (references or {}).items():
+        if name == main.name or name in runs or name in refs:
+            raise ValueError(f"references: run name {name!r} is used twice (the main run is {main.name!r})")
+        refs[name] = load_eval_report(value)
+        where = str(value) if isinstance(value, str | os.PathLike) else "in memory"
+        n = refs[name].buckets["all"].n if "all" in refs[name].buckets else "?"
+        notes.append(f"{name}: reference result ({where}, {n} samples), shown as recorded, not recomputed")
     conv = report.settings.get("convention")
-    for run in runs.values():
-        other = run.report.settings.get("convention")
+    for run_name, other_report in [*((n, r.report) for n, r in runs.items()), *refs.items()]:
+        other = other_report.settings.get("convention")
         if other != conv:
             notes.append(
-                f"{run.name}: evaluated with convention {other}, the main run with {conv}: not comparable"
+                f"{run_name}: evaluated with convention {other}, the main run with {conv}: not comparable"
             )
 
     out.mkdir(parents=True, exist_ok=True)
@@ -269,8 +281,9 @@ def build_report(
         ),
     ]
     compare_plot = None
-    if runs:
-        all_runs = {main.name: main.report.buckets, **{n: r.report.buckets for n, r in runs.items()}}
+    others = {**{n: r.report for n, r in runs.items()}, **refs}
+    if others:
+        all_runs = {main.name: main.report.buckets, **{n: r.buckets for n, r in others.items()}}
         compare_plot = plot_compare(all_runs, plots_dir / "compare.png", unit=unit_label)
 
     frame = parse_response_frame(report.settings.get("response_frame", 840))
@@ -295,8 +308,8 @@ def build_report(
             [(p.relative_to(out).as_posix(), cap) for p, cap in figures], "Reasoning length and accuracy"
         ),
     ]
-    if runs:
-        all_reports = {main.name: report, **{n: r.report for n, r in runs.items()}}
+    if others:
+        all_reports = {main.name: report, **others}
         rel = compare_plot.relative_to(out).as_posix() if compare_plot else None
         body.append(H.render_compare(all_reports, rel, []))
     body.append(H.render_gallery(gallery, unit_label, gallery_per_bucket))

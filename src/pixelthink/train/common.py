@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .config import LoraSection, ModelConfig, Recipe, RecipeError
+from .config import DataConfig, LoraSection, ModelConfig, Recipe, RecipeError
 
 __all__ = [
     "TINY_PREFIX",
@@ -26,10 +26,47 @@ TINY_PREFIX = "tiny:"
 _TINY_KINDS = ("qwen2_5_vl", "qwen3_vl")
 
 
-def resolve_model_path(model: ModelConfig, output_dir: str | Path, source: str = "<recipe>") -> Path:
+#: keys of ``model.tiny`` that configure the tokenizer instead of the model builder
+TOKENIZER_KEYS = ("tokenizer_from", "vocab_size")
+
+
+def _tiny_tokenizer(settings: dict[str, Any], data: DataConfig | None, source: str) -> Any:
+    """The BPE for a tiny model: trained on ``tokenizer_from`` benchmarks (None: the built-in corpus)."""
+    from pixelthink.models import tiny
+
+    paths = settings.get("tokenizer_from")
+    vocab = settings.get("vocab_size", 400)
+    if not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 300:
+        raise RecipeError(f"{source}: model.tiny.vocab_size: expected an integer >= 300, got {vocab!r}")
+    if paths is None:
+        return tiny.build_tiny_tokenizer(vocab_size=vocab) if "vocab_size" in settings else None
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or not paths:
+        raise RecipeError(
+            f"{source}: model.tiny.tokenizer_from: expected a benchmark directory or a list of them, "
+            f"got {paths!r}"
+        )
+    if data is None:
+        raise RecipeError(f"{source}: model.tiny.tokenizer_from needs the recipe's data section")
+    from .data import tokenizer_texts
+
+    try:
+        texts = tokenizer_texts(data, paths)
+    except (FileNotFoundError, ValueError) as exc:
+        raise RecipeError(f"{source}: model.tiny.tokenizer_from: {exc}") from exc
+    return tiny.build_tiny_tokenizer(texts=texts, vocab_size=vocab)
+
+
+def resolve_model_path(
+    model: ModelConfig, output_dir: str | Path, source: str = "<recipe>", data: DataConfig | None = None
+) -> Path:
     """The checkpoint directory of the policy; ``tiny:KIND`` builds one under ``<output_dir>/tiny_base``.
 
     The tiny model is built once (same seed -> same weights), so a resumed run finds the same base.
+    ``model.tiny.tokenizer_from`` (benchmark directories) and ``model.tiny.vocab_size`` train its BPE
+    on those benchmarks' prompts (with ``data.prompt_template``), references and answers (in the
+    ``data.resolution`` frame); the other ``model.tiny`` keys go to the builder.
     """
     spec = model.path
     if spec.startswith(TINY_PREFIX):
@@ -43,8 +80,12 @@ def resolve_model_path(model: ModelConfig, output_dir: str | Path, source: str =
             from pixelthink.models import tiny
 
             builder = tiny.build_tiny_qwen2_5_vl if kind == "qwen2_5_vl" else tiny.build_tiny_qwen3_vl
+            settings = {k: v for k, v in model.tiny.items() if k not in TOKENIZER_KEYS}
+            tokenizer = _tiny_tokenizer(model.tiny, data, source)
+            if tokenizer is not None:
+                settings["tokenizer"] = tokenizer
             try:
-                builder(out, **model.tiny)
+                builder(out, **settings)
             except TypeError as exc:
                 raise RecipeError(
                     f"{source}: model.tiny: invalid settings for {builder.__name__}: {exc}"

@@ -57,6 +57,7 @@ __all__ = [
     "parse_segzero_solution",
     "sft_rows",
     "sft_target",
+    "tokenizer_texts",
 ]
 
 log = logging.getLogger(__name__)
@@ -344,6 +345,50 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
             "image": image,
             "difficulty": it.difficulty,
         }
+
+
+def tokenizer_texts(
+    cfg: DataConfig, paths: list[str] | None = None, *, number_repeats: int = 50
+) -> list[str]:
+    """Texts to train a tiny model's BPE on: what the model will read and write for these benchmarks.
+
+    For every sample of every benchmark in ``paths`` (default: ``cfg.path``; all splits, images are
+    not read): the prompt (``cfg.prompt_template``), both reference reasonings and the answer JSON in
+    the model frame (``cfg.resolution``). Every integer ``0 .. side-1`` of the model frame is added
+    ``number_repeats`` times in the answer's spellings, so that each coordinate becomes one token, and
+    so is the chat template's fixed text (the default system prompt, the role names).
+
+    Raises:
+        ValueError: a path is not a benchmark directory (a Seg-Zero layout has no reference texts).
+    """
+    from pixelthink.data import Benchmark
+
+    template = cfg.prompt_template or DEFAULT_PROMPT_TEMPLATE
+    texts: list[str] = []
+    side = 0
+    for path in paths or [cfg.path]:
+        if detect_format(path) != "benchmark":
+            raise ValueError(
+                f"{path}: model.tiny.tokenizer_from needs benchmark directories (samples.jsonl), "
+                "whose queries and reference reasoning the tokenizer is trained on"
+            )
+        for s in Benchmark(path, check_images=False):
+            ft = FrameTransform.for_size(s.width, s.height, _resolution(cfg))
+            side = max(side, ft.model_w, ft.model_h)
+            texts.append(build_prompt(s.query, template))
+            if s.bbox is None:
+                continue
+            box = tuple(ft.box_to_model(tuple(float(v) for v in s.bbox)))  # type: ignore[arg-type]
+            pts = [tuple(p) for p in ft.points_to_model([(float(x), float(y)) for x, y in s.points])]
+            for ref in (s.reasoning_short, s.reasoning_long):
+                if ref:
+                    texts.append(sft_target(ref, box, pts))  # type: ignore[arg-type]
+    numbers = [str(i) for i in range(side)]
+    spellings = [" ".join(numbers), "[" + "], [".join(numbers) + "]"]  # " 17" and "[17"
+    texts.extend(spellings * number_repeats)
+    # the chat template's fixed text (Qwen's default system prompt and the role names)
+    texts.extend(["system\nYou are a helpful assistant.", "user\n", "assistant\n"] * number_repeats)
+    return texts
 
 
 def _features(kind: str) -> Any:

@@ -397,7 +397,7 @@ def build_grpo_trainer(
     """
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = resolve_model_path(recipe.model, out, recipe.source)
+    model_path = resolve_model_path(recipe.model, out, recipe.source, recipe.data)
     model, processor = load_policy(recipe.model, model_path)
     _check_frame(recipe, processor)
     reward_cfg = recipe.reward.reward_config()

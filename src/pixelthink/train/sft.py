@@ -46,7 +46,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
     """``(trainer, processor)`` for a ``kind: sft`` recipe."""
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model_path = resolve_model_path(recipe.model, out, recipe.source)
+    model_path = resolve_model_path(recipe.model, out, recipe.source, recipe.data)
     model, processor = load_policy(recipe.model, model_path)
     seed = int(recipe.trainer.get("seed", 42))
     dataset = build_dataset(recipe.data, "sft", seed=seed, cache_dir=str(out / "data_cache"))

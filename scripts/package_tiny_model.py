@@ -1,0 +1,239 @@
+"""Package the tiny PixelThink model that ``scripts/reproduce_tiny.sh`` trained.
+
+Writes ``--out`` (and with ``--install`` also ``src/pixelthink/assets/tiny_model``):
+
+* the ``grpo_pixelthink`` checkpoint's inference files (weights, config, tokenizer, processor, chat
+  template, the recipe it was trained with): it loads with ``pixelthink segment --reasoner DIR``;
+* ``eval/{sft,segzero,pixelthink}.eval.json``: the test-split evaluation of the three models (per
+  bucket; the per-sample records are dropped to keep the files small);
+* ``training/``: the recipe each stage ran with and its training time;
+* ``README.md``: the model card, with the measured table and the issue's targets checked.
+
+Usage: ``python scripts/package_tiny_model.py --run runs/reproduce --out runs/reproduce/package [--install]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALL_DIR = REPO / "src" / "pixelthink" / "assets" / "tiny_model"
+RUNS = {"sft": "sft", "segzero": "grpo_segzero", "pixelthink": "grpo_pixelthink"}
+STAGES = ("sft_warmup", "sft", "grpo_segzero", "grpo_pixelthink")
+#: top-level files of a trained checkpoint that inference does not need
+SKIP = {"training_args.bin", "metrics.jsonl", "rollouts.jsonl", "README.md"}
+BUCKETS = ("easy", "medium", "hard", "all")
+
+
+def _copy_model(src: Path, dst: Path) -> list[str]:
+    if not (src / "model.safetensors").is_file():
+        raise SystemExit(f"{src}: no model.safetensors; run scripts/reproduce_tiny.sh first")
+    names = []
+    for f in sorted(src.iterdir()):
+        if f.is_file() and f.name not in SKIP:
+            shutil.copy2(f, dst / f.name)
+            names.append(f.name)
+    return names
+
+
+def _train_seconds(stage_dir: Path) -> float | None:
+    metrics = stage_dir / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    seconds = None
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        for key in ("train_runtime", "train/train_runtime"):
+            if isinstance(rec.get(key), int | float):
+                seconds = float(rec[key])
+    return seconds
+
+
+def _load_eval(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SystemExit(f"{path}: evaluation missing; run scripts/reproduce_tiny.sh (stage 5) first")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.pop("samples", None)
+    return data
+
+
+def _b(report: dict[str, Any], bucket: str, key: str) -> float | None:
+    value = report["buckets"].get(bucket, {}).get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}"
+
+
+def _num(v: float | None, digits: int = 1) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def targets(evals: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
+    """The issue's targets: (description, measured value, met?)."""
+    sft, seg, pt = evals["sft"], evals["segzero"], evals["pixelthink"]
+    out: list[tuple[str, str, bool | None]] = []
+    easy = _b(sft, "easy", "giou")
+    out.append(("SFT model: easy gIoU >= 50", _pct(easy), None if easy is None else easy >= 0.5))
+    te_s, te_p = _b(seg, "easy", "tokens_mean"), _b(pt, "easy", "tokens_mean")
+    r_easy = te_p / te_s if te_s and te_p is not None else None
+    out.append(
+        (
+            "pixelthink easy reasoning tokens <= 60% of segzero's",
+            "–" if r_easy is None else f"{100 * r_easy:.0f}% ({_num(te_p)} vs {_num(te_s)})",
+            None if r_easy is None else r_easy <= 0.6,
+        )
+    )
+    g_s, g_p = _b(seg, "all", "giou"), _b(pt, "all", "giou")
+    diff = None if g_s is None or g_p is None else 100 * (g_p - g_s)
+    out.append(
+        (
+            "pixelthink overall gIoU within 2 points of segzero (or better)",
+            "–" if diff is None else f"{diff:+.1f} points ({_pct(g_p)} vs {_pct(g_s)})",
+            None if diff is None else diff >= -2.0,
+        )
+    )
+    th_s, th_p = _b(seg, "hard", "tokens_mean"), _b(pt, "hard", "tokens_mean")
+    r_hard = th_p / th_s if th_s and th_p is not None else None
+    out.append(
+        (
+            "hard reasoning cut proportionally less than easy",
+            "–"
+            if r_hard is None or r_easy is None
+            else f"hard keeps {100 * r_hard:.0f}%, easy {100 * r_easy:.0f}%",
+            None if r_hard is None or r_easy is None else r_hard > r_easy,
+        )
+    )
+    return out
+
+
+def results_table(evals: dict[str, dict[str, Any]]) -> str:
+    head = "| model | " + " | ".join(f"{b} gIoU | {b} cIoU | {b} tokens" for b in BUCKETS) + " |"
+    sep = "|---" * (1 + 3 * len(BUCKETS)) + "|"
+    rows = []
+    for name, rep in evals.items():
+        cells = []
+        for b in BUCKETS:
+            cells += [_pct(_b(rep, b, "giou")), _pct(_b(rep, b, "ciou")), _num(_b(rep, b, "tokens_mean"))]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    counts = " / ".join(f"{b} {evals['sft']['buckets'].get(b, {}).get('n', 0)}" for b in BUCKETS)
+    return "\n".join([head, sep, *rows]) + f"\n\nTest samples: {counts}."
+
+
+def model_card(evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict) -> str:
+    tiny = {}
+    for stage in ("sft_warmup",):
+        tiny = recipe.get(stage, {}).get("model", {}).get("tiny", {})
+    checks = "\n".join(
+        f"| {desc} | {value} | {'yes' if ok else 'no' if ok is not None else '–'} |"
+        for desc, value, ok in targets(evals)
+    )
+    times = ", ".join(
+        f"{stage} {seconds[stage] / 60:.1f} min" for stage in STAGES if seconds.get(stage) is not None
+    )
+    unit = evals["sft"]["settings"].get("length_unit", "tokens")
+    return f"""# pixelthink-tiny (shapes)
+
+A ~1.2M-parameter **Qwen2.5-VL-architecture** model trained from scratch on CPU by this repository's own
+commands, on the generated *shapes* benchmark (`pixelthink data shapes`). It is the embedded default
+of `pixelthink demo`: a miniature of the PixelThink claim, not a useful segmentation model for real
+images. Load it like any checkpoint:
+
+```bash
+pixelthink segment IMAGE.png "the red circle" --reasoner src/pixelthink/assets/tiny_model
+```
+
+(`--resolution auto`, the default, reads the frame (168x168) and the prompt template it was trained
+with from `pixelthink_recipe.yaml`.)
+
+## Architecture
+Qwen2_5_VLForConditionalGeneration, random init (std 0.02), text: hidden {tiny.get("hidden_size")},
+{tiny.get("num_layers")} layers, {tiny.get("num_heads")} heads ({tiny.get("num_kv_heads")} KV), MLP
+{tiny.get("intermediate_size")}, tied embeddings, M-RoPE base {tiny.get("rope_theta")} with sections
+{tiny.get("mrope_section")}; vision tower: {tiny.get("vision_depth")} blocks of width
+{tiny.get("vision_hidden_size")}. Byte-level BPE with {tiny.get("vocab_size")} tokens trained on the
+benchmarks' own text (every coordinate is one token). Images are resized to 168x168 (36 image tokens).
+
+## Training (scripts/reproduce_tiny.sh, recipes/shapes_tiny/)
+1. `pixelthink data shapes`: a grounding warm-up set (6000 scenes of 1-2 shapes, direct queries, seed 1)
+   and the benchmark (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
+2. `pixelthink train sft` on the warm-up set (short references).
+3. `pixelthink train sft` on the benchmark's train split, long or short reference at random (50/50,
+   independent of difficulty).
+4. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
+   (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
+   words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml).
+
+Training time on 2 CPU cores (1 thread per job): {times or "not recorded"}.
+
+## Results (test split, GrabCut segmenter, lisa convention; tokens = mean reasoning {unit})
+{results_table(evals)}
+
+`sft` is the stage-3 model, `segzero` and `pixelthink` the two GRPO models; this directory holds
+`pixelthink`. The evaluation files are in `eval/` (made by `pixelthink eval`).
+
+## Targets (issue 5)
+| target | measured | met |
+|---|---|---|
+{checks}
+
+## Limits
+Trained on synthetic coloured shapes only; tiny capacity; boxes are coarse, and GrabCut does the
+pixel work. Regenerate it with `make reproduce` (about 75 min on 2 cores).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", type=Path, default=Path("runs/reproduce"), help="OUT of reproduce_tiny.sh")
+    ap.add_argument("--out", type=Path, required=True, help="package directory to (re)write")
+    ap.add_argument("--install", action="store_true", help=f"also copy the package to {INSTALL_DIR}")
+    args = ap.parse_args(argv)
+
+    import yaml
+
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    (args.out / "eval").mkdir(parents=True)
+    (args.out / "training").mkdir()
+    files = _copy_model(args.run / RUNS["pixelthink"], args.out)
+    evals = {name: _load_eval(args.run / "eval" / f"{run}.eval.json") for name, run in RUNS.items()}
+    for name, data in evals.items():
+        (args.out / "eval" / f"{name}.eval.json").write_text(
+            json.dumps(data, indent=2) + "\n", encoding="utf-8"
+        )
+    seconds: dict[str, float | None] = {}
+    recipes: dict[str, Any] = {}
+    for stage in STAGES:
+        rec = args.run / stage / "pixelthink_recipe.yaml"
+        if rec.is_file():
+            shutil.copy2(rec, args.out / "training" / f"{stage}.yaml")
+            recipes[stage] = yaml.safe_load(rec.read_text(encoding="utf-8"))
+        seconds[stage] = _train_seconds(args.run / stage)
+    (args.out / "training" / "seconds.json").write_text(
+        json.dumps(seconds, indent=2) + "\n", encoding="utf-8"
+    )
+    (args.out / "README.md").write_text(model_card(evals, seconds, recipes), encoding="utf-8")
+    size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    print(f"packaged {len(files)} model files + eval + model card -> {args.out} ({size / 1e6:.1f} MB)")
+    for desc, value, ok in targets(evals):
+        print(f"  [{'ok' if ok else 'MISSED' if ok is not None else '?'}] {desc}: {value}")
+    if args.install:
+        if INSTALL_DIR.exists():
+            shutil.rmtree(INSTALL_DIR)
+        shutil.copytree(args.out, INSTALL_DIR)
+        print(f"installed -> {INSTALL_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The tiny-model reproduction (scripts/reproduce_tiny.sh), shortened to a few steps per stage, then
+the demo on the model it packaged.
+
+Same commands, recipes and stages as ``make reproduce``; only the data sizes and step counts are
+cut (environment variables of the script), so this checks that every stage runs and hands its output
+to the next: data -> SFT warm-up -> SFT -> GRPO (segzero, pixelthink) -> predict/eval -> package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pixelthink.cli import main
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "reproduce_tiny.sh"
+
+
+def _run_script(out: Path) -> subprocess.CompletedProcess[str]:
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "OUT": str(out),
+        "WARMUP_N": "24",
+        "TRAIN_N": "24",
+        "TEST_N": "6",
+        "WARMUP_STEPS": "2",
+        "SFT_STEPS": "2",
+        "GRPO_STEPS": "1",
+        "PARALLEL": "1",
+        "PIXELTHINK": str(bin_dir / "pixelthink"),
+        "PYTHON": sys.executable,
+    }
+    return subprocess.run(
+        ["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("reproduce") / "run"
+    proc = _run_script(out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> None:
+    import yaml
+
+    out, log = reproduced
+    for stage in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6"):
+        assert stage in log
+    for run in ("sft_warmup", "sft", "grpo_segzero", "grpo_pixelthink"):
+        assert (out / run / "model.safetensors").is_file(), run
+    recipes = {
+        r: yaml.safe_load((out / r / "pixelthink_recipe.yaml").read_text())
+        for r in ("sft", "grpo_pixelthink")
+    }
+    assert recipes["sft"]["model"]["path"] == str(out / "sft_warmup")  # stage 3 starts from stage 2
+    assert recipes["grpo_pixelthink"]["model"]["path"] == str(out / "sft")
+    assert recipes["grpo_pixelthink"]["reward"]["name"] == "pixelthink"
+    seg = yaml.safe_load((out / "grpo_segzero" / "pixelthink_recipe.yaml").read_text())
+    assert seg["reward"]["name"] == "segzero"
+    # the two GRPO runs differ only in the reward and the output directory
+    strip = {"output_dir", "reward"}
+    assert {k: v for k, v in seg.items() if k not in strip} == {
+        k: v for k, v in recipes["grpo_pixelthink"].items() if k not in strip
+    }
+    assert {k: v for k, v in seg["reward"].items() if k != "name"} == {
+        k: v for k, v in recipes["grpo_pixelthink"]["reward"].items() if k != "name"
+    }
+    # the warm-up set is simple scenes; the benchmark has every split the recipe needs
+    meta = json.loads((out / "warmup" / "meta.json").read_text())
+    assert meta["generator"]["max_shapes"] == 2 and meta["count"] == 24
+    assert json.loads((out / "bench" / "meta.json").read_text())["splits"] == {"train": 24, "test": 6}
+    for run in ("sft", "grpo_segzero", "grpo_pixelthink"):
+        report = json.loads((out / "eval" / f"{run}.eval.json").read_text())
+        assert report["buckets"]["all"]["n"] == 6 and report["settings"]["convention"] == "lisa"
+        assert report["settings"]["split"] == "test"
+
+
+def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
+    from pixelthink.models.reasoners import load_reasoner
+
+    out, log = reproduced
+    pkg = out / "package"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "pixelthink_recipe.yaml", "README.md"):
+        assert (pkg / name).is_file(), name
+    for name in ("sft", "segzero", "pixelthink"):
+        data = json.loads((pkg / "eval" / f"{name}.eval.json").read_text())
+        assert "samples" not in data and data["buckets"]["all"]["n"] == 6
+    card = (pkg / "README.md").read_text()
+    assert "## Targets" in card and "| pixelthink |" in card and "| segzero |" in card
+    assert "[ok]" in log or "[MISSED]" in log  # the targets are checked and printed
+    size = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file())
+    assert size < 8e6  # "a few MB"
+    reasoner = load_reasoner(str(pkg), max_new_tokens=8)
+    assert reasoner.resolution == 168  # the frame it was trained at, from pixelthink_recipe.yaml
+    assert "Find '{question}'" in reasoner.prompt_template
+
+
+def test_rerun_skips_finished_stages(reproduced: tuple[Path, str]) -> None:
+    out, _ = reproduced
+    before = {
+        r: (out / r / "model.safetensors").stat().st_mtime_ns for r in ("sft_warmup", "sft", "grpo_segzero")
+    }
+    proc = _run_script(out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = {r: (out / r / "model.safetensors").stat().st_mtime_ns for r in before}
+    assert after == before
+    assert "resuming" in proc.stdout  # predictions already written are kept
+
+
+def test_demo_runs_on_the_packaged_model(reproduced: tuple[Path, str], tmp_path: Path, capsys) -> None:
+    out, _ = reproduced
+    demo = tmp_path / "demo"
+    args = ["demo", "--model", str(out / "package"), "--samples", "4", "--out", str(demo), "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    index = demo / "report" / "index.html"
+    assert f"report: {index}" in printed
+    html = index.read_text(encoding="utf-8")
+    for label in ("SFT (shipped eval)", "segzero GRPO (shipped eval)", "pixelthink GRPO (shipped eval)"):
+        assert f'data-run="{label}"' in html
+    report = json.loads((demo / "pixelthink-tiny.eval.json").read_text())
+    assert report["buckets"]["all"]["n"] == 4
+    assert report["settings"]["length_unit"] == "tokenizer"
+    # the demo's 4 samples are the first 4 of the reproduction's test split (same generator settings)
+    demo_ids = [
+        json.loads(line)["id"] for line in (demo / "bench" / "samples.jsonl").read_text().splitlines()
+    ]
+    bench = [json.loads(line) for line in (out / "bench" / "samples.jsonl").read_text().splitlines()]
+    test = {r["id"]: r for r in bench if r["split"] == "test"}
+    demo_rows = [json.loads(line) for line in (demo / "bench" / "samples.jsonl").read_text().splitlines()]
+    assert all(r["query"] == test[r["id"]]["query"] and r["mask"] == test[r["id"]]["mask"] for r in demo_rows)
+    assert len(demo_ids) == 4
+    # again: everything is reused
+    assert main(args) == 0
+    assert "reusing 4 test samples" in capsys.readouterr().out
+
+
+def test_demo_without_a_model_says_how_to_make_one(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "d")]) == 2
+    assert "make reproduce" in capsys.readouterr().err
