@@ -24,7 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 INSTALL_DIR = REPO / "src" / "pixelthink" / "assets" / "tiny_model"
 RUNS = {"sft": "sft", "segzero": "grpo_segzero", "pixelthink": "grpo_pixelthink"}
-STAGES = ("sft_warmup", "sft", "grpo_segzero", "grpo_pixelthink")
+STAGES = ("sft_caption", "sft", "grpo_segzero", "grpo_pixelthink")
 #: top-level files of a trained checkpoint that inference does not need
 SKIP = {"training_args.bin", "metrics.jsonl", "rollouts.jsonl", "README.md"}
 BUCKETS = ("easy", "medium", "hard", "all")
@@ -131,7 +131,7 @@ def results_table(evals: dict[str, dict[str, Any]]) -> str:
 
 def model_card(evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict) -> str:
     tiny = {}
-    for stage in ("sft_warmup",):
+    for stage in ("sft_caption",):
         tiny = recipe.get(stage, {}).get("model", {}).get("tiny", {})
     checks = "\n".join(
         f"| {desc} | {value} | {'yes' if ok else 'no' if ok is not None else '–'} |"
@@ -152,7 +152,7 @@ images. Load it like any checkpoint:
 pixelthink segment IMAGE.png "the red circle" --reasoner src/pixelthink/assets/tiny_model
 ```
 
-(`--resolution auto`, the default, reads the frame (168x168) and the prompt template it was trained
+(`--resolution auto`, the default, reads the frame (112x112) and the prompt template it was trained
 with from `pixelthink_recipe.yaml`.)
 
 ## Architecture
@@ -161,14 +161,15 @@ Qwen2_5_VLForConditionalGeneration, random init (std 0.02), text: hidden {tiny.g
 {tiny.get("intermediate_size")}, tied embeddings, M-RoPE base {tiny.get("rope_theta")} with sections
 {tiny.get("mrope_section")}; vision tower: {tiny.get("vision_depth")} blocks of width
 {tiny.get("vision_hidden_size")}. Byte-level BPE with {tiny.get("vocab_size")} tokens trained on the
-benchmarks' own text (every coordinate is one token). Images are resized to 168x168 (36 image tokens).
+benchmarks' own text (every coordinate is one token). Images are resized to 112x112 (16 image tokens).
 
 ## Training (scripts/reproduce_tiny.sh, recipes/shapes_tiny/)
-1. `pixelthink data shapes`: a grounding warm-up set (6000 scenes of 1-2 shapes, direct queries, seed 1)
-   and the benchmark (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
-2. `pixelthink train sft` on the warm-up set (short references).
-3. `pixelthink train sft` on the benchmark's train split, long or short reference at random (50/50,
-   independent of difficulty).
+1. `pixelthink data shapes`: a warm-up set (6000 scenes of 1-2 shapes, seed 1) and the benchmark
+   (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
+2. `pixelthink train sft` in caption mode on the warm-up set: "Describe the shapes." -> every shape
+   as "the red circle [x1, y1, x2, y2]", in a random order (grounding pre-training).
+3. `pixelthink train sft` on the benchmark's train split: long or short reference at random (50/50,
+   independent of difficulty), a quarter of the rows kept as full-scene captions.
 4. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
    (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
    words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml).
@@ -188,7 +189,7 @@ Training time on 2 CPU cores (1 thread per job): {times or "not recorded"}.
 
 ## Limits
 Trained on synthetic coloured shapes only; tiny capacity; boxes are coarse, and GrabCut does the
-pixel work. Regenerate it with `make reproduce` (about 75 min on 2 cores).
+pixel work. Regenerate it with `make reproduce` (about an hour on 2 cores).
 """
 
 

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Reproduce the shipped tiny PixelThink model (docs/TINY_MODEL.md) with the project's own commands:
 #   1. generate the data      pixelthink data shapes (grounding warm-up set + the benchmark)
-#   2. SFT stage 1            pixelthink train sft --config recipes/shapes_tiny/sft_warmup.yaml
-#   3. SFT stage 2            pixelthink train sft --config recipes/shapes_tiny/sft.yaml
+#   2. SFT stage 1 (captions) pixelthink train sft --config "$RECIPES/sft_caption.yaml"
+#   3. SFT stage 2 (task)     pixelthink train sft --config "$RECIPES/sft.yaml"
 #   4. GRPO, twice            pixelthink train grpo --config recipes/shapes_tiny/grpo_{segzero,pixelthink}.yaml
 #   5. evaluate all three     pixelthink predict + pixelthink eval (test split, GrabCut, lisa)
 #   6. package                scripts/package_tiny_model.py (model + eval results + model card)
-# About 75 minutes on 2 CPU cores. Every stage is skipped when its output is complete and resumes from
+# About 60 minutes on 2 CPU cores. Every stage is skipped when its output is complete and resumes from
 # its last checkpoint when it is not, so an interrupted run continues where it stopped.
 #
 # Settings (environment variables; the defaults are the shipped model's):
-#   OUT=runs/reproduce   WARMUP_N=6000 TRAIN_N=3000 TEST_N=300   WARMUP_STEPS=3000 SFT_STEPS=2000
+#   RECIPES=recipes/shapes_tiny   OUT=runs/reproduce   WARMUP_N=6000 TRAIN_N=3000 TEST_N=300   WARMUP_STEPS=5000 SFT_STEPS=2500
 #   GRPO_STEPS=200   PARALLEL=1 (run the two GRPO jobs at once, one core each)
 #   INSTALL=0 (1: copy the packaged model over src/pixelthink/assets/tiny_model)
 #   PIXELTHINK, PYTHON: the CLI and Python to call (default: .venv/bin/ ones if present, else PATH's)
@@ -18,11 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-runs/reproduce}
+RECIPES=${RECIPES:-recipes/shapes_tiny}
 WARMUP_N=${WARMUP_N:-6000}
 TRAIN_N=${TRAIN_N:-3000}
 TEST_N=${TEST_N:-300}
-WARMUP_STEPS=${WARMUP_STEPS:-3000}
-SFT_STEPS=${SFT_STEPS:-2000}
+WARMUP_STEPS=${WARMUP_STEPS:-5000}
+SFT_STEPS=${SFT_STEPS:-2500}
 GRPO_STEPS=${GRPO_STEPS:-200}
 PARALLEL=${PARALLEL:-1}
 INSTALL=${INSTALL:-0}
@@ -43,18 +44,18 @@ say "1/6 data -> $OUT/warmup, $OUT/bench"
 [[ -f "$OUT/bench/samples.jsonl" ]] || $PIXELTHINK data shapes --out "$OUT/bench" --seed 0 --size 224x224 \
     --train "$TRAIN_N" --val 0 --test "$TEST_N" --no-progress
 
-say "2/6 SFT stage 1 (grounding warm-up, $WARMUP_STEPS steps) -> $OUT/sft_warmup"
-done_model "$OUT/sft_warmup" || $PIXELTHINK train sft --config recipes/shapes_tiny/sft_warmup.yaml \
-    output_dir="$OUT/sft_warmup" data.path="$OUT/warmup" "model.tiny.tokenizer_from=[$OUT/warmup, $OUT/bench]" \
+say "2/6 SFT stage 1 (grounding: captions of simple scenes, $WARMUP_STEPS steps) -> $OUT/sft_caption"
+done_model "$OUT/sft_caption" || $PIXELTHINK train sft --config "$RECIPES/sft_caption.yaml" \
+    output_dir="$OUT/sft_caption" data.path="$OUT/warmup" "model.tiny.tokenizer_from=[$OUT/warmup, $OUT/bench]" \
     trainer.max_steps="$WARMUP_STEPS"
 
 say "3/6 SFT stage 2 (task, $SFT_STEPS steps) -> $OUT/sft"
-done_model "$OUT/sft" || $PIXELTHINK train sft --config recipes/shapes_tiny/sft.yaml \
-    output_dir="$OUT/sft" model.path="$OUT/sft_warmup" data.path="$OUT/bench" trainer.max_steps="$SFT_STEPS"
+done_model "$OUT/sft" || $PIXELTHINK train sft --config "$RECIPES/sft.yaml" \
+    output_dir="$OUT/sft" model.path="$OUT/sft_caption" data.path="$OUT/bench" trainer.max_steps="$SFT_STEPS"
 
 say "4/6 GRPO x2 (segzero, pixelthink; $GRPO_STEPS steps each) -> $OUT/grpo_*"
 grpo() {
-    done_model "$OUT/grpo_$1" || $PIXELTHINK train grpo --config "recipes/shapes_tiny/grpo_$1.yaml" \
+    done_model "$OUT/grpo_$1" || $PIXELTHINK train grpo --config "$RECIPES/grpo_$1.yaml" \
         output_dir="$OUT/grpo_$1" model.path="$OUT/sft" data.path="$OUT/bench" trainer.max_steps="$GRPO_STEPS" \
         > "$OUT/grpo_$1.log" 2>&1 || { echo "GRPO $1 failed; see $OUT/grpo_$1.log" >&2; tail -20 "$OUT/grpo_$1.log" >&2; return 1; }
 }

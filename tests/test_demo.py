@@ -36,7 +36,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     # shipped weights or the inference settings read from pixelthink_recipe.yaml are broken)
     preds = [json.loads(line) for line in (out / "pixelthink-tiny.preds.jsonl").read_text().splitlines()]
     assert sum(p.get("bbox") is not None for p in preds) >= 6
-    assert all(p["meta"]["model_size"] == [168, 168] for p in preds)
+    assert all(p["meta"]["model_size"] == [112, 112] for p in preds)
     html = index.read_text()
     for label in SHIPPED_EVALS.values():
         assert f'data-run="{label}"' in html

@@ -58,13 +58,13 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     out, log = reproduced
     for stage in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6"):
         assert stage in log
-    for run in ("sft_warmup", "sft", "grpo_segzero", "grpo_pixelthink"):
+    for run in ("sft_caption", "sft", "grpo_segzero", "grpo_pixelthink"):
         assert (out / run / "model.safetensors").is_file(), run
     recipes = {
         r: yaml.safe_load((out / r / "pixelthink_recipe.yaml").read_text())
         for r in ("sft", "grpo_pixelthink")
     }
-    assert recipes["sft"]["model"]["path"] == str(out / "sft_warmup")  # stage 3 starts from stage 2
+    assert recipes["sft"]["model"]["path"] == str(out / "sft_caption")  # task SFT starts from the captions
     assert recipes["grpo_pixelthink"]["model"]["path"] == str(out / "sft")
     assert recipes["grpo_pixelthink"]["reward"]["name"] == "pixelthink"
     seg = yaml.safe_load((out / "grpo_segzero" / "pixelthink_recipe.yaml").read_text())
@@ -103,14 +103,14 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
     size = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file())
     assert size < 8e6  # "a few MB"
     reasoner = load_reasoner(str(pkg), max_new_tokens=8)
-    assert reasoner.resolution == 168  # the frame it was trained at, from pixelthink_recipe.yaml
+    assert reasoner.resolution == 112  # the frame it was trained at, from pixelthink_recipe.yaml
     assert "Find '{question}'" in reasoner.prompt_template
 
 
 def test_rerun_skips_finished_stages(reproduced: tuple[Path, str]) -> None:
     out, _ = reproduced
     before = {
-        r: (out / r / "model.safetensors").stat().st_mtime_ns for r in ("sft_warmup", "sft", "grpo_segzero")
+        r: (out / r / "model.safetensors").stat().st_mtime_ns for r in ("sft_caption", "sft", "grpo_segzero")
     }
     proc = _run_script(out)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -327,3 +327,21 @@ def test_articles_in_references() -> None:
         g = generate_sample(sample_rng(0, "train", i))
         for text in (g.reasoning_long, g.reasoning_short, g.query):
             assert " a orange" not in text and " a ellipse" not in text, text
+
+
+def test_source_lists_every_shape_with_its_visible_box(tmp_path: Path) -> None:
+    from pixelthink.data.shapes import scene_shapes
+
+    g = generate_sample(sample_rng(3, "train", 5))
+    shapes = scene_shapes(g.scene)
+    assert len(shapes) == len(g.scene.shapes)
+    for info, shape, mask in zip(shapes, g.scene.shapes, g.scene.masks, strict=True):
+        ys, xs = np.nonzero(mask)
+        assert info["bbox"] == [xs.min(), ys.min(), xs.max(), ys.max()]
+        assert (info["kind"], info["colour"], info["size"]) == (shape.kind, shape.colour, shape.size)
+    out = generate_benchmark(tmp_path / "b", n_train=2, n_val=0, n_test=0, seed=3, progress=False)
+    first = next(iter(Benchmark(out)))
+    target = first.source["shapes"]
+    assert first.source["generator_version"] == 2
+    # the target's own entry has the sample's box
+    assert list(first.bbox) in [s["bbox"] for s in target]

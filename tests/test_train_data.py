@@ -196,3 +196,49 @@ def test_recipe_tokenizer_from_builds_a_tiny_model_whose_coordinates_are_single_
         resolve_model_path(
             ModelConfig(path="tiny:qwen2_5_vl", tiny={"vocab_size": 10}), tmp_path / "r3", "r.yaml", data
         )
+
+
+def _shapes_bench(path: Path) -> Path:
+    from pixelthink.data.shapes import generate_benchmark
+
+    return generate_benchmark(path, n_train=6, n_val=0, n_test=0, seed=4, image_size=(96, 96), progress=False)
+
+
+def test_caption_rows_list_every_shape_in_the_model_frame(tmp_path: Path) -> None:
+    import re
+
+    from pixelthink.data import Benchmark
+    from pixelthink.frames import FrameTransform
+
+    b = _shapes_bench(tmp_path / "s")
+    cfg = DataConfig(path=str(b), resolution=48, target="caption", caption_prompt="Describe the shapes.")
+    stats = DataStats()
+    rows = list(sft_rows(cfg, stats, seed=0))
+    samples = {s.id: s for s in Benchmark(b)}
+    assert len(rows) == 6 and stats.kept == 6
+    orders = set()
+    for row in rows:
+        assert row["prompt"] == [{"role": "user", "content": "Describe the shapes."}]
+        assert row["image"].size == (48, 48)
+        text = row["completion"][0]["content"]
+        got = re.findall(r"the (\w+) (\w+) \[(\d+), (\d+), (\d+), (\d+)\]", text)
+        shapes = samples[row["id"]].source["shapes"]
+        assert len(got) == len(shapes)
+        ft = FrameTransform.for_size(96, 96, 48)
+        want = sorted(
+            (s["colour"], s["kind"], *(str(round(v)) for v in ft.box_to_model(tuple(s["bbox"]))))
+            for s in shapes
+        )
+        assert sorted(got) == want
+        orders.add(tuple(g[1] for g in got) == tuple(s["kind"] for s in shapes))
+    assert False in orders  # a random order, not the drawing order
+    # a share of caption rows inside task SFT
+    mixed = list(sft_rows(DataConfig(path=str(b), resolution=48, caption_fraction=0.5), seed=1))
+    kinds = {r["prompt"][0]["content"] == "Describe the shapes." for r in mixed}
+    assert kinds == {True, False}
+    with pytest.raises(ValueError, match="caption_fraction"):
+        list(sft_rows(DataConfig(path=str(b), caption_fraction=1.5)))
+    # a benchmark without source.shapes cannot give captions, and says why
+    plain = _bench(tmp_path / "plain")
+    with pytest.raises(ValueError, match=r"no source\.shapes"):
+        list(sft_rows(DataConfig(path=str(plain), target="caption")))

@@ -43,7 +43,7 @@ from pixelthink.data.shapes_queries import (
 )
 
 GENERATOR = "pixelthink.data.shapes"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: source.shapes (every shape's attributes and visible box); articles
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 # Equal-area radius of each size class, as a fraction of min(width, height): a shape of radius s has
@@ -502,6 +502,25 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), SPLIT_CODES.get(split, 3), int(index)])
 
 
+def scene_shapes(scene: Scene) -> list[dict[str, Any]]:
+    """Every shape of ``scene`` in drawing order: kind, colour, size, occluded fraction and the box of
+    its visible pixels (XYXY, inclusive pixel extremes, original frame); e.g. for caption pre-training."""
+    out = []
+    for shape, mask in zip(scene.shapes, scene.masks, strict=True):
+        ys, xs = np.nonzero(mask)
+        box = [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())] if xs.size else None
+        out.append(
+            {
+                "kind": shape.kind,
+                "colour": shape.colour,
+                "size": shape.size,
+                "occluded": round(shape.occluded, 3),
+                "bbox": box,
+            }
+        )
+    return out
+
+
 def sample_record(
     gen: GeneratedSample, *, sample_id: str, split: str, seed: int, index: int
 ) -> dict[str, Any]:
@@ -527,6 +546,7 @@ def sample_record(
             "n_shapes": len(gen.scene.shapes),
             "background": gen.scene.background,
             "target": {"kind": t.kind, "colour": t.colour, "size": t.size, "occluded": round(t.occluded, 3)},
+            "shapes": scene_shapes(gen.scene),
         },
         "split": split,
     }
@@ -717,4 +737,5 @@ __all__: Sequence[str] = (
     "parse_size",
     "register_cli",
     "sample_rng",
+    "scene_shapes",
 )

@@ -116,6 +116,14 @@ class DataConfig:
     reasoning: Literal["short", "long", "mix"] = "short"
     #: SFT only, with reasoning=mix: probability of taking the long reference for a sample
     long_fraction: float = 0.5
+    #: SFT only: ``task`` (query -> reasoning + answer) or ``caption`` (grounding pre-training: the
+    #: prompt ``caption_prompt``, the target every shape of ``source.shapes`` as "the red circle
+    #: [x1, y1, x2, y2]" in a random order, model frame; needs a shapes benchmark)
+    target: Literal["task", "caption"] = "task"
+    caption_prompt: str = "Describe the shapes."
+    #: SFT only, with target=task: probability of a caption row instead of the task row for a sample
+    #: (keeps grounding supervision during task SFT)
+    caption_fraction: float = 0.0
 
 
 @dataclass

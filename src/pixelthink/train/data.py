@@ -51,6 +51,7 @@ __all__ = [
     "DataStats",
     "answer_json",
     "build_dataset",
+    "caption_text",
     "detect_format",
     "grpo_rows",
     "load_difficulty_file",
@@ -184,6 +185,7 @@ class _Item:
     reasoning_short: str | None = None
     reasoning_long: str | None = None
     image_id: str | None = None
+    objects: list[dict[str, Any]] | None = None  # source.shapes of a shapes benchmark (original frame)
     query_is_prompt: bool = False  # Seg-Zero's "problem" is the bare question
 
 
@@ -209,6 +211,7 @@ def _iter_benchmark(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
             reasoning_short=s.reasoning_short,
             reasoning_long=s.reasoning_long,
             image_id=str(s.source.get("image_id")) if s.source.get("image_id") is not None else None,
+            objects=s.source.get("shapes") if isinstance(s.source.get("shapes"), list) else None,
         )
 
 
@@ -310,17 +313,59 @@ def grpo_rows(cfg: DataConfig, stats: DataStats | None = None) -> Iterator[dict[
         }
 
 
+def caption_text(objects: list[dict[str, Any]], ft: FrameTransform, rng: random.Random) -> str:
+    """``"the red circle [x1, y1, x2, y2], the blue square [...]"``: every object with a box, in a
+    random order, boxes as integer model-frame pixels (no position words: nothing but the image tells
+    where a shape is)."""
+    parts = []
+    for o in objects:
+        if o.get("bbox") is None:
+            continue
+        x1, y1, x2, y2 = (round(v) for v in ft.box_to_model(tuple(float(v) for v in o["bbox"])))
+        parts.append(f"the {o['colour']} {o['kind']} [{x1}, {y1}, {x2}, {y2}]")
+    rng.shuffle(parts)
+    return ", ".join(parts)
+
+
+def _caption_row(it: _Item, cfg: DataConfig, rng: random.Random) -> dict[str, Any]:
+    if not it.objects:
+        raise ValueError(
+            f"{cfg.path}: sample {it.id} has no source.shapes; caption rows (data.target: caption, "
+            "data.caption_fraction) need a shapes benchmark made by `pixelthink data shapes` "
+            "(generator version 2 or later)"
+        )
+    ft = FrameTransform.for_size(it.image.width, it.image.height, _resolution(cfg))
+    return {
+        "id": it.id,
+        "prompt": [{"role": "user", "content": cfg.caption_prompt}],
+        "completion": [{"role": "assistant", "content": caption_text(it.objects, ft, rng)}],
+        "image": ft.image_to_model(it.image),
+        "difficulty": it.difficulty,
+    }
+
+
 def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> Iterator[dict[str, Any]]:
     """Yield SFT rows: prompt + image + assistant ``completion`` built from the reference reasoning.
 
     ``cfg.reasoning``: ``short`` / ``long`` take that reference (samples without it are skipped and
     counted); ``mix`` takes the long one with probability ``cfg.long_fraction`` (seeded), falling back to
-    the other when one is missing.
+    the other when one is missing. ``cfg.target == "caption"``: caption rows instead
+    (:func:`caption_text`, prompt ``cfg.caption_prompt``); with ``cfg.caption_fraction`` > 0, that
+    share of the samples (seeded) become caption rows and the others task rows.
     """
     stats = stats if stats is not None else DataStats()
+    if not 0.0 <= cfg.caption_fraction <= 1.0:
+        raise ValueError(f"data.caption_fraction must be in [0, 1], got {cfg.caption_fraction}")
     template = cfg.prompt_template or DEFAULT_PROMPT_TEMPLATE
     rng = random.Random(seed)
+    caption_rng = random.Random(seed + 1)
     for it in _limited(_with_difficulty(_items(cfg, stats), cfg, stats), cfg):
+        if cfg.target == "caption" or (
+            cfg.caption_fraction > 0 and caption_rng.random() < cfg.caption_fraction
+        ):
+            stats.kept += 1
+            yield _caption_row(it, cfg, caption_rng)
+            continue
         if cfg.reasoning == "short":
             ref = it.reasoning_short
         elif cfg.reasoning == "long":
@@ -376,6 +421,9 @@ def tokenizer_texts(
             ft = FrameTransform.for_size(s.width, s.height, _resolution(cfg))
             side = max(side, ft.model_w, ft.model_h)
             texts.append(build_prompt(s.query, template))
+            if isinstance(s.source.get("shapes"), list):  # caption pre-training text
+                texts.append(cfg.caption_prompt)
+                texts.append(caption_text(s.source["shapes"], ft, random.Random(0)))
             if s.bbox is None:
                 continue
             box = tuple(ft.box_to_model(tuple(float(v) for v in s.bbox)))  # type: ignore[arg-type]
