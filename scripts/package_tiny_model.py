@@ -137,6 +137,12 @@ def model_card(evals: dict[str, dict[str, Any]], seconds: dict[str, float | None
         f"| {desc} | {value} | {'yes' if ok else 'no' if ok is not None else '–'} |"
         for desc, value, ok in targets(evals)
     )
+    missed = sum(ok is False for _, _, ok in targets(evals))
+    verdict = (
+        "All targets are met."
+        if missed == 0
+        else f"{missed} of {len(targets(evals))} targets are missed: docs/TINY_MODEL.md says why and what to change."
+    )
     times = ", ".join(
         f"{stage} {seconds[stage] / 60:.1f} min" for stage in STAGES if seconds.get(stage) is not None
     )
@@ -186,6 +192,8 @@ Training time on 2 CPU cores (1 thread per job): {times or "not recorded"}.
 | target | measured | met |
 |---|---|---|
 {checks}
+
+{verdict}
 
 ## Limits
 Trained on synthetic coloured shapes only; tiny capacity; boxes are coarse, and GrabCut does the
