@@ -21,9 +21,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-INSTALL_DIR = REPO / "src" / "pixelthink" / "assets" / "tiny_model"
+from pixelthink.commands.demo import SHIPPED_EVALS, shipped_model_dir
+
+INSTALL_DIR = shipped_model_dir()  # where the demo looks for the model
+#: evaluation name (eval/NAME.eval.json, the names the demo reads) -> the run directory it comes from
 RUNS = {"sft": "sft", "segzero": "grpo_segzero", "pixelthink": "grpo_pixelthink"}
+if set(RUNS) != set(SHIPPED_EVALS):  # the demo reads eval/NAME.eval.json for these names
+    raise SystemExit(f"package_tiny_model.RUNS {sorted(RUNS)} != demo SHIPPED_EVALS {sorted(SHIPPED_EVALS)}")
 STAGES = ("sft_caption", "sft", "grpo_segzero", "grpo_pixelthink")
 #: top-level files of a trained checkpoint that inference does not need
 SKIP = {"training_args.bin", "metrics.jsonl", "rollouts.jsonl", "README.md"}

@@ -42,9 +42,14 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
-from pixelthink.frames import DEFAULT_RESOLUTION, FrameTransform
+from pixelthink.frames import FrameTransform
 from pixelthink.models.processors import load_processor, processed_image_size
-from pixelthink.models.reasoners import Generation, checkpoint_defaults, count_reasoning_tokens
+from pixelthink.models.reasoners import (
+    Generation,
+    checkpoint_defaults,
+    count_reasoning_tokens,
+    resolve_resolution,
+)
 from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
 
 ANSWER_FRAMES = ("input", "vision")
@@ -250,12 +255,7 @@ class TransformersReasoner:
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: model directory not found")
         trained = checkpoint_defaults(root)
-        if resolution == "auto":
-            resolution = trained.get("resolution", DEFAULT_RESOLUTION)
-        elif isinstance(resolution, str):
-            raise ValueError(
-                f"resolution must be an int, (width, height), None or 'auto', got {resolution!r}"
-            )
+        resolution = resolve_resolution(str(root), resolution, trained)
         if prompt_template is None:
             prompt_template = trained.get("prompt_template") or DEFAULT_PROMPT_TEMPLATE
         torch_device = resolve_device(device)

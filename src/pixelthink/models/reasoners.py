@@ -155,19 +155,24 @@ def checkpoint_defaults(path: str | Path) -> dict[str, Any]:
 
 
 def resolve_resolution(
-    spec: str, resolution: int | tuple[int, int] | str | None
+    spec: str,
+    resolution: int | tuple[int, int] | str | None,
+    trained: dict[str, Any] | None = None,
 ) -> int | tuple[int, int] | None:
     """``resolution`` with ``"auto"`` replaced: a local checkpoint's training resolution
-    (:func:`checkpoint_defaults`), else 840 (URLs, checkpoints not trained by pixelthink)."""
+    (:func:`checkpoint_defaults`, or ``trained`` when the caller has read them already), else 840
+    (URLs, checkpoints not trained by pixelthink)."""
     if resolution != "auto":
         if isinstance(resolution, str):
             raise ValueError(
                 f"resolution must be an int, (width, height), None or 'auto', got {resolution!r}"
             )
         return resolution
-    if _HTTP.match(spec) or not Path(spec).expanduser().is_dir():
-        return DEFAULT_RESOLUTION
-    return checkpoint_defaults(Path(spec).expanduser()).get("resolution", DEFAULT_RESOLUTION)
+    if trained is None:
+        if _HTTP.match(spec) or not Path(spec).expanduser().is_dir():
+            return DEFAULT_RESOLUTION
+        trained = checkpoint_defaults(Path(spec).expanduser())
+    return trained.get("resolution", DEFAULT_RESOLUTION)
 
 
 def load_reasoner(spec: str, **options: Any) -> Reasoner:
