@@ -318,6 +318,34 @@ def test_family_and_shape_count_options(tmp_path: Path, capsys: pytest.CaptureFi
     assert "unknown family 'bogus'" in capsys.readouterr().err
 
 
+def test_shape_scale_draws_larger_shapes(tmp_path: Path, capsys) -> None:
+    """``--shape-scale`` (a recognition warm-up set): the same scene recipe with every radius scaled."""
+    from pixelthink.data.shapes import SIZE_RANGES
+
+    for scale in (1.0, 2.5):
+        g = generate_sample(
+            np.random.default_rng(3), ShapesConfig(max_shapes=1, shape_scale=scale), family="direct_kind"
+        )
+        shape = g.scene.shapes[g.target]
+        lo, hi = SIZE_RANGES[shape.size]  # the size class's radius range, times the scale
+        assert lo * scale * 256 - 1e-6 <= shape.radius <= hi * scale * 256 + 1e-6
+
+    def side(s: dict) -> float:
+        x1, y1, x2, y2 = s["bbox"]
+        return max(x2 - x1, y2 - y1)
+
+    out = tmp_path / "big"
+    rc = main(["data", "shapes", "--out", str(out), "--train", "6", "--val", "0", "--test", "0", "--size", "96x96",
+               "--families", "direct_kind", "--max-shapes", "1", "--shape-scale", "2.5", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    assert json.loads((out / "meta.json").read_text())["generator"]["shape_scale"] == 2.5
+    assert all(side(s.source["shapes"][0]) >= 0.2 * 96 for s in Benchmark(out))  # small ones too
+    assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--shape-scale", "3"]) == 2
+    assert "--shape-scale must be in [0.25, 2.5]" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="shape_scale"):
+        ShapesConfig(shape_scale=0.0)
+
+
 def test_articles_in_references() -> None:
     from pixelthink.data.shapes_queries import article
 

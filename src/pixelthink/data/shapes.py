@@ -54,6 +54,7 @@ SIZE_RANGES: dict[str, tuple[float, float]] = {
     "large": (0.12, 0.15),
 }
 MIN_VISIBLE_FRACTION = 0.5  # every shape keeps at least half of its pixels visible
+MAX_SHAPE_SCALE = 2.5  # the largest shape_scale at which a "large" shape still fits in the image
 _SHIFT = 4  # cv2 sub-pixel bits for fillPoly
 
 
@@ -193,6 +194,8 @@ class SceneConfig:
         overlap: probability that a shape is placed overlapping an earlier one (0 = never overlap).
         backgrounds: weights of the "plain", "textured" and "noisy" backgrounds.
         forced: (kind, colour, size) of the first shapes, None meaning random; placed in random order.
+        shape_scale: factor on every size class's radius (1 = the benchmark's sizes); > 1 draws large
+            shapes, e.g. a recognition warm-up set where one shape fills much of the image.
     """
 
     width: int = 256
@@ -201,8 +204,13 @@ class SceneConfig:
     overlap: float = 0.0
     backgrounds: tuple[float, float, float] = (1.0, 0.0, 0.0)
     forced: tuple[Forced, ...] = ()
+    shape_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0.25 <= self.shape_scale <= MAX_SHAPE_SCALE:
+            raise ValueError(
+                f"SceneConfig: shape_scale must be in [0.25, {MAX_SHAPE_SCALE}], got {self.shape_scale}"
+            )
         if self.width < 64 or self.height < 64:
             raise ValueError(
                 f"SceneConfig: image size must be at least 64x64, got {self.width}x{self.height}"
@@ -255,7 +263,8 @@ def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
     gap = 0.02 * side
     placed: list[dict[str, Any]] = []
     full: list[np.ndarray] = []
-    min_area = math.pi * (SIZE_RANGES["small"][0] * side) ** 2 * MIN_VISIBLE_FRACTION
+    scale = config.shape_scale
+    min_area = math.pi * (SIZE_RANGES["small"][0] * scale * side) ** 2 * MIN_VISIBLE_FRACTION
     for kind, colour, size in specs:
         kind = kind if kind is not None else KINDS[int(rng.integers(len(KINDS)))]
         colour = colour if colour is not None else list(COLOURS)[int(rng.integers(len(COLOURS)))]
@@ -263,7 +272,7 @@ def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
         ok = False
         for _ in range(60):
             lo, hi = SIZE_RANGES[size]
-            radius = float(rng.uniform(lo, hi)) * side
+            radius = float(rng.uniform(lo, hi)) * scale * side
             bound = _BOUND[kind] * radius
             overlap = bool(placed) and rng.random() < config.overlap
             if overlap:
@@ -386,10 +395,16 @@ class ShapesConfig:
     #: cap on the number of shapes per scene (None = each family's own range); e.g. 2 for a simple
     #: grounding warm-up set. Families that need more shapes (e.g. ``distractors``) are refused.
     max_shapes: int | None = None
+    #: factor on every shape's size (1 = the benchmark's); see SceneConfig.shape_scale
+    shape_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_shapes is not None and self.max_shapes < 1:
             raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
+        if not 0.25 <= self.shape_scale <= MAX_SHAPE_SCALE:
+            raise ValueError(
+                f"ShapesConfig.shape_scale must be in [0.25, {MAX_SHAPE_SCALE}], got {self.shape_scale}"
+            )
 
     def weights(self) -> tuple[list[str], np.ndarray]:
         table = self.family_weights or {k: v.weight for k, v in FAMILIES.items()}
@@ -468,6 +483,7 @@ def generate_sample(
             overlap=spec.overlap,
             backgrounds=spec.backgrounds,
             forced=forced,
+            shape_scale=config.shape_scale,
         )
         scene = generate_scene(rng, scene_cfg)
         cands: list[tuple[Candidate, int]] = []
@@ -583,6 +599,7 @@ def generate_benchmark(
         family_weights=base.family_weights,
         max_attempts=base.max_attempts,
         max_shapes=base.max_shapes,
+        shape_scale=base.shape_scale,
     )
     names, p = cfg.weights()
     meta = {
@@ -593,6 +610,7 @@ def generate_benchmark(
             "image_size": [width, height],
             "families": dict(zip(names, (round(float(v), 4) for v in p), strict=True)),
             "max_shapes": cfg.max_shapes,
+            "shape_scale": cfg.shape_scale,
         }
     }
     out = Path(out_dir)
@@ -662,6 +680,8 @@ def _cli_shapes(args: argparse.Namespace) -> int:
     families = parse_families(args.families) if args.families else None
     if args.max_shapes is not None and args.max_shapes < 1:
         raise ValueError(f"--max-shapes must be >= 1, got {args.max_shapes}")
+    if not 0.25 <= args.shape_scale <= MAX_SHAPE_SCALE:
+        raise ValueError(f"--shape-scale must be in [0.25, {MAX_SHAPE_SCALE}], got {args.shape_scale}")
     progress = not args.no_progress and sys.stderr.isatty()
     from pixelthink.data.format import BenchmarkExistsError
 
@@ -675,7 +695,9 @@ def _cli_shapes(args: argparse.Namespace) -> int:
             image_size=size,
             progress=progress,
             overwrite=args.overwrite,
-            config=ShapesConfig(family_weights=families, max_shapes=args.max_shapes),
+            config=ShapesConfig(
+                family_weights=families, max_shapes=args.max_shapes, shape_scale=args.shape_scale
+            ),
         )
     except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
         raise ValueError(
@@ -716,6 +738,14 @@ def register_cli(data_sub: Any) -> None:
         metavar="N",
         help="at most N shapes per scene (default: each family's own range), e.g. 2 for a simple "
         "grounding warm-up set",
+    )
+    p.add_argument(
+        "--shape-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help=f"multiply every shape's size by F (default 1, at most {MAX_SHAPE_SCALE}), e.g. 2.5 with "
+        "--max-shapes 1 for a recognition warm-up set where the shape fills much of the image",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
