@@ -232,6 +232,15 @@ def test_caption_rows_list_every_shape_in_the_model_frame(tmp_path: Path) -> Non
         assert sorted(got) == want
         orders.add(tuple(g[1] for g in got) == tuple(s["kind"] for s in shapes))
     assert False in orders  # a random order, not the drawing order
+    # names only (a recognition stage): the same shapes, no coordinates
+    names = list(sft_rows(DataConfig(path=str(b), resolution=48, target="caption", caption_boxes=False)))
+    for row in names:
+        text = row["completion"][0]["content"]
+        shapes = samples[row["id"]].source["shapes"]
+        assert "[" not in text
+        assert sorted(re.findall(r"the (\w+) (\w+)", text)) == sorted(
+            (s["colour"], s["kind"]) for s in shapes
+        )
     # a share of caption rows inside task SFT
     mixed = list(sft_rows(DataConfig(path=str(b), resolution=48, caption_fraction=0.5), seed=1))
     kinds = {r["prompt"][0]["content"] == "Describe the shapes." for r in mixed}

@@ -121,6 +121,9 @@ class DataConfig:
     #: [x1, y1, x2, y2]" in a random order, model frame; needs a shapes benchmark)
     target: Literal["task", "caption"] = "task"
     caption_prompt: str = "Describe the shapes."
+    #: SFT only, caption rows: follow every shape's name with its box (True) or name the shapes only
+    #: (False: "the red circle, the blue star"), a recognition stage without the coordinate tokens
+    caption_boxes: bool = True
     #: SFT only, with target=task: probability of a caption row instead of the task row for a sample
     #: (keeps grounding supervision during task SFT)
     caption_fraction: float = 0.0

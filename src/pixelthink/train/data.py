@@ -313,13 +313,18 @@ def grpo_rows(cfg: DataConfig, stats: DataStats | None = None) -> Iterator[dict[
         }
 
 
-def caption_text(objects: list[dict[str, Any]], ft: FrameTransform, rng: random.Random) -> str:
+def caption_text(
+    objects: list[dict[str, Any]], ft: FrameTransform, rng: random.Random, boxes: bool = True
+) -> str:
     """``"the red circle [x1, y1, x2, y2], the blue square [...]"``: every object with a box, in a
     random order, boxes as integer model-frame pixels (no position words: nothing but the image tells
-    where a shape is)."""
+    where a shape is). ``boxes=False``: the names only (``"the red circle, the blue square"``)."""
     parts = []
     for o in objects:
         if o.get("bbox") is None:
+            continue
+        if not boxes:
+            parts.append(f"the {o['colour']} {o['kind']}")
             continue
         x1, y1, x2, y2 = (round(v) for v in ft.box_to_model(tuple(float(v) for v in o["bbox"])))
         parts.append(f"the {o['colour']} {o['kind']} [{x1}, {y1}, {x2}, {y2}]")
@@ -338,7 +343,9 @@ def _caption_row(it: _Item, cfg: DataConfig, rng: random.Random) -> dict[str, An
     return {
         "id": it.id,
         "prompt": [{"role": "user", "content": cfg.caption_prompt}],
-        "completion": [{"role": "assistant", "content": caption_text(it.objects, ft, rng)}],
+        "completion": [
+            {"role": "assistant", "content": caption_text(it.objects, ft, rng, boxes=cfg.caption_boxes)}
+        ],
         "image": ft.image_to_model(it.image),
         "difficulty": it.difficulty,
     }
