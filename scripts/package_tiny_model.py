@@ -137,6 +137,9 @@ def model_card(evals: dict[str, dict[str, Any]], seconds: dict[str, float | None
     tiny = {}
     for stage in ("sft_caption",):
         tiny = recipe.get(stage, {}).get("model", {}).get("tiny", {})
+    res = recipe.get("sft", {}).get("data", {}).get("resolution")
+    tokens = (res // 28) ** 2 if isinstance(res, int) else "?"
+    long_pct = round(100 * float(recipe.get("sft", {}).get("data", {}).get("long_fraction", 0.5)))
     checks = "\n".join(
         f"| {desc} | {value} | {'yes' if ok else 'no' if ok is not None else '–'} |"
         for desc, value, ok in targets(evals)
@@ -162,7 +165,7 @@ images. Load it like any checkpoint:
 pixelthink segment IMAGE.png "the red circle" --reasoner src/pixelthink/assets/tiny_model
 ```
 
-(`--resolution auto`, the default, reads the frame (112x112) and the prompt template it was trained
+(`--resolution auto`, the default, reads the frame ({res}x{res}) and the prompt template it was trained
 with from `pixelthink_recipe.yaml`.)
 
 ## Architecture
@@ -171,20 +174,20 @@ Qwen2_5_VLForConditionalGeneration, random init (std 0.02), text: hidden {tiny.g
 {tiny.get("intermediate_size")}, tied embeddings, M-RoPE base {tiny.get("rope_theta")} with sections
 {tiny.get("mrope_section")}; vision tower: {tiny.get("vision_depth")} blocks of width
 {tiny.get("vision_hidden_size")}. Byte-level BPE with {tiny.get("vocab_size")} tokens trained on the
-benchmarks' own text (every coordinate is one token). Images are resized to 112x112 (16 image tokens).
+benchmarks' own text (every coordinate is one token). Images are resized to {res}x{res} ({tokens} image tokens).
 
 ## Training (scripts/reproduce_tiny.sh, recipes/shapes_tiny/)
 1. `pixelthink data shapes`: a warm-up set (6000 scenes of 1-2 shapes, seed 1) and the benchmark
    (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
 2. `pixelthink train sft` in caption mode on the warm-up set: "Describe the shapes." -> every shape
    as "the red circle [x1, y1, x2, y2]", in a random order (grounding pre-training).
-3. `pixelthink train sft` on the benchmark's train split: long or short reference at random (50/50,
+3. `pixelthink train sft` on the benchmark's train split: long or short reference at random ({long_pct}/{100 - long_pct},
    independent of difficulty), a quarter of the rows kept as full-scene captions.
 4. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
    (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
    words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml).
 
-Training time on 2 CPU cores (1 thread per job): {times or "not recorded"}.
+Training time (scripts/reproduce_tiny.sh on a 2-core CPU): {times or "not recorded"}.
 
 ## Results (test split, GrabCut segmenter, lisa convention; tokens = mean reasoning {unit})
 {results_table(evals)}

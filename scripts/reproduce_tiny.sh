@@ -12,6 +12,7 @@
 # Settings (environment variables; the defaults are the shipped model's):
 #   RECIPES=recipes/shapes_tiny   OUT=runs/reproduce   WARMUP_N=6000 TRAIN_N=3000 TEST_N=300   WARMUP_STEPS=5000 SFT_STEPS=2500
 #   GRPO_STEPS=200   PARALLEL=1 (run the two GRPO jobs at once, one core each)
+#   THREADS=$(nproc) (torch threads of the stages that run alone: data, SFT, evaluation)
 #   INSTALL=0 (1: copy the packaged model over src/pixelthink/assets/tiny_model)
 #   PIXELTHINK, PYTHON: the CLI and Python to call (default: .venv/bin/ ones if present, else PATH's)
 set -euo pipefail
@@ -30,7 +31,8 @@ INSTALL=${INSTALL:-0}
 if [[ -x .venv/bin/pixelthink ]]; then venv_bin=.venv/bin/; else venv_bin=; fi  # make venv's, else PATH's
 PIXELTHINK=${PIXELTHINK:-${venv_bin}pixelthink}
 PYTHON=${PYTHON:-${venv_bin}python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+THREADS=${THREADS:-$(nproc 2>/dev/null || echo 1)}
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 export TOKENIZERS_PARALLELISM=false
 
 say() { printf '\n== [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -60,8 +62,8 @@ grpo() {
         > "$OUT/grpo_$1.log" 2>&1 || { echo "GRPO $1 failed; see $OUT/grpo_$1.log" >&2; tail -20 "$OUT/grpo_$1.log" >&2; return 1; }
 }
 if [[ "$PARALLEL" == 1 ]]; then
-    grpo segzero & a=$!
-    grpo pixelthink & b=$!
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 grpo segzero & a=$!
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 grpo pixelthink & b=$!
     wait $a && wait $b
 else
     grpo segzero

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from pixelthink.cli import main
 from pixelthink.commands.demo import SHIPPED_EVALS, shipped_model_dir
 
@@ -36,7 +38,8 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     # shipped weights or the inference settings read from pixelthink_recipe.yaml are broken)
     preds = [json.loads(line) for line in (out / "pixelthink-tiny.preds.jsonl").read_text().splitlines()]
     assert sum(p.get("bbox") is not None for p in preds) >= 6
-    assert all(p["meta"]["model_size"] == [112, 112] for p in preds)
+    res = yaml.safe_load((shipped_model_dir() / "pixelthink_recipe.yaml").read_text())["data"]["resolution"]
+    assert all(p["meta"]["model_size"] == [res, res] for p in preds)  # the frame it was trained at
     html = index.read_text()
     for label in SHIPPED_EVALS.values():
         assert f'data-run="{label}"' in html

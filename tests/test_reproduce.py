@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pixelthink.cli import main
 
@@ -103,7 +104,8 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
     size = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file())
     assert size < 8e6  # "a few MB"
     reasoner = load_reasoner(str(pkg), max_new_tokens=8)
-    assert reasoner.resolution == 112  # the frame it was trained at, from pixelthink_recipe.yaml
+    trained = yaml.safe_load((ROOT / "recipes/shapes_tiny/sft.yaml").read_text())["data"]["resolution"]
+    assert reasoner.resolution == trained  # the frame it was trained at, from pixelthink_recipe.yaml
     assert "Find '{question}'" in reasoner.prompt_template
 
 
