@@ -133,12 +133,23 @@ def results_table(evals: dict[str, dict[str, Any]]) -> str:
     return "\n".join([head, sep, *rows]) + f"\n\nTest samples: {counts}."
 
 
-def model_card(evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict) -> str:
+def image_tokens(model_dir: Path, res: int) -> int:
+    """How many image tokens a ``res x res`` frame gives the packaged model (its own processor)."""
+    from pixelthink.models.processors import load_processor, processed_image_size
+
+    ip = load_processor(str(model_dir)).image_processor
+    w, h = processed_image_size(ip, res, res)
+    return (w // (ip.patch_size * ip.merge_size)) * (h // (ip.patch_size * ip.merge_size))
+
+
+def model_card(
+    evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict, model_dir: Path
+) -> str:
     tiny = {}
     for stage in ("sft_caption",):
         tiny = recipe.get(stage, {}).get("model", {}).get("tiny", {})
     res = recipe.get("sft", {}).get("data", {}).get("resolution")
-    tokens = (res // 28) ** 2 if isinstance(res, int) else "?"
+    tokens = image_tokens(model_dir, res) if isinstance(res, int) else "?"
     long_pct = round(100 * float(recipe.get("sft", {}).get("data", {}).get("long_fraction", 0.5)))
     checks = "\n".join(
         f"| {desc} | {value} | {'yes' if ok else 'no' if ok is not None else '–'} |"
@@ -238,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "training" / "seconds.json").write_text(
         json.dumps(seconds, indent=2) + "\n", encoding="utf-8"
     )
-    (args.out / "README.md").write_text(model_card(evals, seconds, recipes), encoding="utf-8")
+    (args.out / "README.md").write_text(model_card(evals, seconds, recipes, args.out), encoding="utf-8")
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(f"packaged {len(files)} model files + eval + model card -> {args.out} ({size / 1e6:.1f} MB)")
     for desc, value, ok in targets(evals):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from pixelthink.cli import main
 from pixelthink.commands.demo import SHIPPED_EVALS, shipped_model_dir
+from pixelthink.models.reasoners import checkpoint_defaults
 
 
 def test_shipped_model_and_its_evaluation_are_in_the_package() -> None:
@@ -38,8 +37,8 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     # shipped weights or the inference settings read from pixelthink_recipe.yaml are broken)
     preds = [json.loads(line) for line in (out / "pixelthink-tiny.preds.jsonl").read_text().splitlines()]
     assert sum(p.get("bbox") is not None for p in preds) >= 6
-    res = yaml.safe_load((shipped_model_dir() / "pixelthink_recipe.yaml").read_text())["data"]["resolution"]
-    assert all(p["meta"]["model_size"] == [res, res] for p in preds)  # the frame it was trained at
+    res = checkpoint_defaults(shipped_model_dir())["resolution"]  # the frame it was trained at
+    assert all(p["meta"]["model_size"] == [res, res] for p in preds)
     html = index.read_text()
     for label in SHIPPED_EVALS.values():
         assert f'data-run="{label}"' in html

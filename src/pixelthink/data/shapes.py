@@ -55,6 +55,14 @@ SIZE_RANGES: dict[str, tuple[float, float]] = {
 }
 MIN_VISIBLE_FRACTION = 0.5  # every shape keeps at least half of its pixels visible
 MAX_SHAPE_SCALE = 2.5  # the largest shape_scale at which a "large" shape still fits in the image
+
+
+def check_shape_scale(value: float, what: str = "shape_scale") -> None:
+    """Raise ValueError naming ``what`` unless ``value`` is a usable shape scale (0.25..MAX_SHAPE_SCALE)."""
+    if not 0.25 <= value <= MAX_SHAPE_SCALE:
+        raise ValueError(f"{what} must be in [0.25, {MAX_SHAPE_SCALE}], got {value}")
+
+
 _SHIFT = 4  # cv2 sub-pixel bits for fillPoly
 
 
@@ -207,10 +215,7 @@ class SceneConfig:
     shape_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.25 <= self.shape_scale <= MAX_SHAPE_SCALE:
-            raise ValueError(
-                f"SceneConfig: shape_scale must be in [0.25, {MAX_SHAPE_SCALE}], got {self.shape_scale}"
-            )
+        check_shape_scale(self.shape_scale, "SceneConfig: shape_scale")
         if self.width < 64 or self.height < 64:
             raise ValueError(
                 f"SceneConfig: image size must be at least 64x64, got {self.width}x{self.height}"
@@ -401,10 +406,7 @@ class ShapesConfig:
     def __post_init__(self) -> None:
         if self.max_shapes is not None and self.max_shapes < 1:
             raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
-        if not 0.25 <= self.shape_scale <= MAX_SHAPE_SCALE:
-            raise ValueError(
-                f"ShapesConfig.shape_scale must be in [0.25, {MAX_SHAPE_SCALE}], got {self.shape_scale}"
-            )
+        check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale")
 
     def weights(self) -> tuple[list[str], np.ndarray]:
         table = self.family_weights or {k: v.weight for k, v in FAMILIES.items()}
@@ -680,8 +682,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
     families = parse_families(args.families) if args.families else None
     if args.max_shapes is not None and args.max_shapes < 1:
         raise ValueError(f"--max-shapes must be >= 1, got {args.max_shapes}")
-    if not 0.25 <= args.shape_scale <= MAX_SHAPE_SCALE:
-        raise ValueError(f"--shape-scale must be in [0.25, {MAX_SHAPE_SCALE}], got {args.shape_scale}")
+    check_shape_scale(args.shape_scale, "--shape-scale")
     progress = not args.no_progress and sys.stderr.isatty()
     from pixelthink.data.format import BenchmarkExistsError
 
