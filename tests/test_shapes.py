@@ -346,6 +346,54 @@ def test_shape_scale_draws_larger_shapes(tmp_path: Path, capsys) -> None:
         ShapesConfig(shape_scale=0.0)
 
 
+def test_crop_window_zooms_onto_the_shape_and_rewrites_its_geometry(tmp_path: Path, capsys) -> None:
+    """``--crop-window`` (recognition crops): the shape fills the image, mask/box/references follow
+    the crop, jitter moves the shape off centre, and bad settings are refused by name."""
+    from pixelthink.data.shapes import crop_scene
+
+    size = 128
+    out = tmp_path / "crops"
+    rc = main(["data", "shapes", "--out", str(out), "--train", "12", "--val", "0", "--test", "0", "--size",
+               f"{size}x{size}", "--families", "direct_kind", "--max-shapes", "1", "--crop-window", "2",
+               "--no-progress"])  # fmt: skip
+    assert rc == 0
+    gen = json.loads((out / "meta.json").read_text())["generator"]
+    assert gen["crop_window"] == 2 and gen["crop_jitter"] == 0
+    assert validate_benchmark(out, decode_images=True) == []
+    for s in Benchmark(out):
+        x1, y1, x2, y2 = s.bbox
+        side = max(x2 - x1, y2 - y1) + 1
+        assert size / 2 - 3 <= side <= size / 2 + 3  # window 2: the shape is half the image
+        assert abs((x1 + x2) / 2 - size / 2) <= 2 and abs((y1 + y2) / 2 - size / 2) <= 2
+        assert "in the centre" in s.reasoning_long  # references describe the cropped image
+        assert s.source["shapes"][0]["bbox"] == [int(v) for v in s.bbox]
+    # jitter: off centre, still fully determined by the seed; pixels under the mask keep the colour
+    rng = np.random.default_rng(5)
+    scene = generate_scene(rng, SceneConfig(width=size, height=size, n_shapes=(1, 1)))
+    crops = [crop_scene(scene, np.random.default_rng(k), 2.0, 0.5) for k in range(8)]
+    centres = {tuple(np.round(np.argwhere(c.masks[0]).mean(0))) for c in crops}
+    assert len(centres) > 4
+    rgb = np.array(scene.shapes[0].rgb)
+    ys, xs = np.nonzero(scene.masks[0])
+    zoom = size / (2 * (max(xs.max() - xs.min(), ys.max() - ys.min()) + 1))
+    for c in crops:
+        inside = c.image[c.masks[0]]
+        assert np.abs(inside.astype(int) - rgb).max(axis=1).mean() < 20
+        assert c.shapes[0].radius == pytest.approx(scene.shapes[0].radius * zoom)
+        assert c.shapes[0].visible_area == int(c.masks[0].sum())
+    again = crop_scene(scene, np.random.default_rng(3), 2.0, 0.5)
+    assert np.array_equal(again.image, crops[3].image)
+    # errors name the option
+    assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--crop-window", "2"]) == 2
+    assert "crop_window needs max_shapes=1" in capsys.readouterr().err
+    assert (
+        main(["data", "shapes", "--out", str(tmp_path / "x"), "--crop-jitter", "1", "--max-shapes", "1"]) == 2
+    )
+    assert "crop_jitter needs crop_window" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="crop_window must be a number in"):
+        ShapesConfig(max_shapes=1, crop_window=0.5)
+
+
 def test_articles_in_references() -> None:
     from pixelthink.data.shapes_queries import article
 

@@ -22,7 +22,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,23 @@ _SHIFT = 4  # cv2 sub-pixel bits for fillPoly
 
 
 # ------------------------------------------------------------------------------------ geometry
+
+
+def check_crop(window: float | None, jitter: float, max_shapes: int | None, what: str) -> None:
+    """Raise ValueError naming ``what`` unless (crop_window, crop_jitter, max_shapes) make sense."""
+    if window is None:
+        if jitter != 0:
+            raise ValueError(f"{what}: crop_jitter needs crop_window (got crop_jitter={jitter})")
+        return
+    if not (isinstance(window, int | float) and 1.0 <= window <= 8.0):
+        raise ValueError(f"{what}: crop_window must be a number in [1, 8] (shape sizes), got {window!r}")
+    if not (isinstance(jitter, int | float) and 0.0 <= jitter <= 4.0):
+        raise ValueError(f"{what}: crop_jitter must be a number in [0, 4] (shape sizes), got {jitter!r}")
+    if max_shapes != 1:
+        raise ValueError(
+            f"{what}: crop_window needs max_shapes=1 (a crop around one shape would cut others), "
+            f"got max_shapes={max_shapes}"
+        )
 
 
 def _shoelace(pts: np.ndarray) -> float:
@@ -382,6 +399,54 @@ def generate_scene(rng: np.random.Generator, config: SceneConfig | None = None) 
     raise RuntimeError(f"could not place {config.n_shapes} shapes in a {config.width}x{config.height} image")
 
 
+def _warp_mask(mask: np.ndarray, affine: np.ndarray, scene: Scene) -> np.ndarray:
+    out = cv2.warpAffine(mask.astype(np.uint8), affine, (scene.width, scene.height), flags=cv2.INTER_NEAREST)
+    return out > 0
+
+
+def crop_scene(
+    scene: Scene, rng: np.random.Generator, window: float, jitter: float = 0.0, index: int = 0
+) -> Scene:
+    """Zoom ``scene`` onto shape ``index``: a square of ``window`` times the shape's size (the longer
+    side of its visible box) around it, its centre moved by up to ``jitter`` sizes per axis, scaled
+    back to the scene's size (an aspect-preserving crop when the scene is not square). Pixels outside
+    the original image are black. Image, masks and the shapes' centres, radii and areas follow the
+    crop, so queries, references and difficulty computed on the result describe what it shows.
+
+    Raises ValueError when the crop would miss the shape (after 20 jitter draws).
+    """
+    ys, xs = np.nonzero(scene.masks[index])
+    if xs.size == 0:
+        raise ValueError(f"crop_scene: shape {index} has no visible pixel")
+    size = float(max(xs.max() - xs.min(), ys.max() - ys.min()) + 1)
+    m = min(scene.width, scene.height)
+    scale = m / (window * size)
+    for _ in range(20):
+        cx = (xs.min() + xs.max()) / 2 + rng.uniform(-jitter, jitter) * size
+        cy = (ys.min() + ys.max()) / 2 + rng.uniform(-jitter, jitter) * size
+        x0, y0 = cx - scene.width / (2 * scale), cy - scene.height / (2 * scale)
+        affine = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])
+        masks = [_warp_mask(k, affine, scene) for k in scene.masks]
+        if masks[index].any():
+            break
+    else:
+        raise ValueError(f"crop_scene: window {window} with jitter {jitter} keeps missing shape {index}")
+    full_masks = [_warp_mask(k, affine, scene) for k in scene.full_masks]
+    shapes = tuple(
+        replace(
+            sh,
+            cx=(sh.cx - x0) * scale,
+            cy=(sh.cy - y0) * scale,
+            radius=sh.radius * scale,
+            area=int(fm.sum()),
+            visible_area=int(vm.sum()),
+        )
+        for sh, fm, vm in zip(scene.shapes, full_masks, masks, strict=True)
+    )
+    image = cv2.warpAffine(scene.image, affine, (scene.width, scene.height), flags=cv2.INTER_LINEAR)
+    return Scene(scene.width, scene.height, scene.background, shapes, image, masks, full_masks)
+
+
 # ------------------------------------------------------------------------------------ samples
 
 
@@ -402,11 +467,17 @@ class ShapesConfig:
     max_shapes: int | None = None
     #: factor on every shape's size (1 = the benchmark's); see SceneConfig.shape_scale
     shape_scale: float = 1.0
+    #: recognition crops (needs ``max_shapes=1``): each image becomes a square of ``crop_window`` times
+    #: the shape's size around it, resized back to the image size (None = whole scenes); see crop_sample
+    crop_window: float | None = None
+    #: with ``crop_window``: the crop's centre moves by up to this many shape sizes (uniform, per axis)
+    crop_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_shapes is not None and self.max_shapes < 1:
             raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
         check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale")
+        check_crop(self.crop_window, self.crop_jitter, self.max_shapes, "ShapesConfig")
 
     def weights(self) -> tuple[list[str], np.ndarray]:
         table = self.family_weights or {k: v.weight for k, v in FAMILIES.items()}
@@ -488,6 +559,8 @@ def generate_sample(
             shape_scale=config.shape_scale,
         )
         scene = generate_scene(rng, scene_cfg)
+        if config.crop_window is not None:
+            scene = crop_scene(scene, rng, config.crop_window, config.crop_jitter)
         cands: list[tuple[Candidate, int]] = []
         for c in ENUMERATORS[family](scene, rng):
             t = is_unique(c.ast, scene)
@@ -602,6 +675,8 @@ def generate_benchmark(
         max_attempts=base.max_attempts,
         max_shapes=base.max_shapes,
         shape_scale=base.shape_scale,
+        crop_window=base.crop_window,
+        crop_jitter=base.crop_jitter,
     )
     names, p = cfg.weights()
     meta = {
@@ -613,6 +688,7 @@ def generate_benchmark(
             "families": dict(zip(names, (round(float(v), 4) for v in p), strict=True)),
             "max_shapes": cfg.max_shapes,
             "shape_scale": cfg.shape_scale,
+            **({"crop_window": cfg.crop_window, "crop_jitter": cfg.crop_jitter} if cfg.crop_window else {}),
         }
     }
     out = Path(out_dir)
@@ -683,6 +759,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
     if args.max_shapes is not None and args.max_shapes < 1:
         raise ValueError(f"--max-shapes must be >= 1, got {args.max_shapes}")
     check_shape_scale(args.shape_scale, "--shape-scale")
+    check_crop(args.crop_window, args.crop_jitter, args.max_shapes, "--crop-window/--crop-jitter")
     progress = not args.no_progress and sys.stderr.isatty()
     from pixelthink.data.format import BenchmarkExistsError
 
@@ -697,7 +774,11 @@ def _cli_shapes(args: argparse.Namespace) -> int:
             progress=progress,
             overwrite=args.overwrite,
             config=ShapesConfig(
-                family_weights=families, max_shapes=args.max_shapes, shape_scale=args.shape_scale
+                family_weights=families,
+                max_shapes=args.max_shapes,
+                shape_scale=args.shape_scale,
+                crop_window=args.crop_window,
+                crop_jitter=args.crop_jitter,
             ),
         )
     except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
@@ -748,6 +829,21 @@ def register_cli(data_sub: Any) -> None:
         help=f"multiply every shape's size by F (default 1, at most {MAX_SHAPE_SCALE}), e.g. 2.5 with "
         "--max-shapes 1 for a recognition warm-up set where the shape fills much of the image",
     )
+    p.add_argument(
+        "--crop-window",
+        type=float,
+        default=None,
+        metavar="W",
+        help="recognition crops (needs --max-shapes 1): zoom every image onto its shape, a square of W "
+        "times the shape's size, e.g. 2 for a frame-filling shape (default: whole scenes)",
+    )
+    p.add_argument(
+        "--crop-jitter",
+        type=float,
+        default=0.0,
+        metavar="J",
+        help="with --crop-window: move the crop's centre by up to J shape sizes per axis (default 0)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_shapes)
@@ -760,6 +856,8 @@ __all__: Sequence[str] = (
     "SceneConfig",
     "Shape",
     "ShapesConfig",
+    "check_crop",
+    "crop_scene",
     "generate_benchmark",
     "generate_sample",
     "generate_scene",
