@@ -17,14 +17,14 @@ from pixelthink.train.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))  # shapes_tiny/ too
 
 
 def _minimal(**extra):
     return {"kind": "grpo", "model": "m", "data": {"path": "d"}, "output_dir": "o", **extra}
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+@pytest.mark.parametrize("path", RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in RECIPES])
 def test_shipped_recipes_load_and_map_to_trl(path: Path) -> None:
     from trl import GRPOConfig, SFTConfig
 

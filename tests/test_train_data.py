@@ -137,6 +137,32 @@ def test_build_dataset_and_errors(tmp_path: Path) -> None:
         parse_segzero_solution("<box>1,2</box>", "x.parquet: row 3")
 
 
+def test_data_path_list_reads_every_dataset_in_order(tmp_path: Path) -> None:
+    """``data.path: [a, b]`` (a replay mix) is one training set: a's rows then b's, every setting
+    applied to each; a missing entry is named; an empty list is refused by the recipe loader."""
+    from pixelthink.train.config import RecipeError, recipe_from_dict
+
+    a = _bench(tmp_path / "a", splits=("train", "train", "val"))
+    b = _bench(tmp_path / "b", splits=("train",) * 3)
+    stats = DataStats()
+    rows = list(grpo_rows(DataConfig(path=[str(a), str(b)], resolution=112), stats))
+    assert [r["id"] for r in rows] == ["s0", "s1", "s0", "s1", "s2"]
+    assert stats.read == 6 and stats.skipped_split == 1
+    ds = build_dataset(
+        DataConfig(path=[str(a), str(b)], resolution=112), "sft", cache_dir=str(tmp_path / "c")
+    )
+    assert len(ds) == 5
+    with pytest.raises(FileNotFoundError, match="missing: training data not found"):
+        build_dataset(
+            DataConfig(path=[str(a), str(tmp_path / "missing")]), "sft", cache_dir=str(tmp_path / "c")
+        )
+    base = {"kind": "sft", "model": "tiny:qwen2_5_vl", "output_dir": "o"}
+    assert recipe_from_dict({**base, "data": {"path": [str(a), str(b)]}}).data.paths() == [str(a), str(b)]
+    assert recipe_from_dict({**base, "data": {"path": str(a)}}).data.paths() == [str(a)]
+    with pytest.raises(RecipeError, match=r"data\.path: expected a dataset path or a non-empty list"):
+        recipe_from_dict({**base, "data": {"path": []}})
+
+
 def test_vllm_topk_margins_and_sampled_logprob_reordering() -> None:
     # step 0: top-2 probs 0.6, 0.3 -> margin 0.3; step 1: a single candidate -> NaN (skipped)
     lp = [[math.log(0.6), math.log(0.3)], [math.log(0.9)]]

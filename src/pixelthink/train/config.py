@@ -101,9 +101,11 @@ class DataConfig:
     ``problem``, ``solution``, ``image``), or ``auto`` (decided from the directory content).
     ``resolution``: the model frame (``840`` -> 840x840, ``[w, h]``, or ``null`` for the native size);
     images are resized to it and ground-truth strings are written in it.
+    ``path``: one dataset, or a list of them read one after the other into one training set (e.g. a
+    replay mix of curriculum stages: ``[runs/crops, runs/scenes]``; every other setting applies to each).
     """
 
-    path: str
+    path: str | list[str]
     format: Literal["auto", "benchmark", "segzero"] = "auto"
     split: str | None = "train"
     resolution: int | list[int] | None = 840
@@ -127,6 +129,10 @@ class DataConfig:
     #: SFT only, with target=task: probability of a caption row instead of the task row for a sample
     #: (keeps grounding supervision during task SFT)
     caption_fraction: float = 0.0
+
+    def paths(self) -> list[str]:
+        """``path`` as a list (one entry for a single dataset)."""
+        return [self.path] if isinstance(self.path, str) else list(self.path)
 
 
 @dataclass
@@ -374,6 +380,8 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
         model_data = {"path": model_data}
     model = _build_dataclass(ModelConfig, model_data, "model", source)
     data_cfg = _build_dataclass(DataConfig, data["data"], "data", source)
+    if not data_cfg.paths():
+        raise RecipeError(f"{source}: data.path: expected a dataset path or a non-empty list of them, got []")
     if isinstance(data_cfg.resolution, list) and len(data_cfg.resolution) != 2:
         raise RecipeError(
             f"{source}: data.resolution: expected an int or [width, height], got {data_cfg.resolution}"

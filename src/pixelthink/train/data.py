@@ -37,7 +37,7 @@ import logging
 import random
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,7 @@ class _Item:
     image_id: str | None = None
     objects: list[dict[str, Any]] | None = None  # source.shapes of a shapes benchmark (original frame)
     query_is_prompt: bool = False  # Seg-Zero's "problem" is the bare question
+    dataset: str = ""  # the data.path entry it came from (for messages)
 
 
 def _iter_benchmark(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
@@ -212,6 +213,7 @@ def _iter_benchmark(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
             reasoning_long=s.reasoning_long,
             image_id=str(s.source.get("image_id")) if s.source.get("image_id") is not None else None,
             objects=s.source.get("shapes") if isinstance(s.source.get("shapes"), list) else None,
+            dataset=str(cfg.path),
         )
 
 
@@ -261,10 +263,10 @@ def _iter_segzero(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
 
 
 def _items(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
-    fmt = detect_format(cfg.path) if cfg.format == "auto" else cfg.format
-    if fmt == "benchmark":
-        return _iter_benchmark(cfg, stats)
-    return _iter_segzero(cfg, stats)
+    for path in cfg.paths():
+        one = replace(cfg, path=path)
+        fmt = detect_format(path) if cfg.format == "auto" else cfg.format
+        yield from _iter_benchmark(one, stats) if fmt == "benchmark" else _iter_segzero(one, stats)
 
 
 def _with_difficulty(items: Iterator[_Item], cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
@@ -335,7 +337,7 @@ def caption_text(
 def _caption_row(it: _Item, cfg: DataConfig, rng: random.Random) -> dict[str, Any]:
     if not it.objects:
         raise ValueError(
-            f"{cfg.path}: sample {it.id} has no source.shapes; caption rows (data.target: caption, "
+            f"{it.dataset or cfg.path}: sample {it.id} has no source.shapes; caption rows (data.target: caption, "
             "data.caption_fraction) need a shapes benchmark made by `pixelthink data shapes` "
             "(generator version 2 or later)"
         )
@@ -418,7 +420,7 @@ def tokenizer_texts(
     template = cfg.prompt_template or DEFAULT_PROMPT_TEMPLATE
     texts: list[str] = []
     side = 0
-    for path in paths or [cfg.path]:
+    for path in paths or cfg.paths():
         if detect_format(path) != "benchmark":
             raise ValueError(
                 f"{path}: model.tiny.tokenizer_from needs benchmark directories (samples.jsonl), "
@@ -505,7 +507,9 @@ def build_dataset(cfg: DataConfig, kind: str = "grpo", *, seed: int = 0, cache_d
 
     if kind not in ("grpo", "sft"):
         raise ValueError(f"build_dataset: kind must be 'grpo' or 'sft', got {kind!r}")
-    detect_format(cfg.path) if cfg.format == "auto" else None  # fail early with a clear message
+    if cfg.format == "auto":  # fail early with a clear message
+        for path in cfg.paths():
+            detect_format(path)
     try:
         ds = _from_generator(datasets, cfg, kind, seed, cache_dir)
     except datasets.exceptions.DatasetGenerationError as exc:
@@ -520,16 +524,14 @@ def build_dataset(cfg: DataConfig, kind: str = "grpo", *, seed: int = 0, cache_d
 
 
 def _from_generator(datasets: Any, cfg: DataConfig, kind: str, seed: int, cache_dir: str | None) -> Any:
-    import dataclasses
-
     return datasets.Dataset.from_generator(
         _generate,
         features=_features(kind),
         gen_kwargs={
-            "cfg_dict": dataclasses.asdict(cfg),
+            "cfg_dict": asdict(cfg),
             "kind": kind,
             "seed": seed,
-            "data_stamp": _data_stamp(cfg.path),
+            "data_stamp": "|".join(_data_stamp(p) for p in cfg.paths()),
         },
         cache_dir=cache_dir,
     )
