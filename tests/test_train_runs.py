@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -304,6 +305,13 @@ def test_grpo_resumes_from_last_checkpoint(bench: Path, tmp_path: Path) -> None:
     ]
     assert main([*common, "trainer.max_steps=1"]) == 0
     assert (out / "checkpoint-1").is_dir()
+    # an intermediate checkpoint carries the recipe, so inference uses its frame and prompt
+    from pixelthink.models.reasoners import checkpoint_defaults
+
+    saved = yaml.safe_load((out / "checkpoint-1" / "pixelthink_recipe.yaml").read_text())
+    assert saved["output_dir"] == str(out) and saved["data"]["path"] == str(bench)
+    defaults = checkpoint_defaults(out / "checkpoint-1")
+    assert defaults["resolution"] == saved["data"]["resolution"]
     # second invocation: auto-detects checkpoint-1 and continues to step 2
     assert main([*common, "trainer.max_steps=2"]) == 0
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())

@@ -9,7 +9,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-__all__ = ["MetricsJsonlCallback", "RolloutJsonlCallback"]
+from pixelthink.models.reasoners import TRAINED_RECIPE_FILE as RECIPE_FILE
+
+__all__ = ["MetricsJsonlCallback", "RecipeCallback", "RolloutJsonlCallback"]
 
 
 def _plain(v: Any) -> Any:
@@ -38,6 +40,22 @@ class MetricsJsonlCallback(TrainerCallback):
         row = {"step": state.global_step, **{k: _plain(v) for k, v in logs.items()}}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+
+
+class RecipeCallback(TrainerCallback):
+    """Write the recipe (``RECIPE_FILE``) into every ``checkpoint-N`` the trainer saves, so that an
+    intermediate checkpoint loads for inference with the frame and prompt it is trained with, like the
+    final model (``pixelthink predict --reasoner OUT/checkpoint-500``)."""
+
+    def __init__(self, recipe_yaml: str) -> None:
+        self.recipe_yaml = recipe_yaml
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if ckpt.is_dir():
+            (ckpt / RECIPE_FILE).write_text(self.recipe_yaml, encoding="utf-8")
 
 
 class RolloutJsonlCallback(TrainerCallback):

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from .callbacks import RECIPE_FILE
 from .config import DataConfig, LoraSection, ModelConfig, Recipe, RecipeError
 
 __all__ = [
@@ -180,6 +181,11 @@ def find_resume_checkpoint(output_dir: str | Path, resume: bool | str | None) ->
     return last
 
 
+def recipe_yaml(recipe: Recipe) -> str:
+    """The recipe as saved next to a trained model (``RECIPE_FILE``)."""
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False)
+
+
 def save_final(trainer: Any, processor: Any, recipe: Recipe, output_dir: str | Path) -> Path:
     """Save the final model (LoRA merged into the base) + processor + recipe into ``output_dir``.
 
@@ -193,8 +199,6 @@ def save_final(trainer: Any, processor: Any, recipe: Recipe, output_dir: str | P
     if trainer.accelerator.is_main_process:
         model.save_pretrained(str(out), safe_serialization=True)
         processor.save_pretrained(str(out))
-        (out / "pixelthink_recipe.yaml").write_text(
-            yaml.safe_dump(recipe.to_dict(), sort_keys=False), encoding="utf-8"
-        )
+        (out / RECIPE_FILE).write_text(recipe_yaml(recipe), encoding="utf-8")
     trainer.accelerator.wait_for_everyone()
     return out

@@ -34,12 +34,13 @@ from typing import Any
 import numpy as np
 from trl import GRPOConfig, GRPOTrainer
 
-from .callbacks import MetricsJsonlCallback, RolloutJsonlCallback
+from .callbacks import MetricsJsonlCallback, RecipeCallback, RolloutJsonlCallback
 from .common import (
     cpu_defaults,
     find_resume_checkpoint,
     load_policy,
     lora_config,
+    recipe_yaml,
     resolve_model_path,
     save_final,
 )
@@ -425,6 +426,7 @@ def build_grpo_trainer(
     )
     trainer.add_callback(MetricsJsonlCallback(out / "metrics.jsonl"))
     trainer.add_callback(RolloutJsonlCallback(out / "rollouts.jsonl", trainer))
+    trainer.add_callback(RecipeCallback(recipe_yaml(recipe)))
     for cb in extra_callbacks:
         trainer.add_callback(cb)
     return trainer, processor, model_path

@@ -15,12 +15,13 @@ from typing import Any
 
 from trl import SFTConfig, SFTTrainer
 
-from .callbacks import MetricsJsonlCallback
+from .callbacks import MetricsJsonlCallback, RecipeCallback
 from .common import (
     cpu_defaults,
     find_resume_checkpoint,
     load_policy,
     lora_config,
+    recipe_yaml,
     resolve_model_path,
     save_final,
 )
@@ -62,6 +63,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
         peft_config=lora_config(recipe.lora),
     )
     trainer.add_callback(MetricsJsonlCallback(out / "metrics.jsonl"))
+    trainer.add_callback(RecipeCallback(recipe_yaml(recipe)))
     return trainer, processor
 
 
