@@ -28,7 +28,9 @@ INSTALL_DIR = shipped_model_dir()  # where the demo looks for the model
 RUNS = {"sft": "sft", "segzero": "grpo_segzero", "pixelthink": "grpo_pixelthink"}
 if set(RUNS) != set(SHIPPED_EVALS):  # the demo reads eval/NAME.eval.json for these names
     raise SystemExit(f"package_tiny_model.RUNS {sorted(RUNS)} != demo SHIPPED_EVALS {sorted(SHIPPED_EVALS)}")
-STAGES = ("sft_caption", "sft", "grpo_segzero", "grpo_pixelthink")
+#: the recognition curriculum's rungs (scripts/reproduce_tiny.sh REC_CHAIN), then the later stages
+REC_RUNGS = ("rec_crop", "rec_jit", "rec_w3", "rec_mix", "rec_mix2", "rec_mix3", "rec_mix4")
+STAGES = (*REC_RUNGS, "sft_caption", "sft", "grpo_segzero", "grpo_pixelthink")
 #: top-level files of a trained checkpoint that inference does not need
 SKIP = {"training_args.bin", "metrics.jsonl", "rollouts.jsonl", "README.md"}
 BUCKETS = ("easy", "medium", "hard", "all")
@@ -145,9 +147,7 @@ def image_tokens(model_dir: Path, res: int) -> int:
 def model_card(
     evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict, model_dir: Path
 ) -> str:
-    tiny = {}
-    for stage in ("sft_caption",):
-        tiny = recipe.get(stage, {}).get("model", {}).get("tiny", {})
+    tiny = recipe.get(REC_RUNGS[0], {}).get("model", {}).get("tiny", {})  # the rung that built the model
     res = recipe.get("sft", {}).get("data", {}).get("resolution")
     tokens = image_tokens(model_dir, res) if isinstance(res, int) else "?"
     long_pct = round(100 * float(recipe.get("sft", {}).get("data", {}).get("long_fraction", 0.5)))
@@ -161,9 +161,12 @@ def model_card(
         if missed == 0
         else f"{missed} of {len(targets(evals))} targets are missed: docs/TINY_MODEL.md says why and what to change."
     )
-    times = ", ".join(
-        f"{stage} {seconds[stage] / 60:.1f} min" for stage in STAGES if seconds.get(stage) is not None
-    )
+    rec = [seconds[r] for r in REC_RUNGS if seconds.get(r) is not None]
+    shown = {
+        "recognition": sum(rec) if rec else None,
+        **{s: seconds.get(s) for s in STAGES[len(REC_RUNGS) :]},
+    }
+    times = ", ".join(f"{stage} {t / 60:.1f} min" for stage, t in shown.items() if t is not None)
     unit = evals["sft"]["settings"].get("length_unit", "tokens")
     return f"""# pixelthink-tiny (shapes)
 
@@ -188,22 +191,26 @@ Qwen2_5_VLForConditionalGeneration, random init (std 0.02), text: hidden {tiny.g
 benchmarks' own text (every coordinate is one token). Images are resized to {res}x{res} ({tokens} image tokens).
 
 ## Training (scripts/reproduce_tiny.sh, recipes/shapes_tiny/)
-1. `pixelthink data shapes`: a warm-up set (6000 scenes of 1-2 shapes, seed 1) and the benchmark
-   (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
-2. `pixelthink train sft` in caption mode on the warm-up set: "Describe the shapes." -> every shape
-   as "the red circle [x1, y1, x2, y2]", in a random order (grounding pre-training).
-3. `pixelthink train sft` on the benchmark's train split: long or short reference at random ({long_pct}/{100 - long_pct},
+1. `pixelthink data shapes`: recognition sets of one shape each (zoomed crops with `--crop-window`,
+   whole images at 2.5x, 1.5x and 1x sizes), a warm-up set (6000 scenes of 1-2 shapes, seed 1) and
+   the benchmark (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
+2. `pixelthink train sft`, recognition curriculum ({len(REC_RUNGS)} rungs): names-only captions
+   ("Describe the shapes." -> "the red star") of centred crops first, then shifted and smaller
+   ones, then whole images, each rung replaying the earlier sets (`data.path` lists them).
+3. `pixelthink train sft` in caption mode with boxes: every shape as "the red circle [x1, y1, x2, y2]",
+   in a random order, on 1-2-shape scenes, benchmark scenes and three recognition sets (grounding).
+4. `pixelthink train sft` on the benchmark's train split: long or short reference at random ({long_pct}/{100 - long_pct},
    independent of difficulty), a quarter of the rows kept as full-scene captions.
-4. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
+5. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
    (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
    words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml).
 
 Training time (scripts/reproduce_tiny.sh on a 2-core CPU): {times or "not recorded"}.
 
-## Results (test split, GrabCut segmenter, lisa convention; tokens = mean reasoning {unit})
+## Results (test split, GrabCut segmenter, lisa convention; tokens = mean reasoning length, unit: {unit})
 {results_table(evals)}
 
-`sft` is the stage-3 model, `segzero` and `pixelthink` the two GRPO models; this directory holds
+`sft` is the stage-4 (task SFT) model, `segzero` and `pixelthink` the two GRPO models; this directory holds
 `pixelthink`. The evaluation files are in `eval/` (made by `pixelthink eval`).
 
 ## Targets (issue 5)
@@ -215,7 +222,7 @@ Training time (scripts/reproduce_tiny.sh on a 2-core CPU): {times or "not record
 
 ## Limits
 Trained on synthetic coloured shapes only; tiny capacity; boxes are coarse, and GrabCut does the
-pixel work. Regenerate it with `make reproduce` (about an hour on 2 cores).
+pixel work. Regenerate it with `make reproduce` (about two hours on 2 cores).
 """
 
 

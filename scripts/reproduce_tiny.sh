@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Reproduce the shipped tiny PixelThink model (docs/TINY_MODEL.md) with the project's own commands:
-#   1. generate the data      pixelthink data shapes (grounding warm-up set + the benchmark)
-#   2. SFT stage 1 (captions) pixelthink train sft --config "$RECIPES/sft_caption.yaml"
-#   3. SFT stage 2 (task)     pixelthink train sft --config "$RECIPES/sft.yaml"
-#   4. GRPO, twice            pixelthink train grpo --config recipes/shapes_tiny/grpo_{segzero,pixelthink}.yaml
-#   5. evaluate all three     pixelthink predict + pixelthink eval (test split, GrabCut, lisa)
-#   6. package                scripts/package_tiny_model.py (model + eval results + model card)
-# About 60 minutes on 2 CPU cores. Every stage is skipped when its output is complete and resumes from
+#   1. generate the data        pixelthink data shapes (recognition sets, grounding warm-up set, benchmark)
+#   2. SFT stage 1 (recognition) pixelthink train sft --config "$RECIPES/sft_recognition.yaml", once per
+#                                rung of the curriculum below (names-only captions of 1-shape images)
+#   3. SFT stage 2 (captions)   pixelthink train sft --config "$RECIPES/sft_caption.yaml" (names + boxes)
+#   4. SFT stage 3 (task)       pixelthink train sft --config "$RECIPES/sft.yaml"
+#   5. GRPO, twice              pixelthink train grpo --config "$RECIPES"/grpo_{segzero,pixelthink}.yaml
+#   6. evaluate all three       pixelthink predict + pixelthink eval (test split, GrabCut, lisa)
+#   7. package                  scripts/package_tiny_model.py (model + eval results + model card)
+# About two hours on 2 CPU cores. Every stage is skipped when its output is complete and resumes from
 # its last checkpoint when it is not, so an interrupted run continues where it stopped.
 #
 # Settings (environment variables; the defaults are the shipped model's):
-#   RECIPES=recipes/shapes_tiny   OUT=runs/reproduce   WARMUP_N=6000 TRAIN_N=3000 TEST_N=300   WARMUP_STEPS=5000 SFT_STEPS=2500
-#   GRPO_STEPS=200   PARALLEL=1 (run the two GRPO jobs at once, one core each)
+#   RECIPES=recipes/shapes_tiny   OUT=runs/reproduce
+#   WARMUP_N=6000 TRAIN_N=3000 TEST_N=300 REC_N=6000 SCALE_N=4000   (data sizes)
+#   REC_STEPS= (set: every recognition rung runs this many steps instead of the curriculum's)
+#   CAPTION_STEPS=2000 SFT_STEPS=2500 GRPO_STEPS=200
+#   PARALLEL=1 (run the two GRPO jobs at once, one core each)
 #   THREADS=$(nproc) (torch threads of the stages that run alone: data, SFT, evaluation)
 #   INSTALL=0 (1: copy the packaged model over src/pixelthink/assets/tiny_model)
 #   PIXELTHINK, PYTHON: the CLI and Python to call (default: .venv/bin/ ones if present, else PATH's)
@@ -23,7 +28,10 @@ RECIPES=${RECIPES:-recipes/shapes_tiny}
 WARMUP_N=${WARMUP_N:-6000}
 TRAIN_N=${TRAIN_N:-3000}
 TEST_N=${TEST_N:-300}
-WARMUP_STEPS=${WARMUP_STEPS:-5000}
+REC_N=${REC_N:-6000}
+SCALE_N=${SCALE_N:-4000}
+REC_STEPS=${REC_STEPS:-}
+CAPTION_STEPS=${CAPTION_STEPS:-2000}
 SFT_STEPS=${SFT_STEPS:-2500}
 GRPO_STEPS=${GRPO_STEPS:-200}
 PARALLEL=${PARALLEL:-1}
@@ -37,25 +45,58 @@ export TOKENIZERS_PARALLELISM=false
 
 say() { printf '\n== [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 done_model() { [[ -f "$1/model.safetensors" && -f "$1/pixelthink_recipe.yaml" ]]; }
+shapes() {  # shapes OUT_DIR SEED N_TRAIN N_TEST [data shapes options...]: generate unless complete
+    [[ -f "$1/samples.jsonl" ]] || $PIXELTHINK data shapes --out "$1" --seed "$2" --size 224x224 \
+        --train "$3" --val 0 --test "$4" --no-progress "${@:5}"
+}
 start=$(date +%s)
 mkdir -p "$OUT"
 
-say "1/6 data -> $OUT/warmup, $OUT/bench"
-[[ -f "$OUT/warmup/samples.jsonl" ]] || $PIXELTHINK data shapes --out "$OUT/warmup" --seed 1 --size 224x224 \
-    --train "$WARMUP_N" --val 0 --test 0 --families direct_kind,direct_attr --max-shapes 2 --no-progress
-[[ -f "$OUT/bench/samples.jsonl" ]] || $PIXELTHINK data shapes --out "$OUT/bench" --seed 0 --size 224x224 \
-    --train "$TRAIN_N" --val 0 --test "$TEST_N" --no-progress
+say "1/7 data -> $OUT/warmup, $OUT/bench, $OUT/rec/*"
+shapes "$OUT/warmup" 1 "$WARMUP_N" 0 --families direct_kind,direct_attr --max-shapes 2
+shapes "$OUT/bench" 0 "$TRAIN_N" "$TEST_N"
+one=(--families direct_kind --max-shapes 1)  # recognition sets: one shape, named by kind
+shapes "$OUT/rec/crop" 11 "$REC_N" 0 "${one[@]}" --crop-window 2                    # centred, frame-filling
+shapes "$OUT/rec/jit" 12 "$REC_N" 0 "${one[@]}" --crop-window 2 --crop-jitter 0.5   # shifted
+shapes "$OUT/rec/w3" 13 "$REC_N" 0 "${one[@]}" --crop-window 3 --crop-jitter 1      # smaller, shifted more
+shapes "$OUT/rec/big" 9 "$SCALE_N" 0 "${one[@]}" --shape-scale 2.5                  # whole image, 2.5x sizes
+shapes "$OUT/rec/s15" 10 "$SCALE_N" 0 "${one[@]}" --shape-scale 1.5                 # whole image, 1.5x
+shapes "$OUT/rec/one" 7 "$REC_N" 0 "${one[@]}"                                      # benchmark sizes
 
-say "2/6 SFT stage 1 (grounding: captions of simple scenes, $WARMUP_STEPS steps) -> $OUT/sft_caption"
+# The recognition curriculum: rung name, its data (a replay mix of the earlier sets), steps. Each rung
+# starts from the previous one; the first builds the model and its tokenizer.
+REC_CHAIN=(
+    "rec_crop crop 600"
+    "rec_jit jit 500"
+    "rec_w3 w3 500"
+    "rec_mix crop,jit,w3,big 600"
+    "rec_mix2 crop,jit,w3,big 2000"
+    "rec_mix3 crop,jit,w3,big,s15,one 2000"
+    "rec_mix4 crop,jit,w3,big,s15,one 2500"
+)
+say "2/7 SFT stage 1 (recognition: names-only captions of 1-shape images, ${#REC_CHAIN[@]} rungs) -> $OUT/rec_*"
+prev=
+for rung in "${REC_CHAIN[@]}"; do
+    read -r name sets steps <<< "$rung"
+    paths=$(printf "$OUT/rec/%s, " ${sets//,/ })
+    from=(); [[ -n "$prev" ]] && from=(model.path="$OUT/$prev")
+    done_model "$OUT/$name" || $PIXELTHINK train sft --config "$RECIPES/sft_recognition.yaml" \
+        output_dir="$OUT/$name" "data.path=[${paths%, }]" trainer.max_steps="${REC_STEPS:-$steps}" \
+        "model.tiny.tokenizer_from=[$OUT/warmup, $OUT/bench]" "${from[@]}"
+    prev=$name
+done
+
+say "3/7 SFT stage 2 (captions with boxes, $CAPTION_STEPS steps) -> $OUT/sft_caption"
 done_model "$OUT/sft_caption" || $PIXELTHINK train sft --config "$RECIPES/sft_caption.yaml" \
-    output_dir="$OUT/sft_caption" data.path="$OUT/warmup" "model.tiny.tokenizer_from=[$OUT/warmup, $OUT/bench]" \
-    trainer.max_steps="$WARMUP_STEPS"
+    output_dir="$OUT/sft_caption" model.path="$OUT/$prev" \
+    "data.path=[$OUT/warmup, $OUT/bench, $OUT/rec/one, $OUT/rec/s15, $OUT/rec/w3]" \
+    trainer.max_steps="$CAPTION_STEPS"
 
-say "3/6 SFT stage 2 (task, $SFT_STEPS steps) -> $OUT/sft"
+say "4/7 SFT stage 3 (task, $SFT_STEPS steps) -> $OUT/sft"
 done_model "$OUT/sft" || $PIXELTHINK train sft --config "$RECIPES/sft.yaml" \
     output_dir="$OUT/sft" model.path="$OUT/sft_caption" data.path="$OUT/bench" trainer.max_steps="$SFT_STEPS"
 
-say "4/6 GRPO x2 (segzero, pixelthink; $GRPO_STEPS steps each) -> $OUT/grpo_*"
+say "5/7 GRPO x2 (segzero, pixelthink; $GRPO_STEPS steps each) -> $OUT/grpo_*"
 grpo() {
     done_model "$OUT/grpo_$1" || $PIXELTHINK train grpo --config "$RECIPES/grpo_$1.yaml" \
         output_dir="$OUT/grpo_$1" model.path="$OUT/sft" data.path="$OUT/bench" trainer.max_steps="$GRPO_STEPS" \
@@ -70,7 +111,7 @@ else
     grpo pixelthink
 fi
 
-say "5/6 evaluate on the test split (GrabCut, lisa) -> $OUT/eval"
+say "6/7 evaluate on the test split (GrabCut, lisa) -> $OUT/eval"
 mkdir -p "$OUT/eval"
 for run in sft grpo_segzero grpo_pixelthink; do
     model="$OUT/$run"
@@ -80,7 +121,7 @@ for run in sft grpo_segzero grpo_pixelthink; do
         --convention lisa --tokenizer "$model" --out "$OUT/eval/$run.eval.json" --no-progress
 done
 
-say "6/6 package -> $OUT/package"
+say "7/7 package -> $OUT/package"
 install_flag=()
 [[ "$INSTALL" == 1 ]] && install_flag=(--install)
 $PYTHON scripts/package_tiny_model.py --run "$OUT" --out "$OUT/package" "${install_flag[@]}"

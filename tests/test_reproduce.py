@@ -3,11 +3,13 @@ the demo on the model it packaged.
 
 Same commands, recipes and stages as ``make reproduce``; only the data sizes and step counts are
 cut (environment variables of the script), so this checks that every stage runs and hands its output
-to the next: data -> SFT warm-up -> SFT -> GRPO (segzero, pixelthink) -> predict/eval -> package.
+to the next: data -> SFT recognition rungs -> SFT captions -> SFT task -> GRPO (segzero, pixelthink)
+-> predict/eval -> package.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -33,7 +35,10 @@ def _run_script(out: Path) -> subprocess.CompletedProcess[str]:
         "WARMUP_N": "24",
         "TRAIN_N": "24",
         "TEST_N": "6",
-        "WARMUP_STEPS": "2",
+        "REC_N": "16",
+        "SCALE_N": "16",
+        "REC_STEPS": "1",
+        "CAPTION_STEPS": "2",
         "SFT_STEPS": "2",
         "GRPO_STEPS": "1",
         "PARALLEL": "1",
@@ -57,14 +62,28 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     import yaml
 
     out, log = reproduced
-    for stage in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6"):
+    for stage in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"):
         assert stage in log
-    for run in ("sft_caption", "sft", "grpo_segzero", "grpo_pixelthink"):
+    rungs = ("rec_crop", "rec_jit", "rec_w3", "rec_mix", "rec_mix2", "rec_mix3", "rec_mix4")
+    for run in (*rungs, "sft_caption", "sft", "grpo_segzero", "grpo_pixelthink"):
         assert (out / run / "model.safetensors").is_file(), run
     recipes = {
         r: yaml.safe_load((out / r / "pixelthink_recipe.yaml").read_text())
-        for r in ("sft", "grpo_pixelthink")
+        for r in (*rungs, "sft_caption", "sft", "grpo_pixelthink")
     }
+    # the recognition curriculum: the first rung builds the model, each next one starts from the last,
+    # names only, on a growing replay mix of the recognition sets
+    assert recipes["rec_crop"]["model"]["path"] == "tiny:qwen2_5_vl"
+    for before, after in itertools.pairwise(rungs):
+        assert recipes[after]["model"]["path"] == str(out / before)
+        assert recipes[after]["data"]["caption_boxes"] is False
+    assert recipes["rec_mix4"]["data"]["path"] == [
+        str(out / "rec" / s) for s in ("crop", "jit", "w3", "big", "s15", "one")
+    ]
+    crop = json.loads((out / "rec" / "w3" / "meta.json").read_text())["generator"]
+    assert crop["crop_window"] == 3 and crop["crop_jitter"] == 1 and crop["max_shapes"] == 1
+    assert recipes["sft_caption"]["model"]["path"] == str(out / "rec_mix4")
+    assert recipes["sft_caption"]["data"]["caption_boxes"] is True
     assert recipes["sft"]["model"]["path"] == str(out / "sft_caption")  # task SFT starts from the captions
     assert recipes["grpo_pixelthink"]["model"]["path"] == str(out / "sft")
     assert recipes["grpo_pixelthink"]["reward"]["name"] == "pixelthink"
@@ -112,7 +131,8 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
 def test_rerun_skips_finished_stages(reproduced: tuple[Path, str]) -> None:
     out, _ = reproduced
     before = {
-        r: (out / r / "model.safetensors").stat().st_mtime_ns for r in ("sft_caption", "sft", "grpo_segzero")
+        r: (out / r / "model.safetensors").stat().st_mtime_ns
+        for r in ("rec_crop", "rec_mix4", "sft_caption", "sft", "grpo_segzero")
     }
     proc = _run_script(out)
     assert proc.returncode == 0, proc.stderr[-2000:]
