@@ -76,7 +76,13 @@ for nf in (0, maxf // 2, maxf):
     x, y, m, meta = batch(test, 64, nf)
     with torch.no_grad():
         logits = model(input_ids=x, attention_mask=m).logits
-    ok = [all(int(logits[i, la - 1 + j].argmax()) == t for j, t in enumerate(b)) for i, (la, b, _) in enumerate(meta)]
+    ok = [
+        all(int(logits[i, la - 1 + j].argmax()) == t for j, t in enumerate(b))
+        for i, (la, b, _) in enumerate(meta)
+    ]
     kind_ok = [int(logits[i, la - 1 + len(b) - 2].argmax()) == b[-2] for i, (la, b, _) in enumerate(meta)]
     out.append(f"filler {nf}: copy acc {sum(ok) / len(ok):.2f}, last word {sum(kind_ok) / len(kind_ok):.2f}")
-print(f"{'init ' + ck if os.environ.get('INIT') else 'fresh'} theta {theta} maxf {maxf} steps {steps}: " + "; ".join(out))
+print(
+    f"{'init ' + ck if os.environ.get('INIT') else 'fresh'} theta {theta} maxf {maxf} steps {steps}: "
+    + "; ".join(out)
+)
