@@ -28,9 +28,16 @@ INSTALL_DIR = shipped_model_dir()  # where the demo looks for the model
 RUNS = {"sft": "sft", "segzero": "grpo_segzero", "pixelthink": "grpo_pixelthink"}
 if set(RUNS) != set(SHIPPED_EVALS):  # the demo reads eval/NAME.eval.json for these names
     raise SystemExit(f"package_tiny_model.RUNS {sorted(RUNS)} != demo SHIPPED_EVALS {sorted(SHIPPED_EVALS)}")
-#: the recognition curriculum's rungs (scripts/reproduce_tiny.sh REC_CHAIN), then the later stages
-REC_RUNGS = ("rec_crop", "rec_jit", "rec_w3", "rec_mix", "rec_mix2", "rec_mix3", "rec_mix4")
-STAGES = (*REC_RUNGS, "sft_caption", "sft", "grpo_segzero", "grpo_pixelthink")
+#: the stages after the recognition curriculum, whose rungs are the run's rec_* directories
+#: (scripts/reproduce_tiny.sh REC_CHAIN names them)
+LATER_STAGES = ("sft_caption", "sft", "grpo_segzero", "grpo_pixelthink")
+
+
+def recognition_rungs(run: Path) -> list[str]:
+    """The recognition rungs trained in ``run`` (its ``rec_*`` directories)."""
+    return sorted(p.name for p in run.glob("rec_*") if p.is_dir())
+
+
 #: top-level files of a trained checkpoint that inference does not need
 SKIP = {"training_args.bin", "metrics.jsonl", "rollouts.jsonl", "README.md"}
 BUCKETS = ("easy", "medium", "hard", "all")
@@ -147,7 +154,9 @@ def image_tokens(model_dir: Path, res: int) -> int:
 def model_card(
     evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict, model_dir: Path
 ) -> str:
-    tiny = recipe.get(REC_RUNGS[0], {}).get("model", {}).get("tiny", {})  # the rung that built the model
+    rungs = [stage for stage in recipe if stage.startswith("rec_")]
+    built = [r for r in recipe.values() if str(r.get("model", {}).get("path", "")).startswith("tiny:")]
+    tiny = built[0].get("model", {}).get("tiny", {}) if built else {}  # the stage that built the model
     res = recipe.get("sft", {}).get("data", {}).get("resolution")
     tokens = image_tokens(model_dir, res) if isinstance(res, int) else "?"
     long_pct = round(100 * float(recipe.get("sft", {}).get("data", {}).get("long_fraction", 0.5)))
@@ -161,11 +170,8 @@ def model_card(
         if missed == 0
         else f"{missed} of {len(targets(evals))} targets are missed: docs/TINY_MODEL.md says why and what to change."
     )
-    rec = [seconds[r] for r in REC_RUNGS if seconds.get(r) is not None]
-    shown = {
-        "recognition": sum(rec) if rec else None,
-        **{s: seconds.get(s) for s in STAGES[len(REC_RUNGS) :]},
-    }
+    rec = [t for stage, t in seconds.items() if stage.startswith("rec_") and t is not None]
+    shown = {"recognition": sum(rec) if rec else None, **{s: seconds.get(s) for s in LATER_STAGES}}
     times = ", ".join(f"{stage} {t / 60:.1f} min" for stage, t in shown.items() if t is not None)
     unit = evals["sft"]["settings"].get("length_unit", "tokens")
     return f"""# pixelthink-tiny (shapes)
@@ -194,7 +200,7 @@ benchmarks' own text (every coordinate is one token). Images are resized to {res
 1. `pixelthink data shapes`: recognition sets of one shape each (zoomed crops with `--crop-window`,
    whole images at 2.5x, 1.5x and 1x sizes), a warm-up set (6000 scenes of 1-2 shapes, seed 1) and
    the benchmark (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
-2. `pixelthink train sft`, recognition curriculum ({len(REC_RUNGS)} rungs): names-only captions
+2. `pixelthink train sft`, recognition curriculum ({len(rungs)} rungs): names-only captions
    ("Describe the shapes." -> "the red star") of centred crops first, then shifted and smaller
    ones, then whole images, each rung replaying the earlier sets (`data.path` lists them).
 3. `pixelthink train sft` in caption mode with boxes: every shape as "the red circle [x1, y1, x2, y2]",
@@ -247,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     seconds: dict[str, float | None] = {}
     recipes: dict[str, Any] = {}
-    for stage in STAGES:
+    for stage in (*recognition_rungs(args.run), *LATER_STAGES):
         rec = args.run / stage / "pixelthink_recipe.yaml"
         if rec.is_file():
             shutil.copy2(rec, args.out / "training" / f"{stage}.yaml")

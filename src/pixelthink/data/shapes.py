@@ -63,12 +63,6 @@ def check_shape_scale(value: float, what: str = "shape_scale") -> None:
         raise ValueError(f"{what} must be in [0.25, {MAX_SHAPE_SCALE}], got {value}")
 
 
-_SHIFT = 4  # cv2 sub-pixel bits for fillPoly
-
-
-# ------------------------------------------------------------------------------------ geometry
-
-
 def check_crop(window: float | None, jitter: float, max_shapes: int | None, what: str) -> None:
     """Raise ValueError naming ``what`` unless (crop_window, crop_jitter, max_shapes) make sense."""
     if window is None:
@@ -84,6 +78,12 @@ def check_crop(window: float | None, jitter: float, max_shapes: int | None, what
             f"{what}: crop_window needs max_shapes=1 (a crop around one shape would cut others), "
             f"got max_shapes={max_shapes}"
         )
+
+
+_SHIFT = 4  # cv2 sub-pixel bits for fillPoly
+
+
+# ------------------------------------------------------------------------------------ geometry
 
 
 def _shoelace(pts: np.ndarray) -> float:
@@ -468,7 +468,7 @@ class ShapesConfig:
     #: factor on every shape's size (1 = the benchmark's); see SceneConfig.shape_scale
     shape_scale: float = 1.0
     #: recognition crops (needs ``max_shapes=1``): each image becomes a square of ``crop_window`` times
-    #: the shape's size around it, resized back to the image size (None = whole scenes); see crop_sample
+    #: the shape's size around it, resized back to the image size (None = whole scenes); see crop_scene
     crop_window: float | None = None
     #: with ``crop_window``: the crop's centre moves by up to this many shape sizes (uniform, per axis)
     crop_jitter: float = 0.0
@@ -667,17 +667,7 @@ def generate_benchmark(
         if n < 0:
             raise ValueError(f"generate_benchmark: n_{split} must be >= 0, got {n}")
     width, height = (int(v) for v in image_size)
-    base = config or ShapesConfig()
-    cfg = ShapesConfig(
-        width=width,
-        height=height,
-        family_weights=base.family_weights,
-        max_attempts=base.max_attempts,
-        max_shapes=base.max_shapes,
-        shape_scale=base.shape_scale,
-        crop_window=base.crop_window,
-        crop_jitter=base.crop_jitter,
-    )
+    cfg = replace(config or ShapesConfig(), width=width, height=height)
     names, p = cfg.weights()
     meta = {
         "generator": {

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from .callbacks import RECIPE_FILE
+from pixelthink.models.reasoners import TRAINED_RECIPE_FILE as RECIPE_FILE
+
 from .config import DataConfig, LoraSection, ModelConfig, Recipe, RecipeError
 
 __all__ = [

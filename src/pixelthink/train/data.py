@@ -187,7 +187,7 @@ class _Item:
     image_id: str | None = None
     objects: list[dict[str, Any]] | None = None  # source.shapes of a shapes benchmark (original frame)
     query_is_prompt: bool = False  # Seg-Zero's "problem" is the bare question
-    dataset: str = ""  # the data.path entry it came from (for messages)
+    dataset: str = ""  # the data.path entry it came from (messages name it)
 
 
 def _iter_benchmark(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
@@ -259,6 +259,7 @@ def _iter_segzero(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
             points=pts,
             difficulty=None,
             image_id=str(row["id"]),
+            dataset=str(path),
         )
 
 
@@ -337,7 +338,7 @@ def caption_text(
 def _caption_row(it: _Item, cfg: DataConfig, rng: random.Random) -> dict[str, Any]:
     if not it.objects:
         raise ValueError(
-            f"{it.dataset or cfg.path}: sample {it.id} has no source.shapes; caption rows (data.target: caption, "
+            f"{it.dataset}: sample {it.id} has no source.shapes; caption rows (data.target: caption, "
             "data.caption_fraction) need a shapes benchmark made by `pixelthink data shapes` "
             "(generator version 2 or later)"
         )
