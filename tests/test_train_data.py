@@ -277,3 +277,25 @@ def test_caption_rows_list_every_shape_in_the_model_frame(tmp_path: Path) -> Non
     plain = _bench(tmp_path / "plain")
     with pytest.raises(ValueError, match=r"no source\.shapes"):
         list(sft_rows(DataConfig(path=str(plain), target="caption")))
+
+
+def test_name_reasoning_is_the_target_name(tmp_path: Path) -> None:
+    """data.reasoning: name (the referring stage): "<think>the red star</think>" + the target's answer."""
+    from pixelthink.data import Benchmark
+
+    b = _shapes_bench(tmp_path / "s")
+    samples = {s.id: s for s in Benchmark(b)}
+    rows = list(sft_rows(DataConfig(path=str(b), resolution=48, reasoning="name")))
+    task = {r["id"]: r for r in sft_rows(DataConfig(path=str(b), resolution=48, reasoning="short"))}
+    assert len(rows) == 6
+    for row in rows:
+        t = samples[row["id"]].source["target"]
+        text = row["completion"][0]["content"]
+        assert text.startswith(f"<think>the {t['colour']} {t['kind']}</think><answer>")
+        # same prompt and answer as the task row: only the reasoning differs
+        assert row["prompt"] == task[row["id"]]["prompt"]
+        assert text.split("</think>")[1] == task[row["id"]]["completion"][0]["content"].split("</think>")[1]
+    # a benchmark without source.target cannot name its targets, and says which sample
+    plain = _bench(tmp_path / "plain")
+    with pytest.raises(ValueError, match=r"sample s0 has no source\.target"):
+        list(sft_rows(DataConfig(path=str(plain), reasoning="name")))

@@ -114,8 +114,10 @@ class DataConfig:
     difficulty_file: str | None = None
     max_samples: int | None = None
     shuffle_seed: int | None = None
-    #: SFT only: which reference reasoning becomes the target: short | long | mix
-    reasoning: Literal["short", "long", "mix"] = "short"
+    #: SFT only: which reference reasoning becomes the target: short | long | mix, or ``name``: the
+    #: target's name only ("the red star", from ``source.target`` of a shapes benchmark), a referring
+    #: stage that teaches query -> target -> box at the shortest distance before the task's reasoning
+    reasoning: Literal["short", "long", "mix", "name"] = "short"
     #: SFT only, with reasoning=mix: probability of taking the long reference for a sample
     long_fraction: float = 0.5
     #: SFT only: ``task`` (query -> reasoning + answer) or ``caption`` (grounding pre-training: the

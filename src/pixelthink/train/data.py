@@ -186,6 +186,7 @@ class _Item:
     reasoning_long: str | None = None
     image_id: str | None = None
     objects: list[dict[str, Any]] | None = None  # source.shapes of a shapes benchmark (original frame)
+    target: dict[str, Any] | None = None  # source.target of a shapes benchmark (colour, kind, ...)
     query_is_prompt: bool = False  # Seg-Zero's "problem" is the bare question
     dataset: str = ""  # the data.path entry it came from (messages name it)
 
@@ -213,6 +214,7 @@ def _iter_benchmark(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
             reasoning_long=s.reasoning_long,
             image_id=str(s.source.get("image_id")) if s.source.get("image_id") is not None else None,
             objects=s.source.get("shapes") if isinstance(s.source.get("shapes"), list) else None,
+            target=s.source.get("target") if isinstance(s.source.get("target"), dict) else None,
             dataset=str(cfg.path),
         )
 
@@ -335,6 +337,17 @@ def caption_text(
     return ", ".join(parts)
 
 
+def target_name(it: _Item) -> str:
+    """``"the red star"``: the target's colour and kind (``source.target`` of a shapes benchmark)."""
+    t = it.target or {}
+    if not (isinstance(t.get("colour"), str) and isinstance(t.get("kind"), str)):
+        raise ValueError(
+            f"{it.dataset}: sample {it.id} has no source.target with 'colour' and 'kind'; "
+            "data.reasoning: name needs a shapes benchmark made by `pixelthink data shapes`"
+        )
+    return f"the {t['colour']} {t['kind']}"
+
+
 def _caption_row(it: _Item, cfg: DataConfig, rng: random.Random) -> dict[str, Any]:
     if not it.objects:
         raise ValueError(
@@ -359,7 +372,8 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
 
     ``cfg.reasoning``: ``short`` / ``long`` take that reference (samples without it are skipped and
     counted); ``mix`` takes the long one with probability ``cfg.long_fraction`` (seeded), falling back to
-    the other when one is missing. ``cfg.target == "caption"``: caption rows instead
+    the other when one is missing; ``name`` takes the target's name (:func:`target_name`, shapes
+    benchmarks: a referring stage). ``cfg.target == "caption"``: caption rows instead
     (:func:`caption_text`, prompt ``cfg.caption_prompt``); with ``cfg.caption_fraction`` > 0, that
     share of the samples (seeded) become caption rows and the others task rows.
     """
@@ -376,7 +390,9 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
             stats.kept += 1
             yield _caption_row(it, cfg, caption_rng)
             continue
-        if cfg.reasoning == "short":
+        if cfg.reasoning == "name":
+            ref = target_name(it)
+        elif cfg.reasoning == "short":
             ref = it.reasoning_short
         elif cfg.reasoning == "long":
             ref = it.reasoning_long

@@ -2,8 +2,9 @@
 
 Each sample becomes prompt (the answer.py template) + image (model frame) -> completion
 ``<think>REFERENCE</think><answer>{"bbox": [...], "points_1": [...], "points_2": [...]}</answer>``
-(model frame, integers); ``data.reasoning`` picks ``short`` / ``long`` / ``mix`` references. The loss
-covers the completion only (TRL's ``completion_only_loss`` for prompt/completion rows).
+(model frame, integers); ``data.reasoning`` picks ``short`` / ``long`` / ``mix`` references (or
+``name``, the target's name). The loss covers the completion only (TRL's ``completion_only_loss``
+for prompt/completion rows).
 """
 
 from __future__ import annotations
