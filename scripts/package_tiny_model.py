@@ -28,14 +28,16 @@ INSTALL_DIR = shipped_model_dir()  # where the demo looks for the model
 RUNS = {"sft": "sft", "segzero": "grpo_segzero", "pixelthink": "grpo_pixelthink"}
 if set(RUNS) != set(SHIPPED_EVALS):  # the demo reads eval/NAME.eval.json for these names
     raise SystemExit(f"package_tiny_model.RUNS {sorted(RUNS)} != demo SHIPPED_EVALS {sorted(SHIPPED_EVALS)}")
-#: the stages after the recognition curriculum, whose rungs are the run's rec_* directories
-#: (scripts/reproduce_tiny.sh REC_CHAIN names them)
-LATER_STAGES = ("sft_caption", "sft", "grpo_segzero", "grpo_pixelthink")
+#: the SFT curricula: rung-directory prefix -> stage name (scripts/reproduce_tiny.sh REC_CHAIN,
+#: CAPTION_CHAIN and REFER_CHAIN name the rungs)
+CURRICULA = {"rec_": "recognition", "cap_": "captions", "refer_": "referring"}
+#: the stages after the curricula
+LATER_STAGES = ("sft", "grpo_segzero", "grpo_pixelthink")
 
 
-def recognition_rungs(run: Path) -> list[str]:
-    """The recognition rungs trained in ``run`` (its ``rec_*`` directories)."""
-    return sorted(p.name for p in run.glob("rec_*") if p.is_dir())
+def curriculum_rungs(run: Path) -> list[str]:
+    """The curriculum rungs trained in ``run`` (its ``rec_*``, ``cap_*`` and ``refer_*`` directories)."""
+    return [p.name for prefix in CURRICULA for p in sorted(run.glob(f"{prefix}*")) if p.is_dir()]
 
 
 #: top-level files of a trained checkpoint that inference does not need
@@ -72,7 +74,7 @@ def _train_seconds(stage_dir: Path) -> float | None:
 
 def _load_eval(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise SystemExit(f"{path}: evaluation missing; run scripts/reproduce_tiny.sh (stage 5) first")
+        raise SystemExit(f"{path}: evaluation missing; run scripts/reproduce_tiny.sh (stage 7) first")
     data = json.loads(path.read_text(encoding="utf-8"))
     data.pop("samples", None)
     return data
@@ -154,7 +156,7 @@ def image_tokens(model_dir: Path, res: int) -> int:
 def model_card(
     evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict, model_dir: Path
 ) -> str:
-    rungs = [stage for stage in recipe if stage.startswith("rec_")]
+    rungs = {prefix: [stage for stage in recipe if stage.startswith(prefix)] for prefix in CURRICULA}
     built = [r for r in recipe.values() if str(r.get("model", {}).get("path", "")).startswith("tiny:")]
     tiny = built[0].get("model", {}).get("tiny", {}) if built else {}  # the stage that built the model
     res = recipe.get("sft", {}).get("data", {}).get("resolution")
@@ -170,8 +172,11 @@ def model_card(
         if missed == 0
         else f"{missed} of {len(targets(evals))} targets are missed: docs/TINY_MODEL.md says why and what to change."
     )
-    rec = [t for stage, t in seconds.items() if stage.startswith("rec_") and t is not None]
-    shown = {"recognition": sum(rec) if rec else None, **{s: seconds.get(s) for s in LATER_STAGES}}
+    shown: dict[str, float | None] = {}
+    for prefix, name in CURRICULA.items():
+        rung_seconds = [t for stage, t in seconds.items() if stage.startswith(prefix) and t is not None]
+        shown[name] = sum(rung_seconds) if rung_seconds else None
+    shown.update({s: seconds.get(s) for s in LATER_STAGES})
     times = ", ".join(f"{stage} {t / 60:.1f} min" for stage, t in shown.items() if t is not None)
     unit = evals["sft"]["settings"].get("length_unit", "tokens")
     return f"""# pixelthink-tiny (shapes)
@@ -198,16 +203,21 @@ benchmarks' own text (every coordinate is one token). Images are resized to {res
 
 ## Training (scripts/reproduce_tiny.sh, recipes/shapes_tiny/)
 1. `pixelthink data shapes`: recognition sets of one shape each (zoomed crops with `--crop-window`,
-   whole images at 2.5x, 1.5x and 1x sizes), a warm-up set (6000 scenes of 1-2 shapes, seed 1) and
-   the benchmark (3000 train / 300 test, all 12 query families, seed 0), 224x224 images.
-2. `pixelthink train sft`, recognition curriculum ({len(rungs)} rungs): names-only captions
+   whole images at 2.5x, 1.5x and 1x sizes), scenes of 1-2 shapes (6000, seed 1) and of 3-4 shapes
+   (4000, seed 2) with direct queries, and the benchmark (3000 train / 300 test, all 12 query
+   families, seed 0), 224x224 images.
+2. `pixelthink train sft`, recognition curriculum ({len(rungs["rec_"])} rungs): names-only captions
    ("Describe the shapes." -> "the red star") of centred crops first, then shifted and smaller
    ones, then whole images, each rung replaying the earlier sets (`data.path` lists them).
-3. `pixelthink train sft` in caption mode with boxes: every shape as "the red circle [x1, y1, x2, y2]",
-   in a random order, on 1-2-shape scenes, benchmark scenes and three recognition sets (grounding).
-4. `pixelthink train sft` on the benchmark's train split: long or short reference at random ({long_pct}/{100 - long_pct},
+3. `pixelthink train sft` in caption mode with boxes ({len(rungs["cap_"])} rungs): every shape as
+   "the red circle [x1, y1, x2, y2]", in a random order; a mix of every kind of scene first, then
+   1-2-shape scenes alone (each name bound to its own box), then 3-4 shapes, then the benchmark's.
+4. `pixelthink train sft`, referring ({len(rungs["refer_"])} rungs, `data.reasoning: name`): the task's
+   prompt and answer with the target's name as the whole reasoning ("<think>the red star</think>"), on
+   1-2-shape scenes, then on the benchmark: the model learns to read the query.
+5. `pixelthink train sft` on the benchmark's train split: long or short reference at random ({long_pct}/{100 - long_pct},
    independent of difficulty), a quarter of the rows kept as full-scene captions.
-5. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
+6. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
    (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
    words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml).
 
@@ -216,7 +226,7 @@ Training time (scripts/reproduce_tiny.sh on a 2-core CPU): {times or "not record
 ## Results (test split, GrabCut segmenter, lisa convention; tokens = mean reasoning length, unit: {unit})
 {results_table(evals)}
 
-`sft` is the stage-4 (task SFT) model, `segzero` and `pixelthink` the two GRPO models; this directory holds
+`sft` is the stage-5 (task SFT) model, `segzero` and `pixelthink` the two GRPO models; this directory holds
 `pixelthink`. The evaluation files are in `eval/` (made by `pixelthink eval`).
 
 ## Targets (issue 5)
@@ -228,7 +238,7 @@ Training time (scripts/reproduce_tiny.sh on a 2-core CPU): {times or "not record
 
 ## Limits
 Trained on synthetic coloured shapes only; tiny capacity; boxes are coarse, and GrabCut does the
-pixel work. Regenerate it with `make reproduce` (about two hours on 2 cores).
+pixel work. Regenerate it with `make reproduce` (about two and a half hours on 2 cores).
 """
 
 
@@ -253,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     seconds: dict[str, float | None] = {}
     recipes: dict[str, Any] = {}
-    for stage in (*recognition_rungs(args.run), *LATER_STAGES):
+    for stage in (*curriculum_rungs(args.run), *LATER_STAGES):
         rec = args.run / stage / "pixelthink_recipe.yaml"
         if rec.is_file():
             shutil.copy2(rec, args.out / "training" / f"{stage}.yaml")

@@ -3,8 +3,8 @@ the demo on the model it packaged.
 
 Same commands, recipes and stages as ``make reproduce``; only the data sizes and step counts are
 cut (environment variables of the script), so this checks that every stage runs and hands its output
-to the next: data -> SFT recognition rungs -> SFT captions -> SFT task -> GRPO (segzero, pixelthink)
--> predict/eval -> package.
+to the next: data -> SFT recognition rungs -> SFT caption rungs -> SFT referring rungs -> SFT task ->
+GRPO (segzero, pixelthink) -> predict/eval -> package.
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ def _run_script(out: Path) -> subprocess.CompletedProcess[str]:
         **os.environ,
         "OUT": str(out),
         "WARMUP_N": "24",
+        "MID_N": "16",
         "TRAIN_N": "24",
         "TEST_N": "6",
         "REC_N": "16",
         "SCALE_N": "16",
         "REC_STEPS": "1",
-        "CAPTION_STEPS": "2",
+        "CAPTION_STEPS": "1",
+        "REFER_STEPS": "1",
         "SFT_STEPS": "2",
         "GRPO_STEPS": "1",
         "PARALLEL": "1",
@@ -62,29 +64,41 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     import yaml
 
     out, log = reproduced
-    for stage in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"):
+    for stage in ("1/8", "2/8", "3/8", "4/8", "5/8", "6/8", "7/8", "8/8"):
         assert stage in log
     rungs = ("rec_crop", "rec_jit", "rec_w3", "rec_mix", "rec_mix2", "rec_mix3", "rec_mix4")
-    for run in (*rungs, "sft_caption", "sft", "grpo_segzero", "grpo_pixelthink"):
+    captions = ("cap_mix", "cap_2", "cap_4", "cap_bench")
+    refer = ("refer_2", "refer_bench")
+    chain = (*rungs, *captions, *refer, "sft")
+    for run in (*chain, "grpo_segzero", "grpo_pixelthink"):
         assert (out / run / "model.safetensors").is_file(), run
     recipes = {
         r: yaml.safe_load((out / r / "pixelthink_recipe.yaml").read_text())
-        for r in (*rungs, "sft_caption", "sft", "grpo_pixelthink")
+        for r in (*chain, "grpo_pixelthink")
     }
-    # the recognition curriculum: the first rung builds the model, each next one starts from the last,
-    # names only, on a growing replay mix of the recognition sets
+    # one chain: the first rung builds the model, every next stage starts from the one before
     assert recipes["rec_crop"]["model"]["path"] == "tiny:qwen2_5_vl"
-    for before, after in itertools.pairwise(rungs):
-        assert recipes[after]["model"]["path"] == str(out / before)
-        assert recipes[after]["data"]["caption_boxes"] is False
+    for before, after in itertools.pairwise(chain):
+        assert recipes[after]["model"]["path"] == str(out / before), after
+    # recognition: names only, on a growing replay mix of the recognition sets
+    for rung in rungs:
+        assert recipes[rung]["data"]["caption_boxes"] is False
     assert recipes["rec_mix4"]["data"]["path"] == [
         str(out / "rec" / s) for s in ("crop", "jit", "w3", "big", "s15", "one")
     ]
     crop = json.loads((out / "rec" / "w3" / "meta.json").read_text())["generator"]
     assert crop["crop_window"] == 3 and crop["crop_jitter"] == 1 and crop["max_shapes"] == 1
-    assert recipes["sft_caption"]["model"]["path"] == str(out / "rec_mix4")
-    assert recipes["sft_caption"]["data"]["caption_boxes"] is True
-    assert recipes["sft"]["model"]["path"] == str(out / "sft_caption")  # task SFT starts from the captions
+    # captions with boxes, by shape count: 1-2 shapes alone, then 3-4, then the benchmark
+    for rung in captions:
+        assert recipes[rung]["data"]["target"] == "caption" and recipes[rung]["data"]["caption_boxes"] is True
+    assert recipes["cap_2"]["data"]["path"] == [str(out / "warmup")]
+    assert recipes["cap_4"]["data"]["path"] == [str(out / "warmup"), str(out / "mid")]
+    assert json.loads((out / "mid" / "meta.json").read_text())["generator"]["max_shapes"] == 4
+    # referring: the task's prompt, the target's name as the reasoning; then the task
+    for rung in refer:
+        assert recipes[rung]["data"]["target"] == "task" and recipes[rung]["data"]["reasoning"] == "name"
+    assert recipes["refer_2"]["data"]["path"] == [str(out / "warmup")]
+    assert recipes["sft"]["data"]["reasoning"] == "mix"
     assert recipes["grpo_pixelthink"]["model"]["path"] == str(out / "sft")
     assert recipes["grpo_pixelthink"]["reward"]["name"] == "pixelthink"
     seg = yaml.safe_load((out / "grpo_segzero" / "pixelthink_recipe.yaml").read_text())
@@ -132,7 +146,7 @@ def test_rerun_skips_finished_stages(reproduced: tuple[Path, str]) -> None:
     out, _ = reproduced
     before = {
         r: (out / r / "model.safetensors").stat().st_mtime_ns
-        for r in ("rec_crop", "rec_mix4", "sft_caption", "sft", "grpo_segzero")
+        for r in ("rec_crop", "rec_mix4", "cap_bench", "refer_bench", "sft", "grpo_segzero")
     }
     proc = _run_script(out)
     assert proc.returncode == 0, proc.stderr[-2000:]
