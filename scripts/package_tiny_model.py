@@ -170,7 +170,8 @@ def model_card(
     verdict = (
         "All targets are met."
         if missed == 0
-        else f"{missed} of {len(targets(evals))} targets are missed: docs/TINY_MODEL.md says why and what to change."
+        else f"{missed} of the {len(targets(evals))} targets {'is' if missed == 1 else 'are'} missed: "
+        "docs/TINY_MODEL.md says why and what to change."
     )
     shown: dict[str, float | None] = {}
     for prefix, name in CURRICULA.items():
@@ -238,7 +239,7 @@ Training time (scripts/reproduce_tiny.sh on a 2-core CPU): {times or "not record
 
 ## Limits
 Trained on synthetic coloured shapes only; tiny capacity; boxes are coarse, and GrabCut does the
-pixel work. Regenerate it with `make reproduce` (about two and a half hours on 2 cores).
+pixel work. Regenerate it with `make reproduce` (about 2 h 45 min on 2 cores).
 """
 
 
