@@ -337,7 +337,7 @@ def caption_text(
     return ", ".join(parts)
 
 
-def target_name(it: _Item) -> str:
+def _target_name(it: _Item) -> str:
     """``"the red star"``: the target's colour and kind (``source.target`` of a shapes benchmark)."""
     t = it.target or {}
     if not (isinstance(t.get("colour"), str) and isinstance(t.get("kind"), str)):
@@ -372,7 +372,7 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
 
     ``cfg.reasoning``: ``short`` / ``long`` take that reference (samples without it are skipped and
     counted); ``mix`` takes the long one with probability ``cfg.long_fraction`` (seeded), falling back to
-    the other when one is missing; ``name`` takes the target's name (:func:`target_name`, shapes
+    the other when one is missing; ``name`` takes the target's name (:func:`_target_name`, shapes
     benchmarks: a referring stage). ``cfg.target == "caption"``: caption rows instead
     (:func:`caption_text`, prompt ``cfg.caption_prompt``); with ``cfg.caption_fraction`` > 0, that
     share of the samples (seeded) become caption rows and the others task rows.
@@ -391,7 +391,7 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
             yield _caption_row(it, cfg, caption_rng)
             continue
         if cfg.reasoning == "name":
-            ref = target_name(it)
+            ref = _target_name(it)
         elif cfg.reasoning == "short":
             ref = it.reasoning_short
         elif cfg.reasoning == "long":
