@@ -11,7 +11,7 @@
 #   6. GRPO, twice              pixelthink train grpo --config "$RECIPES"/grpo_{segzero,pixelthink}.yaml
 #   7. evaluate all three       pixelthink predict + pixelthink eval (test split, GrabCut, lisa)
 #   8. package                  scripts/package_tiny_model.py (model + eval results + model card)
-# About two and a half hours on 2 CPU cores. Every stage is skipped when its output is complete and
+# About 2 h 45 min on 2 CPU cores. Every stage is skipped when its output is complete and
 # resumes from its last checkpoint when it is not, so an interrupted run continues where it stopped.
 #
 # Settings (environment variables; the defaults are the shipped model's):
@@ -65,11 +65,10 @@ chain() {
     for rung in "$@"; do
         read -r name sets steps <<< "$rung"
         paths=$(printf "$OUT/%s, " ${sets//,/ })
-        local from=()
+        local from=("model.tiny.tokenizer_from=[$OUT/warmup, $OUT/bench]")  # the first rung builds
         [[ -n "$prev" ]] && from=(model.path="$OUT/$prev")
         done_model "$OUT/$name" || $PIXELTHINK train sft --config "$RECIPES/$recipe" \
-            output_dir="$OUT/$name" "data.path=[${paths%, }]" trainer.max_steps="${override:-$steps}" \
-            "model.tiny.tokenizer_from=[$OUT/warmup, $OUT/bench]" "${from[@]}"
+            output_dir="$OUT/$name" "data.path=[${paths%, }]" trainer.max_steps="${override:-$steps}" "${from[@]}"
         prev=$name
     done
 }

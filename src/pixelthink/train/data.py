@@ -318,6 +318,11 @@ def grpo_rows(cfg: DataConfig, stats: DataStats | None = None) -> Iterator[dict[
         }
 
 
+def _shape_name(shape: Mapping[str, Any]) -> str:
+    """``"the red circle"``: how captions and the referring stage name a shape (colour, kind)."""
+    return f"the {shape['colour']} {shape['kind']}"
+
+
 def caption_text(
     objects: list[dict[str, Any]], ft: FrameTransform, rng: random.Random, boxes: bool = True
 ) -> str:
@@ -329,23 +334,23 @@ def caption_text(
         if o.get("bbox") is None:
             continue
         if not boxes:
-            parts.append(f"the {o['colour']} {o['kind']}")
+            parts.append(_shape_name(o))
             continue
         x1, y1, x2, y2 = (round(v) for v in ft.box_to_model(tuple(float(v) for v in o["bbox"])))
-        parts.append(f"the {o['colour']} {o['kind']} [{x1}, {y1}, {x2}, {y2}]")
+        parts.append(f"{_shape_name(o)} [{x1}, {y1}, {x2}, {y2}]")
     rng.shuffle(parts)
     return ", ".join(parts)
 
 
 def _target_name(it: _Item) -> str:
-    """``"the red star"``: the target's colour and kind (``source.target`` of a shapes benchmark)."""
+    """``"the red star"``: the target's name (``source.target`` of a shapes benchmark)."""
     t = it.target or {}
     if not (isinstance(t.get("colour"), str) and isinstance(t.get("kind"), str)):
         raise ValueError(
             f"{it.dataset}: sample {it.id} has no source.target with 'colour' and 'kind'; "
             "data.reasoning: name needs a shapes benchmark made by `pixelthink data shapes`"
         )
-    return f"the {t['colour']} {t['kind']}"
+    return _shape_name(t)
 
 
 def _caption_row(it: _Item, cfg: DataConfig, rng: random.Random) -> dict[str, Any]:
