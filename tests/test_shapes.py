@@ -12,6 +12,7 @@ import pytest
 from pixelthink.cli import main
 from pixelthink.data.format import Benchmark, validate_benchmark
 from pixelthink.data.shapes import (
+    GENERATOR_VERSION,
     Scene,
     SceneConfig,
     Shape,
@@ -233,11 +234,40 @@ def test_references_mention_the_target() -> None:
         for ref in (g.reasoning_short, g.reasoning_long):
             assert t.colour in ref and t.kind in ref, (g.family, g.query, ref)
         assert where(t, g.scene) in g.reasoning_long
-        assert g.reasoning_long.startswith(f"I see {len(g.scene.shapes)} shapes:")
+        # one sentence saying what the query asks, then the inventory of the scene
+        first, _, rest = g.reasoning_long.partition(". ")
+        assert not first.startswith("I see") and rest.startswith(f"I see {len(g.scene.shapes)} shapes:")
         n_short, n_long = len(g.reasoning_short.split()), len(g.reasoning_long.split())
         assert 5 <= n_short < n_long <= 250
         if g.difficulty >= 5.0:
             assert n_long >= 60
+
+
+def test_long_reference_opens_with_the_query(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scene_first = ShapesConfig(long_opening="scene")
+    for i in range(40):
+        g = generate_sample(sample_rng(3, "test", i))
+        old = generate_sample(sample_rng(3, "test", i), scene_first)
+        # the option moves one sentence and changes nothing else (same scene, query, short reference)
+        assert (old.query, old.reasoning_short, old.difficulty) == (g.query, g.reasoning_short, g.difficulty)
+        assert sorted(old.reasoning_long.split()) == sorted(g.reasoning_long.split())
+        assert old.reasoning_long.startswith(f"I see {len(g.scene.shapes)} shapes:")
+        assert old.reasoning_long != g.reasoning_long
+        if g.family in ("direct_kind", "direct_attr", "distractors"):
+            # the very first words copy the query's name (the words a model must read off the prompt)
+            words = g.query.rstrip("?").split()
+            name = " ".join(words[words.index("the") :][:3]).removesuffix(" in")
+            assert g.reasoning_long.startswith(f"The query asks for {name}"), (g.query, g.reasoning_long)
+    with pytest.raises(ValueError, match="long_opening must be one of"):
+        ShapesConfig(long_opening="middle")
+    out = tmp_path / "old"
+    assert main(["data", "shapes", "--out", str(out), "--train", "2", "--val", "0", "--test", "0",
+                 "--long-opening", "scene", "--no-progress"]) == 0  # fmt: skip
+    assert json.loads((out / "meta.json").read_text())["generator"]["long_opening"] == "scene"
+    assert all(s.reasoning_long.startswith("I see") for s in Benchmark(out))
+    with pytest.raises(SystemExit):
+        main(["data", "shapes", "--out", str(tmp_path / "x"), "--long-opening", "end"])
+    assert "invalid choice: 'end'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------- benchmark, CLI
@@ -418,6 +448,6 @@ def test_source_lists_every_shape_with_its_visible_box(tmp_path: Path) -> None:
     out = generate_benchmark(tmp_path / "b", n_train=2, n_val=0, n_test=0, seed=3, progress=False)
     first = next(iter(Benchmark(out)))
     target = first.source["shapes"]
-    assert first.source["generator_version"] == 2
+    assert first.source["generator_version"] == GENERATOR_VERSION == 3
     # the target's own entry has the sample's box
     assert list(first.bbox) in [s["bbox"] for s in target]

@@ -34,6 +34,7 @@ from pixelthink.data.shapes_queries import (
     ENUMERATORS,
     FAMILIES,
     KINDS,
+    LONG_OPENINGS,
     SIZES,
     Candidate,
     Query,
@@ -43,7 +44,8 @@ from pixelthink.data.shapes_queries import (
 )
 
 GENERATOR = "pixelthink.data.shapes"
-GENERATOR_VERSION = 2  # 2: source.shapes (every shape's attributes and visible box); articles
+GENERATOR_VERSION = 3  # 2: source.shapes (every shape's attributes and visible box); articles.
+#                       3: long references open with what the query asks (``long_opening``)
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 # Equal-area radius of each size class, as a fraction of min(width, height): a shape of radius s has
@@ -472,8 +474,15 @@ class ShapesConfig:
     crop_window: float | None = None
     #: with ``crop_window``: the crop's centre moves by up to this many shape sizes (uniform, per axis)
     crop_jitter: float = 0.0
+    #: where the long reference says what the query asks: ``"query"`` first, before the scene
+    #: inventory (the default), or ``"scene"`` after it (generator version 2); see references()
+    long_opening: str = "query"
 
     def __post_init__(self) -> None:
+        if self.long_opening not in LONG_OPENINGS:
+            raise ValueError(
+                f"ShapesConfig.long_opening must be one of {LONG_OPENINGS}, got {self.long_opening!r}"
+            )
         if self.max_shapes is not None and self.max_shapes < 1:
             raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
         check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale")
@@ -569,7 +578,7 @@ def generate_sample(
         if not cands:
             continue
         cand, target = cands[int(rng.integers(len(cands)))]
-        short, long = references(scene, cand, target)
+        short, long = references(scene, cand, target, opening=config.long_opening)
         return GeneratedSample(
             scene=scene,
             target=target,
@@ -678,6 +687,7 @@ def generate_benchmark(
             "families": dict(zip(names, (round(float(v), 4) for v in p), strict=True)),
             "max_shapes": cfg.max_shapes,
             "shape_scale": cfg.shape_scale,
+            "long_opening": cfg.long_opening,
             **({"crop_window": cfg.crop_window, "crop_jitter": cfg.crop_jitter} if cfg.crop_window else {}),
         }
     }
@@ -769,6 +779,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
                 shape_scale=args.shape_scale,
                 crop_window=args.crop_window,
                 crop_jitter=args.crop_jitter,
+                long_opening=args.long_opening,
             ),
         )
     except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
@@ -833,6 +844,13 @@ def register_cli(data_sub: Any) -> None:
         default=0.0,
         metavar="J",
         help="with --crop-window: move the crop's centre by up to J shape sizes per axis (default 0)",
+    )
+    p.add_argument(
+        "--long-opening",
+        choices=LONG_OPENINGS,
+        default="query",
+        help="where the long reference says what the query asks: 'query' opens with it, before the "
+        "scene inventory (default); 'scene' puts it after the inventory (generator version 2)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -916,6 +916,7 @@ def fam_unique_attr(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
             val = getattr(s, attr)
             label = val if attr == "colour" else f"the {val}"
             steps = [
+                f"The query asks for the shape whose {attr if attr == 'colour' else 'kind'} no other shape has.",
                 f"Counting the {noun}: {join_words(parts)}.",
                 f"Only {label} appears once, so it is the target.",
             ]
@@ -1254,12 +1255,26 @@ def inventory(scene: Scene, *, size: bool = False) -> str:
     return text
 
 
-def references(scene: Scene, cand: Candidate, target: int) -> tuple[str, str]:
-    """(short, long) reference reasoning for ``cand`` whose target is shape ``target``."""
+LONG_OPENINGS = ("query", "scene")
+
+
+def references(scene: Scene, cand: Candidate, target: int, *, opening: str = "query") -> tuple[str, str]:
+    """(short, long) reference reasoning for ``cand`` whose target is shape ``target``.
+
+    The long reference is the inventory of the scene, the family's steps and the conclusion. The
+    first step of every family says what the query asks for ("The query asks for the green hexagon.",
+    "First I find the orange cross: ..."). ``opening`` places it: ``"query"`` (the default) before the
+    inventory, so that the reference reads the query first; ``"scene"`` after it (the order of
+    generator versions before 3 and of the round-8 tiny model).
+    """
+    if opening not in LONG_OPENINGS:
+        raise ValueError(f"long reference opening must be one of {LONG_OPENINGS}, got {opening!r}")
     short, steps = cand.explain(target)
     s = scene.shapes[target]
     size = bool(cand.info.get("size", False))
-    long = " ".join([inventory(scene, size=size), *steps, f"So the target is {full(s, scene, size=size)}."])
+    scene_text = inventory(scene, size=size)
+    body = [steps[0], scene_text, *steps[1:]] if opening == "query" and steps else [scene_text, *steps]
+    long = " ".join([*body, f"So the target is {full(s, scene, size=size)}."])
     return short, long
 
 
