@@ -153,8 +153,29 @@ def image_tokens(model_dir: Path, res: int) -> int:
     return (w // (ip.patch_size * ip.merge_size)) * (h // (ip.patch_size * ip.merge_size))
 
 
+def long_opening(bench: Path) -> str:
+    """Where the task SFT's long references say what the query asks: the benchmark's ``meta.json``
+    (generator version 3 records ``long_opening``; version 2 always put it after the inventory)."""
+    meta = bench / "meta.json"
+    if not meta.is_file():
+        return "?"
+    generator = json.loads(meta.read_text(encoding="utf-8")).get("generator", {})
+    return str(generator.get("long_opening", "scene"))
+
+
+LONG_OPENING_TEXT = {
+    "query": "long references open with what the query asks, then walk through the scene",
+    "scene": "long references describe the scene first and say what the query asks after it",
+    "?": "long references as the benchmark's generator wrote them",
+}
+
+
 def model_card(
-    evals: dict[str, dict[str, Any]], seconds: dict[str, float | None], recipe: dict, model_dir: Path
+    evals: dict[str, dict[str, Any]],
+    seconds: dict[str, float | None],
+    recipe: dict,
+    model_dir: Path,
+    opening: str = "?",
 ) -> str:
     rungs = {prefix: [stage for stage in recipe if stage.startswith(prefix)] for prefix in CURRICULA}
     built = [r for r in recipe.values() if str(r.get("model", {}).get("path", "")).startswith("tiny:")]
@@ -217,7 +238,8 @@ benchmarks' own text (every coordinate is one token). Images are resized to {res
    prompt and answer with the target's name as the whole reasoning ("<think>the red star</think>"), on
    1-2-shape scenes, then on the benchmark: the model learns to read the query.
 5. `pixelthink train sft` on the benchmark's train split: long or short reference at random ({long_pct}/{100 - long_pct},
-   independent of difficulty), a quarter of the rows kept as full-scene captions.
+   independent of difficulty; {LONG_OPENING_TEXT.get(opening, LONG_OPENING_TEXT["?"])}), a quarter of
+   the rows kept as full-scene captions.
 6. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
    (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
    words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml).
@@ -273,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "training" / "seconds.json").write_text(
         json.dumps(seconds, indent=2) + "\n", encoding="utf-8"
     )
-    (args.out / "README.md").write_text(model_card(evals, seconds, recipes, args.out), encoding="utf-8")
+    opening = long_opening(args.run / "bench")
+    card = model_card(evals, seconds, recipes, args.out, opening)
+    (args.out / "README.md").write_text(card, encoding="utf-8")
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(f"packaged {len(files)} model files + eval + model card -> {args.out} ({size / 1e6:.1f} MB)")
     for desc, value, ok in targets(evals):
