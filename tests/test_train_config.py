@@ -219,3 +219,9 @@ def test_cli_dry_run_checks_trainer_values(
         ["train", "grpo", "--config", str(ROOT / "recipes" / "tiny_cpu.yaml"), override, f"output_dir={out}"]
     )
     assert rc == 2 and needle in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("key", ["long_fraction", "caption_fraction", "name_fraction"])
+def test_data_fractions_must_be_in_0_1(key: str) -> None:
+    with pytest.raises(RecipeError, match=rf"r\.yaml: data\.{key}: expected a number in \[0, 1\], got 1\.5"):
+        recipe_from_dict({**_minimal(), "data": {"path": "d", key: 1.5}}, source="r.yaml")

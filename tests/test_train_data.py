@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,31 @@ def test_name_reasoning_is_the_target_name(tmp_path: Path) -> None:
     plain = _bench(tmp_path / "plain")
     with pytest.raises(ValueError, match=r"sample s0 has no source\.target"):
         list(sft_rows(DataConfig(path=str(plain), reasoning="name")))
+
+
+def test_name_fraction_replays_referring_rows_in_the_task_mix(tmp_path: Path) -> None:
+    """data.name_fraction: that share of the task rows reason with the target's name only."""
+    from pixelthink.data import Benchmark
+
+    b = _shapes_bench(tmp_path / "s")
+    samples = {s.id: s for s in Benchmark(b)}
+    base = DataConfig(path=str(b), resolution=48, reasoning="mix", long_fraction=1.0)
+    plain = {r["id"]: r["completion"][0]["content"] for r in sft_rows(base)}
+    named = {
+        r["id"]: r["completion"][0]["content"] for r in sft_rows(replace(base, name_fraction=0.5), seed=0)
+    }
+    assert named.keys() == plain.keys()
+    kinds = []
+    for sid, text in named.items():
+        t = samples[sid].source["target"]
+        is_name = text.startswith(f"<think>the {t['colour']} {t['kind']}</think>")
+        kinds.append(is_name)
+        if not is_name:  # the other rows are untouched: the long reference (long_fraction 1)
+            assert text == plain[sid] and samples[sid].reasoning_long in text
+    assert 0 < sum(kinds) < len(kinds)  # 6 rows at 0.5, seed 0: some of each
+    # every task row at 1.0, none at 0 (and the default leaves the earlier rows byte-identical)
+    all_named = list(sft_rows(replace(base, name_fraction=1.0)))
+    assert all(r["completion"][0]["content"].startswith("<think>the ") for r in all_named)
+    assert [r["completion"][0]["content"] for r in sft_rows(base)] == list(plain.values())
+    with pytest.raises(ValueError, match="name_fraction must be in"):
+        list(sft_rows(replace(base, name_fraction=2.0)))

@@ -131,6 +131,10 @@ class DataConfig:
     #: SFT only, with target=task: probability of a caption row instead of the task row for a sample
     #: (keeps grounding supervision during task SFT)
     caption_fraction: float = 0.0
+    #: SFT only, with target=task: probability (seeded) that a task row's reasoning is the target's
+    #: name (as with reasoning=name) instead of the reference chosen by ``reasoning``: replays the
+    #: referring stage inside the task mix, so that the task keeps reading the query (shapes only)
+    name_fraction: float = 0.0
 
     def paths(self) -> list[str]:
         """``path`` as a list (one entry for a single dataset)."""
@@ -388,10 +392,10 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
         raise RecipeError(
             f"{source}: data.resolution: expected an int or [width, height], got {data_cfg.resolution}"
         )
-    if not 0.0 <= data_cfg.long_fraction <= 1.0:
-        raise RecipeError(
-            f"{source}: data.long_fraction: expected a number in [0, 1], got {data_cfg.long_fraction}"
-        )
+    for name in ("long_fraction", "caption_fraction", "name_fraction"):
+        value = getattr(data_cfg, name)
+        if not 0.0 <= value <= 1.0:
+            raise RecipeError(f"{source}: data.{name}: expected a number in [0, 1], got {value}")
     output_dir = _coerce(data["output_dir"], str, f"{source}: output_dir")
     reward = _reward_section(data.get("reward"), source)
     lora = _build_dataclass(LoraSection, data.get("lora") or {}, "lora", source)

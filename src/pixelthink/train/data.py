@@ -380,14 +380,18 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
     the other when one is missing; ``name`` takes the target's name (:func:`_target_name`, shapes
     benchmarks: a referring stage). ``cfg.target == "caption"``: caption rows instead
     (:func:`caption_text`, prompt ``cfg.caption_prompt``); with ``cfg.caption_fraction`` > 0, that
-    share of the samples (seeded) become caption rows and the others task rows.
+    share of the samples (seeded) become caption rows and the others task rows; with
+    ``cfg.name_fraction`` > 0, that share of the task rows (seeded) take the target's name as their
+    reasoning whatever ``cfg.reasoning`` says (the referring stage replayed in the task mix).
     """
     stats = stats if stats is not None else DataStats()
-    if not 0.0 <= cfg.caption_fraction <= 1.0:
-        raise ValueError(f"data.caption_fraction must be in [0, 1], got {cfg.caption_fraction}")
+    for name in ("caption_fraction", "name_fraction"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(f"data.{name} must be in [0, 1], got {getattr(cfg, name)}")
     template = cfg.prompt_template or DEFAULT_PROMPT_TEMPLATE
     rng = random.Random(seed)
     caption_rng = random.Random(seed + 1)
+    name_rng = random.Random(seed + 2)
     for it in _limited(_with_difficulty(_items(cfg, stats), cfg, stats), cfg):
         if cfg.target == "caption" or (
             cfg.caption_fraction > 0 and caption_rng.random() < cfg.caption_fraction
@@ -395,7 +399,7 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
             stats.kept += 1
             yield _caption_row(it, cfg, caption_rng)
             continue
-        if cfg.reasoning == "name":
+        if cfg.reasoning == "name" or (cfg.name_fraction > 0 and name_rng.random() < cfg.name_fraction):
             ref = _target_name(it)
         elif cfg.reasoning == "short":
             ref = it.reasoning_short
