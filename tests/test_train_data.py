@@ -326,5 +326,5 @@ def test_name_fraction_replays_referring_rows_in_the_task_mix(tmp_path: Path) ->
     all_named = list(sft_rows(replace(base, name_fraction=1.0)))
     assert all(r["completion"][0]["content"].startswith("<think>the ") for r in all_named)
     assert [r["completion"][0]["content"] for r in sft_rows(base)] == list(plain.values())
-    with pytest.raises(ValueError, match="name_fraction must be in"):
+    with pytest.raises(ValueError, match=r"data\.name_fraction: expected a number in \[0, 1\], got 2\.0"):
         list(sft_rows(replace(base, name_fraction=2.0)))

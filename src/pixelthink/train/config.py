@@ -140,6 +140,14 @@ class DataConfig:
         """``path`` as a list (one entry for a single dataset)."""
         return [self.path] if isinstance(self.path, str) else list(self.path)
 
+    def fraction_problem(self) -> str | None:
+        """``"data.NAME: expected a number in [0, 1], got V"`` for the first share outside [0, 1]."""
+        for name in ("long_fraction", "caption_fraction", "name_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                return f"data.{name}: expected a number in [0, 1], got {value}"
+        return None
+
 
 @dataclass
 class RewardSection:
@@ -392,10 +400,9 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
         raise RecipeError(
             f"{source}: data.resolution: expected an int or [width, height], got {data_cfg.resolution}"
         )
-    for name in ("long_fraction", "caption_fraction", "name_fraction"):
-        value = getattr(data_cfg, name)
-        if not 0.0 <= value <= 1.0:
-            raise RecipeError(f"{source}: data.{name}: expected a number in [0, 1], got {value}")
+    problem = data_cfg.fraction_problem()
+    if problem:
+        raise RecipeError(f"{source}: {problem}")
     output_dir = _coerce(data["output_dir"], str, f"{source}: output_dir")
     reward = _reward_section(data.get("reward"), source)
     lora = _build_dataclass(LoraSection, data.get("lora") or {}, "lora", source)

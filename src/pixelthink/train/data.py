@@ -385,9 +385,9 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
     reasoning whatever ``cfg.reasoning`` says (the referring stage replayed in the task mix).
     """
     stats = stats if stats is not None else DataStats()
-    for name in ("caption_fraction", "name_fraction"):
-        if not 0.0 <= getattr(cfg, name) <= 1.0:
-            raise ValueError(f"data.{name} must be in [0, 1], got {getattr(cfg, name)}")
+    problem = cfg.fraction_problem()
+    if problem:
+        raise ValueError(problem)
     template = cfg.prompt_template or DEFAULT_PROMPT_TEMPLATE
     rng = random.Random(seed)
     caption_rng = random.Random(seed + 1)
