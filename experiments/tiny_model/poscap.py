@@ -199,6 +199,9 @@ def main() -> None:
     ap.add_argument("--rope-theta", type=float, default=10.0)
     ap.add_argument("--mrope", type=int, nargs=3, default=[2, 7, 7])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--layers", type=int, default=4, help="LLM layers (round 10 depth test)")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop here too (0: time only)")
+    ap.add_argument("--eval-steps", type=int, default=0, help="evaluate every N steps instead of minutes")
     args = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -219,7 +222,7 @@ def main() -> None:
         model_dir,
         tok,
         hidden=128,
-        layers=4,
+        layers=args.layers,
         res=args.res,
         rope_theta=args.rope_theta,
         mrope_section=list(args.mrope),
@@ -247,7 +250,7 @@ def main() -> None:
     do_eval(0, 0.0)
     train_time, step, next_eval = 0.0, 0, args.eval_every * 60
     model.train()
-    while train_time < args.minutes * 60:
+    while train_time < args.minutes * 60 and not (args.max_steps and step >= args.max_steps):
         t0 = time.time()
         enc = bat.train([draw_scene(rng, args.res) for _ in range(args.batch)])
         for g in opt.param_groups:
@@ -281,10 +284,14 @@ def main() -> None:
         log.write(json.dumps(rec) + "\n")
         if step % 20 == 0:
             print(json.dumps(rec), flush=True)
-        if train_time >= next_eval:
+        if args.eval_steps:
+            if step % args.eval_steps == 0:
+                do_eval(step, train_time / 60)
+        elif train_time >= next_eval:
             next_eval += args.eval_every * 60
             do_eval(step, train_time / 60)
-    do_eval(step, train_time / 60)
+    if not (args.eval_steps and step % args.eval_steps == 0):
+        do_eval(step, train_time / 60)
 
 
 if __name__ == "__main__":
