@@ -183,6 +183,7 @@ def model_card(
     res = recipe.get("sft", {}).get("data", {}).get("resolution")
     tokens = image_tokens(model_dir, res) if isinstance(res, int) else "?"
     long_pct = round(100 * float(recipe.get("sft", {}).get("data", {}).get("long_fraction", 0.5)))
+    beta = recipe.get("grpo_pixelthink", {}).get("trainer", {}).get("beta", "?")
     checks = "\n".join(
         f"| {desc} | {value} | {'yes' if ok else 'no' if ok is not None else '–'} |"
         for desc, value, ok in targets(evals)
@@ -242,9 +243,11 @@ benchmarks' own text (every coordinate is one token). Images are resized to {res
    the rows kept as full-scene captions.
 6. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
    (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
-   words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml).
+   words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml), both
+   with a KL anchor to the SFT model (beta {beta}).
 
-Training time (scripts/reproduce_tiny.sh on a 2-core CPU): {times or "not recorded"}.
+Training time (scripts/reproduce_tiny.sh on a 2-core CPU, each stage's trainer wall clock, so a stage that
+was paused counts its pause): {times or "not recorded"}.
 
 ## Results (test split, GrabCut segmenter, lisa convention; tokens = mean reasoning length, unit: {unit})
 {results_table(evals)}
