@@ -170,6 +170,15 @@ LONG_OPENING_TEXT = {
 }
 
 
+def kl_text(betas: dict[str, Any]) -> str:
+    """How the GRPO runs' recipes set the KL term (``trainer.beta``; TRL's default 0 when unset)."""
+    values = {run: float(b) if b is not None else 0.0 for run, b in betas.items()}
+    if len(set(values.values())) > 1:
+        return "KL beta " + ", ".join(f"{v:g} ({run})" for run, v in values.items())
+    beta = next(iter(values.values()), 0.0)
+    return f"both with a KL anchor to the SFT model (beta {beta:g})" if beta else "both without a KL term"
+
+
 def model_card(
     evals: dict[str, dict[str, Any]],
     seconds: dict[str, float | None],
@@ -183,7 +192,12 @@ def model_card(
     res = recipe.get("sft", {}).get("data", {}).get("resolution")
     tokens = image_tokens(model_dir, res) if isinstance(res, int) else "?"
     long_pct = round(100 * float(recipe.get("sft", {}).get("data", {}).get("long_fraction", 0.5)))
-    beta = recipe.get("grpo_pixelthink", {}).get("trainer", {}).get("beta", "?")
+    kl = kl_text(
+        {
+            run: recipe.get(run, {}).get("trainer", {}).get("beta")
+            for run in (RUNS["segzero"], RUNS["pixelthink"])
+        }
+    )
     checks = "\n".join(
         f"| {desc} | {value} | {'yes' if ok else 'no' if ok is not None else '–'} |"
         for desc, value, ok in targets(evals)
@@ -243,8 +257,7 @@ benchmarks' own text (every coordinate is one token). Images are resized to {res
    the rows kept as full-scene captions.
 6. `pixelthink train grpo` twice from the same SFT model, same seeds and steps: reward `segzero`
    (the baseline) and reward `pixelthink` (this model) with budgets scaled to this benchmark (easy 30
-   words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml), both
-   with a KL anchor to the SFT model (beta {beta}).
+   words, hard 120 + 12·U, slope 1/156 per word; see recipes/shapes_tiny/grpo_pixelthink.yaml), {kl}.
 
 Training time (scripts/reproduce_tiny.sh on a 2-core CPU, each stage's trainer wall clock, so a stage that
 was paused counts its pause): {times or "not recorded"}.

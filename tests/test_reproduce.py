@@ -134,6 +134,7 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
     card = (pkg / "README.md").read_text()
     assert "## Targets" in card and "| pixelthink |" in card and "| segzero |" in card
     assert "long references open with what the query asks" in card  # the benchmark's meta.json says so
+    assert "both with a KL anchor to the SFT model (beta 0.04)" in card  # read from the GRPO runs' recipes
     assert "[ok]" in log or "[MISSED]" in log  # the targets are checked and printed
     size = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file())
     assert size < 8e6  # "a few MB"
