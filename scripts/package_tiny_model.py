@@ -277,7 +277,7 @@ was paused counts its pause): {times or "not recorded"}.
 
 ## Limits
 Trained on synthetic coloured shapes only; tiny capacity; boxes are coarse, and GrabCut does the
-pixel work. Regenerate it with `make reproduce` (about 2 h 45 min on 2 cores).
+pixel work. Regenerate it with `make reproduce` (about 2 h 10 min on 2 cores).
 """
 
 

@@ -11,7 +11,7 @@
 #   6. GRPO, twice              pixelthink train grpo --config "$RECIPES"/grpo_{segzero,pixelthink}.yaml
 #   7. evaluate all three       pixelthink predict + pixelthink eval (test split, GrabCut, lisa)
 #   8. package                  scripts/package_tiny_model.py (model + eval results + model card)
-# About 2 h 45 min on 2 CPU cores. Every stage is skipped when its output is complete and
+# About 2 h 10 min on 2 CPU cores. Every stage is skipped when its output is complete and
 # resumes from its last checkpoint when it is not, so an interrupted run continues where it stopped.
 #
 # Settings (environment variables; the defaults are the shipped model's):
@@ -94,19 +94,19 @@ REC_CHAIN=(
     "rec_jit rec/jit 500"
     "rec_w3 rec/w3 500"
     "rec_mix rec/crop,rec/jit,rec/w3,rec/big 600"
-    "rec_mix2 rec/crop,rec/jit,rec/w3,rec/big 2000"
-    "rec_mix3 rec/crop,rec/jit,rec/w3,rec/big,rec/s15,rec/one 2000"
-    "rec_mix4 rec/crop,rec/jit,rec/w3,rec/big,rec/s15,rec/one 2500"
+    "rec_mix2 rec/crop,rec/jit,rec/w3,rec/big 1200"
+    "rec_mix3 rec/crop,rec/jit,rec/w3,rec/big,rec/s15,rec/one 1500"
+    "rec_mix4 rec/crop,rec/jit,rec/w3,rec/big,rec/s15,rec/one 1500"
 )
 CAPTION_CHAIN=(
-    "cap_mix warmup,bench,rec/one,rec/s15,rec/w3 2000"   # boxes on every kind of scene, names replayed
-    "cap_2 warmup 1500"                                  # 1-2 shapes: binds each name to its own box
-    "cap_4 warmup,mid 2500"                              # + 3-4 shapes
-    "cap_bench bench,mid 1500"                           # + the benchmark's 3-6 shapes
+    "cap_mix warmup,bench,rec/one,rec/s15,rec/w3 1500"   # boxes on every kind of scene, names replayed
+    "cap_2 warmup 1200"                                  # 1-2 shapes: binds each name to its own box
+    "cap_4 warmup,mid 1800"                              # + 3-4 shapes
+    "cap_bench bench,mid 1200"                           # + the benchmark's 3-6 shapes
 )
 REFER_CHAIN=(
-    "refer_2 warmup 1000"                                # read the query on 1-2-shape scenes
-    "refer_bench bench,warmup 1000"                      # then on the benchmark's queries
+    "refer_2 warmup 800"                                # read the query on 1-2-shape scenes
+    "refer_bench bench,warmup 800"                      # then on the benchmark's queries
 )
 say "2/8 SFT stage 1 (recognition: names-only captions of 1-shape images, ${#REC_CHAIN[@]} rungs) -> $OUT/rec_*"
 chain sft_recognition.yaml "$REC_STEPS" "${REC_CHAIN[@]}"
