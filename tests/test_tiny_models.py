@@ -89,6 +89,37 @@ def test_qwen_builder_rejects_bad_hidden_size(tmp_path, tokenizer):
         build_tiny_qwen2_5_vl(tmp_path, tokenizer=tokenizer, hidden_size=30)
 
 
+@pytest.mark.parametrize("builder", [build_tiny_qwen2_5_vl, build_tiny_qwen3_vl])
+def test_fourier_number_init_codes_the_number_tokens_by_value(tmp_path, builder):
+    texts = ["[" + ", ".join(str(i) for i in range(224)) + "]", "the red star 5 17 150"] * 20
+    tok = build_tiny_tokenizer(texts=texts, vocab_size=600)
+    plain = builder(tmp_path / "plain", tokenizer=tok, seed=1, image_size=224, hidden_size=64)
+    coded = builder(
+        tmp_path / "coded", tokenizer=tok, seed=1, image_size=224, hidden_size=64, number_init="fourier"
+    )
+    w0 = AutoModelForImageTextToText.from_pretrained(str(plain)).get_input_embeddings().weight.detach()
+    w1 = AutoModelForImageTextToText.from_pretrained(str(coded)).get_input_embeddings().weight.detach()
+    vocab = tok.get_vocab()
+    value = {i: int(t.lstrip("\u0120")) for t, i in vocab.items() if t.lstrip("\u0120").isdecimal()}
+    coded_ids = {i for i, n in value.items() if n < 224}
+    assert len(coded_ids) > 100
+    for idx in range(len(vocab)):  # every other row is the random one of the same seed
+        assert torch.equal(w0[idx], w1[idx]) == (idx not in coded_ids), idx
+    e = {n: w1[i] for i, n in value.items() if n < 224}
+    assert torch.allclose(w1[list(coded_ids)].norm(dim=1), torch.tensor(0.25), atol=1e-5)
+    assert torch.all(w1[list(coded_ids), 32:] == 0)
+    # nearby values are closer than distant ones
+    d = lambda a, b: float((e[a] - e[b]).norm())  # noqa: E731
+    assert d(100, 101) < d(100, 110) < d(100, 180)
+
+
+def test_number_init_errors_name_the_problem(tmp_path, tokenizer):
+    with pytest.raises(ValueError, match="number_init must be one of"):
+        build_tiny_qwen2_5_vl(tmp_path / "a", tokenizer=tokenizer, image_size=224, number_init="gauss")
+    with pytest.raises(ValueError, match="needs image_size"):
+        build_tiny_qwen2_5_vl(tmp_path / "b", tokenizer=tokenizer, number_init="fourier")
+
+
 def test_tiny_sam2_runs_a_box_prompt(tmp_path):
     out = build_tiny_sam2(tmp_path / "sam2", image_size=256)
     assert _dir_size(out) < FIVE_MB

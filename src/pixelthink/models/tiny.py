@@ -302,6 +302,53 @@ def _build_vl_model(model_cls: Any, config: Any, seed: int) -> Any:
     return model_cls(config).eval()
 
 
+#: ``number_init`` values of the Qwen builders
+NUMBER_INITS = ("random", "fourier")
+
+
+def fourier_number_rows(tok: Any, max_value: int, hidden_size: int, *, pairs: int = 16, norm: float = 0.25) -> Any:
+    """Fourier codes of the number tokens: ``{token id: embedding row}`` for every token that spells an
+    integer ``0 <= n < max_value`` (with or without the byte-level leading-space marker).
+
+    Row = ``cos(2 pi n / p_k), sin(2 pi n / p_k)`` for ``pairs`` periods ``p_k`` from ``2 * max_value``
+    down to 8 (geometric), scaled to norm ``norm`` (a random row of width 128 at std 0.02 has norm
+    ~0.23), the other dimensions zero. Nearby values get similar rows, so with tied embeddings nearby
+    coordinates start with similar logits (FINDINGS round 12: caption box IoU 33.6 -> 44.0 after 1500
+    steps at 224).
+    """
+    torch = _require("torch")
+    import numpy as np
+
+    if 2 * pairs > hidden_size:
+        raise ValueError(f"number_init='fourier' needs hidden_size >= {2 * pairs}, got {hidden_size}")
+    periods = np.geomspace(2.0 * max_value, 8.0, pairs)
+    rows: dict[int, Any] = {}
+    for token, idx in tok.get_vocab().items():
+        text = token[1:] if token.startswith("\u0120") else token
+        if not (text.isascii() and text.isdigit()) or int(text) >= max_value:
+            continue
+        ang = 2.0 * np.pi * int(text) / periods
+        row = torch.zeros(hidden_size)
+        row[: 2 * pairs] = torch.tensor(np.concatenate([np.cos(ang), np.sin(ang)]) * norm / np.sqrt(pairs))
+        rows[idx] = row
+    return rows
+
+
+def _init_numbers(model: Any, tok: Any, number_init: str, max_value: int | None) -> None:
+    """Apply ``number_init`` to the input embeddings (= the LM head when tied)."""
+    if number_init not in NUMBER_INITS:
+        raise ValueError(f"number_init must be one of {list(NUMBER_INITS)}, got {number_init!r}")
+    if number_init == "random":
+        return
+    if max_value is None:
+        raise ValueError("number_init='fourier' needs image_size (the frame whose coordinates are coded)")
+    torch = _require("torch")
+    emb = model.get_input_embeddings().weight
+    with torch.no_grad():
+        for idx, row in fourier_number_rows(tok, max_value, emb.shape[1]).items():
+            emb[idx] = row.to(emb.dtype)
+
+
 def build_tiny_qwen2_5_vl(
     out_dir: str | Path,
     *,
@@ -321,6 +368,7 @@ def build_tiny_qwen2_5_vl(
     tie_word_embeddings: bool | None = None,
     rope_theta: float = 10000.0,
     mrope_section: Sequence[int] | None = None,
+    number_init: str = "random",
 ) -> Path:
     """Build, save and return the directory of a random tiny ``Qwen2_5_VLForConditionalGeneration``.
 
@@ -351,6 +399,10 @@ def build_tiny_qwen2_5_vl(
             column offsets of a few image tokens visible to attention.
         mrope_section: ``[t, h, w]`` frequency counts, summing to head_dim / 2; None keeps the
             default split ``[rest, q // 3, q // 3]`` of ``q = head_dim / 2`` ([6, 5, 5] at head_dim 32).
+        number_init: ``random`` (stock) or ``fourier``: the embedding rows of the tokens that spell the
+            integers ``0 .. image_size - 1`` start as Fourier codes of their value
+            (:func:`fourier_number_rows`); needs ``image_size``. With tied embeddings this is also the
+            output head, so nearby coordinates start with similar logits.
 
     All the options after ``initializer_range`` are keyword-only and default to the original tiny
     layout (4 heads, 2 KV heads, MLP 2x, a 2-block vision tower of width 32 with full attention in
@@ -406,6 +458,7 @@ def build_tiny_qwen2_5_vl(
         **tie,
     )
     model = _build_vl_model(Qwen2_5_VLForConditionalGeneration, config, seed)
+    _init_numbers(model, tok, number_init, image_size)
     return _save_vl(
         Path(out_dir),
         model,
@@ -428,6 +481,7 @@ def build_tiny_qwen3_vl(
     num_layers: int = 2,
     image_size: int | None = None,
     initializer_range: float = 0.2,
+    number_init: str = "random",
 ) -> Path:
     """Build, save and return the directory of a random tiny ``Qwen3VLForConditionalGeneration``.
 
@@ -451,6 +505,7 @@ def build_tiny_qwen3_vl(
     vision_config["deepstack_visual_indexes"] = [0, 1]
     config = Qwen3VLConfig(text_config=text_config, vision_config=vision_config, **token_kwargs)
     model = _build_vl_model(Qwen3VLForConditionalGeneration, config, seed)
+    _init_numbers(model, tok, number_init, image_size)
     return _save_vl(
         Path(out_dir),
         model,
