@@ -52,6 +52,7 @@ def draw_scene(rng: random.Random, res: int) -> tuple[Image.Image, list[tuple[st
     names = rng.sample([f"{c} {k}" for c in COLORS for k in KINDS], n)
     shapes: list[tuple[str, list[int]]] = []
     placed: list[tuple[int, int, int, int]] = []
+    masks: list[np.ndarray] = []
     for name in names:
         for _ in range(100):
             size = rng.randint(res // 8, res * 3 // 8)
@@ -73,7 +74,9 @@ def draw_scene(rng: random.Random, res: int) -> tuple[Image.Image, list[tuple[st
         d.bitmap((0, 0), mask, fill=COLORS[colour])
         ys, xs = np.nonzero(np.asarray(mask))
         shapes.append((name, [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]))
+        masks.append(np.asarray(mask) > 0)
         placed.append(b)
+    img.info["masks"] = masks
     return img, shapes
 
 
@@ -93,10 +96,37 @@ def box_iou(a, b) -> float:
 _ITEM = re.compile(r"the (\w+ \w+) \[(\d+), (\d+), (\d+), (\d+)\]")
 
 
+def cell_labels(img, shapes, tok, mode: str, rng: random.Random, res: int, cell: int = 28) -> list[int]:
+    """Round 12 dense image-token labels: for each merged image token (raster order), the id of a word
+    saying what covers its cell (>= 30 % of it): ``kind`` -> the shape's kind word; ``all`` -> one of its
+    colour, kind, x1, y1, x2, y2 tokens at random. -100 for background cells."""
+    side = res // cell
+    out = []
+    masks = img.info["masks"]
+    for r in range(side):
+        for c in range(side):
+            best, frac = None, 0.3
+            for (name, box), m in zip(shapes, masks, strict=True):
+                f = m[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell].mean()
+                if f >= frac:
+                    best, frac = (name, box), f
+            if best is None:
+                out.append(-100)
+                continue
+            colour, kind = best[0].split()
+            words = ["\u0120" + kind] if mode == "kind" else [
+                "\u0120" + colour, "\u0120" + kind, *("\u0120" + str(v) for v in best[1])]
+            tid = tok.convert_tokens_to_ids(rng.choice(words))
+            out.append(-100 if tid is None or tid == tok.unk_token_id else tid)
+    return out
+
+
 class Batcher:
-    def __init__(self, processor, res: int):
+    def __init__(self, processor, res: int, dense: str = "none"):
         self.proc = processor
         self.res = res
+        self.dense = dense
+        self.rng = random.Random(7)
         msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
         self.prompt = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
@@ -111,6 +141,14 @@ class Batcher:
         labels = torch.full_like(enc["input_ids"], -100)
         for i, n in enumerate(n_resp):  # left padding: the response is the last n tokens
             labels[i, -n:] = enc["input_ids"][i, -n:]
+        if self.dense != "none":
+            img_id = tok.convert_tokens_to_ids("<|image_pad|>")
+            for i, (im, shapes) in enumerate(scenes):
+                pos = (enc["input_ids"][i] == img_id).nonzero().squeeze(1)
+                lab = torch.tensor(cell_labels(im, shapes, tok, self.dense, self.rng, self.res))
+                # labels are shifted inside the model: label at position p is predicted from p - 1,
+                # so put the cell's label one step later (predicted *at* the image token)
+                labels[i, pos + 1] = lab
         enc["labels"] = labels
         return enc
 
@@ -186,29 +224,32 @@ def evaluate(model, bat: Batcher, scenes, max_new: int = 48) -> dict:
     }
 
 
-def fourier_number_init(model, tok, res: int, pairs: int = 16, norm: float = 0.25) -> int:
-    """Make every number token's embedding a Fourier code of its value (the other dims zero).
+def fourier_number_init(model, tok, res: int) -> int:
+    """Number tokens' (tied) embeddings as Fourier codes of their value (the package's
+    ``pixelthink.models.tiny.fourier_number_rows``, i.e. ``model.tiny.number_init: fourier``)."""
+    from pixelthink.models.tiny import fourier_number_rows
 
-    Token "n" (with or without the leading-space marker) gets ``cos(w_k n), sin(w_k n)`` for periods
-    from ``2 * res`` px down to 8 px (geometric), scaled so the code's norm is ``norm`` (a random row at
-    std 0.02 and width 128 has norm ~0.23). With tied embeddings this is also the output head, so
-    nearby coordinates start with similar logits: the model only has to produce the code's phase.
-    Returns how many tokens were set.
-    """
     emb = model.get_input_embeddings().weight
-    periods = np.geomspace(2.0 * res, 8.0, pairs)
-    n_set = 0
+    rows = fourier_number_rows(tok, res, emb.shape[1])
     with torch.no_grad():
-        for token, idx in tok.get_vocab().items():
-            text = token.lstrip("\u0120")
-            if not text.isdigit() or int(text) >= res:
-                continue
-            ang = 2.0 * np.pi * int(text) / periods
-            code = np.concatenate([np.cos(ang), np.sin(ang)]) * norm / np.sqrt(pairs)
-            emb[idx] = 0.0
-            emb[idx, : 2 * pairs] = torch.tensor(code, dtype=emb.dtype)
-            n_set += 1
-    return n_set
+        for idx, row in rows.items():
+            emb[idx] = row
+    return len(rows)
+
+
+def add_abs_pos_hook(model, res: int) -> None:
+    """Register a learned [tokens, hidden] absolute position table added to the vision tower's output."""
+    side = res // 28
+    hidden = model.config.text_config.hidden_size
+    table = torch.nn.Parameter(torch.randn(side * side, hidden) * 0.02)
+    model.register_parameter("abs_pos_table", table)
+
+    def hook(_module, _inputs, out):
+        n = out.pooler_output.shape[0] // (side * side)
+        out.pooler_output = out.pooler_output + table.repeat(n, 1)
+        return out
+
+    model.model.visual.register_forward_hook(hook)
 
 
 def main() -> None:
@@ -233,6 +274,14 @@ def main() -> None:
         default="random",
         help="fourier: the (tied) embeddings of the number tokens start as cos/sin codes of their value",
     )
+    ap.add_argument(
+        "--abs-pos",
+        action="store_true",
+        help="upper-bound test (not the architecture): add a learned absolute position embedding to every "
+        "merged image token (a forward hook on the vision tower), as Qwen3-VL's tower has",
+    )
+    ap.add_argument("--dense", choices=("none", "kind", "all"), default="none",
+                    help="round 12: labels at the image-token positions (see cell_labels)")
     args = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -262,7 +311,9 @@ def main() -> None:
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32)
     if args.number_init == "fourier":
         print(json.dumps({"fourier_numbers": fourier_number_init(model, tok, args.res)}), flush=True)
-    bat = Batcher(proc, args.res)
+    if args.abs_pos:
+        add_abs_pos_hook(model, args.res)
+    bat = Batcher(proc, args.res, args.dense)
     test_rng = random.Random(999)
     test = [draw_scene(test_rng, args.res) for _ in range(args.eval_n)]
     ex = caption(test[0][1])
