@@ -320,3 +320,29 @@ def test_grpo_resumes_from_last_checkpoint(bench: Path, tmp_path: Path) -> None:
     assert steps == [1, 2]  # step 1 was not re-run
     # an explicit checkpoint that does not exist is a user error (exit status 2)
     assert main([*common, "--resume", str(out / "checkpoint-99")]) == 2
+
+
+def test_number_init_recodes_the_coordinate_rows_of_a_trained_model(
+    sft_model: Path, bench: Path, tmp_path: Path
+) -> None:
+    """``model.number_init: fourier`` on a trained checkpoint: only the number rows change, to Fourier
+    codes of their value in the data.resolution frame, on the scale of the other rows."""
+    from pixelthink.models.tiny import fourier_number_rows
+    from pixelthink.train.config import RecipeError
+    from pixelthink.train.sft import build_sft_trainer
+
+    args = [f"model.path={sft_model}", f"data.path={bench}", f"output_dir={tmp_path / 'run'}"]
+    trainer, processor = build_sft_trainer(load_recipe(TINY_SFT, [*args, "model.number_init=fourier"]))
+    after = trainer.model.get_input_embeddings().weight.detach()
+    before = _weights(sft_model)["model.embed_tokens.weight"]  # the saved checkpoint layout
+    codes = fourier_number_rows(processor.tokenizer, RES, after.shape[1])
+    assert len(codes) > 10  # the built-in corpus spells 0..16, 20, 25, ...
+    others = [i for i in range(after.shape[0]) if i not in codes]
+    assert torch.equal(after[others], before[others])
+    norm = float(before[others].norm(dim=1).median())
+    for idx, code in codes.items():
+        assert torch.allclose(after[idx], code * norm / 0.25, atol=1e-6), idx
+    with pytest.raises(RecipeError, match=r"model.number_init.*integer resolution"):
+        build_sft_trainer(load_recipe(TINY_SFT, [*args, "model.number_init=fourier", "data.resolution=null"]))
+    with pytest.raises(RecipeError, match=r"model.number_init.*'fourier'"):
+        load_recipe(TINY_SFT, [*args, "model.number_init=gauss"])

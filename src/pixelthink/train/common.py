@@ -111,8 +111,13 @@ def _torch_dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-def load_policy(model_cfg: ModelConfig, path: Path) -> tuple[Any, Any]:
-    """Load ``(model, processor)`` from a local Qwen2.5-VL / Qwen3-VL checkpoint (processor without torchvision)."""
+def load_policy(
+    model_cfg: ModelConfig, path: Path, frame: int | list[int] | None = None, source: str = "<recipe>"
+) -> tuple[Any, Any]:
+    """Load ``(model, processor)`` from a local Qwen2.5-VL / Qwen3-VL checkpoint (processor without torchvision).
+
+    ``frame`` is the recipe's ``data.resolution``; ``model.number_init`` codes the coordinates of that frame.
+    """
     from transformers import AutoModelForImageTextToText
 
     from pixelthink.models.processors import load_processor
@@ -122,6 +127,18 @@ def load_policy(model_cfg: ModelConfig, path: Path) -> tuple[Any, Any]:
         kwargs["attn_implementation"] = model_cfg.attn_implementation
     model = AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
     processor = load_processor(path)
+    if model_cfg.number_init == "fourier":
+        from pixelthink.models.tiny import init_number_rows
+
+        if isinstance(frame, list) and len(frame) == 2 and all(isinstance(v, int) for v in frame):
+            frame = max(frame)
+        if not isinstance(frame, int) or isinstance(frame, bool):
+            raise RecipeError(
+                f"{source}: model.number_init: fourier codes the coordinates of the data.resolution frame; "
+                f"expected an integer resolution (e.g. 224), got {frame!r}"
+            )
+        n = init_number_rows(model, getattr(processor, "tokenizer", processor), frame)
+        log.info("model.number_init: fourier: %d number-token rows set to Fourier codes (0..%d)", n, frame - 1)
     if model_cfg.freeze_vision_tower:
         visual = getattr(getattr(model, "model", model), "visual", None) or getattr(model, "visual", None)
         if visual is None:

@@ -399,7 +399,7 @@ def build_grpo_trainer(
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model_path(recipe.model, out, recipe.source, recipe.data)
-    model, processor = load_policy(recipe.model, model_path)
+    model, processor = load_policy(recipe.model, model_path, recipe.data.resolution, recipe.source)
     _check_frame(recipe, processor)
     reward_cfg = recipe.reward.reward_config()
     tokenizer = getattr(processor, "tokenizer", processor)

@@ -49,7 +49,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model_path(recipe.model, out, recipe.source, recipe.data)
-    model, processor = load_policy(recipe.model, model_path)
+    model, processor = load_policy(recipe.model, model_path, recipe.data.resolution, recipe.source)
     seed = int(recipe.trainer.get("seed", 42))
     dataset = build_dataset(recipe.data, "sft", seed=seed, cache_dir=str(out / "data_cache"))
     fixed: dict[str, Any] = {"output_dir": str(out), **cpu_defaults(recipe.trainer)}
