@@ -308,7 +308,9 @@ def _build_vl_model(model_cls: Any, config: Any, seed: int) -> Any:
 NUMBER_INITS = ("random", "fourier")
 
 
-def fourier_number_rows(tok: Any, max_value: int, hidden_size: int, *, pairs: int = 16, norm: float = 0.25) -> Any:
+def fourier_number_rows(
+    tok: Any, max_value: int, hidden_size: int, *, pairs: int = 16, norm: float = 0.25
+) -> Any:
     """Fourier codes of the number tokens: ``{token id: embedding row}`` for every token that spells an
     integer ``0 <= n < max_value`` (with or without the byte-level leading-space marker).
 

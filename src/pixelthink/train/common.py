@@ -14,8 +14,10 @@ from .config import DataConfig, LoraSection, ModelConfig, Recipe, RecipeError
 
 __all__ = [
     "TINY_PREFIX",
+    "CheckpointWeightsMixin",
     "cpu_defaults",
     "find_resume_checkpoint",
+    "load_checkpoint_weights",
     "load_policy",
     "lora_config",
     "resolve_model_path",
@@ -138,7 +140,9 @@ def load_policy(
                 f"expected an integer resolution (e.g. 224), got {frame!r}"
             )
         n = init_number_rows(model, getattr(processor, "tokenizer", processor), frame)
-        log.info("model.number_init: fourier: %d number-token rows set to Fourier codes (0..%d)", n, frame - 1)
+        log.info(
+            "model.number_init: fourier: %d number-token rows set to Fourier codes (0..%d)", n, frame - 1
+        )
     if model_cfg.freeze_vision_tower:
         visual = getattr(getattr(model, "model", model), "visual", None) or getattr(model, "visual", None)
         if visual is None:
@@ -220,3 +224,51 @@ def save_final(trainer: Any, processor: Any, recipe: Recipe, output_dir: str | P
         (out / RECIPE_FILE).write_text(recipe_yaml(recipe), encoding="utf-8")
     trainer.accelerator.wait_for_everyone()
     return out
+
+
+def load_checkpoint_weights(model: Any, checkpoint: str | Path) -> None:
+    """Load a saved full checkpoint's weights into ``model`` in place, through ``from_pretrained``.
+
+    ``from_pretrained`` applies the checkpoint key conversion of the VL models (saved ``model.layers.*`` /
+    ``visual.*`` vs the runtime ``model.language_model.layers.*`` / ``model.visual.*``); a plain
+    ``load_state_dict`` of ``model.safetensors`` matches none of those keys. Every parameter and buffer
+    must be covered (strict), so a checkpoint of another architecture is an error, not a silent no-op.
+    """
+    import torch
+
+    param = next(iter(model.parameters()), None)
+    dtype = param.dtype if param is not None else torch.float32
+    saved = type(model).from_pretrained(str(checkpoint), dtype=dtype)
+    try:
+        model.load_state_dict(saved.state_dict(), strict=True)
+    except RuntimeError as exc:
+        raise RuntimeError(f"resume: {checkpoint} does not hold the weights of this model: {exc}") from exc
+    finally:
+        del saved
+
+
+class CheckpointWeightsMixin:
+    """Trainer mixin: resuming loads the checkpoint's weights with the key conversion ``from_pretrained`` applies.
+
+    transformers' ``Trainer._load_from_checkpoint`` reads ``model.safetensors`` with a non-strict
+    ``load_state_dict``, which for Qwen2.5-VL / Qwen3-VL matches none of the saved keys: the resumed run
+    silently continued from the *initial* weights (with the checkpoint's optimizer state). Full
+    checkpoints of a plain (single-process, non-PEFT) model are loaded by :func:`load_checkpoint_weights`;
+    PEFT adapters, FSDP and DeepSpeed keep the trainer's own loading.
+    """
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        target = model if model is not None else self.model  # type: ignore[attr-defined]
+        ckpt = Path(resume_from_checkpoint)
+        full = (ckpt / "config.json").is_file() and any(
+            (ckpt / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")
+        )
+        plain = not (
+            getattr(self, "is_fsdp_enabled", False)
+            or getattr(self, "is_deepspeed_enabled", False)
+            or hasattr(target, "peft_config")
+        )
+        if full and plain:
+            load_checkpoint_weights(target, ckpt)
+            return
+        super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]

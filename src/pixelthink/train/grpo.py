@@ -36,6 +36,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from .callbacks import MetricsJsonlCallback, RecipeCallback, RolloutJsonlCallback
 from .common import (
+    CheckpointWeightsMixin,
     cpu_defaults,
     find_resume_checkpoint,
     load_policy,
@@ -162,7 +163,7 @@ def _log_breakdowns(
         log_metric(f"{prefix}/clipped_ratio", float(np.mean(clipped)))
 
 
-class PixelThinkGRPOTrainer(GRPOTrainer):
+class PixelThinkGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
     """``GRPOTrainer`` whose reward functions receive ``uncertainty`` (U per completion, from its own tokens).
 
     Extra constructor arguments:

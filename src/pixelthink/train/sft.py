@@ -18,6 +18,7 @@ from trl import SFTConfig, SFTTrainer
 
 from .callbacks import MetricsJsonlCallback, RecipeCallback
 from .common import (
+    CheckpointWeightsMixin,
     cpu_defaults,
     find_resume_checkpoint,
     load_policy,
@@ -44,6 +45,10 @@ class SFTRun:
     metrics_file: Path
 
 
+class PixelThinkSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
+    """``SFTTrainer`` that resumes with the checkpoint's weights (see :class:`CheckpointWeightsMixin`)."""
+
+
 def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
     """``(trainer, processor)`` for a ``kind: sft`` recipe."""
     out = Path(recipe.output_dir)
@@ -56,7 +61,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
     if "max_length" not in recipe.trainer:
         fixed["max_length"] = None  # truncating would cut image tokens; the recipe may set a bound
     args = trainer_arguments(recipe, SFTConfig, **fixed)
-    trainer = SFTTrainer(
+    trainer = PixelThinkSFTTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
