@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,28 @@ def test_cli_dry_run_checks_trainer_values(
 def test_data_fractions_must_be_in_0_1(key: str) -> None:
     with pytest.raises(RecipeError, match=rf"r\.yaml: data\.{key}: expected a number in \[0, 1\], got 1\.5"):
         recipe_from_dict({**_minimal(), "data": {"path": "d", key: 1.5}}, source="r.yaml")
+
+
+def test_resumed_run_sets_aside_the_rows_of_steps_it_repeats(tmp_path: Path) -> None:
+    """metrics.jsonl stays one row per step after an interrupted attempt; its later rows are kept aside."""
+    from types import SimpleNamespace
+
+    from pixelthink.train.callbacks import MetricsJsonlCallback
+
+    path = tmp_path / "metrics.jsonl"
+    rows = [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3, 4)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
+    cb = MetricsJsonlCallback(path)
+    resumed = SimpleNamespace(global_step=2, is_world_process_zero=True)
+    cb.on_train_begin(None, resumed, None)
+    cb.on_log(None, SimpleNamespace(global_step=3, is_world_process_zero=True), None, logs={"loss": 0.5})
+    kept = path.read_text().splitlines()
+    assert [json.loads(x)["step"] for x in kept if x.startswith("{")] == [1, 2, 3]
+    assert "not json" in kept  # not ours to judge: left in place
+    aside = tmp_path / "metrics.abandoned.jsonl"
+    assert [json.loads(x) for x in aside.read_text().splitlines()] == rows[2:]
+    # a fresh run (step 0) touches nothing
+    MetricsJsonlCallback(path).on_train_begin(
+        None, SimpleNamespace(global_step=0, is_world_process_zero=True), None
+    )
+    assert path.read_text().splitlines() == kept
