@@ -69,6 +69,14 @@ def _weights(directory: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def _train_sft(bench: Path, out: Path, *overrides: str) -> int:
+    """``pixelthink train sft`` on the tiny recipe (lr 1e-2) through the CLI; the exit status."""
+    from pixelthink.cli import main
+
+    args = ["train", "sft", "--config", str(TINY_SFT), f"data.path={bench}", f"output_dir={out}"]
+    return main([*args, "trainer.learning_rate=1.0e-2", *overrides])
+
+
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _write_benchmark(tmp_path_factory.mktemp("bench") / "tiny")
@@ -77,24 +85,10 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def sft_model(bench: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model warm-started with `pixelthink train sft` (through the CLI)."""
-    from pixelthink.cli import main
-
     out = tmp_path_factory.mktemp("sft") / "run"
-    rc = main(
-        [
-            "train",
-            "sft",
-            "--config",
-            str(TINY_SFT),
-            f"data.path={bench}",
-            f"output_dir={out}",
-            "data.reasoning=short",
-            "trainer.max_steps=40",
-            "trainer.save_steps=40",
-            "trainer.learning_rate=1.0e-2",
-        ]
+    assert (
+        _train_sft(bench, out, "data.reasoning=short", "trainer.max_steps=40", "trainer.save_steps=40") == 0
     )
-    assert rc == 0
     return out
 
 
@@ -357,22 +351,8 @@ def test_resumed_sft_continues_from_the_checkpoint_weights(bench: Path, tmp_path
     """
     import shutil
 
-    from pixelthink.cli import main
-
     def run(out: Path) -> int:
-        return main(
-            [
-                "train",
-                "sft",
-                "--config",
-                str(TINY_SFT),
-                f"data.path={bench}",
-                f"output_dir={out}",
-                "trainer.max_steps=3",
-                "trainer.save_steps=1",
-                "trainer.learning_rate=1.0e-2",
-            ]
-        )
+        return _train_sft(bench, out, "trainer.max_steps=3", "trainer.save_steps=1")
 
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     assert run(whole) == 0
