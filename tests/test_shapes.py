@@ -1,4 +1,4 @@
-"""Tests of the procedural shapes benchmark (pixelthink.data.shapes / shapes_queries)."""
+"""Tests of the procedural shapes benchmark (the package pixelthink.data.shapes)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pixelthink.data.shapes import (
     parse_size,
     sample_rng,
 )
-from pixelthink.data.shapes_queries import (
+from pixelthink.data.shapes.queries import (
     FAMILIES,
     And,
     Anything,
@@ -425,7 +425,7 @@ def test_crop_window_zooms_onto_the_shape_and_rewrites_its_geometry(tmp_path: Pa
 
 
 def test_articles_in_references() -> None:
-    from pixelthink.data.shapes_queries import article
+    from pixelthink.data.shapes.queries import article
 
     assert article("orange star") == "an orange star" and article("red circle") == "a red circle"
     assert article("ellipse") == "an ellipse"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pixelthink.data.format import Benchmark
 from pixelthink.data.shapes import ShapesConfig, generate_sample, sample_rng
-from pixelthink.data.shapes_queries import desc, reading_order, where
+from pixelthink.data.shapes.queries import desc, reading_order, where
 from pixelthink.masks import box_from_mask
 
 

@@ -306,7 +306,7 @@ def register(subparsers: Any) -> None:
     st.set_defaults(func=_stats)
 
     # generators contributed by other modules -------------------------------------------------------
-    if importlib.util.find_spec("pixelthink.data.shapes") is not None:
-        from pixelthink.data.shapes import register_cli
+    if importlib.util.find_spec("pixelthink.data.shapes.cli") is not None:
+        from pixelthink.data.shapes.cli import register_cli
 
         register_cli(data_sub)

@@ -55,7 +55,7 @@ def shipped_model_dir() -> Path:
 
 
 def _benchmark(bench_dir: Path, samples: int) -> str:
-    from pixelthink.data.shapes import generate_benchmark
+    from pixelthink.data.shapes.generate import generate_benchmark
 
     info = bench_dir.with_name(bench_dir.name + ".demo.json")
     wanted = {"samples": samples, "seed": DEMO_SEED, "size": list(DEMO_IMAGE_SIZE)}

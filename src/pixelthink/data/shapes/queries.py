@@ -1,8 +1,6 @@
-"""Query language of the procedural shapes benchmark: vocabulary, a small query AST, its evaluator,
-the query families, the reference reasoning and the difficulty score.
-
-The scene model (``Shape``, ``Scene``) and the rendering live in :mod:`pixelthink.data.shapes`; this
-module only reads scene attributes (duck-typed), so it imports nothing from there at run time.
+"""Query language of the procedural shapes benchmark: the words for positions and shapes, a small query
+AST, its three-valued evaluator, and the query families (their enumerators and the forcing functions
+that set scenes up for them).
 
 Evaluation is three-valued (Kleene logic): every predicate returns ``True``, ``False`` or ``None``
 ("borderline", e.g. a shape whose centre lies almost on a region border, or two triangles of nearly the
@@ -18,47 +16,15 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from pixelthink.data.shapes import Scene, Shape
+from pixelthink.data.shapes.scene import Scene, Shape
+from pixelthink.data.shapes.world import COLOUR_HINTS, COLOURS, KIND_HINTS, KINDS, SIZES
 
 Tri = bool | None
 
-# ----------------------------------------------------------------------------------- vocabulary
-
-KINDS: tuple[str, ...] = ("circle", "ellipse", "square", "triangle", "hexagon", "star", "cross")
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (214, 39, 40),
-    "orange": (250, 130, 20),
-    "yellow": (240, 205, 25),
-    "green": (40, 160, 60),
-    "blue": (35, 85, 220),
-    "purple": (140, 60, 185),
-    "pink": (245, 120, 195),
-}
-SIZES: tuple[str, ...] = ("small", "medium", "large")
-
-KIND_HINTS: dict[str, str] = {
-    "circle": "a perfectly round outline",
-    "ellipse": "an oval outline",
-    "square": "four equal sides",
-    "triangle": "three corners",
-    "hexagon": "six sides",
-    "star": "five points",
-    "cross": "the form of a plus sign",
-}
-COLOUR_HINTS: dict[str, str] = {
-    "red": "a ripe tomato",
-    "orange": "a carrot",
-    "yellow": "a banana",
-    "green": "fresh grass",
-    "blue": "a clear sky",
-    "purple": "a ripe plum",
-    "pink": "a flamingo",
-}
 
 # Borderline margins, as fractions of the image width (x) or height (y).
 REGION_MARGIN = 0.04  # a centre this close to a third-line is "borderline" for region words
@@ -1241,79 +1207,3 @@ ENUMERATORS: dict[str, Callable[[Scene, np.random.Generator], list[Candidate]]] 
     "distractors": fam_distractors,
     "multi_step": fam_multi_step,
 }
-
-
-# ---------------------------------------------------------------------------------- references
-
-
-def inventory(scene: Scene, *, size: bool = False) -> str:
-    """``"I see 3 shapes: a red circle at the top left, ... and ...."`` (sizes named when ``size``)."""
-    items = [f"{article(desc(s, size=size))} {where(s, scene)}" for s in reading_order(scene.shapes, scene)]
-    text = f"I see {len(items)} shapes: {join_words(items)}."
-    if scene.background == "noisy":
-        text += " The image is noisy, but the colours are still clear."
-    return text
-
-
-LONG_OPENINGS = ("query", "scene")
-
-
-def references(scene: Scene, cand: Candidate, target: int, *, opening: str = "query") -> tuple[str, str]:
-    """(short, long) reference reasoning for ``cand`` whose target is shape ``target``.
-
-    The long reference is the inventory of the scene, the family's steps and the conclusion. The
-    first step of every family says what the query asks for ("The query asks for the green hexagon.",
-    "First I find the orange cross: ..."). ``opening`` places it: ``"query"`` (the default) before the
-    inventory, so that the reference reads the query first; ``"scene"`` after it (the order of
-    generator versions before 3 and of the round-8 tiny model).
-    """
-    if opening not in LONG_OPENINGS:
-        raise ValueError(f"long reference opening must be one of {LONG_OPENINGS}, got {opening!r}")
-    short, steps = cand.explain(target)
-    s = scene.shapes[target]
-    size = bool(cand.info.get("size", False))
-    scene_text = inventory(scene, size=size)
-    body = [steps[0], scene_text, *steps[1:]] if opening == "query" and steps else [scene_text, *steps]
-    long = " ".join([*body, f"So the target is {full(s, scene, size=size)}."])
-    return short, long
-
-
-# ---------------------------------------------------------------------------------- difficulty
-
-SHARE_KIND = 0.3  # per other shape of the target's kind
-SHARE_COLOUR = 0.2  # per other shape of the target's colour
-SHARE_CAP = 2.0
-CLUTTER = 0.12  # per shape beyond 3
-SMALL_AREA = 0.03  # target visible area / image area below this adds up to SMALL_WEIGHT
-SMALL_WEIGHT = 1.0
-OCCLUSION_WEIGHT = 2.5  # times the occluded fraction of the target
-BACKGROUND = {"plain": 0.0, "textured": 0.3, "noisy": 0.5}
-SENTENCE = 0.3
-
-
-def difficulty(family: str, scene: Scene, target: int, is_sentence: bool) -> float:
-    """Difficulty 1..10 of a sample (rounded to 0.1); the formula is documented in docs/SHAPES.md.
-
-    d = base(family) + min(0.3 * same-kind + 0.2 * same-colour, 2.0) + 0.12 * max(0, n - 3)
-        + 1.0 * clip((0.03 - a) / 0.03, 0, 1) + 2.5 * occluded + background + 0.3 * sentence
-    """
-    s = scene.shapes[target]
-    others = [o for i, o in enumerate(scene.shapes) if i != target]
-    share = min(
-        SHARE_KIND * sum(o.kind == s.kind for o in others)
-        + SHARE_COLOUR * sum(o.colour == s.colour for o in others),
-        SHARE_CAP,
-    )
-    clutter = CLUTTER * max(0, len(scene.shapes) - 3)
-    a = s.visible_area / float(scene.width * scene.height)
-    small = SMALL_WEIGHT * min(1.0, max(0.0, (SMALL_AREA - a) / SMALL_AREA))
-    d = (
-        FAMILIES[family].base
-        + share
-        + clutter
-        + small
-        + OCCLUSION_WEIGHT * s.occluded
-        + BACKGROUND[scene.background]
-        + (SENTENCE if is_sentence else 0.0)
-    )
-    return round(min(10.0, max(1.0, d)), 1)

@@ -1,0 +1,78 @@
+"""Procedural, difficulty-graded reasoning-segmentation benchmark of coloured shapes ("shapes").
+
+A seeded generator draws scenes of coloured shapes (circle, ellipse, square, triangle, hexagon, star,
+cross; seven colours; three sizes; plain, textured or noisy backgrounds; overlaps at higher
+difficulty), asks one query of a graded family about each scene, checks with a small query evaluator
+that exactly one shape answers it, and writes the sample in the pixelthink benchmark format: the exact
+mask of the target's *visible* pixels, a difficulty score 1..10, and short and long reference reasoning.
+See docs/SHAPES.md.
+
+The package reads top-down; each module imports only the ones above it:
+
+- ``world``: the vocabulary (kinds, colours, sizes, hints);
+- ``scene``: geometry, ``Shape`` / ``Scene`` / ``SceneConfig``, placement, rendering, crops;
+- ``queries``: the query AST, its three-valued evaluator, the families and their forcing functions;
+- ``references``: the scene inventory and the short / long references;
+- ``difficulty``: the documented difficulty formula;
+- ``generate``: ``ShapesConfig``, ``generate_sample``, ``sample_rng``, ``generate_benchmark``;
+- ``cli``: ``pixelthink data shapes``.
+
+    >>> import numpy as np
+    >>> s = generate_sample(np.random.default_rng(0))
+    >>> s.mask.shape, s.mask.dtype
+    ((256, 256), dtype('bool'))
+"""
+
+from __future__ import annotations
+
+from pixelthink.data.shapes.cli import parse_families, parse_size, register_cli
+from pixelthink.data.shapes.generate import (
+    GENERATOR,
+    GENERATOR_VERSION,
+    GeneratedSample,
+    ShapesConfig,
+    generate_benchmark,
+    generate_sample,
+    is_unique,
+    sample_record,
+    sample_rng,
+    scene_shapes,
+)
+from pixelthink.data.shapes.scene import (
+    BACKGROUNDS,
+    MAX_SHAPE_SCALE,
+    SIZE_RANGES,
+    Scene,
+    SceneConfig,
+    Shape,
+    check_crop,
+    check_shape_scale,
+    crop_scene,
+    generate_scene,
+)
+
+__all__ = [
+    "BACKGROUNDS",
+    "GENERATOR",
+    "GENERATOR_VERSION",
+    "MAX_SHAPE_SCALE",
+    "SIZE_RANGES",
+    "GeneratedSample",
+    "Scene",
+    "SceneConfig",
+    "Shape",
+    "ShapesConfig",
+    "check_crop",
+    "check_shape_scale",
+    "crop_scene",
+    "generate_benchmark",
+    "generate_sample",
+    "generate_scene",
+    "is_unique",
+    "parse_families",
+    "parse_size",
+    "register_cli",
+    "sample_record",
+    "sample_rng",
+    "scene_shapes",
+]

@@ -1,0 +1,296 @@
+"""Samples and benchmarks of the shapes generator: ``ShapesConfig``, ``generate_sample`` (a scene set
+up for a query family, one of its queries with a unique target, references and difficulty), the
+per-sample generator ``sample_rng``, the record written for a sample and ``generate_benchmark``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixelthink.data.shapes.difficulty import difficulty
+from pixelthink.data.shapes.queries import ENUMERATORS, FAMILIES, Candidate, Query, evaluate
+from pixelthink.data.shapes.references import LONG_OPENINGS, references
+from pixelthink.data.shapes.scene import (
+    Scene,
+    SceneConfig,
+    Shape,
+    check_crop,
+    check_shape_scale,
+    crop_scene,
+    generate_scene,
+)
+
+GENERATOR = "pixelthink.data.shapes"
+GENERATOR_VERSION = 3  # 2: source.shapes (every shape's attributes and visible box); articles.
+#                       3: long references open with what the query asks (``long_opening``)
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+# ------------------------------------------------------------------------------------ samples
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """Benchmark-level settings: image size and the query families drawn (with their weights).
+
+    ``family_weights`` maps a family name to a sampling weight; None uses each family's default weight
+    (``queries.FAMILIES``).
+    """
+
+    width: int = 256
+    height: int = 256
+    family_weights: dict[str, float] | None = None
+    max_attempts: int = 60
+    #: cap on the number of shapes per scene (None = each family's own range); e.g. 2 for a simple
+    #: grounding warm-up set. Families that need more shapes (e.g. ``distractors``) are refused.
+    max_shapes: int | None = None
+    #: factor on every shape's size (1 = the benchmark's); see SceneConfig.shape_scale
+    shape_scale: float = 1.0
+    #: recognition crops (needs ``max_shapes=1``): each image becomes a square of ``crop_window`` times
+    #: the shape's size around it, resized back to the image size (None = whole scenes); see crop_scene
+    crop_window: float | None = None
+    #: with ``crop_window``: the crop's centre moves by up to this many shape sizes (uniform, per axis)
+    crop_jitter: float = 0.0
+    #: where the long reference says what the query asks: ``"query"`` first, before the scene
+    #: inventory (the default), or ``"scene"`` after it (generator version 2); see references()
+    long_opening: str = "query"
+
+    def __post_init__(self) -> None:
+        if self.long_opening not in LONG_OPENINGS:
+            raise ValueError(
+                f"ShapesConfig.long_opening must be one of {LONG_OPENINGS}, got {self.long_opening!r}"
+            )
+        if self.max_shapes is not None and self.max_shapes < 1:
+            raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
+        check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale")
+        check_crop(self.crop_window, self.crop_jitter, self.max_shapes, "ShapesConfig")
+
+    def weights(self) -> tuple[list[str], np.ndarray]:
+        table = self.family_weights or {k: v.weight for k, v in FAMILIES.items()}
+        unknown = sorted(set(table) - set(FAMILIES))
+        if unknown:
+            raise ValueError(
+                f"ShapesConfig.family_weights: unknown families {unknown}; known: {list(FAMILIES)}"
+            )
+        names = [k for k in FAMILIES if table.get(k, 0) > 0]
+        if not names:
+            raise ValueError("ShapesConfig.family_weights: at least one family needs a positive weight")
+        p = np.array([table[k] for k in names], dtype=float)
+        return names, p / p.sum()
+
+
+@dataclass
+class GeneratedSample:
+    """One generated sample: the scene, the query and its unique target, and the annotations."""
+
+    scene: Scene
+    target: int
+    family: str
+    query: str
+    is_sentence: bool
+    ast: Query
+    difficulty: float
+    reasoning_short: str
+    reasoning_long: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """Target mask: bool ``(H, W)``, the target's visible pixels, original frame."""
+        return self.scene.masks[self.target]
+
+    @property
+    def target_shape(self) -> Shape:
+        return self.scene.shapes[self.target]
+
+    def pil_image(self) -> Any:
+        from PIL import Image
+
+        return Image.fromarray(self.scene.image, mode="RGB")
+
+
+def is_unique(query: Query, scene: Scene) -> int | None:
+    """The target index when exactly one shape satisfies ``query`` and none is borderline, else None."""
+    values = evaluate(query, scene)
+    if any(v is None for v in values):
+        return None
+    hits = [i for i, v in enumerate(values) if v]
+    return hits[0] if len(hits) == 1 else None
+
+
+def generate_sample(
+    rng: np.random.Generator, config: ShapesConfig | None = None, *, family: str | None = None
+) -> GeneratedSample:
+    """Draw a family (unless given), a scene set up for it, and one of its grounded queries with a
+    unique target. Scenes without any valid query of the family are redrawn (``config.max_attempts``)."""
+    config = config or ShapesConfig()
+    if family is None:
+        names, p = config.weights()
+        family = names[int(rng.choice(len(names), p=p))]
+    if family not in FAMILIES:
+        raise ValueError(f"unknown query family {family!r}; expected one of {list(FAMILIES)}")
+    spec = FAMILIES[family]
+    cap = config.max_shapes if config.max_shapes is not None else spec.n_shapes[1]
+    for _ in range(config.max_attempts):
+        n_hi = min(spec.n_shapes[1], cap)
+        forced = tuple(spec.force(rng, n_hi)) if spec.force is not None else ()
+        n_lo = min(max(spec.n_shapes[0], min(len(forced), n_hi)), n_hi)
+        scene_cfg = SceneConfig(
+            width=config.width,
+            height=config.height,
+            n_shapes=(n_lo, n_hi),
+            overlap=spec.overlap,
+            backgrounds=spec.backgrounds,
+            forced=forced,
+            shape_scale=config.shape_scale,
+        )
+        scene = generate_scene(rng, scene_cfg)
+        if config.crop_window is not None:
+            scene = crop_scene(scene, rng, config.crop_window, config.crop_jitter)
+        cands: list[tuple[Candidate, int]] = []
+        for c in ENUMERATORS[family](scene, rng):
+            t = is_unique(c.ast, scene)
+            if t is not None:
+                cands.append((c, t))
+        if not cands:
+            continue
+        cand, target = cands[int(rng.integers(len(cands)))]
+        short, long = references(scene, cand, target, opening=config.long_opening)
+        return GeneratedSample(
+            scene=scene,
+            target=target,
+            family=family,
+            query=cand.text,
+            is_sentence=cand.is_sentence,
+            ast=cand.ast,
+            difficulty=difficulty(family, scene, target, cand.is_sentence),
+            reasoning_short=short,
+            reasoning_long=long,
+            info=dict(cand.info),
+        )
+    hint = f" with at most {config.max_shapes} shapes" if config.max_shapes is not None else ""
+    raise RuntimeError(
+        f"family {family!r}: no scene{hint} with a unique query in {config.max_attempts} attempts"
+    )
+
+
+def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` of ``split``: independent of every other sample."""
+    return np.random.default_rng([int(seed), SPLIT_CODES.get(split, 3), int(index)])
+
+
+def scene_shapes(scene: Scene) -> list[dict[str, Any]]:
+    """Every shape of ``scene`` in drawing order: kind, colour, size, occluded fraction and the box of
+    its visible pixels (XYXY, inclusive pixel extremes, original frame); e.g. for caption pre-training."""
+    out = []
+    for shape, mask in zip(scene.shapes, scene.masks, strict=True):
+        ys, xs = np.nonzero(mask)
+        box = [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())] if xs.size else None
+        out.append(
+            {
+                "kind": shape.kind,
+                "colour": shape.colour,
+                "size": shape.size,
+                "occluded": round(shape.occluded, 3),
+                "bbox": box,
+            }
+        )
+    return out
+
+
+def sample_record(
+    gen: GeneratedSample, *, sample_id: str, split: str, seed: int, index: int
+) -> dict[str, Any]:
+    """The mapping handed to ``BenchmarkWriter.add`` (bbox/points/width/height are derived by it)."""
+    t = gen.target_shape
+    return {
+        "id": sample_id,
+        "query": gen.query,
+        "is_sentence": gen.is_sentence,
+        "mask": gen.mask,
+        "difficulty": gen.difficulty,
+        "reasoning_short": gen.reasoning_short,
+        "reasoning_long": gen.reasoning_long,
+        "source": {
+            "dataset": "shapes",
+            "generator": GENERATOR,
+            "generator_version": GENERATOR_VERSION,
+            "seed": int(seed),
+            "split": split,
+            "index": int(index),
+            "image_id": sample_id,
+            "family": gen.family,
+            "n_shapes": len(gen.scene.shapes),
+            "background": gen.scene.background,
+            "target": {"kind": t.kind, "colour": t.colour, "size": t.size, "occluded": round(t.occluded, 3)},
+            "shapes": scene_shapes(gen.scene),
+        },
+        "split": split,
+    }
+
+
+def generate_benchmark(
+    out_dir: str | os.PathLike[str],
+    *,
+    n_train: int = 1000,
+    n_val: int = 100,
+    n_test: int = 200,
+    seed: int = 0,
+    image_size: tuple[int, int] = (256, 256),
+    progress: bool = True,
+    overwrite: bool = False,
+    config: ShapesConfig | None = None,
+) -> Path:
+    """Write a shapes benchmark (train, val, test splits) to ``out_dir`` through ``BenchmarkWriter``.
+
+    ``image_size`` is (width, height). Sample ``i`` of split ``s`` depends only on (seed, s, i), so the
+    same arguments give a byte-identical ``samples.jsonl``. Returns the benchmark directory.
+    """
+    from pixelthink.data.format import BenchmarkWriter
+
+    counts = {"train": n_train, "val": n_val, "test": n_test}
+    for split, n in counts.items():
+        if n < 0:
+            raise ValueError(f"generate_benchmark: n_{split} must be >= 0, got {n}")
+    width, height = (int(v) for v in image_size)
+    cfg = replace(config or ShapesConfig(), width=width, height=height)
+    names, p = cfg.weights()
+    meta = {
+        "generator": {
+            "name": GENERATOR,
+            "version": GENERATOR_VERSION,
+            "seed": int(seed),
+            "image_size": [width, height],
+            "families": dict(zip(names, (round(float(v), 4) for v in p), strict=True)),
+            "max_shapes": cfg.max_shapes,
+            "shape_scale": cfg.shape_scale,
+            "long_opening": cfg.long_opening,
+            **({"crop_window": cfg.crop_window, "crop_jitter": cfg.crop_jitter} if cfg.crop_window else {}),
+        }
+    }
+    out = Path(out_dir)
+    total = sum(counts.values())
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="shapes", unit="sample")
+    try:
+        with BenchmarkWriter(
+            out, name="shapes", version=str(GENERATOR_VERSION), overwrite=overwrite, extra_meta=meta
+        ) as writer:
+            for split, n in counts.items():
+                for i in range(n):
+                    gen = generate_sample(sample_rng(seed, split, i), cfg)
+                    sid = f"shapes-{split}-{i:06d}"
+                    rec = sample_record(gen, sample_id=sid, split=split, seed=seed, index=i)
+                    writer.add(rec, gen.pil_image(), image_name=f"{sid}.png")
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out
