@@ -12,7 +12,7 @@ from PIL import Image
 
 from pixelthink.cli import main
 from pixelthink.data import Benchmark, rewrite_samples
-from pixelthink.data.shapes import generate_benchmark
+from pixelthink.data.shapes import ShapesConfig, generate_benchmark
 from pixelthink.evaluate import evaluate
 from pixelthink.evaluate.report import SampleResult
 from pixelthink.masks import mask_from_box
@@ -82,9 +82,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     even i >= 2 the GT mask; odd i >= 3 the left half of the GT's columns; reasoning_tokens 10 * (i + 1).
     """
     root = tmp_path_factory.mktemp("report")
-    bench = generate_benchmark(
-        root / "bench", n_train=0, n_val=0, n_test=12, image_size=(96, 96), progress=False, seed=0
-    )
+    bench = generate_benchmark(  # the rich world's seed 0 has these buckets
+        root / "bench", n_train=0, n_val=0, n_test=12, image_size=(96, 96), progress=False, seed=0,
+        config=ShapesConfig(world="rich"),
+    )  # fmt: skip
     ids = Benchmark(bench).ids()
 
     def update(obj: dict) -> dict:

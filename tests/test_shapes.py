@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -41,6 +42,7 @@ from pixelthink.data.shapes.queries import (
     evaluate,
     where,
 )
+from pixelthink.data.shapes.world import WORLDS
 
 # ------------------------------------------------------------------------ hand-built scenes
 
@@ -117,7 +119,9 @@ def test_borderline_values_make_queries_invalid() -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_masks_are_the_visible_pixels(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    cfg = SceneConfig(width=200, height=160, n_shapes=(4, 8), overlap=0.6, backgrounds=(1.0, 1.0, 0.0))
+    cfg = SceneConfig(
+        width=200, height=160, n_shapes=(4, 8), overlap=0.6, backgrounds=(1.0, 1.0, 0.0), world=WORLDS["rich"]
+    )
     scene = generate_scene(rng, cfg)
     assert scene.image.shape == (160, 200, 3) and scene.image.dtype == np.uint8
     n = len(scene.shapes)
@@ -162,10 +166,15 @@ def test_generate_sample_is_deterministic() -> None:
     assert not np.array_equal(a.scene.image, c.scene.image)
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_every_family_has_exactly_one_target(family: str) -> None:
+WORLD_FAMILIES = [("rich", f) for f in sorted(FAMILIES)] + [
+    ("simple", f) for f in sorted(WORLDS["simple"].family_weights or {})
+]
+
+
+@pytest.mark.parametrize(("world", "family"), WORLD_FAMILIES)
+def test_every_family_has_exactly_one_target(world: str, family: str) -> None:
     for seed in range(25):
-        g = generate_sample(np.random.default_rng([seed, 99]), family=family)
+        g = generate_sample(np.random.default_rng([seed, 99]), ShapesConfig(world=world), family=family)
         values = evaluate(g.ast, g.scene)
         assert None not in values, (family, g.query)
         assert [i for i, v in enumerate(values) if v] == [g.target], (family, g.query)
@@ -207,18 +216,19 @@ def test_every_family_has_exactly_one_target(family: str) -> None:
 # --------------------------------------------------------------------- difficulty, references
 
 
-def test_difficulty_range_and_bucket_shares() -> None:
+@pytest.mark.parametrize("world", ["rich", "simple"])
+def test_difficulty_range_and_bucket_shares(world: str) -> None:
     buckets: Counter[str] = Counter()
     per_family: dict[str, list[float]] = {}
     n = 240
     for i in range(n):
-        g = generate_sample(sample_rng(11, "train", i))
+        g = generate_sample(sample_rng(11, "train", i), ShapesConfig(world=world))
         assert 1.0 <= g.difficulty <= 10.0
         assert g.difficulty == round(g.difficulty, 1)
         buckets["easy" if g.difficulty < 3.5 else "medium" if g.difficulty < 5.0 else "hard"] += 1
         per_family.setdefault(g.family, []).append(g.difficulty)
-    for b in ("easy", "medium", "hard"):
-        assert buckets[b] >= 0.2 * n, buckets
+    for b in ("easy", "medium", "hard"):  # the simple world's family weights aim at >= 20 % each
+        assert buckets[b] >= (0.2 if world == "rich" else 0.17) * n, buckets
     # the formula orders the families: direct lookups are easier than multi-step reasoning
     assert (
         np.mean(per_family["direct_kind"])
@@ -350,14 +360,14 @@ def test_family_and_shape_count_options(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_shape_scale_draws_larger_shapes(tmp_path: Path, capsys) -> None:
     """``--shape-scale`` (a recognition warm-up set): the same scene recipe with every radius scaled."""
-    from pixelthink.data.shapes import SIZE_RANGES
-
     for scale in (1.0, 2.5):
         g = generate_sample(
-            np.random.default_rng(3), ShapesConfig(max_shapes=1, shape_scale=scale), family="direct_kind"
+            np.random.default_rng(3),
+            ShapesConfig(max_shapes=1, shape_scale=scale, world="rich"),
+            family="direct_kind",
         )
         shape = g.scene.shapes[g.target]
-        lo, hi = SIZE_RANGES[shape.size]  # the size class's radius range, times the scale
+        lo, hi = WORLDS["rich"].size_ranges[shape.size]  # the size class's radius range, times the scale
         assert lo * scale * 256 - 1e-6 <= shape.radius <= hi * scale * 256 + 1e-6
 
     def side(s: dict) -> float:
@@ -366,11 +376,14 @@ def test_shape_scale_draws_larger_shapes(tmp_path: Path, capsys) -> None:
 
     out = tmp_path / "big"
     rc = main(["data", "shapes", "--out", str(out), "--train", "6", "--val", "0", "--test", "0", "--size", "96x96",
-               "--families", "direct_kind", "--max-shapes", "1", "--shape-scale", "2.5", "--no-progress"])  # fmt: skip
+               "--families", "direct_kind", "--max-shapes", "1", "--shape-scale", "2.5", "--world", "rich",
+               "--no-progress"])  # fmt: skip
     assert rc == 0
     assert json.loads((out / "meta.json").read_text())["generator"]["shape_scale"] == 2.5
     assert all(side(s.source["shapes"][0]) >= 0.2 * 96 for s in Benchmark(out))  # small ones too
-    assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--shape-scale", "3"]) == 2
+    assert (
+        main(["data", "shapes", "--out", str(tmp_path / "x"), "--shape-scale", "3", "--world", "rich"]) == 2
+    )
     assert "--shape-scale must be in [0.25, 2.5]" in capsys.readouterr().err
     with pytest.raises(ValueError, match="shape_scale"):
         ShapesConfig(shape_scale=0.0)
@@ -430,7 +443,7 @@ def test_articles_in_references() -> None:
     assert article("orange star") == "an orange star" and article("red circle") == "a red circle"
     assert article("ellipse") == "an ellipse"
     for i in range(40):
-        g = generate_sample(sample_rng(0, "train", i))
+        g = generate_sample(sample_rng(0, "train", i), ShapesConfig(world="rich"))
         for text in (g.reasoning_long, g.reasoning_short, g.query):
             assert " a orange" not in text and " a ellipse" not in text, text
 
@@ -448,6 +461,100 @@ def test_source_lists_every_shape_with_its_visible_box(tmp_path: Path) -> None:
     out = generate_benchmark(tmp_path / "b", n_train=2, n_val=0, n_test=0, seed=3, progress=False)
     first = next(iter(Benchmark(out)))
     target = first.source["shapes"]
-    assert first.source["generator_version"] == GENERATOR_VERSION == 3
+    assert first.source["generator_version"] == GENERATOR_VERSION == WORLDS["simple"].generator_version == 4
     # the target's own entry has the sample's box
     assert list(first.bbox) in [s["bbox"] for s in target]
+
+
+# ------------------------------------------------------------------------------------ worlds
+
+
+def test_simple_world_draws_only_its_vocabulary_without_overlap() -> None:
+    """The simple world (the default): 4 kinds, 5 flat colours, plain light backgrounds, 2-5 shapes
+    that never touch (a gap apart) and are fully visible."""
+    world = WORLDS["simple"]
+    cfg = ShapesConfig(width=160, height=160)
+    assert cfg.world == "simple"
+    counts: Counter[int] = Counter()
+    kinds: set[str] = set()
+    gap = np.ones((3, 3), np.uint8)
+    for i in range(240):
+        g = generate_sample(sample_rng(2, "train", i), cfg)
+        scene = g.scene
+        n = len(scene.shapes)
+        counts[n] += 1
+        assert 2 <= n <= 5 and scene.background == "plain"
+        covered = np.zeros((160, 160), bool)
+        for shape, vis, full in zip(scene.shapes, scene.masks, scene.full_masks, strict=True):
+            kinds.add(shape.kind)
+            assert shape.kind in world.kinds and shape.colour in world.colours
+            assert np.abs(np.array(shape.rgb) - world.colours[shape.colour]).max() <= world.rgb_jitter
+            assert np.array_equal(vis, full) and shape.occluded == 0 and not shape.covered_by
+            assert not (cv2.dilate(full.astype(np.uint8), gap).astype(bool) & covered).any()  # a gap apart
+            covered |= full
+            ys, xs = np.nonzero(full)
+            assert xs.min() >= 1 and ys.min() >= 1 and xs.max() <= 158 and ys.max() <= 158
+        background = scene.image[~covered]
+        assert background.min() >= 192 and np.ptp(background, axis=0).max() == 0  # plain and light
+        assert g.family in (world.family_weights or {})
+    assert kinds == set(world.kinds)
+    assert counts[5] >= counts[2] and all(counts[k] > 0 for k in (2, 3, 4, 5)), counts
+
+
+def test_simple_world_places_five_of_the_bulkiest_shapes() -> None:
+    """Five stars (their points keep neighbours away) still find a layout, sizes redrawn if needed."""
+    for seed in range(6):
+        cfg = SceneConfig(width=224, height=224, n_shapes=(5, 5), forced=(("star", None, None),) * 5)
+        scene = generate_scene(np.random.default_rng(seed), cfg)
+        assert [s.kind for s in scene.shapes] == ["star"] * 5
+    with pytest.raises(ValueError, match="does not overlap"):
+        SceneConfig(overlap=0.5)
+    with pytest.raises(ValueError, match="plain backgrounds only"):
+        SceneConfig(backgrounds=(1.0, 1.0, 0.0))
+
+
+def test_rich_world_output_is_unchanged(tmp_path: Path) -> None:
+    """``world="rich"`` writes exactly what generator version 3 wrote (hashes taken before worlds)."""
+    import hashlib
+
+    out = generate_benchmark(
+        tmp_path / "b", n_train=10, n_val=2, n_test=4, seed=11, image_size=(128, 96), progress=False,
+        config=ShapesConfig(world="rich"),
+    )  # fmt: skip
+    assert hashlib.sha256((out / "samples.jsonl").read_bytes()).hexdigest() == (
+        "128981caf00c8410a1e3cdaade4b83d1465b5799aa30fe3745de0c2eb15ad177"
+    )
+    images = hashlib.sha256()
+    for p in sorted((out / "images").iterdir()):
+        images.update(p.name.encode())
+        images.update(p.read_bytes())
+    assert images.hexdigest() == "9f1103a0d630f085be19f662db4419334b9534aef9fb215bd52b05cc03d34ec1"
+    meta = json.loads((out / "meta.json").read_text())["generator"]
+    assert (meta["world"], meta["version"]) == ("rich", 3)
+
+
+def test_cli_world_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for world, version in (("simple", 4), ("rich", 3)):
+        out = tmp_path / world
+        rc = main(["data", "shapes", "--out", str(out), "--train", "3", "--val", "0", "--test", "1",
+                   "--size", "128x128", "--world", world, "--no-progress"])  # fmt: skip
+        assert rc == 0
+        meta = json.loads((out / "meta.json").read_text())
+        assert (meta["generator"]["world"], meta["generator"]["version"]) == (world, version)
+        sources = [s.source for s in Benchmark(out)]
+        assert {s["generator_version"] for s in sources} == {version}
+        assert {s.get("world") for s in sources} == ({"simple"} if world == "simple" else {None})
+    default = tmp_path / "default"
+    assert main(["data", "shapes", "--out", str(default), "--train", "1", "--val", "0", "--test", "0",
+                 "--size", "128x128", "--no-progress"]) == 0  # fmt: skip
+    assert json.loads((default / "meta.json").read_text())["generator"]["world"] == "simple"
+    capsys.readouterr()
+    assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--world", "huge"]) == 2
+    err = capsys.readouterr().err
+    assert "--world: unknown world 'huge'" in err and "simple, rich" in err
+    assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--families", "occlusion"]) == 2
+    assert "--families: occlusion not in the simple world" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="world must be one of"):
+        ShapesConfig(world="huge")
+    with pytest.raises(ValueError, match="not in the simple world"):
+        generate_sample(np.random.default_rng(0), family="distractors")

@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 #: the shapes benchmark the shipped model was trained and evaluated on (scripts/reproduce_tiny.sh)
 DEMO_SEED = 0
 DEMO_IMAGE_SIZE = (224, 224)
+DEMO_WORLD = "rich"  # the shipped model predates the simple world (docs/SHAPES.md, "Worlds")
 #: evaluation results shipped with the model (eval/NAME.eval.json) and how the report names them
 SHIPPED_EVALS = {
     "sft": "SFT (shipped eval)",
@@ -55,10 +56,10 @@ def shipped_model_dir() -> Path:
 
 
 def _benchmark(bench_dir: Path, samples: int) -> str:
-    from pixelthink.data.shapes.generate import generate_benchmark
+    from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
 
     info = bench_dir.with_name(bench_dir.name + ".demo.json")
-    wanted = {"samples": samples, "seed": DEMO_SEED, "size": list(DEMO_IMAGE_SIZE)}
+    wanted = {"samples": samples, "seed": DEMO_SEED, "size": list(DEMO_IMAGE_SIZE), "world": DEMO_WORLD}
     made = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else None
     if (bench_dir / "samples.jsonl").is_file() and made == wanted:
         return "reusing"
@@ -71,6 +72,7 @@ def _benchmark(bench_dir: Path, samples: int) -> str:
         image_size=DEMO_IMAGE_SIZE,
         overwrite=True,
         progress=False,
+        config=ShapesConfig(world=DEMO_WORLD),
     )
     info.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
     return "generated"

@@ -1,15 +1,16 @@
 """Procedural, difficulty-graded reasoning-segmentation benchmark of coloured shapes ("shapes").
 
-A seeded generator draws scenes of coloured shapes (circle, ellipse, square, triangle, hexagon, star,
-cross; seven colours; three sizes; plain, textured or noisy backgrounds; overlaps at higher
-difficulty), asks one query of a graded family about each scene, checks with a small query evaluator
+A seeded generator draws scenes of coloured shapes in one of two worlds (``WORLDS``): "simple" (the
+default: circle, square, triangle, star; five flat colours; 2-5 large shapes that never overlap, on
+plain light backgrounds) or "rich" (circle, ellipse, square, triangle, hexagon, star, cross; seven
+colours; three sizes; plain, textured or noisy backgrounds; overlaps at higher difficulty), asks one query of a graded family about each scene, checks with a small query evaluator
 that exactly one shape answers it, and writes the sample in the pixelthink benchmark format: the exact
 mask of the target's *visible* pixels, a difficulty score 1..10, and short and long reference reasoning.
 See docs/SHAPES.md.
 
 The package reads top-down; each module imports only the ones above it:
 
-- ``world``: the vocabulary (kinds, colours, sizes, hints);
+- ``world``: the vocabulary (kinds, colours, sizes, hints) and the world presets;
 - ``scene``: geometry, ``Shape`` / ``Scene`` / ``SceneConfig``, placement, rendering, crops;
 - ``queries``: the query AST, its three-valued evaluator, the families and their forcing functions;
 - ``references``: the scene inventory and the short / long references;
@@ -40,8 +41,6 @@ from pixelthink.data.shapes.generate import (
 )
 from pixelthink.data.shapes.scene import (
     BACKGROUNDS,
-    MAX_SHAPE_SCALE,
-    SIZE_RANGES,
     Scene,
     SceneConfig,
     Shape,
@@ -50,18 +49,20 @@ from pixelthink.data.shapes.scene import (
     crop_scene,
     generate_scene,
 )
+from pixelthink.data.shapes.world import DEFAULT_WORLD, WORLDS, World
 
 __all__ = [
     "BACKGROUNDS",
+    "DEFAULT_WORLD",
     "GENERATOR",
     "GENERATOR_VERSION",
-    "MAX_SHAPE_SCALE",
-    "SIZE_RANGES",
+    "WORLDS",
     "GeneratedSample",
     "Scene",
     "SceneConfig",
     "Shape",
     "ShapesConfig",
+    "World",
     "check_crop",
     "check_shape_scale",
     "crop_scene",

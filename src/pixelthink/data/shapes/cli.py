@@ -10,7 +10,8 @@ from typing import Any
 from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
 from pixelthink.data.shapes.queries import FAMILIES
 from pixelthink.data.shapes.references import LONG_OPENINGS
-from pixelthink.data.shapes.scene import MAX_SHAPE_SCALE, check_crop, check_shape_scale
+from pixelthink.data.shapes.scene import check_crop, check_shape_scale
+from pixelthink.data.shapes.world import DEFAULT_WORLD, WORLDS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -52,7 +53,16 @@ def _cli_shapes(args: argparse.Namespace) -> int:
     families = parse_families(args.families) if args.families else None
     if args.max_shapes is not None and args.max_shapes < 1:
         raise ValueError(f"--max-shapes must be >= 1, got {args.max_shapes}")
-    check_shape_scale(args.shape_scale, "--shape-scale")
+    if args.world not in WORLDS:
+        raise ValueError(f"--world: unknown world {args.world!r}; known: {', '.join(WORLDS)}")
+    check_shape_scale(args.shape_scale, "--shape-scale", WORLDS[args.world])
+    in_world = ShapesConfig(world=args.world).families()
+    outside = [k for k, w in (families or {}).items() if w > 0 and k not in in_world]
+    if outside:
+        raise ValueError(
+            f"--families: {', '.join(outside)} not in the {args.world} world (its families: "
+            f"{', '.join(in_world)}; --world rich has all)"
+        )
     check_crop(args.crop_window, args.crop_jitter, args.max_shapes, "--crop-window/--crop-jitter")
     progress = not args.no_progress and sys.stderr.isatty()
     from pixelthink.data.format import BenchmarkExistsError
@@ -68,6 +78,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
             progress=progress,
             overwrite=args.overwrite,
             config=ShapesConfig(
+                world=args.world,
                 family_weights=families,
                 max_shapes=args.max_shapes,
                 shape_scale=args.shape_scale,
@@ -82,7 +93,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
         ) from None
     print(
         f"wrote shapes benchmark to {out}: train={args.train} val={args.val} test={args.test} "
-        f"seed={args.seed} size={size[0]}x{size[1]}"
+        f"seed={args.seed} size={size[0]}x{size[1]} world={args.world}"
     )
     return 0
 
@@ -100,12 +111,20 @@ def register_cli(data_sub: Any) -> None:
     p.add_argument("--val", type=int, default=100, help="validation samples (default 100)")
     p.add_argument("--test", type=int, default=200, help="test samples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--world",
+        default=DEFAULT_WORLD,
+        metavar="NAME",
+        help=f"world preset: {' or '.join(WORLDS)} (default {DEFAULT_WORLD}: 4 distinct kinds, 5 flat colours, "
+        "2-5 large non-overlapping shapes on plain backgrounds; rich: 7 kinds, 7 colours, textures, noise "
+        "and occlusion; docs/SHAPES.md)",
+    )
     p.add_argument("--size", default="256x256", help="image size WIDTHxHEIGHT (default 256x256)")
     p.add_argument(
         "--families",
         default=None,
         metavar="NAME[=W],...",
-        help="query families and their weights, e.g. direct_kind=1,direct_attr=1 (default: all, "
+        help="query families and their weights, e.g. direct_kind=1,direct_attr=1 (default: the world's, "
         "with the weights of docs/SHAPES.md)",
     )
     p.add_argument(
@@ -121,8 +140,10 @@ def register_cli(data_sub: Any) -> None:
         type=float,
         default=1.0,
         metavar="F",
-        help=f"multiply every shape's size by F (default 1, at most {MAX_SHAPE_SCALE}), e.g. 2.5 with "
-        "--max-shapes 1 for a recognition warm-up set where the shape fills much of the image",
+        help="multiply every shape's size by F (default 1, at most "
+        + ", ".join(f"{w.max_shape_scale} in the {w.name} world" for w in WORLDS.values())
+        + "), e.g. 2.5 with --world rich --max-shapes 1 for a recognition warm-up set where the shape "
+        "fills much of the image",
     )
     p.add_argument(
         "--crop-window",

@@ -23,10 +23,14 @@ from pixelthink.data.shapes.scene import (
     crop_scene,
     generate_scene,
 )
+from pixelthink.data.shapes.world import DEFAULT_WORLD, WORLDS, World
 
 GENERATOR = "pixelthink.data.shapes"
-GENERATOR_VERSION = 3  # 2: source.shapes (every shape's attributes and visible box); articles.
+# The newest generator version; each world's samples carry their own (``World.generator_version``).
+GENERATOR_VERSION = 4  # 2: source.shapes (every shape's attributes and visible box); articles.
 #                       3: long references open with what the query asks (``long_opening``)
+#                       4: worlds: the simple world (``source.world``); the rich world stays at 3,
+#                          its output byte for byte that of version 3
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 # ------------------------------------------------------------------------------------ samples
@@ -36,8 +40,9 @@ SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 class ShapesConfig:
     """Benchmark-level settings: image size and the query families drawn (with their weights).
 
-    ``family_weights`` maps a family name to a sampling weight; None uses each family's default weight
-    (``queries.FAMILIES``).
+    ``world`` names the world preset (``WORLDS``: ``"simple"``, the default, or ``"rich"``).
+    ``family_weights`` maps a family name to a sampling weight; None uses the world's families and
+    weights (``World.family_weights``, else ``queries.FAMILIES``).
     """
 
     width: int = 256
@@ -57,23 +62,46 @@ class ShapesConfig:
     #: where the long reference says what the query asks: ``"query"`` first, before the scene
     #: inventory (the default), or ``"scene"`` after it (generator version 2); see references()
     long_opening: str = "query"
+    #: the world preset: what scenes contain and how they are drawn (``world.WORLDS``)
+    world: str = DEFAULT_WORLD
 
     def __post_init__(self) -> None:
+        if self.world not in WORLDS:
+            raise ValueError(f"ShapesConfig.world must be one of {list(WORLDS)}, got {self.world!r}")
         if self.long_opening not in LONG_OPENINGS:
             raise ValueError(
                 f"ShapesConfig.long_opening must be one of {LONG_OPENINGS}, got {self.long_opening!r}"
             )
         if self.max_shapes is not None and self.max_shapes < 1:
             raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
-        check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale")
+        check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale", self.spec)
         check_crop(self.crop_window, self.crop_jitter, self.max_shapes, "ShapesConfig")
+        self.weights()  # unknown families, or families outside the world, fail here
+
+    @property
+    def spec(self) -> World:
+        """The world preset named by ``world``."""
+        return WORLDS[self.world]
+
+    def families(self) -> list[str]:
+        """The query families of the world, in ``FAMILIES`` order."""
+        own = self.spec.family_weights
+        return [k for k in FAMILIES if own is None or k in own]
 
     def weights(self) -> tuple[list[str], np.ndarray]:
-        table = self.family_weights or {k: v.weight for k, v in FAMILIES.items()}
+        """The families drawn and their probabilities."""
+        own = self.spec.family_weights
+        table = self.family_weights or own or {k: v.weight for k, v in FAMILIES.items()}
         unknown = sorted(set(table) - set(FAMILIES))
         if unknown:
             raise ValueError(
                 f"ShapesConfig.family_weights: unknown families {unknown}; known: {list(FAMILIES)}"
+            )
+        outside = [k for k in table if table[k] > 0 and k not in self.families()]
+        if outside:
+            raise ValueError(
+                f"ShapesConfig.family_weights: {outside} not in the {self.world} world (its families: "
+                f"{', '.join(self.families())}; world 'rich' has all)"
             )
         names = [k for k in FAMILIES if table.get(k, 0) > 0]
         if not names:
@@ -96,6 +124,7 @@ class GeneratedSample:
     reasoning_short: str
     reasoning_long: str
     info: dict[str, Any] = field(default_factory=dict)
+    world: World = WORLDS[DEFAULT_WORLD]
 
     @property
     def mask(self) -> np.ndarray:
@@ -132,20 +161,25 @@ def generate_sample(
         family = names[int(rng.choice(len(names), p=p))]
     if family not in FAMILIES:
         raise ValueError(f"unknown query family {family!r}; expected one of {list(FAMILIES)}")
+    world = config.spec
+    if family not in config.families():
+        raise ValueError(f"query family {family!r} is not in the {world.name} world: {config.families()}")
     spec = FAMILIES[family]
-    cap = config.max_shapes if config.max_shapes is not None else spec.n_shapes[1]
+    lo, hi = world.n_shapes[family] if world.n_shapes is not None else spec.n_shapes
+    cap = config.max_shapes if config.max_shapes is not None else hi
     for _ in range(config.max_attempts):
-        n_hi = min(spec.n_shapes[1], cap)
-        forced = tuple(spec.force(rng, n_hi)) if spec.force is not None else ()
-        n_lo = min(max(spec.n_shapes[0], min(len(forced), n_hi)), n_hi)
+        n_hi = min(hi, cap)
+        forced = tuple(spec.force(rng, n_hi, world)) if spec.force is not None else ()
+        n_lo = min(max(lo, min(len(forced), n_hi)), n_hi)
         scene_cfg = SceneConfig(
             width=config.width,
             height=config.height,
             n_shapes=(n_lo, n_hi),
-            overlap=spec.overlap,
-            backgrounds=spec.backgrounds,
+            overlap=spec.overlap if world.overlap else 0.0,
+            backgrounds=spec.backgrounds if world.textured_backgrounds else (1.0, 0.0, 0.0),
             forced=forced,
             shape_scale=config.shape_scale,
+            world=world,
         )
         scene = generate_scene(rng, scene_cfg)
         if config.crop_window is not None:
@@ -170,6 +204,7 @@ def generate_sample(
             reasoning_short=short,
             reasoning_long=long,
             info=dict(cand.info),
+            world=world,
         )
     hint = f" with at most {config.max_shapes} shapes" if config.max_shapes is not None else ""
     raise RuntimeError(
@@ -204,7 +239,12 @@ def scene_shapes(scene: Scene) -> list[dict[str, Any]]:
 def sample_record(
     gen: GeneratedSample, *, sample_id: str, split: str, seed: int, index: int
 ) -> dict[str, Any]:
-    """The mapping handed to ``BenchmarkWriter.add`` (bbox/points/width/height are derived by it)."""
+    """The mapping handed to ``BenchmarkWriter.add`` (bbox/points/width/height are derived by it).
+
+    ``source.generator_version`` is the sample's world's; from version 4 ``source.world`` names the
+    world (version-3 records, the rich world's, stay as they were, without it).
+    """
+    world = gen.world
     t = gen.target_shape
     return {
         "id": sample_id,
@@ -217,7 +257,8 @@ def sample_record(
         "source": {
             "dataset": "shapes",
             "generator": GENERATOR,
-            "generator_version": GENERATOR_VERSION,
+            "generator_version": world.generator_version,
+            **({"world": world.name} if world.generator_version >= 4 else {}),
             "seed": int(seed),
             "split": split,
             "index": int(index),
@@ -261,7 +302,8 @@ def generate_benchmark(
     meta = {
         "generator": {
             "name": GENERATOR,
-            "version": GENERATOR_VERSION,
+            "version": cfg.spec.generator_version,
+            "world": cfg.world,
             "seed": int(seed),
             "image_size": [width, height],
             "families": dict(zip(names, (round(float(v), 4) for v in p), strict=True)),
@@ -280,7 +322,7 @@ def generate_benchmark(
         bar = tqdm(total=total, desc="shapes", unit="sample")
     try:
         with BenchmarkWriter(
-            out, name="shapes", version=str(GENERATOR_VERSION), overwrite=overwrite, extra_meta=meta
+            out, name="shapes", version=str(cfg.spec.generator_version), overwrite=overwrite, extra_meta=meta
         ) as writer:
             for split, n in counts.items():
                 for i in range(n):

@@ -20,8 +20,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from pixelthink.data.shapes.scene import Scene, Shape
-from pixelthink.data.shapes.world import COLOUR_HINTS, COLOURS, KIND_HINTS, KINDS, SIZES
+from pixelthink.data.shapes.scene import Forced, Scene, Shape
+from pixelthink.data.shapes.world import COLOUR_HINTS, KIND_HINTS, SIZES, World
 
 Tri = bool | None
 
@@ -399,7 +399,7 @@ class FamilySpec:
     overlap: float
     backgrounds: tuple[float, float, float]
     weight: float
-    force: Callable[[np.random.Generator, int], list[tuple[str | None, str | None, str | None]]] | None = None
+    force: Callable[[np.random.Generator, int, World], list[Forced]] | None = None
 
 
 def _pick(rng: np.random.Generator, items: Sequence[Any]) -> Any:
@@ -525,13 +525,13 @@ def fam_distractors(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
     return out
 
 
-def _force_distractors(rng: np.random.Generator, n: int) -> list[tuple[str | None, str | None, str | None]]:
-    k, c = _pick(rng, KINDS), _pick(rng, list(COLOURS))
-    other_c = [x for x in COLOURS if x != c]
-    other_k = [x for x in KINDS if x != k]
+def _force_distractors(rng: np.random.Generator, n: int, world: World) -> list[Forced]:
+    k, c = _pick(rng, world.kinds), _pick(rng, list(world.colours))
+    other_c = [x for x in world.colours if x != c]
+    other_k = [x for x in world.kinds if x != k]
     sizes = list(SIZES)
     s = _pick(rng, sizes)
-    forced: list[tuple[str | None, str | None, str | None]] = [(k, c, s)]
+    forced: list[Forced] = [(k, c, s)]
     forced += [(k, _pick(rng, other_c), None) for _ in range(2)]
     forced += [(_pick(rng, other_k), c, None) for _ in range(2)]
     if rng.random() < 0.5:
@@ -766,13 +766,13 @@ def fam_negation(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
     return out
 
 
-def _force_negation(rng: np.random.Generator, n: int) -> list[tuple[str | None, str | None, str | None]]:
-    k, c = _pick(rng, KINDS), _pick(rng, list(COLOURS))
+def _force_negation(rng: np.random.Generator, n: int, world: World) -> list[Forced]:
+    k, c = _pick(rng, world.kinds), _pick(rng, list(world.colours))
     m = int(rng.integers(1, 4))
     if rng.random() < 0.5:  # the k that is not c
-        forced = [(k, c, None)] * m + [(k, _pick(rng, [x for x in COLOURS if x != c]), None)]
+        forced = [(k, c, None)] * m + [(k, _pick(rng, [x for x in world.colours if x != c]), None)]
     else:  # the c shape that is not a k
-        forced = [(k, c, None)] * m + [(_pick(rng, [x for x in KINDS if x != k]), c, None)]
+        forced = [(k, c, None)] * m + [(_pick(rng, [x for x in world.kinds if x != k]), c, None)]
     return forced[:n]
 
 
@@ -892,10 +892,10 @@ def fam_unique_attr(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
     return out
 
 
-def _force_unique(rng: np.random.Generator, n: int) -> list[tuple[str | None, str | None, str | None]]:
+def _force_unique(rng: np.random.Generator, n: int, world: World) -> list[Forced]:
     """One shape with a unique colour (or kind); every other colour (kind) appears 2 or 3 times."""
     by_kind = rng.random() < 0.35
-    pool = list(KINDS) if by_kind else list(COLOURS)
+    pool = list(world.kinds) if by_kind else list(world.colours)
     order = [pool[i] for i in rng.permutation(len(pool))]
     values = [order[0]]
     rest, j = n - 1, 1
@@ -975,9 +975,9 @@ def fam_transfer(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
     return out
 
 
-def _force_transfer(rng: np.random.Generator, n: int) -> list[tuple[str | None, str | None, str | None]]:
-    k1, k2 = (KINDS[i] for i in rng.choice(len(KINDS), 2, replace=False))
-    c1, c2 = (list(COLOURS)[i] for i in rng.choice(len(COLOURS), 2, replace=False))
+def _force_transfer(rng: np.random.Generator, n: int, world: World) -> list[Forced]:
+    k1, k2 = (world.kinds[i] for i in rng.choice(len(world.kinds), 2, replace=False))
+    c1, c2 = (list(world.colours)[i] for i in rng.choice(len(world.colours), 2, replace=False))
     if rng.random() < 0.65:
         return [(k1, c1, None), (k2, c1, None)][:n]
     return [(k1, c1, None), (k1, c2, None)][:n]

@@ -1,5 +1,5 @@
 """Scenes of the shapes benchmark: the shapes' geometry, the scene model (``Shape``, ``Scene``), the
-placement by rejection sampling, the rendering (backgrounds, flat colours, exact masks) and recognition
+placement (rejection sampling, or exact free-space placement in worlds without overlap), the rendering (backgrounds, flat colours, exact masks) and recognition
 crops. All geometry is in the original image frame: pixels, (x, y) with the origin at the top-left
 corner."""
 
@@ -12,23 +12,20 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pixelthink.data.shapes.world import COLOURS, KINDS, SIZES
+from pixelthink.data.shapes.world import DEFAULT_WORLD, KINDS, SIZES, WORLDS, World
 
-# Equal-area radius of each size class, as a fraction of min(width, height): a shape of radius s has
-# the area of a circle of radius s, whatever its kind.
-SIZE_RANGES: dict[str, tuple[float, float]] = {
-    "small": (0.05, 0.065),
-    "medium": (0.08, 0.10),
-    "large": (0.12, 0.15),
-}
 MIN_VISIBLE_FRACTION = 0.5  # every shape keeps at least half of its pixels visible
-MAX_SHAPE_SCALE = 2.5  # the largest shape_scale at which a "large" shape still fits in the image
+RESIZE_AFTER = 25  # "free" placement: failed layouts of a set of shapes before its sizes are redrawn
+FREE_TRIES = 40  # "free" placement: random positions tested before the map of free positions is made
 
 
-def check_shape_scale(value: float, what: str = "shape_scale") -> None:
-    """Raise ValueError naming ``what`` unless ``value`` is a usable shape scale (0.25..MAX_SHAPE_SCALE)."""
-    if not 0.25 <= value <= MAX_SHAPE_SCALE:
-        raise ValueError(f"{what} must be in [0.25, {MAX_SHAPE_SCALE}], got {value}")
+def check_shape_scale(value: float, what: str = "shape_scale", world: World = WORLDS[DEFAULT_WORLD]) -> None:
+    """Raise ValueError naming ``what`` unless ``value`` is a usable shape scale in ``world``
+    (0.25 .. ``world.max_shape_scale``, where a large shape still fits in the image)."""
+    if not 0.25 <= value <= world.max_shape_scale:
+        raise ValueError(
+            f"{what} must be in [0.25, {world.max_shape_scale}] in the {world.name} world, got {value}"
+        )
 
 
 def check_crop(window: float | None, jitter: float, max_shapes: int | None, what: str) -> None:
@@ -189,6 +186,8 @@ class SceneConfig:
         forced: (kind, colour, size) of the first shapes, None meaning random; placed in random order.
         shape_scale: factor on every size class's radius (1 = the benchmark's sizes); > 1 draws large
             shapes, e.g. a recognition warm-up set where one shape fills much of the image.
+        world: what the shapes may be and how they are placed and drawn (``WORLDS``); ``overlap`` and
+            textured / noisy ``backgrounds`` need a world that allows them.
     """
 
     width: int = 256
@@ -198,9 +197,18 @@ class SceneConfig:
     backgrounds: tuple[float, float, float] = (1.0, 0.0, 0.0)
     forced: tuple[Forced, ...] = ()
     shape_scale: float = 1.0
+    world: World = WORLDS[DEFAULT_WORLD]
 
     def __post_init__(self) -> None:
-        check_shape_scale(self.shape_scale, "SceneConfig: shape_scale")
+        check_shape_scale(self.shape_scale, "SceneConfig: shape_scale", self.world)
+        if self.overlap > 0 and not self.world.overlap:
+            raise ValueError(
+                f"SceneConfig: the {self.world.name} world does not overlap shapes (overlap > 0)"
+            )
+        if any(self.backgrounds[1:]) and not self.world.textured_backgrounds:
+            raise ValueError(
+                f"SceneConfig: the {self.world.name} world has plain backgrounds only, got {self.backgrounds}"
+            )
         if self.width < 64 or self.height < 64:
             raise ValueError(
                 f"SceneConfig: image size must be at least 64x64, got {self.width}x{self.height}"
@@ -215,8 +223,8 @@ class SceneConfig:
 BACKGROUNDS = ("plain", "textured", "noisy")
 
 
-def _background(rng: np.random.Generator, kind: str, h: int, w: int) -> np.ndarray:
-    dark = rng.random() < 0.12
+def _background(rng: np.random.Generator, kind: str, h: int, w: int, world: World) -> np.ndarray:
+    dark = rng.random() < world.dark_background
     level = float(rng.integers(35, 71)) if dark else float(rng.integers(200, 246))
     base = np.clip(level + rng.integers(-8, 9, 3), 0, 255).astype(np.float32)
     img = np.broadcast_to(base, (h, w, 3)).astype(np.float32)
@@ -238,30 +246,47 @@ def _background(rng: np.random.Generator, kind: str, h: int, w: int) -> np.ndarr
     return img
 
 
-def _sample_size(rng: np.random.Generator, size: str | None) -> str:
-    return size if size is not None else SIZES[int(rng.choice(3, p=[0.35, 0.4, 0.25]))]
-
-
-def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
-    w, h = config.width, config.height
-    side = min(w, h)
+def _draw_specs(rng: np.random.Generator, config: SceneConfig) -> list[Forced]:
+    """The number of shapes and, in a random order, the forced (kind, colour, size) of each (None =
+    random); attributes not forced are drawn by the placement."""
     n = int(rng.integers(config.n_shapes[0], config.n_shapes[1] + 1))
     forced = list(config.forced[:n])
     specs: list[Forced] = forced + [(None, None, None)] * (n - len(forced))
     order = rng.permutation(n)
-    specs = [specs[i] for i in order]
-    gap = 0.02 * side
+    return [specs[i] for i in order]
+
+
+def _draw_attributes(rng: np.random.Generator, spec: Forced, world: World) -> tuple[str, str, str]:
+    """(kind, colour, size) of a shape: the forced ones, the others drawn from ``world``."""
+    kind, colour, size = spec
+    kind = kind if kind is not None else world.kinds[int(rng.integers(len(world.kinds)))]
+    colour = colour if colour is not None else list(world.colours)[int(rng.integers(len(world.colours)))]
+    size = size if size is not None else _draw_size(rng, world)
+    return kind, colour, size
+
+
+def _draw_size(rng: np.random.Generator, world: World) -> str:
+    return SIZES[int(rng.choice(3, p=world.size_weights))]
+
+
+def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
+    """One try of the "bounds" placement: shapes one after another, each centre drawn until its
+    bounding circle keeps the gap (or, with the overlap probability, overlaps an earlier shape while
+    every shape keeps MIN_VISIBLE_FRACTION of its pixels); None when a shape finds no place."""
+    w, h = config.width, config.height
+    side = min(w, h)
+    world = config.world
+    specs = _draw_specs(rng, config)
+    gap = world.gap * side
     placed: list[dict[str, Any]] = []
     full: list[np.ndarray] = []
     scale = config.shape_scale
-    min_area = math.pi * (SIZE_RANGES["small"][0] * scale * side) ** 2 * MIN_VISIBLE_FRACTION
-    for kind, colour, size in specs:
-        kind = kind if kind is not None else KINDS[int(rng.integers(len(KINDS)))]
-        colour = colour if colour is not None else list(COLOURS)[int(rng.integers(len(COLOURS)))]
-        size = _sample_size(rng, size)
+    min_area = math.pi * (world.size_ranges["small"][0] * scale * side) ** 2 * MIN_VISIBLE_FRACTION
+    for spec in specs:
+        kind, colour, size = _draw_attributes(rng, spec, world)
         ok = False
         for _ in range(60):
-            lo, hi = SIZE_RANGES[size]
+            lo, hi = world.size_ranges[size]
             radius = float(rng.uniform(lo, hi)) * scale * side
             bound = _BOUND[kind] * radius
             overlap = bool(placed) and rng.random() < config.overlap
@@ -315,9 +340,96 @@ def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
             break
         if not ok:
             return None
+    return _render(rng, config, placed, full)
 
+
+def _place_free(
+    rng: np.random.Generator, config: SceneConfig, specs: list[tuple[str, str, str]]
+) -> tuple[list[dict[str, Any]], list[np.ndarray]] | None:
+    """One try of the "free" placement (worlds without overlap): the shapes, largest first, each at a
+    position drawn uniformly among those where every pixel of it lies inside the image and at least
+    the world's gap from every shape placed before (its footprint dilated by the gap meets no occupied
+    pixel). Positions are drawn at random and tested (FREE_TRIES of them); when all are taken, the map
+    of every free position (the occupied pixels correlated with the footprint) gives one: uniform over
+    the free positions either way, and exact. None when a shape finds no place."""
+    w, h = config.width, config.height
+    side = min(w, h)
+    world = config.world
+    g = max(1, round(world.gap * side))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1))
+    radii = [float(rng.uniform(*world.size_ranges[size])) * config.shape_scale * side for _, _, size in specs]
+    occupied = np.zeros((h, w), bool)
+    placed: list[dict[str, Any] | None] = [None] * len(specs)
+    full: list[np.ndarray | None] = [None] * len(specs)
+    for i in sorted(range(len(specs)), key=lambda j: -radii[j]):
+        kind, colour, size = specs[i]
+        radius = radii[i]
+        lo_a, hi_a = _ROTATION[kind]
+        angle = float(rng.uniform(lo_a, hi_a)) if hi_a > lo_a else 0.0
+        fx, fy = (float(v) for v in rng.random(2))  # sub-pixel offset of the centre
+        pad = math.ceil(_BOUND[kind] * radius) + g + 2
+        # the footprint in a local frame: its centre at pixel (pad + fx, pad + fy); a whole-pixel move
+        # of the centre moves the rasterised mask by exactly as many pixels
+        local = rasterize(shape_polygon(kind, pad + fx, pad + fy, radius, angle), 2 * pad + 1, 2 * pad + 1)
+        ys, xs = np.nonzero(local)
+        # centre (X + fx, Y + fy): pixel (x, y) of the local frame lands on (X - pad + x, Y - pad + y)
+        x_lo, x_hi = pad + 1 - int(xs.min()), w - 2 + pad - int(xs.max())
+        y_lo, y_hi = pad + 1 - int(ys.min()), h - 2 + pad - int(ys.max())
+        if x_lo > x_hi or y_lo > y_hi:
+            return None
+        kernel = cv2.dilate(local.astype(np.uint8), disc).astype(bool)
+        for _ in range(FREE_TRIES):
+            x, y = int(rng.integers(x_lo, x_hi + 1)), int(rng.integers(y_lo, y_hi + 1))
+            if not _touches(occupied, kernel, x - pad, y - pad):
+                break
+        else:
+            hits = cv2.filter2D(
+                occupied.astype(np.float32),
+                -1,
+                kernel.astype(np.float32),
+                anchor=(pad, pad),
+                borderType=cv2.BORDER_CONSTANT,
+            )
+            free = hits[y_lo : y_hi + 1, x_lo : x_hi + 1] < 0.5
+            choices = np.flatnonzero(free)
+            if choices.size == 0:
+                return None
+            k = int(choices[int(rng.integers(choices.size))])
+            x, y = x_lo + k % free.shape[1], y_lo + k // free.shape[1]
+        cx, cy = x + fx, y + fy
+        mask = rasterize(shape_polygon(kind, cx, cy, radius, angle), h, w)
+        occupied |= mask
+        placed[i] = {
+            "kind": kind,
+            "colour": colour,
+            "size": size,
+            "cx": cx,
+            "cy": cy,
+            "radius": radius,
+            "angle": angle,
+            "bound": _BOUND[kind] * radius,
+            "area": int(np.count_nonzero(mask)),
+        }
+        full[i] = mask
+    return [p for p in placed if p is not None], [m for m in full if m is not None]
+
+
+def _touches(occupied: np.ndarray, kernel: np.ndarray, x0: int, y0: int) -> bool:
+    """Whether ``kernel`` (bool) with its top-left pixel at (x0, y0) meets ``occupied`` (bool)."""
+    h, w = occupied.shape
+    ya, xa, yb, xb = max(0, y0), max(0, x0), min(h, y0 + kernel.shape[0]), min(w, x0 + kernel.shape[1])
+    return bool((occupied[ya:yb, xa:xb] & kernel[ya - y0 : yb - y0, xa - x0 : xb - x0]).any())
+
+
+def _render(
+    rng: np.random.Generator, config: SceneConfig, placed: list[dict[str, Any]], full: list[np.ndarray]
+) -> Scene:
+    """Draw the placed shapes, in order, on a background: the image, each shape's visible pixels and
+    what covers it."""
+    w, h = config.width, config.height
+    world = config.world
     bg_kind = BACKGROUNDS[int(rng.choice(3, p=np.asarray(config.backgrounds) / sum(config.backgrounds)))]
-    img = _background(rng, bg_kind, h, w)
+    img = _background(rng, bg_kind, h, w, world)
     shapes: list[Shape] = []
     visible: list[np.ndarray] = [np.zeros((h, w), bool)] * len(placed)
     covered = np.zeros((h, w), bool)
@@ -325,9 +437,8 @@ def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
         visible[i] = full[i] & ~covered
         covered |= full[i]
     for i, p in enumerate(placed):
-        rgb = tuple(
-            int(v) for v in np.clip(np.asarray(COLOURS[p["colour"]]) + rng.integers(-12, 13, 3), 0, 255)
-        )
+        jitter = rng.integers(-world.rgb_jitter, world.rgb_jitter + 1, 3)
+        rgb = tuple(int(v) for v in np.clip(np.asarray(world.colours[p["colour"]]) + jitter, 0, 255))
         img[full[i]] = rgb
         vis_area = int(np.count_nonzero(visible[i]))
         cov = tuple(j for j in range(i + 1, len(placed)) if (full[j] & full[i]).any())
@@ -357,13 +468,31 @@ def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
 def generate_scene(rng: np.random.Generator, config: SceneConfig | None = None) -> Scene:
     """Draw one scene with ``rng`` (numpy Generator): same generator state -> identical scene.
 
-    Shapes are placed by rejection sampling; a layout that cannot be completed is redrawn.
+    Shapes are placed as the world says (``World.placement``): by rejection sampling of centres
+    ("bounds") or exactly among the free positions ("free"); a layout that cannot be completed is
+    redrawn (in the "free" placement with the same shapes).
     """
     config = config or SceneConfig()
-    for _ in range(200):
-        scene = _try_scene(rng, config)
-        if scene is not None:
-            return scene
+    if config.world.placement == "free":
+        # the shape count and attributes are drawn once, so that failed layouts do not favour fewer
+        # shapes; a set that finds no layout in RESIZE_AFTER tries (e.g. four large stars) gets new
+        # sizes for the shapes whose size is not forced
+        forced = _draw_specs(rng, config)
+        specs = [_draw_attributes(rng, spec, config.world) for spec in forced]
+        for attempt in range(200):
+            if attempt and attempt % RESIZE_AFTER == 0:
+                specs = [
+                    (k, c, s if f[2] is not None else _draw_size(rng, config.world))
+                    for (k, c, s), f in zip(specs, forced, strict=True)
+                ]
+            layout = _place_free(rng, config, specs)
+            if layout is not None:
+                return _render(rng, config, *layout)
+    else:
+        for _ in range(200):
+            scene = _try_scene(rng, config)
+            if scene is not None:
+                return scene
     raise RuntimeError(f"could not place {config.n_shapes} shapes in a {config.width}x{config.height} image")
 
 
