@@ -269,6 +269,23 @@ def _draw_size(rng: np.random.Generator, world: World) -> str:
     return SIZES[int(rng.choice(3, p=world.size_weights))]
 
 
+def _placed(
+    kind: str, colour: str, size: str, cx: float, cy: float, radius: float, angle: float, mask: np.ndarray
+) -> dict[str, Any]:
+    """A placed shape, as the placements hand it to ``_render``."""
+    return {
+        "kind": kind,
+        "colour": colour,
+        "size": size,
+        "cx": cx,
+        "cy": cy,
+        "radius": radius,
+        "angle": angle,
+        "bound": _BOUND[kind] * radius,
+        "area": int(np.count_nonzero(mask)),
+    }
+
+
 def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
     """One try of the "bounds" placement: shapes one after another, each centre drawn until its
     bounding circle keeps the gap (or, with the overlap probability, overlaps an earlier shape while
@@ -322,19 +339,7 @@ def _try_scene(rng: np.random.Generator, config: SceneConfig) -> Scene | None:
                 covered |= full[j]
             if not fine:
                 continue
-            placed.append(
-                {
-                    "kind": kind,
-                    "colour": colour,
-                    "size": size,
-                    "cx": cx,
-                    "cy": cy,
-                    "radius": radius,
-                    "angle": angle,
-                    "bound": bound,
-                    "area": int(np.count_nonzero(mask)),
-                }
-            )
+            placed.append(_placed(kind, colour, size, cx, cy, radius, angle, mask))
             full.append(mask)
             ok = True
             break
@@ -399,17 +404,7 @@ def _place_free(
         cx, cy = x + fx, y + fy
         mask = rasterize(shape_polygon(kind, cx, cy, radius, angle), h, w)
         occupied |= mask
-        placed[i] = {
-            "kind": kind,
-            "colour": colour,
-            "size": size,
-            "cx": cx,
-            "cy": cy,
-            "radius": radius,
-            "angle": angle,
-            "bound": _BOUND[kind] * radius,
-            "area": int(np.count_nonzero(mask)),
-        }
+        placed[i] = _placed(kind, colour, size, cx, cy, radius, angle, mask)
         full[i] = mask
     return [p for p in placed if p is not None], [m for m in full if m is not None]
 
