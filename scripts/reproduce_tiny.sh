@@ -52,7 +52,7 @@ export TOKENIZERS_PARALLELISM=false
 say() { printf '\n== [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 done_model() { [[ -f "$1/model.safetensors" && -f "$1/pixelthink_recipe.yaml" ]]; }
 shapes() {  # shapes OUT_DIR SEED N_TRAIN N_TEST [data shapes options...]: generate unless complete
-    [[ -f "$1/samples.jsonl" ]] || $PIXELTHINK data shapes --out "$1" --seed "$2" --size 224x224 \
+    [[ -f "$1/samples.jsonl" ]] || $PIXELTHINK data shapes --world rich --out "$1" --seed "$2" --size 224x224 \
         --train "$3" --val 0 --test "$4" --no-progress "${@:5}"
 }
 # chain RECIPE STEPS_OVERRIDE RUNG...: train each rung "name sets steps" (sets: comma-separated
