@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a policy with GRPO (PixelThink rewards) or SFT (warm start) on TRL",
+        help="train a policy with GRPO (PixelThink rewards) or SFT (warm start) on TRL, or pretrain a vision tower",
         description=(
             "Train on one machine with TRL. The recipe (YAML, see recipes/ and docs/TRAINING.md) sets model, data, "
             "reward and trainer settings; KEY=VALUE overrides use the recipe's dotted keys, e.g. "
@@ -21,6 +22,11 @@ def register(subparsers: Any) -> None:
     for mode, text in (
         ("grpo", "GRPO with the PixelThink rewards (TRL GRPOTrainer)"),
         ("sft", "supervised warm start from reference reasoning (TRL SFTTrainer)"),
+        (
+            "tower",
+            "pretrain the vision tower alone on dense per-token targets (colour, kind, box) of fresh scenes of "
+            "a shapes world (the embedded tiny model's first stage)",
+        ),
     ):
         sub = modes.add_parser(mode, help=text, description=text)
         sub.add_argument("--config", "-c", required=True, help="recipe YAML file")
@@ -41,7 +47,8 @@ def register(subparsers: Any) -> None:
         sub.add_argument(
             "--dry-run",
             action="store_true",
-            help="check the recipe (including trainer.* against TRL's config fields) and print it; do not train",
+            help="check the recipe (including trainer.* against TRL's config fields, or the tower stage's) "
+            "and print it; do not train",
         )
         sub.set_defaults(func=handle)
 
@@ -71,6 +78,18 @@ def handle(args: argparse.Namespace) -> int:
             "seconds_per_step": None if run.seconds_per_step is None else round(run.seconds_per_step, 4),
             "metrics": str(run.metrics_file),
             "rollouts": str(run.rollouts_file),
+        }
+    elif args.mode == "tower":
+        from pixelthink.train.tower import run_tower
+
+        trun = run_tower(recipe, resume=resume, progress=sys.stderr.isatty())
+        summary = {
+            "output_dir": str(trun.output_dir),
+            "global_step": trun.global_step,
+            "resumed_from": trun.resumed_from,
+            "seconds": round(trun.seconds, 3),
+            "eval": {k: round(v, 4) for k, v in trun.metrics.items()},
+            "metrics": str(trun.metrics_file),
         }
     else:
         from pixelthink.train.sft import run_sft

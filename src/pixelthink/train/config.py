@@ -62,6 +62,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "RewardSection",
+    "TowerArguments",
     "UncertaintySection",
     "apply_overrides",
     "check_trainer",
@@ -194,10 +195,53 @@ class UncertaintySection:
 
 
 @dataclass
+class TowerArguments:
+    """The ``trainer`` section of a ``kind: tower`` recipe: dense-target pretraining of the vision tower
+    (:mod:`pixelthink.train.tower`). Names follow TRL's where they mean the same thing."""
+
+    max_steps: int = 1500
+    per_device_train_batch_size: int = 32
+    learning_rate: float = 3e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    #: weight of the box loss (smooth L1 on boxes / frame size) against the two cross-entropies
+    box_weight: float = 2.0
+    #: shapes per drawn scene (inclusive range; the world's own scenes hold 2-5)
+    min_shapes: int = 2
+    max_shapes: int = 5
+    #: held-out scenes measured every ``eval_steps`` steps (a fixed set, never trained on)
+    eval_samples: int = 128
+    eval_steps: int = 250
+    save_steps: int = 250
+    logging_steps: int = 25
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_steps",
+            "per_device_train_batch_size",
+            "eval_samples",
+            "eval_steps",
+            "save_steps",
+            "logging_steps",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"trainer.{name}: expected an integer >= 1, got {getattr(self, name)}")
+        if not 1 <= self.min_shapes <= self.max_shapes <= 16:
+            raise ValueError(
+                f"trainer.min_shapes / max_shapes: expected 1 <= min <= max <= 16, got {self.min_shapes}, {self.max_shapes}"
+            )
+
+    def n_shapes(self) -> tuple[int, int]:
+        return (self.min_shapes, self.max_shapes)
+
+
+@dataclass
 class Recipe:
     """A whole training recipe (see the module docstring for the YAML layout)."""
 
-    kind: Literal["grpo", "sft"]
+    kind: Literal["grpo", "sft", "tower"]
     model: ModelConfig
     data: DataConfig
     output_dir: str
@@ -395,7 +439,7 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
     for key in ("kind", "model", "data", "output_dir"):
         if data.get(key) is None:
             raise RecipeError(f"{source}: missing required key {key!r}")
-    kind = _coerce(data["kind"], Literal["grpo", "sft"], f"{source}: kind")
+    kind = _coerce(data["kind"], Literal["grpo", "sft", "tower"], f"{source}: kind")
     model_data = data["model"]
     if isinstance(model_data, str):
         model_data = {"path": model_data}
@@ -511,7 +555,9 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, kind: str | 
 
 
 def _trainer_config_class(kind: str) -> type:
-    """TRL's config dataclass for a recipe ``kind`` (imports TRL)."""
+    """The ``trainer`` dataclass of a recipe ``kind``: TRL's (imported lazily) or :class:`TowerArguments`."""
+    if kind == "tower":
+        return TowerArguments
     if kind == "grpo":
         from trl import GRPOConfig
 
@@ -541,12 +587,13 @@ def check_trainer(recipe: Recipe, config_cls: type | None = None) -> dict[str, A
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     checked: dict[str, Any] = {}
+    owner = "" if cls is TowerArguments else "TRL's "
     for key, value in recipe.trainer.items():
         key = str(key)
         if key not in fields:
             raise RecipeError(
                 f"{recipe.source}: unknown key trainer.{key}{_suggest(key, sorted(fields))}: "
-                f"not a field of TRL's {cls.__name__}"
+                f"not a field of {owner}{cls.__name__}"
             )
         coerced = _coerce(value, hints.get(key, Any), f"{recipe.source}: trainer.{key}")
         # keep ints as written for float fields (transformers' logging_steps/save_steps: int >= 1 or a ratio)

@@ -171,6 +171,26 @@ class Scene:
     full_masks: list[np.ndarray]
 
 
+def cell_owners(scene: Scene, cell: int) -> np.ndarray:
+    """Which shape covers the centre of each ``cell`` x ``cell`` pixel cell of the image.
+
+    Returns an int array ``(height // cell, width // cell)`` (rows top to bottom, columns left to right)
+    holding the index of the shape whose visible pixels include the cell's centre pixel
+    ``(c * cell + cell // 2, r * cell + cell // 2)``, or -1 for background. With ``cell`` = the vision
+    tower's patch x merge size (28 for Qwen2.5-VL), cell ``(r, c)`` is the merged image token of row r,
+    column c: the dense targets of the tower's pretraining (``pixelthink.train.tower``).
+    """
+    if cell < 1:
+        raise ValueError(f"cell_owners: cell must be >= 1 pixel, got {cell}")
+    rows, cols = scene.height // cell, scene.width // cell
+    ys = np.arange(rows) * cell + cell // 2
+    xs = np.arange(cols) * cell + cell // 2
+    owners = np.full((rows, cols), -1, np.int64)
+    for i, mask in enumerate(scene.masks):
+        owners[mask[np.ix_(ys, xs)]] = i
+    return owners
+
+
 Forced = tuple[str | None, str | None, str | None]
 
 
