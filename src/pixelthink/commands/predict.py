@@ -5,7 +5,9 @@ re-run with the same ``--out`` skips the ids already written and repairs a trunc
 a crash. ``--shard i/n`` keeps the samples with ``crc32(id) % n == i`` (a split that depends only on the
 ids, not on file order or on ``--limit``). A per-sample failure (unreadable image, unparseable answer,
 segmenter error) is written as a prediction with ``error`` set; a reasoner failure stops the run.
-Run settings go to ``OUT_STEM.run.json`` next to the predictions (written when the run starts, updated
+One process at a time writes an output: the writer holds an exclusive lock on ``--out`` for the whole
+run, and a second ``predict`` on the same file stops with an error (exit 2); parallel shards need one
+``--out`` each. Run settings go to ``OUT_STEM.run.json`` next to the predictions (written when the run starts, updated
 when it ends). Resuming compares the model settings (:data:`MODEL_SETTINGS`: reasoner, model,
 segmenter, resolution, answer frame, max new tokens) with that file and refuses to mix predictions made
 with different ones unless ``--allow-mixed`` is given (then run.json lists every setting used in
@@ -258,15 +260,14 @@ def handler(args: argparse.Namespace) -> int:
                 flush()
             bar.close()
         elapsed = time.perf_counter() - start
-
-    settings |= {
-        "versions": _versions(),  # torch / transformers are imported by now if the run used them
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "written": written,
-        "failed": failed,
-        "seconds": round(elapsed, 3),
-    }
-    run_file.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        settings |= {
+            "versions": _versions(),  # torch / transformers are imported by now if the run used them
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "written": written,
+            "failed": failed,
+            "seconds": round(elapsed, 3),
+        }
+        run_file.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")  # still under the lock
     rate = f", {written / elapsed:.2f} samples/s" if written and elapsed > 0 else ""
     print(f"wrote {written} predictions to {args.out} ({failed} failed{rate}); settings in {run_file}")
     if errors:
