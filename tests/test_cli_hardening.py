@@ -8,6 +8,7 @@ the run is written.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -141,3 +142,155 @@ def test_predict_out_pointing_at_a_directory_is_a_one_line_error(tmp_path, bench
     line = _one_line_error(capsys.readouterr().err)
     assert "is a directory" in line and "preds" in line
     assert os.listdir(tmp_path / "preds") == []
+
+
+# ------------------------------------------------------------------------- 3. over-long queries
+
+
+def _bench_with(tmp_path: Path, queries: dict[str, str]) -> Path:
+    root = tmp_path / "bench"
+    image, obj = _scene()
+    with BenchmarkWriter(root, name="q") as writer:
+        for sample_id, query in queries.items():
+            writer.add({"id": sample_id, "query": query, "mask": obj}, image, image_name="scene.png")
+    return root
+
+
+def test_an_over_long_query_fails_alone_and_the_batch_is_written(tmp_path, scripted_server, capsys) -> None:
+    prompts: list[int] = []
+    url = scripted_server(lambda prompt: prompts.append(len(prompt)) or GOOD)
+    root = _bench_with(tmp_path, {"a": "the block", "long": "the block " * 10_000, "c": "the block?"})
+    out = tmp_path / "preds.jsonl"
+    rc = main(["predict", "--data", str(root), "--out", str(out), "--reasoner", url, "--model", "scripted",
+               "--batch-size", "8", "--no-progress"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    preds = {p.id: p for p in read_predictions(out)}
+    assert sorted(preds) == ["a", "c", "long"]  # the rest of the batch is written
+    assert preds["a"].error is None and preds["c"].error is None
+    error = preds["long"].error
+    assert error.startswith("query: ") and "100,000 characters exceeds the limit of 4,096" in error
+    assert "--max-query-chars" in error and preds["long"].response is None
+    assert len(prompts) == 2 and max(prompts) < 2000  # the long query never reached the reasoner
+    assert json.loads((tmp_path / "preds.run.json").read_text())["max_query_chars"] == 4096
+    # the limit is configurable: a new run with a higher one sends it
+    out2 = tmp_path / "preds2.jsonl"
+    rc = main(["predict", "--data", str(root), "--out", str(out2), "--reasoner", url, "--model", "scripted",
+               "--max-query-chars", "200000", "--no-progress"])  # fmt: skip
+    assert rc == 0 and all(p.error is None for p in read_predictions(out2))
+    assert max(prompts) > 100_000
+
+
+def test_data_validate_warns_about_over_long_queries(tmp_path, capsys) -> None:
+    root = _bench_with(tmp_path, {"a": "the block", "long": "x" * 5000})
+    assert main(["data", "validate", str(root)]) == 0  # a warning, not an error
+    out = capsys.readouterr().out
+    warning = next(line for line in out.splitlines() if line.startswith("warning:"))
+    assert (
+        "samples.jsonl:2: field 'query'" in warning
+        and "5,000 characters exceeds the limit of 4,096" in warning
+    )
+    assert "valid (1 warning(s))" in out
+    assert main(["data", "validate", str(root), "--max-query-chars", "0"]) == 0
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_segment_refuses_an_over_long_query_in_one_line(tmp_path, capsys) -> None:
+    image, _ = _scene()
+    image.save(tmp_path / "scene.png")
+    rc = main(["segment", str(tmp_path / "scene.png"), "q" * 5000, "--reasoner", "http://127.0.0.1:9/v1",
+               "--model", "x", "--out", str(tmp_path / "o.png")])  # fmt: skip
+    assert rc == 2
+    assert "exceeds the limit of 4,096 characters" in _one_line_error(capsys.readouterr().err)
+
+
+# ------------------------------------------------------------------------- 4. decompression bombs
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid, fully decodable 1-bit PNG of ``width x height`` black pixels: ~50 KB for 20000x20000."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    comp = zlib.compressobj(9)
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    data = png_bomb(20000, 20000)
+    assert len(data) < 100_000
+    return data
+
+
+def _bench_with_bomb(tmp_path: Path, bomb: bytes) -> Path:
+    """a, c: the scene; b: its image file replaced by a 20000x20000 PNG bomb."""
+    root = tmp_path / "bench"
+    image, obj = _scene()
+    with BenchmarkWriter(root, name="bomb") as writer:
+        for sample_id in "abc":
+            writer.add(
+                {"id": sample_id, "query": "the block", "mask": obj}, image, image_name=f"{sample_id}.png"
+            )
+    (root / "images" / "b.png").write_bytes(bomb)
+    return root
+
+
+def test_predict_records_a_bomb_as_a_failure_and_finishes(tmp_path, bomb, server_url, capsys) -> None:
+    root = _bench_with_bomb(tmp_path, bomb)
+    out = tmp_path / "preds.jsonl"
+    argv = ["predict", "--data", str(root), "--out", str(out), "--reasoner", server_url, "--model", "scripted",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    preds = {p.id: p for p in read_predictions(out)}
+    assert sorted(preds) == ["a", "b", "c"]
+    assert preds["a"].error is None and preds["c"].error is None
+    assert preds["b"].error.startswith("image: ImageTooLargeError")
+    assert "400,000,000 pixels exceeds the limit of 40,000,000" in preds["b"].error
+    assert "sample 'b'" in preds["b"].error and "b.png" in preds["b"].error
+    capsys.readouterr()
+    assert main(argv) == 0  # a resume has nothing left to do: the run is finished
+    assert "resuming" in capsys.readouterr().out and len(list(read_predictions(out))) == 3
+
+
+def test_predict_max_pixels_is_configurable(tmp_path, server_url) -> None:
+    root = _bench_with(tmp_path, {"a": "the block"})  # 160 x 120 = 19,200 pixels
+    out = tmp_path / "small.jsonl"
+    assert main(["predict", "--data", str(root), "--out", str(out), "--reasoner", server_url, "--model",
+                 "scripted", "--max-pixels", "10000", "--no-progress"]) == 0  # fmt: skip
+    (pred,) = read_predictions(out)
+    assert "19,200 pixels exceeds the limit of 10,000" in pred.error
+
+
+def test_data_validate_images_reports_a_bomb(tmp_path, bomb, capsys) -> None:
+    root = _bench_with_bomb(tmp_path, bomb)
+    assert main(["data", "validate", str(root), "--images"]) == 1
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if "b.png" in x]
+    assert "samples.jsonl:2: field 'image'" in line and "exceeds the limit of 40,000,000" in line
+
+
+def test_segment_refuses_a_bomb_in_one_line(tmp_path, bomb, capsys) -> None:
+    (tmp_path / "bomb.png").write_bytes(bomb)
+    rc = main(["segment", str(tmp_path / "bomb.png"), "the block", "--reasoner", "http://127.0.0.1:9/v1",
+               "--model", "x", "--out", str(tmp_path / "o.png")])  # fmt: skip
+    assert rc == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "bomb.png" in line and "400,000,000 pixels exceeds the limit" in line
+
+
+def test_lisa_import_refuses_a_bomb_in_one_line(tmp_path, bomb, capsys) -> None:
+    folder = tmp_path / "lisa"
+    folder.mkdir()
+    (folder / "x.png").write_bytes(bomb)
+    anno = {"text": ["the square"], "shapes": [{"label": "target", "points": [[1, 1], [9, 1], [9, 9]]}]}
+    (folder / "x.json").write_text(json.dumps(anno), encoding="utf-8")
+    rc = main(["data", "import", "lisa", str(folder), "--out", str(tmp_path / "b"), "--no-progress"])
+    assert rc == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "x.png" in line and "exceeds the limit" in line

@@ -37,6 +37,7 @@ from pixelthink.frames import Box, Point
 __all__ = [
     "ANSWER_FORMAT_PROBLEM",
     "DEFAULT_ANSWER_HINT",
+    "DEFAULT_MAX_QUERY_CHARS",
     "DEFAULT_PROMPT_TEMPLATE",
     "JSON_OBJECT_RE",
     "THINKING_FORMAT_PROBLEM",
@@ -51,6 +52,7 @@ __all__ = [
     "normalize_query",
     "parse_lenient",
     "parse_strict",
+    "query_length_problem",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -75,6 +77,27 @@ DEFAULT_PROMPT_TEMPLATE = (
     "<answer>" + DEFAULT_ANSWER_HINT.replace("{", "{{").replace("}", "}}") + "</answer>"
 )
 """Seg-Zero / PixelThink user prompt with a ``{question}`` field (a ``str.format`` template)."""
+
+
+DEFAULT_MAX_QUERY_CHARS = 4096
+"""Longest query, in characters, sent to a reasoner (``--max-query-chars``; ``0``/``None``: no limit).
+
+Reasoning-segmentation queries are a phrase or a few sentences (ReasonSeg's longest are under 1,000
+characters); a query of 100,000 characters made a batch of 8 grow to 20 GB and die. A longer query is a
+per-sample failure naming this limit (:func:`query_length_problem`), and ``data validate`` warns about it.
+"""
+
+
+def query_length_problem(query: object, max_chars: int | None = DEFAULT_MAX_QUERY_CHARS) -> str | None:
+    """Why ``query`` cannot be sent to a reasoner (not a string, or longer than ``max_chars``), or None."""
+    if not isinstance(query, str):
+        return f"query must be a string, got {type(query).__name__}"
+    if max_chars and len(query) > max_chars:
+        return (
+            f"query of {len(query):,} characters exceeds the limit of {max_chars:,} characters "
+            "(raise it with --max-query-chars)"
+        )
+    return None
 
 
 def normalize_query(query: str) -> str:

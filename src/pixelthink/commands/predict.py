@@ -164,6 +164,8 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
         "resolution": "native" if args.resolution is None else args.resolution,
         "answer_frame": args.answer_frame,
         "max_new_tokens": args.max_new_tokens,
+        "max_query_chars": args.max_query_chars,
+        "max_pixels": args.max_pixels,
         "batch_size": args.batch_size,
         "device": args.device,
         "versions": _versions(),
@@ -237,7 +239,10 @@ def handler(args: argparse.Namespace) -> int:
                 # One loader object per image file: consecutive samples on the same image share the
                 # segmenter's set_image (the SAM2 embedding).
                 loaders: dict[str, Any] = {}
-                sources = [loaders.setdefault(s.image, lambda s=s: bench.load_image(s)) for s in batch]
+                sources = [
+                    loaders.setdefault(s.image, lambda s=s: bench.load_image(s, max_pixels=args.max_pixels))
+                    for s in batch
+                ]
                 results = pipeline.run_many(sources, [s.query for s in batch])
                 for sample, result in zip(batch, results, strict=True):
                     writer.write(result.to_prediction(sample.id))

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pixelthink.commands._options import add_limit_arguments
+
 if TYPE_CHECKING:
     from pixelthink.pipeline import Pipeline, Result
 
@@ -74,6 +76,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--device", default="auto", help="torch device for local models: auto | cpu | cuda | cuda:1 ..."
     )
+    add_limit_arguments(parser)
 
 
 def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = None) -> Pipeline:
@@ -105,6 +108,8 @@ def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = Non
         resolution=args.resolution,
         reasoner_options=reasoner_options,
         segmenter_options=segmenter_options,
+        max_query_chars=args.max_query_chars,
+        max_pixels=args.max_pixels,
     )
 
 
@@ -197,10 +202,16 @@ def default_mask_path(overlay_path: Path) -> Path:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from pixelthink.answer import query_length_problem
     from pixelthink.pipeline import load_image
     from pixelthink.viz import mask_image, overlay
 
-    image = load_image(args.image)  # FileNotFoundError / ValueError -> one-line CLI error
+    problem = query_length_problem(args.query, args.max_query_chars)
+    if problem is not None:
+        raise ValueError(problem)
+
+    # FileNotFoundError / ValueError (ImageTooLargeError included) -> one-line CLI error
+    image = load_image(args.image, max_pixels=args.max_pixels)
     out = args.out or Path(f"{args.image.stem}.overlay.png")
     mask_out = args.mask_out or default_mask_path(out)
     pipeline = pipeline_from_args(args)
