@@ -294,3 +294,103 @@ def test_lisa_import_refuses_a_bomb_in_one_line(tmp_path, bomb, capsys) -> None:
     assert rc == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "x.png" in line and "exceeds the limit" in line
+
+
+# ------------------------------------------------------------------------- 5. integers beyond float range
+
+BIG = "9" * 400
+
+
+def _edit_line(path: Path, lineno: int, old: str, new: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert old in lines[lineno - 1], (old, lines[lineno - 1])
+    lines[lineno - 1] = lines[lineno - 1].replace(old, new, 1)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "field,old,new",
+    [
+        ("bbox", '"bbox":[30,', f'"bbox":[{BIG},'),
+        ("points", '"points":[[54,', f'"points":[[{BIG},'),
+        ("difficulty", '"difficulty":null', f'"difficulty":{BIG}'),
+        ("width", '"width":160', f'"width":{BIG}'),
+    ],
+)
+def test_a_huge_integer_in_samples_is_a_field_error(tmp_path, field, old, new, capsys) -> None:
+    root = _bench_with(tmp_path, {"a": "the block", "b": "the block?"})
+    _edit_line(root / "samples.jsonl", 2, old, new)
+    where = f"samples.jsonl:2: field '{field}'"
+    assert main(["data", "validate", str(root)]) == 1
+    assert where in capsys.readouterr().out
+    assert main(["data", "stats", str(root)]) == 2
+    assert where in _one_line_error(capsys.readouterr().err)
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"id":"a"}\n')
+    assert main(["eval", "--data", str(root), "--predictions", str(preds), "--out", str(tmp_path / "e.json"),
+                 "--no-progress"]) == 2  # fmt: skip
+    assert where in _one_line_error(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "field,old,new",
+    [
+        ("bbox", '"bbox":[30', f'"bbox":[{BIG}'),
+        ("points", '"points":[[64', f'"points":[[{BIG}'),
+        ("uncertainty", '"uncertainty":null', f'"uncertainty":{BIG}'),
+        ("reasoning_tokens", '"reasoning_tokens":4', f'"reasoning_tokens":{BIG}'),
+        ("latency", '"latency":{', f'"latency":{{"x":{BIG},'),
+    ],
+)
+def test_a_huge_integer_in_predictions_is_a_field_error(
+    tmp_path, server_url, field, old, new, capsys
+) -> None:
+    root = _bench_with(tmp_path, {"a": "the block", "b": "the block?"})
+    out = tmp_path / "p.jsonl"
+    argv = ["predict", "--data", str(root), "--out", str(out), "--reasoner", server_url, "--model", "scripted",
+            "--no-progress"]  # fmt: skip
+    assert main([*argv, "--limit", "1"]) == 0
+    _edit_line(out, 1, old, new)
+    capsys.readouterr()
+    where = f"p.jsonl:1: field '{field}'"
+    assert main(["eval", "--data", str(root), "--predictions", str(out), "--out", str(tmp_path / "e.json"),
+                 "--no-progress"]) == 2  # fmt: skip
+    assert where in _one_line_error(capsys.readouterr().err)
+    assert main(argv) == 2  # resume
+    assert where in _one_line_error(capsys.readouterr().err)
+
+
+def test_a_huge_model_size_in_prediction_meta_is_ignored(tmp_path, server_url, capsys) -> None:
+    root = _bench_with(tmp_path, {"a": "the block"})
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", "--data", str(root), "--out", str(out), "--reasoner", server_url, "--model",
+                 "scripted", "--no-progress"]) == 0  # fmt: skip
+    _edit_line(out, 1, '"model_size":[840,840]', f'"model_size":[{BIG},840]')
+    report = tmp_path / "e.json"
+    assert main(["eval", "--data", str(root), "--predictions", str(out), "--out", str(report),
+                 "--no-progress"]) == 0, capsys.readouterr().err  # fmt: skip
+
+
+# ------------------------------------------------------------------------- 8. errors without file and line
+
+
+def test_invalid_utf8_in_samples_names_the_line(tmp_path, capsys) -> None:
+    root = _bench_with(tmp_path, {"a": "the block", "b": "the café"})
+    data = (root / "samples.jsonl").read_bytes()
+    (root / "samples.jsonl").write_bytes(data.replace("café".encode(), b"caf\xe9"))  # cp1252, not UTF-8
+    for argv in (["data", "validate", str(root)], ["data", "stats", str(root)]):
+        assert main(argv) == 2
+        line = _one_line_error(capsys.readouterr().err)
+        assert "samples.jsonl:2: invalid UTF-8" in line, line
+
+
+def test_garbage_rle_in_data_stats_names_the_line_and_field(tmp_path, capsys) -> None:
+    root = _bench_with(tmp_path, {"a": "the block", "b": "the block?"})
+    lines = (root / "samples.jsonl").read_text().splitlines()
+    obj = json.loads(lines[1])
+    obj["mask"]["counts"] = "garbage!!"
+    lines[1] = json.dumps(obj)
+    (root / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["data", "stats", str(root)]) == 2
+    line = _one_line_error(capsys.readouterr().err)
+    assert "samples.jsonl:2: field 'mask'" in line, line

@@ -164,7 +164,7 @@ def _parse_fields(obj: Any, where: str) -> dict[str, Any]:
     out["points"] = points
     for name in ("reasoning_tokens", "answer_tokens"):
         v = obj.get(name)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+        if v is not None and (not isinstance(v, int) or not _is_number(v) or v < 0):
             raise err(name, "null or a non-negative integer", v)
         out[name] = v
     u = obj.get("uncertainty")

@@ -153,7 +153,7 @@ def difficulty_bucket(difficulty: float | None) -> str:
 
 
 def benchmark_stats(bench: str | Path, split: str | None = None) -> dict[str, Any]:
-    """Counts and distributions of a benchmark, from a streaming pass (masks are never decoded).
+    """Counts and distributions of a benchmark, from a streaming pass (masks are never decoded to pixels).
 
     Returns a dict with ``samples``, ``images``, ``splits``, ``difficulty`` (easy/medium/hard/unrated
     counts), ``queries`` (sentence/phrase counts), ``mask_area_fraction`` (min/median/max of mask area
@@ -162,29 +162,29 @@ def benchmark_stats(bench: str | Path, split: str | None = None) -> dict[str, An
     from pixelthink.data.format import Benchmark
     from pixelthink.masks import rle_area
 
-    bm = Benchmark(bench)
+    # validated samples: a bad value (garbage RLE, a number beyond float range...) raises a ValueError
+    # naming samples.jsonl:LINE and the field, like every other reader
+    bm = Benchmark(bench, split=split, check_images=False)
     buckets = {"easy": 0, "medium": 0, "hard": 0, "unrated": 0}
     queries = {"sentence": 0, "phrase": 0}
     splits: dict[str, int] = {}
     images: set[str] = set()
     fractions: list[float] = []
     n = with_ignore = empty = with_reasoning = 0
-    for rec in bm.raw_records():
-        if split is not None and rec.get("split") != split:
-            continue
+    for sample in bm:
         n += 1
-        key = rec.get("split") if rec.get("split") is not None else "null"
+        key = sample.split if sample.split is not None else "null"
         splits[key] = splits.get(key, 0) + 1
-        images.add(str(rec.get("image")))
-        bucket = difficulty_bucket(rec.get("difficulty"))
+        images.add(sample.image)
+        bucket = difficulty_bucket(sample.difficulty)
         buckets[bucket] = buckets.get(bucket, 0) + 1
-        queries["sentence" if rec.get("is_sentence") else "phrase"] += 1
-        area = rle_area(rec["mask"])
-        total = int(rec["width"]) * int(rec["height"])
+        queries["sentence" if sample.is_sentence else "phrase"] += 1
+        area = rle_area(sample.mask)
+        total = sample.width * sample.height
         fractions.append(area / total if total else 0.0)
         empty += area == 0
-        with_ignore += rec.get("ignore") is not None
-        with_reasoning += bool(rec.get("reasoning_short") or rec.get("reasoning_long"))
+        with_ignore += sample.ignore is not None
+        with_reasoning += bool(sample.reasoning_short or sample.reasoning_long)
     area_stats = (
         {"min": min(fractions), "median": statistics.median(fractions), "max": max(fractions)}
         if fractions

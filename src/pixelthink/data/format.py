@@ -191,7 +191,7 @@ def _parse_sample_fields(obj: Any, where: str) -> dict[str, Any]:
     out["is_sentence"] = obj["is_sentence"]
     for name in ("width", "height"):
         v = obj[name]
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        if not isinstance(v, int) or not _is_number(v) or v <= 0:
             raise err(name, "a positive integer (pixels)", v)
         out[name] = v
     w, h = out["width"], out["height"]
@@ -269,12 +269,23 @@ def _samples_path(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return p, sp
 
 
+def _decode_line(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: invalid UTF-8 (byte {exc.start + 1} of the line: {exc.reason})") from None
+
+
 def iter_raw_lines(samples_file: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` of non-blank lines (1-based), streaming."""
-    with open(samples_file, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                yield lineno, line
+    """Yield ``(line_number, text)`` of non-blank lines (1-based), streaming.
+
+    Raises:
+        ValueError: a line that is not UTF-8, naming ``FILE:LINE``.
+    """
+    with open(samples_file, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.strip():
+                yield lineno, _decode_line(raw, f"{samples_file}:{lineno}")
 
 
 def _load_json_line(line: str, where: str) -> Any:
@@ -378,7 +389,7 @@ class Benchmark:
                     if raw.strip():
                         try:
                             obj = json.loads(raw)
-                        except json.JSONDecodeError:
+                        except ValueError:  # invalid JSON or UTF-8: reported when that line is read
                             obj = None
                         if isinstance(obj, dict) and isinstance(obj.get("id"), str):
                             offsets.setdefault(obj["id"], pos)
@@ -389,7 +400,7 @@ class Benchmark:
         with open(self.samples_file, "rb") as fh:
             start = self._offsets[sample_id]
             lineno = fh.read(start).count(b"\n") + 1
-            line = fh.readline().decode("utf-8")
+            line = _decode_line(fh.readline(), f"{self.samples_file}:{lineno}")
         return self._parse(lineno, line)
 
     # -- images ----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 
 from pixelthink.data.format import DIFFICULTY_RANGE, Benchmark, BenchmarkWriter, rewrite_samples
 from pixelthink.images import DEFAULT_MAX_PIXELS, check_pixels, image_size
-from pixelthink.jsonio import read_json_file
+from pixelthink.jsonio import is_number, read_json_file
 from pixelthink.masks import IGNORE_VALUE, TARGET_VALUE, target_and_ignore_from_polygons
 
 logger = logging.getLogger(__name__)
@@ -540,7 +540,7 @@ def load_difficulty(path: str | os.PathLike[str]) -> dict[str, float]:
         image_id = _as_str(entry["image_id"])
         assert image_id is not None
         score = entry["difficulty_score_model"]
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
+        if not is_number(score):  # bools, strings, NaN/inf and ints beyond float range
             raise ValueError(
                 f"{where}: field 'difficulty_score_model': expected a number in 1..10, got {score!r}"
             )
@@ -591,7 +591,7 @@ def merge_difficulty(
     lo, hi = DIFFICULTY_RANGE
     lookup: dict[str, str] = {}  # match key -> entry id as written in the file
     for key, val in entries.items():
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= float(val) <= hi:
+        if not is_number(val) or not lo <= float(val) <= hi:
             raise ValueError(f"difficulty for {key!r}: expected a number in {lo:g}..{hi:g}, got {val!r}")
         lookup[key] = key
     for key in entries:

@@ -45,7 +45,7 @@ from pixelthink.evaluate.metrics import (
 )
 from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult
 from pixelthink.frames import FrameTransform
-from pixelthink.jsonio import read_json_file
+from pixelthink.jsonio import is_number, read_json_file
 from pixelthink.masks import decode_rle, mask_from_box
 from pixelthink.predictions import Prediction, predictions_by_id
 from pixelthink.rewards import RewardConfig, difficulty_bucket
@@ -104,7 +104,7 @@ def prediction_frame(
     if (
         isinstance(size, list | tuple)
         and len(size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        and all(isinstance(v, int) and is_number(v) and v > 0 for v in size)
     ):
         return (int(size[0]), int(size[1])), "meta"
     return AUTO_FALLBACK_FRAME, "assumed"
