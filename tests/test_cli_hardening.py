@@ -394,3 +394,138 @@ def test_garbage_rle_in_data_stats_names_the_line_and_field(tmp_path, capsys) ->
     assert main(["data", "stats", str(root)]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "samples.jsonl:2: field 'mask'" in line, line
+
+
+# ------------------------------------------------------------------------- 7. a misbehaving server
+
+MISBEHAVING_SERVER = r"""
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODE = sys.argv[1]
+GOOD = sys.argv[2]
+REPLIES = {  # by keyword in the prompt (x_...: words the prompt template does not hold): the malformed replies real servers have sent
+    "x_ints": {"choices": [{"message": {"content": GOOD}, "logprobs": {"content": [1, 2, 3]}}]},
+    "x_nonstring": {"choices": [{"message": {"content": 123}}]},
+    "x_nochoices": {"choices": []},
+    "x_nomessage": {"choices": [{"text": GOOD}]},
+    "x_toplogprobs": {"choices": [{"message": {"content": GOOD}, "logprobs": {"content": [
+        {"token": "a", "logprob": -1, "top_logprobs": [{"token": "a", "logprob": -int("9" * 400)},
+                                                       {"token": "b", "logprob": -2}]}]}}]},
+    "x_usage": {"choices": [{"message": {"content": GOOD}}], "usage": {"completion_tokens": "many"}},
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body, ctype="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self._send(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    def do_POST(self):
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = payload["messages"][0]["content"][1]["text"]
+        if MODE == "500":
+            return self._send(500, b"Internal Server Error", "text/plain")
+        if "x_notjson" in prompt:
+            return self._send(200, b"<html>gateway says hi</html>", "text/html")
+        if "x_badrequest" in prompt:
+            return self._send(400, {"error": {"message": "this prompt is too long for the context"}})
+        key = next((k for k in REPLIES if k in prompt), None)
+        self._send(200, REPLIES[key] if key else {"choices": [{"message": {"content": GOOD}}]})
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.fixture
+def misbehaving_server(tmp_path):
+    """``start(mode) -> base URL``: a misbehaving OpenAI-style server in its own process on loopback."""
+    script = tmp_path / "server.py"
+    script.write_text(MISBEHAVING_SERVER, encoding="utf-8")
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(mode: str) -> str:
+        proc = subprocess.Popen([sys.executable, str(script), mode, GOOD], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return f"http://127.0.0.1:{int(proc.stdout.readline())}/v1"
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_malformed_server_replies_are_per_sample_failures(tmp_path, misbehaving_server, capsys) -> None:
+    url = misbehaving_server("mixed")
+    keys = [
+        "good",
+        "ints",
+        "nonstring",
+        "nochoices",
+        "nomessage",
+        "toplogprobs",
+        "usage",
+        "notjson",
+        "badrequest",
+    ]
+    root = _bench_with(tmp_path, {k: f"the x_{k} block" for k in keys})
+    out = tmp_path / "preds.jsonl"
+    rc = main(["predict", "--data", str(root), "--out", str(out), "--reasoner", url, "--model", "m",
+               "--batch-size", "16", "--no-progress"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    preds = {p.id: p for p in read_predictions(out)}
+    assert sorted(preds) == sorted(keys)  # every sample written, the good one segmented
+    assert preds["good"].error is None and preds["good"].bbox == pytest.approx((30.0, 40.0, 99.0, 89.0))
+    expected = {
+        "ints": "'logprobs.content' entries",
+        "nonstring": "'choices[0].message.content' is not a string",
+        "nochoices": "'choices' is not a non-empty list",
+        "nomessage": "'choices[0].message.content' is not a string",
+        "toplogprobs": "'top_logprobs' unusable",
+        "usage": "'usage.completion_tokens'",
+        "notjson": "not JSON",
+        "badrequest": "HTTP 400: this prompt is too long",
+    }
+    for key, fragment in expected.items():
+        error = preds[key].error or ""
+        assert error.startswith("reasoner: ") and fragment in error, (key, error)
+        assert preds[key].mask is not None and not preds[key].mask_array().any()
+    assert "failures by stage: reasoner 8" in capsys.readouterr().out
+
+
+def test_a_persistent_http_500_stops_the_run_in_one_line(tmp_path, misbehaving_server) -> None:
+    url = misbehaving_server("500")
+    root = _bench_with(tmp_path, {"a": "the block", "b": "the block?"})
+    out = tmp_path / "preds.jsonl"
+    proc = _run_cli("predict", "--data", str(root), "--out", str(out), "--reasoner", url, "--model", "m",
+                    "--max-retries", "1", "--no-progress")  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr  # and no chained "no running event loop" error
+    errors = [x for x in proc.stderr.splitlines() if not x.startswith(("INFO ", "WARNING ", "DEBUG "))]
+    assert len(errors) == 1 and errors[0].startswith("pixelthink predict: error: "), proc.stderr
+    line = errors[0]
+    assert "HTTP 500 after 2 attempt(s)" in line and "Internal Server Error" in line, line
+    assert "event loop" not in proc.stderr
+    assert list(read_predictions(out)) == []  # nothing recorded: a re-run resumes every sample
+
+    # the same through the Python API: a ConnectionError (a CLI user error), not chained to the
+    # RuntimeError("no running event loop") of the event-loop probe
+    from pixelthink.models.reasoner_openai import OpenAIReasoner
+
+    image, _ = _scene()
+    with pytest.raises(ConnectionError, match="HTTP 500 after 1 attempt") as info:
+        OpenAIReasoner(url, "m", max_retries=0).generate([image], ["the block"])
+    assert info.value.__context__ is None and info.value.__cause__ is None

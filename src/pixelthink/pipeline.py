@@ -7,7 +7,8 @@ the generation's :class:`~pixelthink.frames.FrameTransform`, and asks a
 :class:`~pixelthink.models.segmenters.Segmenter` for the mask (original frame).
 
 Failures of a sample never stop a run: an unreadable or over-large image (``max_pixels``), a query
-over ``max_query_chars``, an answer without a usable box or point, or a segmenter error gives a :class:`Result` with an empty (or no) mask and ``error`` set. Exceptions
+over ``max_query_chars``, a generation the reasoner marks as failed (``Generation.error``: a malformed
+server reply), an answer without a usable box or point, or a segmenter error gives a :class:`Result` with an empty (or no) mask and ``error`` set. Exceptions
 raised by the reasoner itself (a model or server failure, which affects every sample alike) propagate,
 so that a resumable job stops and can be re-run rather than record a whole benchmark of failures.
 """
@@ -286,11 +287,16 @@ class Pipeline:
                 result.meta["batch_size"] = int(value)
             else:
                 result.timings[key] = float(value)
+        result.frame = gen.frame
+        error = getattr(gen, "error", None)  # a per-sample failure of the backend (malformed reply...)
+        if error is not None:
+            result.response = gen.text if isinstance(gen.text, str) and gen.text else None
+            result.error = f"reasoner: {error}"
+            return
         result.response = gen.text
         result.reasoning_tokens = int(gen.reasoning_tokens)
         result.answer_tokens = int(gen.answer_tokens)
         result.uncertainty = None if gen.uncertainty is None else float(gen.uncertainty)
-        result.frame = gen.frame
         start = time.perf_counter()
         parsed = parse_lenient(gen.text, gen.frame.model_size)
         result.think = parsed.think

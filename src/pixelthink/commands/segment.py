@@ -50,6 +50,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--model", metavar="NAME", help="model name on the OpenAI-compatible server")
     group.add_argument(
+        "--max-retries",
+        type=int,
+        default=4,
+        metavar="N",
+        help="retries of a request to a server after a transient failure (connection error, timeout, "
+        "HTTP 429 / 5xx), with exponential back-off; then the run stops (default: %(default)s)",
+    )
+    group.add_argument(
         "--segmenter",
         default="grabcut",
         metavar="SPEC",
@@ -87,7 +95,10 @@ def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = Non
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     remote = re.match(r"^https?://", args.reasoner, re.IGNORECASE) is not None
     reasoner_options: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
+    if args.max_retries < 0:
+        raise ValueError(f"--max-retries must be >= 0, got {args.max_retries}")
     if remote:
+        reasoner_options["max_retries"] = args.max_retries
         if args.model:
             reasoner_options["model"] = args.model
         if batch_size is not None:
