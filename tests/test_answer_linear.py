@@ -110,7 +110,7 @@ def repeated(draw):
 
 
 any_text = st.one_of(pieces_text, char_text, thinking_shaped(), repeated())
-PROPS = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ADVERSARIAL = [
     "<think>" * 500,

@@ -620,7 +620,9 @@ class BenchmarkWriter:
             raise TypeError(
                 f"sample {sample_id!r}: image must be a path, bytes or PIL image, not {type(image)}"
             )
-        width, height, fmt = _image_info(data, self.max_pixels, f"sample {sample_id!r}: image {name or 'bytes'}")
+        width, height, fmt = _image_info(
+            data, self.max_pixels, f"sample {sample_id!r}: image {name or 'bytes'}"
+        )
         if not name:
             name = _safe_name(sample_id) + _EXT.get(fmt, ".img")
         if "/" in name or "\\" in name or name in ("", ".", ".."):
