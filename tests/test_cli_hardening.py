@@ -16,30 +16,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+
+# The scene of test_cli_segment_predict (160x120, block at x 30..99, y 40..89) and its answer in the
+# 840x840 model frame. The runs here use --resolution 112 (the answer is then clipped to the frame; the
+# tests only need a box): the client's lossless PNG of an 840x840 image costs ~0.3 s per request.
+from test_cli_segment_predict import GOOD, _scene
 
 from pixelthink.cli import main
 from pixelthink.data import BenchmarkWriter
 from pixelthink.predictions import PredictionWriter, read_predictions
-
-# 160x120 scene, block at x 30..99, y 40..89; in the 840x840 model frame the answer below is that block.
-# The runs here use --resolution 112 (the answer is then clipped to the frame; the tests only need a box):
-# the client's lossless PNG of an 840x840 image costs ~0.3 s per request.
-GOOD = (
-    "<think>The bright block.</think>"
-    '<answer>{"bbox": [157.5, 280, 519.75, 623], "points_1": [336, 448], "points_2": [262.5, 560]}</answer>'
-)
-
-
-def _scene() -> tuple[Image.Image, np.ndarray]:
-    rng = np.random.default_rng(0)
-    image = rng.normal(60, 15, (120, 160, 3))
-    obj = np.zeros((120, 160), bool)
-    obj[40:90, 30:100] = True
-    image[obj] = rng.normal([200, 90, 50], 15, (int(obj.sum()), 3))
-    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)), obj
 
 
 @pytest.fixture(scope="module")
