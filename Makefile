@@ -52,6 +52,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_parsers.py --old-limit 5
 
 clean:
 	rm -rf $(VENV) $(VERL_VENV) build dist *.egg-info

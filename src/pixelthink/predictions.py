@@ -313,6 +313,8 @@ def _lock(fh: IO[str], path: Path) -> None:
             f"{path} is being written by another process (it holds the file's lock); wait for it to "
             "finish, or write to another file (e.g. one --out per --shard i/n)"
         ) from None
+    except OSError as exc:  # a file system without locks (some network mounts): write, but say so
+        logger.warning("%s: cannot lock (%s); a concurrent writer would not be detected", path, exc)
 
 
 class PredictionWriter:
