@@ -372,6 +372,10 @@ def test_invalid_utf8_in_samples_names_the_line(tmp_path, capsys) -> None:
         assert main(argv) == 2
         line = _one_line_error(capsys.readouterr().err)
         assert "samples.jsonl:2: invalid UTF-8" in line, line
+    from pixelthink.data import Benchmark
+
+    with pytest.raises(ValueError, match=r"samples\.jsonl:2: invalid UTF-8"):
+        Benchmark(root).get("b")
 
 
 def test_garbage_rle_in_data_stats_names_the_line_and_field(tmp_path, capsys) -> None:

@@ -387,9 +387,9 @@ class Benchmark:
                 pos = 0
                 for raw in fh:
                     if raw.strip():
-                        try:
-                            obj = json.loads(raw)
-                        except ValueError:  # invalid JSON or UTF-8: reported when that line is read
+                        try:  # invalid UTF-8 or JSON is reported (FILE:LINE) when that line is read
+                            obj = json.loads(raw.decode("utf-8", errors="replace"))
+                        except ValueError:
                             obj = None
                         if isinstance(obj, dict) and isinstance(obj.get("id"), str):
                             offsets.setdefault(obj["id"], pos)
