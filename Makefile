@@ -36,19 +36,23 @@ reproduce: $(STAMP)
 
 test: test-main test-verl
 
+# Both runs end with pytest's summary line ("N passed in S s"): pyproject's addopts holds the one -q
+# (a second -q would hide it), -rfEs lists failures, errors and skips; a run in which no test passed
+# fails (conftest.py).
 test-main: $(STAMP)
-	$(BIN)/ruff check src tests tests_verl bench scripts
-	$(BIN)/python -m pytest
+	$(BIN)/ruff check src tests tests_verl bench scripts conftest.py
+	$(BIN)/python -m pytest -rfEs
 
 test-verl: $(VERL_STAMP)
-	$(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider tests_verl
+	$(VERL_VENV)/bin/python -m pytest -rfEs -p no:cacheprovider tests_verl
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests tests_verl bench scripts
-	$(BIN)/ruff format --check src tests tests_verl bench scripts
+	$(BIN)/ruff check src tests tests_verl bench scripts conftest.py
+	$(BIN)/ruff format --check src tests tests_verl bench scripts conftest.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_parsers.py --old-limit 5
 
 clean:
 	rm -rf $(VENV) $(VERL_VENV) build dist *.egg-info

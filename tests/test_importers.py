@@ -20,6 +20,7 @@ from pixelthink.data.importers import (
     merge_difficulty,
     read_lisa_json,
 )
+from pixelthink.images import ImageTooLargeError
 
 BIG = [[2, 2], [12, 2], [12, 10], [2, 10]]  # x 2..12, y 2..10: 11 x 9 = 99 px
 SMALL = [[5, 5], [8, 5], [8, 7], [5, 7]]  # x 5..8, y 5..7: 4 x 3 = 12 px
@@ -170,6 +171,16 @@ def test_import_segzero_parquet(tmp_path):
     img = Benchmark(tmp_path / "bench").load_image(s1)
     assert img.getpixel((0, 0)) == (50, 0, 0)  # PNG bytes kept unchanged
     assert validate_benchmark(tmp_path / "bench") == []
+
+
+def test_import_segzero_applies_the_pixel_limit(tmp_path):
+    # a row whose image declares more pixels than max_pixels stops the import with a message naming
+    # the file, row and field, before the image or its (H, W) mask is decoded
+    path = tmp_path / "test-00000-of-00001.parquet"
+    _segzero_dataset().to_parquet(str(path))
+    with pytest.raises(ImageTooLargeError, match=r"row 0.*field 'image'.*96 pixels exceeds the limit of 50"):
+        import_segzero(path, tmp_path / "bench", max_pixels=50)
+    assert import_segzero(path, tmp_path / "ok", max_pixels=96).written == 3  # 12 x 8 = 96: at the limit
 
 
 def test_import_segzero_save_to_disk_and_errors(tmp_path):

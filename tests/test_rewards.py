@@ -443,6 +443,50 @@ def test_pixelthink_reward_equals_both_references(case, difficulty, uncertainty)
     assert ours == ref3_reward(response, gt, u, d)
 
 
+_ADVERSARIAL_UNITS = [
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "{",
+    "}",
+    "{}",
+    " ",
+    "\u00a0",
+    "<think></think><answer>",
+]
+
+
+@st.composite
+def adversarial_variant(draw):
+    """A generated case, often with tag / brace runs inserted: the inputs where regex backtracking and
+    leftmost-match subtleties live (kept short enough for the reference regexes to finish)."""
+    response, gt = draw(gt_and_response())
+    for _ in range(draw(st.integers(0, 3))):
+        unit = draw(st.sampled_from(_ADVERSARIAL_UNITS))
+        run = unit * draw(st.integers(1, 40))
+        at = draw(st.sampled_from([0, len(response), draw(st.integers(0, len(response)))]))
+        response = response[:at] + run + response[at:]
+    return response, gt
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(adversarial_variant(), _difficulty, _uncertainty)
+def test_3000_cases_with_adversarial_runs_equal_the_reference(case, difficulty, uncertainty):
+    """The parity check of the linear matchers: 3000 cases, every term and the reward equal the authors'."""
+    response, gt = case
+    d = 3.0 if difficulty is None else difficulty
+    u = 0.0 if uncertainty is None else uncertainty
+    assert accuracy_terms(response, gt) == {
+        "thinking_format": ref_thinking_format(response),
+        "answer_format": ref_segmentation_format(response),
+        "iou": ref_iou_reward(response, gt),
+        "box_l1": ref_box_l1_reward(response, gt),
+        "point_l1": ref_point_l1_reward(response, gt),
+    }
+    assert pixelthink_reward(response, gt, difficulty, uncertainty) == ref_compute_score(response, gt, u, d)
+
+
 @st.composite
 def clean_near_case(draw):
     """Well-formed responses close to a well-formed GT: every term is often 1, and thresholds are hit exactly."""

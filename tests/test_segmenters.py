@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -258,3 +260,120 @@ def test_sam2_single_mask_mode(tiny_sam2_dir) -> None:
     seg.set_image(np.full((40, 40, 3), 128, np.uint8))
     mask, score = seg.predict((5, 5, 30, 30), [(10, 10)])
     assert mask.shape == (40, 40) and np.isfinite(score)
+
+
+# ------------------------------------------------------------------------ SAM2: only SAM2 checkpoints load
+def _sam2_video_checkpoint(sam2_dir, out):
+    """A tiny SAM2.1-style checkpoint: model_type "sam2_video" (image model + video memory modules),
+    with the image part's weights copied from ``sam2_dir``, as the published SAM2.1 checkpoints are."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers.models.sam2_video import Sam2VideoConfig, Sam2VideoModel
+
+    image_config = json.loads((sam2_dir / "config.json").read_text())
+    config = Sam2VideoConfig(
+        vision_config=image_config["vision_config"],
+        prompt_encoder_config=image_config["prompt_encoder_config"],
+        mask_decoder_config=image_config["mask_decoder_config"],
+        image_size=image_config["prompt_encoder_config"]["image_size"],
+        memory_attention_hidden_size=32, memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=32, memory_encoder_hidden_size=32,
+        memory_encoder_output_channels=16, mask_downsampler_embed_dim=32, memory_fuser_embed_dim=32,
+        memory_fuser_intermediate_dim=64, memory_attention_rope_feat_sizes=[4, 4],
+    )  # fmt: skip
+    torch.manual_seed(1)
+    video = Sam2VideoModel(config)
+    image_weights = load_file(str(sam2_dir / "model.safetensors"))
+    missing, _ = video.load_state_dict(image_weights, strict=False)
+    assert any(k.startswith("memory_") for k in missing)  # the video model has more than the image one
+    video.save_pretrained(str(out))
+    (out / "preprocessor_config.json").write_bytes((sam2_dir / "preprocessor_config.json").read_bytes())
+    return out, image_weights
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_sam2_video_checkpoint_loads_its_image_model_quietly(tiny_sam2_dir, tmp_path) -> None:
+    import json
+
+    from safetensors.torch import load_file
+
+    from pixelthink.models.sam2 import Sam2Segmenter
+
+    path, image_weights = _sam2_video_checkpoint(tiny_sam2_dir, tmp_path / "sam2.1")
+    assert json.loads((path / "config.json").read_text())["model_type"] == "sam2_video"
+    stored = load_file(str(path / "model.safetensors"))
+    assert any(k.startswith("memory_") for k in stored)  # memory tensors present, not used
+    records = (
+        _Records()
+    )  # transformers' own handler holds the stderr of its import time: listen to its logger
+    logging.getLogger("transformers").addHandler(records)
+    try:
+        seg = Sam2Segmenter.from_pretrained(path, device="cpu")
+    finally:
+        logging.getLogger("transformers").removeHandler(records)
+    text = "\n".join(records.messages)
+    assert "sam2_video" not in text and "MISSING" not in text and "UNEXPECTED" not in text, text
+    # every tensor of the image model comes from the checkpoint (none random)
+    for name, tensor in seg.model.state_dict().items():
+        if name in image_weights:
+            assert (tensor == image_weights[name]).all(), name
+    assert set(image_weights) <= set(seg.model.state_dict())
+    # and it segments like the plain SAM2 checkpoint with the same image weights
+    image, _ = _scene("box")
+    plain = Sam2Segmenter.from_pretrained(tiny_sam2_dir, device="cpu")
+    for s in (seg, plain):
+        s.set_image(image)
+    mask, score = seg.predict((30, 40, 99, 89), [(60, 60), (50, 70)])
+    mask2, score2 = plain.predict((30, 40, 99, 89), [(60, 60), (50, 70)])
+    assert (mask == mask2).all() and score == pytest.approx(score2)
+
+
+def test_sam2_refuses_a_qwen_checkpoint(tiny_vl_dirs, tmp_path, capsys) -> None:
+    from pixelthink.cli import main
+
+    qwen = tiny_vl_dirs["qwen2_5_vl"]
+    with pytest.raises(ValueError, match=r"model_type 'qwen2_5_vl', not a SAM2 checkpoint"):
+        load_segmenter(f"sam2:{qwen}", device="cpu")
+    from PIL import Image
+
+    Image.fromarray(_scene("box")[0]).save(tmp_path / "scene.png")
+    rc = main(["segment", str(tmp_path / "scene.png"), "the block", "--reasoner", str(qwen),
+               "--segmenter", f"sam2:{qwen}", "--out", str(tmp_path / "o.png")])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a SAM2 checkpoint" in err[0], err
+
+
+def test_sam2_refuses_foreign_tensor_names_and_shapes(tiny_sam2_dir, tmp_path) -> None:
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    # the original facebookresearch/sam2 names (image_encoder.*), not transformers' (vision_encoder.*)
+    foreign = shutil.copytree(tiny_sam2_dir, tmp_path / "foreign")
+    weights = load_file(str(foreign / "model.safetensors"))
+    renamed = {k.replace("vision_encoder.", "image_encoder."): v for k, v in weights.items()}
+    assert renamed.keys() != weights.keys()
+    save_file(renamed, str(foreign / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"tensors of the SAM2 image model are missing .*vision_encoder"):
+        load_segmenter(f"sam2:{foreign}", device="cpu")
+
+    # a config of another size than the weights
+    other = shutil.copytree(tiny_sam2_dir, tmp_path / "other")
+    config = json.loads((other / "config.json").read_text())
+    config["mask_decoder_config"].update(hidden_size=48, mlp_dim=96, iou_head_hidden_dim=48)
+    config["prompt_encoder_config"]["hidden_size"] = 48
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"tensor shapes do not match its config\.json"):
+        load_segmenter(f"sam2:{other}", device="cpu")

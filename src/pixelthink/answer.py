@@ -28,7 +28,7 @@ import math
 import numbers
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from pixelthink.frames import Box, Point
 __all__ = [
     "ANSWER_FORMAT_PROBLEM",
     "DEFAULT_ANSWER_HINT",
+    "DEFAULT_MAX_QUERY_CHARS",
     "DEFAULT_PROMPT_TEMPLATE",
     "JSON_OBJECT_RE",
     "THINKING_FORMAT_PROBLEM",
@@ -45,9 +46,13 @@ __all__ = [
     "build_prompt",
     "extract_answer",
     "extract_think",
+    "find_block",
+    "is_thinking_format",
+    "json_object_span",
     "normalize_query",
     "parse_lenient",
     "parse_strict",
+    "query_length_problem",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -72,6 +77,27 @@ DEFAULT_PROMPT_TEMPLATE = (
     "<answer>" + DEFAULT_ANSWER_HINT.replace("{", "{{").replace("}", "}}") + "</answer>"
 )
 """Seg-Zero / PixelThink user prompt with a ``{question}`` field (a ``str.format`` template)."""
+
+
+DEFAULT_MAX_QUERY_CHARS = 4096
+"""Longest query, in characters, sent to a reasoner (``--max-query-chars``; ``0``/``None``: no limit).
+
+Reasoning-segmentation queries are a phrase or a few sentences (ReasonSeg's longest are under 1,000
+characters); a query of 100,000 characters made a batch of 8 grow to 20 GB and die. A longer query is a
+per-sample failure naming this limit (:func:`query_length_problem`), and ``data validate`` warns about it.
+"""
+
+
+def query_length_problem(query: object, max_chars: int | None = DEFAULT_MAX_QUERY_CHARS) -> str | None:
+    """Why ``query`` cannot be sent to a reasoner (not a string, or longer than ``max_chars``), or None."""
+    if not isinstance(query, str):
+        return f"query must be a string, got {type(query).__name__}"
+    if max_chars and len(query) > max_chars:
+        return (
+            f"query of {len(query):,} characters exceeds the limit of {max_chars:,} characters "
+            "(raise it with --max-query-chars)"
+        )
+    return None
 
 
 def normalize_query(query: str) -> str:
@@ -112,20 +138,85 @@ def build_prompt(query: str, template: str = DEFAULT_PROMPT_TEMPLATE, *, normali
 
 
 # --------------------------------------------------------------------------------------------------
-# Shared regular expressions (the authors' definitions)
+# The authors' patterns, matched in linear time
 # --------------------------------------------------------------------------------------------------
+#
+# Model output is untrusted input: a backtracking regex such as ``<think>(.*?)</think>`` takes time
+# quadratic in the response length on adversarial text (``"<think>" * 16000`` took 7.7 s). The
+# authors' patterns below are kept as the *specification*; the functions after them compute the same
+# match with ``str.find`` in time linear in the length (tests/test_answer_linear.py compares them on
+# random and adversarial text; bench/bench_parsers.py measures both). Never call the patterns on
+# model output.
 
 THINKING_FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
-"""Authors' thinking-format check: the WHOLE response must ``fullmatch`` this pattern."""
+"""Authors' thinking-format check (specification; use :func:`is_thinking_format`): the WHOLE
+response must ``fullmatch`` this pattern."""
 
 JSON_OBJECT_RE = re.compile(r"{[^}]+}")
-"""Authors' answer extraction: the first brace-delimited run without a closing brace inside."""
+"""Authors' answer extraction (specification; use :func:`json_object_span`): the first
+brace-delimited run without a closing brace inside."""
 
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_WHITESPACE_RUN = re.compile(r"\s*")  # a single greedy run: linear, and the same ``\s`` as the patterns
 
 THINKING_FORMAT_PROBLEM = "thinking format: response is not exactly <think>...</think> <answer>...</answer>"
 ANSWER_FORMAT_PROBLEM = "answer format"
+
+
+def find_block(text: str, open_tag: str, close_tag: str) -> tuple[int, int] | None:
+    """Span ``(start, end)`` of the content of the first ``open_tag ... close_tag`` block, or None.
+
+    Equal to ``re.search(re.escape(open_tag) + "(.*?)" + re.escape(close_tag), text, re.DOTALL).span(1)``
+    in linear time. The regex returns the leftmost start that has a match and, from there, the
+    shortest one. Only occurrences of ``open_tag`` can start a match, and a later occurrence can only
+    see the closing tags the first one sees: so the match starts at the FIRST ``open_tag`` when a
+    ``close_tag`` follows it (the first such closing tag ends it) and there is none otherwise.
+    """
+    start = text.find(open_tag)
+    if start < 0:
+        return None
+    start += len(open_tag)
+    end = text.find(close_tag, start)
+    return None if end < 0 else (start, end)
+
+
+def json_object_span(text: str) -> tuple[int, int] | None:
+    """Span of the first match of the authors' ``{[^}]+}`` (:data:`JSON_OBJECT_RE`), in linear time.
+
+    A match starts at a ``{`` whose next character is not ``}`` and runs to the first ``}`` after it
+    (``[^}]+`` is greedy and stops only at a ``}``; a shorter run cannot end in a ``}``). A ``{``
+    followed by ``}`` cannot start a match; when no ``}`` follows a ``{``, none follows a later one.
+    """
+    start = text.find("{")
+    while start >= 0:
+        close = text.find("}", start + 1)
+        if close < 0:
+            return None
+        if close > start + 1:
+            return start, close + 1
+        start = text.find("{", close + 1)  # text[start + 1] is that "}"
+    return None
+
+
+def is_thinking_format(text: str) -> bool:
+    """``THINKING_FORMAT_RE.fullmatch(text)`` (the authors' thinking-format check) in linear time.
+
+    The whole text must be ``<think>`` A ``</think>`` W ``<answer>`` B ``</answer>`` with W
+    whitespace (the pattern's ``\\s*``) and A, B anything (DOTALL, lazy quantifiers only choose among
+    decompositions; ``fullmatch`` needs one to exist). So the text starts with ``<think>``, ends with
+    ``</answer>``, and some ``</think>`` after the opening tag is followed by a whitespace run and an
+    ``<answer>`` that ends before the final ``</answer>``. Each candidate ``</think>`` is checked once,
+    and the whitespace runs after distinct candidates do not overlap: linear.
+    """
+    if not (text.startswith("<think>") and text.endswith("</answer>")):
+        return False
+    last_answer = len(text) - len("</answer>") - len("<answer>")  # the latest start of "<answer>"
+    close = text.find("</think>", len("<think>"))
+    while 0 <= close <= last_answer - len("</think>"):
+        after = _WHITESPACE_RUN.match(text, close + len("</think>")).end()  # type: ignore[union-attr]
+        if after <= last_answer and text.startswith("<answer>", after):
+            return True
+        close = text.find("</think>", after)
+    return False
 
 
 def extract_think(response: str, *, partial: bool = False) -> str | None:
@@ -133,7 +224,8 @@ def extract_think(response: str, *, partial: bool = False) -> str | None:
 
     This is the span the authors count in their ``reasoning_tokens`` length mode
     (``extract_reasoning`` in songw-zju/PixelThink ``verl/utils/reward_score/length.py``:
-    first non-greedy match, DOTALL, ``.strip()``).
+    first non-greedy match of ``<think>(.*?)</think>``, DOTALL, ``.strip()``; found here in linear
+    time with :func:`find_block`).
 
     Args:
         partial: also accept an unterminated block (generation cut at ``max_new_tokens``: the
@@ -143,9 +235,9 @@ def extract_think(response: str, *, partial: bool = False) -> str | None:
     """
     if not isinstance(response, str):
         return None
-    m = _THINK_RE.search(response)
-    if m:
-        return m.group(1).strip()
+    span = find_block(response, "<think>", "</think>")
+    if span is not None:
+        return response[span[0] : span[1]].strip()
     if partial:
         start = response.find("<think>")
         if start >= 0:
@@ -157,11 +249,14 @@ def extract_think(response: str, *, partial: bool = False) -> str | None:
 
 
 def extract_answer(response: str) -> str | None:
-    """Text of the first ``<answer>...</answer>`` block (not stripped); ``None`` when absent."""
+    """Text of the first ``<answer>...</answer>`` block (not stripped); ``None`` when absent.
+
+    The first match of ``<answer>(.*?)</answer>`` (DOTALL), found in linear time (:func:`find_block`).
+    """
     if not isinstance(response, str):
         return None
-    m = _ANSWER_RE.search(response)
-    return m.group(1) if m else None
+    span = find_block(response, "<answer>", "</answer>")
+    return None if span is None else response[span[0] : span[1]]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -214,11 +309,11 @@ def _finite_numbers(values: object, n: int) -> tuple[float, ...] | None:
 
 def _strict_format_problem(response: str) -> tuple[str | None, Any]:
     """The authors' answer-format check. Returns (problem or None, parsed JSON or None)."""
-    m = JSON_OBJECT_RE.search(response)
-    if not m:
+    span = json_object_span(response)
+    if span is None:
         return f"{ANSWER_FORMAT_PROBLEM}: no '{{...}}' object found", None
     try:
-        data = json.loads(m.group(0))
+        data = json.loads(response[span[0] : span[1]])
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         return (
             f"{ANSWER_FORMAT_PROBLEM}: first '{{...}}' is not valid JSON ({type(exc).__name__}: {exc})",
@@ -254,7 +349,7 @@ def parse_strict(response: str) -> ParsedAnswer:
     if not isinstance(response, str):
         return ParsedAnswer(problems=[f"response is not a string ({type(response).__name__})"])
     out = ParsedAnswer(think=extract_think(response))
-    if not THINKING_FORMAT_RE.fullmatch(response):
+    if not is_thinking_format(response):
         out.problems.append(THINKING_FORMAT_PROBLEM)
     problem, data = _strict_format_problem(response)
     if problem is not None:
@@ -280,6 +375,7 @@ def parse_strict(response: str) -> ParsedAnswer:
 # --------------------------------------------------------------------------------------------------
 
 _MAX_LITERAL_CHARS = 20_000  # do not hand huge strings to ast.literal_eval
+_MAX_CANDIDATES = 256  # flat {...} objects tried per region (bounds the work on adversarial text)
 _TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
 _BARE_KEY_RE = re.compile(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*:)")
 _FENCE_RE = re.compile(r"```(?:json|python)?", re.IGNORECASE)
@@ -372,19 +468,24 @@ def _pick_object(value: Any, problems: list[str]) -> Mapping[str, Any] | None:
     return None
 
 
-def _candidate_objects(region: str) -> list[tuple[Any, str | None]]:
-    """Parsed values found in ``region``: the whole region first, then each flat {...}."""
-    found: list[tuple[Any, str | None]] = []
+def _candidate_objects(region: str, problems: list[str]) -> Iterator[tuple[Any, str | None]]:
+    """Parsed values found in ``region``, lazily: the whole region first, then each flat {...}.
+
+    At most :data:`_MAX_CANDIDATES` flat objects are tried (a note goes to ``problems`` when more
+    exist), so a response made of thousands of ``{...}`` costs a bounded number of parses.
+    """
     cleaned = _FENCE_RE.sub("", region).strip()
     fence = "removed code fence" if cleaned != region.strip() else None
     value, note = _loads_loose(cleaned)
     if value is not None:
-        found.append((value, "; ".join(x for x in (fence, note) if x) or None))
-    for m in _FLAT_OBJECT_RE.finditer(cleaned):
+        yield value, "; ".join(x for x in (fence, note) if x) or None
+    for i, m in enumerate(_FLAT_OBJECT_RE.finditer(cleaned)):
+        if i == _MAX_CANDIDATES:
+            problems.append(f"gave up after {_MAX_CANDIDATES} '{{...}}' candidates")
+            return
         value, note = _loads_loose(m.group(0))
         if value is not None:
-            found.append((value, "; ".join(x for x in (fence, note) if x) or None))
-    return found
+            yield value, "; ".join(x for x in (fence, note) if x) or None
 
 
 _POINT_KEYS: tuple[str, str] = ("points_1", "points_2")
@@ -481,7 +582,7 @@ def _parse_lenient(response: str, image_size: tuple[float, float] | None) -> Par
 
     obj: Mapping[str, Any] | None = None
     for region in regions:
-        for value, note in _candidate_objects(region):
+        for value, note in _candidate_objects(region, problems):
             local: list[str] = []
             picked = _pick_object(value, local)
             if picked is None:

@@ -29,8 +29,13 @@ def to_number(value: Any, where: str = "JSON") -> int | float:
 
 
 def is_number(value: Any) -> bool:
-    """True for a finite int/float that is not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+    """True for a finite int/float that is not a bool (an int beyond float range, e.g. 400 digits, is not)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def rle_to_json(rle: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,9 @@ its *model* frame), parses the answer leniently, maps box and points back to the
 the generation's :class:`~pixelthink.frames.FrameTransform`, and asks a
 :class:`~pixelthink.models.segmenters.Segmenter` for the mask (original frame).
 
-Failures of a sample never stop a run: an unreadable image, an answer without a usable box or point,
-or a segmenter error gives a :class:`Result` with an empty (or no) mask and ``error`` set. Exceptions
+Failures of a sample never stop a run: an unreadable or over-large image (``max_pixels``), a query
+over ``max_query_chars``, a generation the reasoner marks as failed (``Generation.error``: a malformed
+server reply), an answer without a usable box or point, or a segmenter error gives a :class:`Result` with an empty (or no) mask and ``error`` set. Exceptions
 raised by the reasoner itself (a model or server failure, which affects every sample alike) propagate,
 so that a resumable job stops and can be re-run rather than record a whole benchmark of failures.
 """
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from pixelthink.answer import parse_lenient
+from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, parse_lenient, query_length_problem
 from pixelthink.frames import Box, FrameTransform, Point
+from pixelthink.images import DEFAULT_MAX_PIXELS, decode_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -42,27 +44,24 @@ STAGES: tuple[str, ...] = ("load", "preprocess", "prefill", "decode", "parse", "
 """Keys of :attr:`Result.timings` (seconds). ``total`` is the sum of the other stages."""
 
 
-def load_image(source: ImageSource) -> Image.Image:
+def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Load an image source as PIL RGB (original frame).
+
+    A path is decoded with :func:`pixelthink.images.decode_image` (its size is checked against
+    ``max_pixels`` from the header, before any pixel is decoded); a callable is called (it applies its
+    own limit, e.g. ``Benchmark.load_image``); a PIL image is used as it is.
 
     Raises:
         FileNotFoundError: a path that does not exist.
+        ImageTooLargeError: the image declares more than ``max_pixels`` pixels (a ValueError).
         ValueError: a file that cannot be decoded as an image (names the path).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(source, Image.Image):
         return source if source.mode == "RGB" else source.convert("RGB")
     if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"image file not found: {path}")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                return im.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"cannot decode image {path}: {exc}") from None
+        return decode_image(Path(source), max_pixels=max_pixels)
     if callable(source):
         image = source()
         if not isinstance(image, Image.Image):
@@ -163,6 +162,12 @@ class Pipeline:
             attribute (both built-in backends) gets it set to this value; any other reasoner receives
             images already resized to the model frame, and its ``Generation.frame`` is composed with
             that resize.
+        max_query_chars: longest query sent to the reasoner (default
+            :data:`~pixelthink.answer.DEFAULT_MAX_QUERY_CHARS`; ``None``/``0``: no limit). A longer query
+            is a per-sample failure (``error`` names the limit); the rest of the batch runs.
+        max_pixels: largest image (width x height) decoded from a path (default
+            :data:`~pixelthink.images.DEFAULT_MAX_PIXELS`; ``None``/``0``: no limit). A larger one is a
+            per-sample failure, refused from its header before any pixel is decoded.
     """
 
     def __init__(
@@ -171,10 +176,14 @@ class Pipeline:
         segmenter: Segmenter,
         *,
         resolution: int | tuple[int, int] | None = 840,
+        max_query_chars: int | None = DEFAULT_MAX_QUERY_CHARS,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.reasoner = reasoner
         self.segmenter = segmenter
         self.resolution = resolution
+        self.max_query_chars = max_query_chars
+        self.max_pixels = max_pixels
         self._reasoner_resizes = hasattr(reasoner, "resolution")
         if self._reasoner_resizes:
             reasoner.resolution = resolution  # type: ignore[attr-defined]
@@ -188,9 +197,12 @@ class Pipeline:
         resolution: int | tuple[int, int] | str | None = "auto",
         reasoner_options: dict[str, Any] | None = None,
         segmenter_options: dict[str, Any] | None = None,
+        max_query_chars: int | None = DEFAULT_MAX_QUERY_CHARS,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> Pipeline:
         """Build from spec strings: ``load_reasoner(reasoner, resolution=..., **reasoner_options)`` and
-        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax).
+        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax);
+        ``max_query_chars`` and ``max_pixels`` as in the constructor.
 
         ``resolution="auto"``: the resolution a local checkpoint was trained at (its
         ``pixelthink_recipe.yaml``), else 840."""
@@ -200,7 +212,7 @@ class Pipeline:
         resolved = resolve_resolution(reasoner, resolution)
         seg = load_segmenter(segmenter, **(segmenter_options or {}))
         rsn = load_reasoner(reasoner, resolution=resolved, **(reasoner_options or {}))
-        return cls(rsn, seg, resolution=resolved)
+        return cls(rsn, seg, resolution=resolved, max_query_chars=max_query_chars, max_pixels=max_pixels)
 
     # ------------------------------------------------------------------ public API
     def run(self, image: ImageSource, query: str) -> Result:
@@ -218,9 +230,14 @@ class Pipeline:
         results = [Result(query=q) for q in queries]
         loaded: list[Image.Image | None] = []
         for source, result in zip(images, results, strict=True):
+            problem = query_length_problem(result.query, self.max_query_chars)
+            if problem is not None:  # refused before its image is read or a prompt is built
+                result.error = f"query: {problem}"
+                loaded.append(None)
+                continue
             start = time.perf_counter()
             try:
-                image = load_image(source)
+                image = load_image(source, max_pixels=self.max_pixels)
             except (FileNotFoundError, ValueError, OSError, TypeError) as exc:
                 image = None
                 result.error = f"image: {_error_text(exc)}"
@@ -270,11 +287,16 @@ class Pipeline:
                 result.meta["batch_size"] = int(value)
             else:
                 result.timings[key] = float(value)
+        result.frame = gen.frame
+        error = getattr(gen, "error", None)  # a per-sample failure of the backend (malformed reply...)
+        if error is not None:
+            result.response = gen.text if isinstance(gen.text, str) and gen.text else None
+            result.error = f"reasoner: {error}"
+            return
         result.response = gen.text
         result.reasoning_tokens = int(gen.reasoning_tokens)
         result.answer_tokens = int(gen.answer_tokens)
         result.uncertainty = None if gen.uncertainty is None else float(gen.uncertainty)
-        result.frame = gen.frame
         start = time.perf_counter()
         parsed = parse_lenient(gen.text, gen.frame.model_size)
         result.think = parsed.think

@@ -164,7 +164,7 @@ def _parse_fields(obj: Any, where: str) -> dict[str, Any]:
     out["points"] = points
     for name in ("reasoning_tokens", "answer_tokens"):
         v = obj.get(name)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+        if v is not None and (not isinstance(v, int) or not _is_number(v) or v < 0):
             raise err(name, "null or a non-negative integer", v)
         out[name] = v
     u = obj.get("uncertainty")
@@ -288,14 +288,48 @@ def predictions_by_id(
 # ------------------------------------------------------------------------------------- writing
 
 
+class OutputLockedError(FileExistsError):
+    """Another process holds the lock of a predictions file (two writers would corrupt it).
+
+    A :class:`FileExistsError` (the file exists and is in use), which the CLI reports in one line.
+    """
+
+
+def _lock(fh: IO[str], path: Path) -> None:
+    """Take an exclusive, non-blocking ``flock`` on ``fh`` (released when it is closed).
+
+    Raises:
+        OutputLockedError: another process holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise OutputLockedError(
+            f"{path} is being written by another process (it holds the file's lock); wait for it to "
+            "finish, or write to another file (e.g. one --out per --shard i/n)"
+        ) from None
+    except OSError as exc:  # a file system without locks (some network mounts): write, but say so
+        logger.warning("%s: cannot lock (%s); a concurrent writer would not be detected", path, exc)
+
+
 class PredictionWriter:
-    """Append-only, crash-safe writer of ``predictions.jsonl``.
+    """Append-only, crash-safe writer of ``predictions.jsonl``, exclusive to one process.
 
     ``PredictionWriter(path, resume=True)``: with ``resume`` an existing file is read first
     (``done_ids`` holds its ids, a truncated last line is cut off with a warning) and new predictions are
     appended; without ``resume`` an existing file is an error unless ``overwrite=True``. ``write`` refuses
     an id already written, writes one line and flushes it (``fsync=True`` also forces it to disk).
     Usable as a context manager; ``close()`` otherwise.
+
+    The writer holds an exclusive ``flock`` on the file from before it reads it until ``close()``: a
+    second writer of the same file (another ``pixelthink predict --out`` on it) gets
+    :class:`OutputLockedError` instead of interleaving lines or writing the same ids again. Readers are
+    not blocked. Shards run in parallel must write separate files.
     """
 
     def __init__(
@@ -310,38 +344,51 @@ class PredictionWriter:
         self.fsync = fsync
         self.done_ids: set[str] = set()
         self.repaired = False
+        if self.path.is_dir():
+            raise ValueError(
+                f"{self.path} is a directory; the predictions output must be a file path "
+                f"(e.g. {self.path / 'predictions.jsonl'})"
+            )
         exists = self.path.exists() and self.path.stat().st_size > 0
         if exists and not resume and not overwrite:
             raise FileExistsError(f"{self.path} exists; resume it (resume=True) or pass overwrite=True")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if exists and resume:
-            records, truncated = _scan(self.path)
-            for lineno, obj in records:
-                pred = Prediction.from_json(obj, f"{self.path}:{lineno}")
-                if pred.id in self.done_ids:
-                    raise ValueError(f"{self.path}:{lineno}: field 'id': duplicate id {pred.id!r}")
-                self.done_ids.add(pred.id)
-            if truncated is not None:
-                logger.warning(
-                    "%s: dropping a truncated last line from an interrupted run (byte %d)",
-                    self.path,
-                    truncated,
-                )
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(truncated)
-                self.repaired = True
-            with open(self.path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                needs_newline = False
-                if fh.tell() > 0:
-                    fh.seek(-1, os.SEEK_END)
-                    needs_newline = fh.read(1) != b"\n"
-            self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            if needs_newline:
-                self._fh.write("\n")
-                self._fh.flush()
-        else:
-            self._fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        # Opened for appending (creates, never truncates) and locked before anything is read or cut.
+        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        _lock(self._fh, self.path)
+        try:
+            if resume:
+                self._resume()
+            else:
+                self._fh.truncate(0)  # overwrite (or a new file): start over, under the lock
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _resume(self) -> None:
+        if self.path.stat().st_size == 0:
+            return
+        records, truncated = _scan(self.path)
+        for lineno, obj in records:
+            pred = Prediction.from_json(obj, f"{self.path}:{lineno}")
+            if pred.id in self.done_ids:
+                raise ValueError(f"{self.path}:{lineno}: field 'id': duplicate id {pred.id!r}")
+            self.done_ids.add(pred.id)
+        if truncated is not None:
+            logger.warning(
+                "%s: dropping a truncated last line from an interrupted run (byte %d)", self.path, truncated
+            )
+            self._fh.truncate(truncated)
+            self.repaired = True
+        with open(self.path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            needs_newline = False
+            if fh.tell() > 0:
+                fh.seek(-1, os.SEEK_END)
+                needs_newline = fh.read(1) != b"\n"
+        if needs_newline:
+            self._fh.write("\n")
+            self._fh.flush()
 
     def __enter__(self) -> PredictionWriter:
         return self
@@ -350,6 +397,7 @@ class PredictionWriter:
         self.close()
 
     def close(self) -> None:
+        """Close the file and release its lock."""
         if not self._fh.closed:
             self._fh.close()
 

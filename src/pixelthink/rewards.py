@@ -30,6 +30,10 @@ budget: D >= ``tau_hard``: ``budget_hard + uncertainty_scale * U``; ``tau_medium
 
 reward = accuracy * length score (the format terms are scaled too).
 
+The authors' patterns are matched in time linear in the response length
+(:func:`pixelthink.answer.is_thinking_format`, :func:`~pixelthink.answer.json_object_span`), with the
+same result as their backtracking regexes, which are quadratic on adversarial text.
+
 Ground truth: Seg-Zero's string ``<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>`` in the
 **model** frame (integers, no spaces), or a structured object in the model frame (see
 :func:`ground_truth_string`).
@@ -51,7 +55,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
-from pixelthink.answer import JSON_OBJECT_RE, THINKING_FORMAT_RE, extract_think
+from pixelthink.answer import extract_think, is_thinking_format, json_object_span
 from pixelthink.frames import Box, Point
 
 __all__ = [
@@ -396,19 +400,19 @@ def _accuracy(
         return terms, notes
 
     # 1. thinking format
-    if THINKING_FORMAT_RE.fullmatch(response):
+    if is_thinking_format(response):
         terms["thinking_format"] = 1.0
     else:
         notes.append("thinking_format: response is not exactly <think>...</think> <answer>...</answer>")
 
     # the answer object (shared by terms 2-5)
     data: dict[str, Any] | None = None
-    m = JSON_OBJECT_RE.search(response)
-    if m is None:
+    span = json_object_span(response)
+    if span is None:
         notes.append("answer: no '{...}' object found")
     else:
         try:
-            data = json.loads(m.group(0))
+            data = json.loads(response[span[0] : span[1]])
         except (ValueError, RecursionError) as exc:
             notes.append(f"answer: first '{{...}}' is not valid JSON ({type(exc).__name__})")
 

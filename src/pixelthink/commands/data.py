@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pixelthink.commands._options import add_limit_arguments
+
 TAU_MEDIUM = 3.5
 TAU_HARD = 5.0
 
@@ -62,6 +64,7 @@ def _import_lisa(args: argparse.Namespace) -> int:
             name=args.name,
             overwrite=args.overwrite,
             progress=_progress_enabled(args),
+            max_pixels=args.max_pixels,
         )
     print(f"imported {args.dir} -> {args.out}: {report.summary()}")
     return 0
@@ -78,6 +81,7 @@ def _import_segzero(args: argparse.Namespace) -> int:
             name=args.name,
             overwrite=args.overwrite,
             progress=_progress_enabled(args),
+            max_pixels=args.max_pixels,
         )
     print(f"imported {args.path} -> {args.out}: {report.summary()}")
     return 0
@@ -110,13 +114,22 @@ def _export_segzero(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from pixelthink.data.format import validate_benchmark
 
-    errors = validate_benchmark(args.bench, decode_images=args.decode_images)
+    warnings: list[str] = []
+    errors = validate_benchmark(
+        args.bench,
+        decode_images=args.decode_images,
+        max_pixels=args.max_pixels,
+        max_query_chars=args.max_query_chars,
+        warnings=warnings,
+    )
+    for w in warnings:
+        print(f"warning: {w}")
     if errors:
         for e in errors:
             print(e)
         print(f"{args.bench}: {len(errors)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{args.bench}: valid")
+    print(f"{args.bench}: valid" + (f" ({len(warnings)} warning(s))" if warnings else ""))
     return 0
 
 
@@ -140,7 +153,7 @@ def difficulty_bucket(difficulty: float | None) -> str:
 
 
 def benchmark_stats(bench: str | Path, split: str | None = None) -> dict[str, Any]:
-    """Counts and distributions of a benchmark, from a streaming pass (masks are never decoded).
+    """Counts and distributions of a benchmark, from a streaming pass (masks are never decoded to pixels).
 
     Returns a dict with ``samples``, ``images``, ``splits``, ``difficulty`` (easy/medium/hard/unrated
     counts), ``queries`` (sentence/phrase counts), ``mask_area_fraction`` (min/median/max of mask area
@@ -149,29 +162,29 @@ def benchmark_stats(bench: str | Path, split: str | None = None) -> dict[str, An
     from pixelthink.data.format import Benchmark
     from pixelthink.masks import rle_area
 
-    bm = Benchmark(bench)
+    # validated samples: a bad value (garbage RLE, a number beyond float range...) raises a ValueError
+    # naming samples.jsonl:LINE and the field, like every other reader
+    bm = Benchmark(bench, split=split, check_images=False)
     buckets = {"easy": 0, "medium": 0, "hard": 0, "unrated": 0}
     queries = {"sentence": 0, "phrase": 0}
     splits: dict[str, int] = {}
     images: set[str] = set()
     fractions: list[float] = []
     n = with_ignore = empty = with_reasoning = 0
-    for rec in bm.raw_records():
-        if split is not None and rec.get("split") != split:
-            continue
+    for sample in bm:
         n += 1
-        key = rec.get("split") if rec.get("split") is not None else "null"
+        key = sample.split if sample.split is not None else "null"
         splits[key] = splits.get(key, 0) + 1
-        images.add(str(rec.get("image")))
-        bucket = difficulty_bucket(rec.get("difficulty"))
+        images.add(sample.image)
+        bucket = difficulty_bucket(sample.difficulty)
         buckets[bucket] = buckets.get(bucket, 0) + 1
-        queries["sentence" if rec.get("is_sentence") else "phrase"] += 1
-        area = rle_area(rec["mask"])
-        total = int(rec["width"]) * int(rec["height"])
+        queries["sentence" if sample.is_sentence else "phrase"] += 1
+        area = rle_area(sample.mask)
+        total = sample.width * sample.height
         fractions.append(area / total if total else 0.0)
         empty += area == 0
-        with_ignore += rec.get("ignore") is not None
-        with_reasoning += bool(rec.get("reasoning_short") or rec.get("reasoning_long"))
+        with_ignore += sample.ignore is not None
+        with_reasoning += bool(sample.reasoning_short or sample.reasoning_long)
     area_stats = (
         {"min": min(fractions), "median": statistics.median(fractions), "max": max(fractions)}
         if fractions
@@ -247,6 +260,7 @@ def register(subparsers: Any) -> None:
     lisa.add_argument("--name", default=None, help="benchmark name for meta.json")
     lisa.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     lisa.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_limit_arguments(lisa, query=False)
     lisa.set_defaults(func=_import_lisa)
 
     sz = imp_sub.add_parser("segzero", help="Seg-Zero evaluation parquet / datasets directory")
@@ -256,6 +270,7 @@ def register(subparsers: Any) -> None:
     sz.add_argument("--name", default=None, help="benchmark name for meta.json")
     sz.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     sz.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_limit_arguments(sz, query=False)
     sz.set_defaults(func=_import_segzero)
 
     diff = imp_sub.add_parser("difficulty", help="merge a difficulty file into a benchmark (in place)")
@@ -297,6 +312,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="also decode every image and check its size (slower: reads every image file)",
     )
+    add_limit_arguments(val)
     val.set_defaults(func=_validate)
 
     st = data_sub.add_parser("stats", help="counts per difficulty bucket, mask areas, query types")

@@ -5,7 +5,9 @@ re-run with the same ``--out`` skips the ids already written and repairs a trunc
 a crash. ``--shard i/n`` keeps the samples with ``crc32(id) % n == i`` (a split that depends only on the
 ids, not on file order or on ``--limit``). A per-sample failure (unreadable image, unparseable answer,
 segmenter error) is written as a prediction with ``error`` set; a reasoner failure stops the run.
-Run settings go to ``OUT_STEM.run.json`` next to the predictions (written when the run starts, updated
+One process at a time writes an output: the writer holds an exclusive lock on ``--out`` for the whole
+run, and a second ``predict`` on the same file stops with an error (exit 2); parallel shards need one
+``--out`` each. Run settings go to ``OUT_STEM.run.json`` next to the predictions (written when the run starts, updated
 when it ends). Resuming compares the model settings (:data:`MODEL_SETTINGS`: reasoner, model,
 segmenter, resolution, answer frame, max new tokens) with that file and refuses to mix predictions made
 with different ones unless ``--allow-mixed`` is given (then run.json lists every setting used in
@@ -162,6 +164,8 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
         "resolution": "native" if args.resolution is None else args.resolution,
         "answer_frame": args.answer_frame,
         "max_new_tokens": args.max_new_tokens,
+        "max_query_chars": args.max_query_chars,
+        "max_pixels": args.max_pixels,
         "batch_size": args.batch_size,
         "device": args.device,
         "versions": _versions(),
@@ -235,7 +239,10 @@ def handler(args: argparse.Namespace) -> int:
                 # One loader object per image file: consecutive samples on the same image share the
                 # segmenter's set_image (the SAM2 embedding).
                 loaders: dict[str, Any] = {}
-                sources = [loaders.setdefault(s.image, lambda s=s: bench.load_image(s)) for s in batch]
+                sources = [
+                    loaders.setdefault(s.image, lambda s=s: bench.load_image(s, max_pixels=args.max_pixels))
+                    for s in batch
+                ]
                 results = pipeline.run_many(sources, [s.query for s in batch])
                 for sample, result in zip(batch, results, strict=True):
                     writer.write(result.to_prediction(sample.id))
@@ -258,15 +265,14 @@ def handler(args: argparse.Namespace) -> int:
                 flush()
             bar.close()
         elapsed = time.perf_counter() - start
-
-    settings |= {
-        "versions": _versions(),  # torch / transformers are imported by now if the run used them
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "written": written,
-        "failed": failed,
-        "seconds": round(elapsed, 3),
-    }
-    run_file.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        settings |= {
+            "versions": _versions(),  # torch / transformers are imported by now if the run used them
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "written": written,
+            "failed": failed,
+            "seconds": round(elapsed, 3),
+        }
+        run_file.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")  # still under the lock
     rate = f", {written / elapsed:.2f} samples/s" if written and elapsed > 0 else ""
     print(f"wrote {written} predictions to {args.out} ({failed} failed{rate}); settings in {run_file}")
     if errors:

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pixelthink.commands._options import add_limit_arguments
+
 if TYPE_CHECKING:
     from pixelthink.pipeline import Pipeline, Result
 
@@ -48,6 +50,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--model", metavar="NAME", help="model name on the OpenAI-compatible server")
     group.add_argument(
+        "--max-retries",
+        type=int,
+        default=4,
+        metavar="N",
+        help="retries of a request to a server after a transient failure (connection error, timeout, "
+        "HTTP 429 / 5xx), with exponential back-off; then the run stops (default: %(default)s)",
+    )
+    group.add_argument(
         "--segmenter",
         default="grabcut",
         metavar="SPEC",
@@ -74,6 +84,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--device", default="auto", help="torch device for local models: auto | cpu | cuda | cuda:1 ..."
     )
+    add_limit_arguments(parser)
 
 
 def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = None) -> Pipeline:
@@ -84,7 +95,10 @@ def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = Non
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     remote = re.match(r"^https?://", args.reasoner, re.IGNORECASE) is not None
     reasoner_options: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
+    if args.max_retries < 0:
+        raise ValueError(f"--max-retries must be >= 0, got {args.max_retries}")
     if remote:
+        reasoner_options["max_retries"] = args.max_retries
         if args.model:
             reasoner_options["model"] = args.model
         if batch_size is not None:
@@ -105,6 +119,8 @@ def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = Non
         resolution=args.resolution,
         reasoner_options=reasoner_options,
         segmenter_options=segmenter_options,
+        max_query_chars=args.max_query_chars,
+        max_pixels=args.max_pixels,
     )
 
 
@@ -197,10 +213,16 @@ def default_mask_path(overlay_path: Path) -> Path:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from pixelthink.answer import query_length_problem
     from pixelthink.pipeline import load_image
     from pixelthink.viz import mask_image, overlay
 
-    image = load_image(args.image)  # FileNotFoundError / ValueError -> one-line CLI error
+    problem = query_length_problem(args.query, args.max_query_chars)
+    if problem is not None:
+        raise ValueError(problem)
+
+    # FileNotFoundError / ValueError (ImageTooLargeError included) -> one-line CLI error
+    image = load_image(args.image, max_pixels=args.max_pixels)
     out = args.out or Path(f"{args.image.stem}.overlay.png")
     mask_out = args.mask_out or default_mask_path(out)
     pipeline = pipeline_from_args(args)

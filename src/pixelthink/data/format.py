@@ -25,6 +25,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, query_length_problem
+from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, image_size
 from pixelthink.jsonio import dumps_line, read_json_file, to_number
 from pixelthink.jsonio import is_number as _is_number
 from pixelthink.jsonio import plain as _plain
@@ -189,7 +191,7 @@ def _parse_sample_fields(obj: Any, where: str) -> dict[str, Any]:
     out["is_sentence"] = obj["is_sentence"]
     for name in ("width", "height"):
         v = obj[name]
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        if not isinstance(v, int) or not _is_number(v) or v <= 0:
             raise err(name, "a positive integer (pixels)", v)
         out[name] = v
     w, h = out["width"], out["height"]
@@ -267,12 +269,23 @@ def _samples_path(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     return p, sp
 
 
+def _decode_line(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: invalid UTF-8 (byte {exc.start + 1} of the line: {exc.reason})") from None
+
+
 def iter_raw_lines(samples_file: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` of non-blank lines (1-based), streaming."""
-    with open(samples_file, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                yield lineno, line
+    """Yield ``(line_number, text)`` of non-blank lines (1-based), streaming.
+
+    Raises:
+        ValueError: a line that is not UTF-8, naming ``FILE:LINE``.
+    """
+    with open(samples_file, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.strip():
+                yield lineno, _decode_line(raw, f"{samples_file}:{lineno}")
 
 
 def _load_json_line(line: str, where: str) -> Any:
@@ -374,9 +387,9 @@ class Benchmark:
                 pos = 0
                 for raw in fh:
                     if raw.strip():
-                        try:
-                            obj = json.loads(raw)
-                        except json.JSONDecodeError:
+                        try:  # invalid UTF-8 or JSON is reported (FILE:LINE) when that line is read
+                            obj = json.loads(raw.decode("utf-8", errors="replace"))
+                        except ValueError:
                             obj = None
                         if isinstance(obj, dict) and isinstance(obj.get("id"), str):
                             offsets.setdefault(obj["id"], pos)
@@ -387,7 +400,7 @@ class Benchmark:
         with open(self.samples_file, "rb") as fh:
             start = self._offsets[sample_id]
             lineno = fh.read(start).count(b"\n") + 1
-            line = fh.readline().decode("utf-8")
+            line = _decode_line(fh.readline(), f"{self.samples_file}:{lineno}")
         return self._parse(lineno, line)
 
     # -- images ----------------------------------------------------------------------------------
@@ -395,24 +408,25 @@ class Benchmark:
         """Absolute path of a sample's image file."""
         return self.root / sample.image
 
-    def load_image(self, sample: Sample) -> Any:
+    def load_image(self, sample: Sample, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Any:
         """The sample's image as a PIL RGB image, original frame.
+
+        Decoded with :func:`pixelthink.images.decode_image`: an image declaring more than
+        ``max_pixels`` pixels (``None``/``0``: no limit) is refused from its header, before decoding.
 
         Raises:
             FileNotFoundError: the file is missing.
+            ImageTooLargeError: the image is larger than ``max_pixels`` (a ValueError).
             ValueError: the file cannot be decoded, or its size differs from the sample's width/height.
         """
-        from PIL import Image, UnidentifiedImageError
-
         path = self.image_path(sample)
         if not path.is_file():
             raise FileNotFoundError(f"sample {sample.id!r}: image file not found: {path}")
         try:
-            with Image.open(path) as im:
-                im.load()
-                rgb = im.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"sample {sample.id!r}: cannot decode image {path}: {exc}") from None
+            rgb = decode_image(path, max_pixels=max_pixels)
+        except ImageDecodeError as exc:  # same type (ImageTooLargeError stays one), message names the sample
+            exc.args = (f"sample {sample.id!r}: {exc}",)
+            raise
         if rgb.size != (sample.width, sample.height):
             raise ValueError(
                 f"sample {sample.id!r}: image {path} is {rgb.size[0]}x{rgb.size[1]} but the sample says "
@@ -421,13 +435,25 @@ class Benchmark:
         return rgb
 
 
-def validate_benchmark(path: str | os.PathLike[str], *, decode_images: bool = False) -> list[str]:
+def validate_benchmark(
+    path: str | os.PathLike[str],
+    *,
+    decode_images: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_query_chars: int | None = DEFAULT_MAX_QUERY_CHARS,
+    warnings: list[str] | None = None,
+) -> list[str]:
     """Check a benchmark directory completely; return one message per problem ([] = valid).
 
     Every line is parsed and validated (field types, RLE sizes and runs, difficulty range, bbox/points
-    shapes), ids must be unique, image files must exist (and decode with their declared size when
-    ``decode_images``), ``bbox`` must lie within one pixel of the mask's extent and the points inside
-    the mask or its 1-pixel neighbourhood. Messages name ``samples.jsonl:LINE`` and the field.
+    shapes), ids must be unique, image files must exist (and decode with their declared size, within
+    ``max_pixels``, when ``decode_images``), ``bbox`` must lie within one pixel of the mask's extent and
+    the points inside the mask or its 1-pixel neighbourhood. Messages name ``samples.jsonl:LINE`` and
+    the field.
+
+    Args:
+        warnings: when given, findings that do not make the benchmark invalid are appended to it: a
+            query longer than ``max_query_chars`` (``predict`` / ``segment`` would refuse that sample).
     """
     try:
         root, samples_file = _samples_path(path)
@@ -453,12 +479,15 @@ def validate_benchmark(path: str | os.PathLike[str], *, decode_images: bool = Fa
             )
         else:
             seen[sample.id] = lineno
+        long_query = query_length_problem(sample.query, max_query_chars)
+        if long_query is not None and warnings is not None:
+            warnings.append(f"{where}: field 'query': {long_query}")
         img = root / sample.image
         if not img.is_file():
             errors.append(f"{where}: field 'image': file not found: {img}")
         elif decode_images:
             try:
-                bench.load_image(sample)
+                bench.load_image(sample, max_pixels=max_pixels)
             except (ValueError, FileNotFoundError) as exc:
                 errors.append(f"{where}: field 'image': {exc}")
         mask = sample.mask_array()
@@ -488,14 +517,13 @@ def validate_benchmark(path: str | os.PathLike[str], *, decode_images: bool = Fa
 # ------------------------------------------------------------------------------------- writing
 
 
-def _image_info(data: bytes) -> tuple[int, int, str]:
-    from PIL import Image, UnidentifiedImageError
+def _image_info(data: bytes, max_pixels: int | None, name: str) -> tuple[int, int, str]:
+    """``(width, height, format)`` of encoded image bytes, from the header, after the pixel-limit check."""
+    from PIL import Image
 
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return int(im.size[0]), int(im.size[1]), str(im.format or "PNG")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"cannot decode image bytes: {exc}") from None
+    width, height = image_size(data, max_pixels=max_pixels, name=name)
+    with Image.open(io.BytesIO(data)) as im:
+        return width, height, str(im.format or "PNG")
 
 
 _EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
@@ -515,7 +543,8 @@ class BenchmarkWriter:
     ``with BenchmarkWriter(out, name="ReasonSeg") as w: w.add(sample, image)``. ``samples.jsonl`` is
     written to a temporary file and moved into place when the block exits without error, together with
     ``meta.json`` (name, version, creator, splits, count). An existing benchmark is refused unless
-    ``overwrite=True``.
+    ``overwrite=True``. Images larger than ``max_pixels`` (read from their header; ``None``/``0``: no
+    limit) are refused with :class:`~pixelthink.images.ImageTooLargeError`.
     """
 
     def __init__(
@@ -526,8 +555,10 @@ class BenchmarkWriter:
         version: str | None = None,
         overwrite: bool = False,
         extra_meta: Mapping[str, Any] | None = None,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.root = Path(path)
+        self.max_pixels = max_pixels
         self.name = name or self.root.name
         self.version = version
         self.extra_meta = dict(extra_meta or {})
@@ -589,7 +620,9 @@ class BenchmarkWriter:
             raise TypeError(
                 f"sample {sample_id!r}: image must be a path, bytes or PIL image, not {type(image)}"
             )
-        width, height, fmt = _image_info(data)
+        width, height, fmt = _image_info(
+            data, self.max_pixels, f"sample {sample_id!r}: image {name or 'bytes'}"
+        )
         if not name:
             name = _safe_name(sample_id) + _EXT.get(fmt, ".img")
         if "/" in name or "\\" in name or name in ("", ".", ".."):

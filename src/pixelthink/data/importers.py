@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from pixelthink.data.format import DIFFICULTY_RANGE, Benchmark, BenchmarkWriter, rewrite_samples
-from pixelthink.jsonio import read_json_file
+from pixelthink.images import DEFAULT_MAX_PIXELS, check_pixels, image_size
+from pixelthink.jsonio import is_number, read_json_file
 from pixelthink.masks import IGNORE_VALUE, TARGET_VALUE, target_and_ignore_from_polygons
 
 logger = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def import_lisa(
     name: str | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ImportReport:
     """Import a LISA ReasonSeg folder (``name.jpg`` + ``name.json`` per image) into a benchmark.
 
@@ -154,10 +156,9 @@ def import_lisa(
 
     Sample fields: ``source = {"dataset": "ReasonSeg", "image_id": STEM, "ann_id": STEM, "file": NAME.json,
     "text_index": K}``; ``mask`` = pixels labelled target after drawing, ``ignore`` = pixels labelled ignore
-    (None when there are none).
+    (None when there are none). ``max_pixels``: largest image accepted (from its header; ``None``/``0``:
+    no limit); a larger one stops the import with :class:`~pixelthink.images.ImageTooLargeError`.
     """
-    from PIL import Image
-
     src_dir = Path(src)
     if not src_dir.is_dir():
         raise FileNotFoundError(f"LISA folder not found: {src_dir}")
@@ -168,15 +169,12 @@ def import_lisa(
         split = src_dir.name
     report = ImportReport()
     bench_name = name or (f"ReasonSeg-{split}" if split else src_dir.name)
-    with BenchmarkWriter(out, name=bench_name, overwrite=overwrite) as writer:
+    with BenchmarkWriter(out, name=bench_name, overwrite=overwrite, max_pixels=max_pixels) as writer:
         for json_path in _progress(json_files, progress, "import lisa", len(json_files)):
             anno = read_lisa_json(json_path)
             image_path = _find_image(json_path)
-            try:
-                with Image.open(image_path) as im:
-                    width, height = im.size
-            except OSError as exc:
-                raise ValueError(f"{image_path}: cannot read image: {exc}") from None
+            # from the header, before the (H, W) masks are allocated: a decompression bomb is refused here
+            width, height = image_size(image_path, max_pixels=max_pixels)
             target, ignore = lisa_masks(anno, height, width)
             report.images += 1
             texts = anno["text"] if expand_texts else anno["text"][:1]
@@ -252,8 +250,10 @@ def _segzero_batches(path: Path, batch_size: int) -> Iterator[tuple[str, str | N
             yield str(f), guess_split(f), batch
 
 
-def _mask_to_array(value: Any, where: str) -> np.ndarray:
-    """A 2-D bool mask from a pyarrow scalar, nested lists, numpy array or image (non-zero = target)."""
+def _mask_to_array(value: Any, where: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A 2-D bool mask from a pyarrow scalar, nested lists, numpy array or image (non-zero = target).
+
+    A mask given as encoded image bytes is checked against ``max_pixels`` before it is decoded."""
     import pyarrow as pa
 
     if isinstance(value, pa.Scalar):
@@ -282,6 +282,7 @@ def _mask_to_array(value: Any, where: str) -> np.ndarray:
         data = value.get("bytes")
         if data is None:
             raise ValueError(f"{where}: field 'mask': image mask without bytes")
+        image_size(data, max_pixels=max_pixels, name=f"{where}: field 'mask'")
         with Image.open(io.BytesIO(data)) as im:
             value = np.asarray(im.convert("L"))
     elif hasattr(value, "convert") and hasattr(value, "size"):  # PIL image
@@ -338,6 +339,7 @@ def import_segzero(
     overwrite: bool = False,
     progress: bool = False,
     batch_size: int = 16,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ImportReport:
     """Import Seg-Zero's evaluation data (parquet file, folder of parquet files, or ``save_to_disk`` dir).
 
@@ -356,7 +358,7 @@ def import_segzero(
     used: dict[str, int] = {}
     seen_images: set[str] = set()
     bench_name = name or src_path.stem
-    with BenchmarkWriter(out, name=bench_name, overwrite=overwrite) as writer:
+    with BenchmarkWriter(out, name=bench_name, overwrite=overwrite, max_pixels=max_pixels) as writer:
         bar = None
         if progress:
             from tqdm import tqdm
@@ -389,13 +391,13 @@ def import_segzero(
                     text = text[0] if text else None
                 if not isinstance(text, str) or not text.strip():
                     raise ValueError(f"{where}: field 'text': expected a non-empty string, got {text!r}")
-                mask = _mask_to_array(get("mask"), where)
                 img, img_name = _image_bytes(get("image"), where)
                 if isinstance(img, bytes):
-                    with Image.open(io.BytesIO(img)) as im:
-                        iw, ih = im.size
+                    iw, ih = image_size(img, max_pixels=max_pixels, name=f"{where}: field 'image'")
                 else:
                     iw, ih = img.size
+                    check_pixels(iw, ih, max_pixels, f"{where}: field 'image'")
+                mask = _mask_to_array(get("mask"), where, max_pixels)
                 h_col, w_col = get("img_height"), get("img_width")
                 if (h_col is not None and int(h_col) != ih) or (w_col is not None and int(w_col) != iw):
                     raise ValueError(
@@ -538,7 +540,7 @@ def load_difficulty(path: str | os.PathLike[str]) -> dict[str, float]:
         image_id = _as_str(entry["image_id"])
         assert image_id is not None
         score = entry["difficulty_score_model"]
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
+        if not is_number(score):  # bools, strings, NaN/inf and ints beyond float range
             raise ValueError(
                 f"{where}: field 'difficulty_score_model': expected a number in 1..10, got {score!r}"
             )
@@ -589,7 +591,7 @@ def merge_difficulty(
     lo, hi = DIFFICULTY_RANGE
     lookup: dict[str, str] = {}  # match key -> entry id as written in the file
     for key, val in entries.items():
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= float(val) <= hi:
+        if not is_number(val) or not lo <= float(val) <= hi:
             raise ValueError(f"difficulty for {key!r}: expected a number in {lo:g}..{hi:g}, got {val!r}")
         lookup[key] = key
     for key in entries:

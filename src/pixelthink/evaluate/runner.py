@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pixelthink.answer import parse_lenient
+from pixelthink.answer import json_object_span, parse_lenient
 from pixelthink.data import Benchmark, Sample
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.evaluate.efficiency import EfficiencyConfig, efficiency_scores
@@ -45,7 +45,7 @@ from pixelthink.evaluate.metrics import (
 )
 from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult
 from pixelthink.frames import FrameTransform
-from pixelthink.jsonio import read_json_file
+from pixelthink.jsonio import is_number, read_json_file
 from pixelthink.masks import decode_rle, mask_from_box
 from pixelthink.predictions import Prediction, predictions_by_id
 from pixelthink.rewards import RewardConfig, difficulty_bucket
@@ -104,13 +104,12 @@ def prediction_frame(
     if (
         isinstance(size, list | tuple)
         and len(size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        and all(isinstance(v, int) and is_number(v) and v > 0 for v in size)
     ):
         return (int(size[0]), int(size[1])), "meta"
     return AUTO_FALLBACK_FRAME, "assumed"
 
 
-_SEGZERO_JSON_RE = re.compile(r"{[^}]+}")
 _SEGZERO_THINK_RE = re.compile(r"<think>([^<]+)</think>")
 
 
@@ -122,11 +121,11 @@ def segzero_parse_problem(response: str) -> str | None:
     two keys containing "points" holding 2 each, and ``<think>([^<]+)</think>`` must match (a think
     block containing '<' or an empty one fails the whole sample).
     """
-    m = _SEGZERO_JSON_RE.search(response)
-    if m is None:
+    span = json_object_span(response)  # Seg-Zero's first ``{[^}]+}``, in linear time
+    if span is None:
         return "no {...} object"
     try:
-        data = json.loads(m.group(0))
+        data = json.loads(response[span[0] : span[1]])
     except ValueError as exc:
         return f"first {{...}} is not valid JSON ({exc})"
     if not isinstance(data, dict):

@@ -7,6 +7,12 @@ to the working resolution with :meth:`FrameTransform.image_to_model`, is sent as
 are in flight at once (asyncio + httpx with a semaphore); transient failures (connection errors,
 timeouts, HTTP 429 and 5xx) are retried with exponential back-off (``Retry-After`` honoured).
 
+Failures are sorted by scope. A reply that concerns one request only (HTTP 400 / 413 / 422, a 200 reply
+that is not JSON or lacks a string ``content``, malformed ``logprobs`` or ``usage``) gives that sample a
+:class:`Generation` with ``error`` set, and the batch goes on. A failure of the server (unreachable,
+HTTP 5xx or 429 after every retry, 401/403) raises :class:`ReasonerServerError` (a ``ConnectionError``):
+the run stops with one line and can be resumed.
+
 Before the first batch, ``GET {base_url}/models`` checks that the server is reachable and serves
 the model, so a wrong URL or model name fails fast with a clear message.
 
@@ -48,8 +54,20 @@ END_TOKENS: frozenset[str] = frozenset({"", "<|im_end|>", "<|endoftext|>", "</s>
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
-class ReasonerServerError(RuntimeError):
-    """The server answered with an error that retrying did not fix."""
+#: HTTP statuses that concern one request (its prompt or image), not the server: a per-sample failure.
+_SAMPLE_STATUS = frozenset({400, 413, 422})
+
+
+class ReasonerServerError(ConnectionError):
+    """The server failed in a way that retrying did not fix (e.g. HTTP 500 on every attempt).
+
+    A :class:`ConnectionError`, so the command line reports it in one line (exit 2): the whole run
+    stops, since every other sample would fail the same way, and a re-run resumes it.
+    """
+
+
+class _SampleFailure(Exception):
+    """One request failed for a reason of its own (malformed reply, HTTP 400): a per-sample failure."""
 
 
 def image_to_data_url(image: Any) -> str:
@@ -148,7 +166,10 @@ class OpenAIReasoner:
         coroutine = self._generate_all(list(images), list(queries))
         try:
             asyncio.get_running_loop()
-        except RuntimeError:
+            in_loop = True
+        except RuntimeError:  # the usual case; run outside this handler so errors do not chain to it
+            in_loop = False
+        if not in_loop:
             return asyncio.run(coroutine)
         # Called from inside an event loop (e.g. a notebook): run in a helper thread.
         box: dict[str, Any] = {}
@@ -188,7 +209,16 @@ class OpenAIReasoner:
             raise ReasonerServerError(
                 f"GET {self.base_url}/models: HTTP {response.status_code}: {_error_message(response)}"
             )
-        data = response.json().get("data", [])
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise ReasonerServerError(
+                f"GET {self.base_url}/models: not an OpenAI model list ({response.text[:200]!r}); is this "
+                "an OpenAI-compatible server?"
+            )
         return [str(entry.get("id")) for entry in data if isinstance(entry, dict)]
 
     async def _check(self, client: httpx.AsyncClient) -> None:
@@ -260,8 +290,13 @@ class OpenAIReasoner:
                 logger.warning("sample %d: %s: %s; retrying in %.1fs", index, type(exc).__name__, exc, delay)
             else:
                 if response.status_code == 200:
-                    return response.json()
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise _SampleFailure(f"malformed reply: not JSON: {response.text[:200]!r}") from None
                 message = _error_message(response)
+                if response.status_code in _SAMPLE_STATUS:
+                    raise _SampleFailure(f"HTTP {response.status_code}: {message}")
                 if response.status_code == 404:
                     raise ValueError(
                         f"POST {url}: HTTP 404 (wrong model name {self.model!r}? name the served one with "
@@ -291,39 +326,76 @@ class OpenAIReasoner:
         t1 = time.perf_counter()
         async with semaphore:
             t2 = time.perf_counter()
-            body = await self._post(client, self._payload(data_url, query), index)
+            failure: str | None = None
+            try:
+                body: Any = await self._post(client, self._payload(data_url, query), index)
+            except _SampleFailure as exc:
+                body, failure = None, str(exc)
             t3 = time.perf_counter()
-        return self._to_generation(
-            body,
-            frame,
-            {"preprocess": t1 - t0, "prefill": 0.0, "decode": t3 - t2, "request": t3 - t2, "queue": t2 - t1},
-            index,
+        timings = {
+            "preprocess": t1 - t0,
+            "prefill": 0.0,
+            "decode": t3 - t2,
+            "request": t3 - t2,
+            "queue": t2 - t1,
+        }
+        if failure is None:
+            try:
+                return self._to_generation(body, frame, timings)
+            except _SampleFailure as exc:
+                failure = str(exc)
+        logger.warning("sample %d: %s", index, failure)
+        return Generation(
+            text="",
+            reasoning_tokens=0,
+            answer_tokens=0,
+            uncertainty=None,
+            frame=frame,
+            timings=timings,
+            error=failure,
         )
 
-    def _to_generation(
-        self, body: dict[str, Any], frame: FrameTransform, timings: dict[str, float], index: int
-    ) -> Generation:
+    def _to_generation(self, body: Any, frame: FrameTransform, timings: dict[str, float]) -> Generation:
+        """A Generation from a chat-completions reply; :class:`_SampleFailure` when it is malformed."""
         from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
 
-        try:
-            choice = body["choices"][0]
-            text = choice["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError) as exc:
-            raise ReasonerServerError(
-                f"sample {index}: malformed chat-completions response: {str(body)[:300]}"
-            ) from exc
-        content = (choice.get("logprobs") or {}).get("content") or []
-        tokens = [str(entry.get("token", "")) for entry in content]
+        def malformed(what: str) -> _SampleFailure:
+            return _SampleFailure(f"malformed reply: {what}: {str(body)[:200]}")
+
+        choices = body.get("choices") if isinstance(body, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise malformed("'choices' is not a non-empty list of objects")
+        choice = choices[0]
+        message = choice.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(message, dict) or not isinstance(text, str | None):
+            raise malformed("'choices[0].message.content' is not a string or null")
+        text = text or ""
+        logprobs = choice.get("logprobs") or {}
+        content = logprobs.get("content") if isinstance(logprobs, dict) else None
+        if not isinstance(logprobs, dict) or not isinstance(content, list | None):
+            raise malformed("'logprobs.content' is not a list")
+        content = content or []
+        if not all(isinstance(e, dict) and isinstance(e.get("token", ""), str) for e in content):
+            raise malformed("'logprobs.content' entries are not {token, logprob, top_logprobs} objects")
+        tokens = [entry.get("token", "") for entry in content]
         uncertainty: float | None = None
         if content:
             # OpenAI-style lists of {"token", "logprob"}; tokens with < 2 candidates are skipped in U.
             tops = [entry.get("top_logprobs") or None for entry in content]
             if self.top_logprobs >= 2:
-                uncertainty = float(uncertainty_from_margins(margins_from_top_logprobs(tops)))
+                try:
+                    uncertainty = float(uncertainty_from_margins(margins_from_top_logprobs(tops)))
+                except (ValueError, TypeError, OverflowError) as exc:
+                    raise malformed(f"'top_logprobs' unusable ({exc})") from None
             counted = tokens[:-1] if tokens and tokens[-1] in END_TOKENS else tokens
             reasoning, answer = count_reasoning_tokens(counted)
         else:
-            completion = int((body.get("usage") or {}).get("completion_tokens") or 0)
+            usage = body.get("usage") or {}
+            completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+            completion = completion or 0
+            if not isinstance(completion, int) or isinstance(completion, bool) or not 0 <= completion < 2**31:
+                raise malformed("'usage.completion_tokens' is not a non-negative integer")
             think = extract_think(text, partial=True) or ""
             reasoning = round(completion * len(think) / len(text)) if text else 0
             answer = max(completion - reasoning, 0)

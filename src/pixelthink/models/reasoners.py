@@ -67,6 +67,10 @@ class Generation:
             only; empty for the OpenAI backend).
         tokens: generated token texts, one per entry of the per-token statistics (same length as the
             tokens U averages over).
+        error: why this sample has no usable generation (e.g. a malformed server reply), or None. A
+            backend reports per-sample failures here and raises only for failures of the whole backend
+            (unreachable server, persistent HTTP 5xx); :class:`~pixelthink.pipeline.Pipeline` records
+            the sample as failed (``"reasoner: ..."``) and goes on.
     """
 
     text: str
@@ -77,6 +81,7 @@ class Generation:
     timings: dict[str, float]
     token_ids: list[int] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
 @runtime_checkable

@@ -18,9 +18,10 @@ Seg-Zero's call is reproduced by default: one box and both points as positive pr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,14 @@ import numpy as np
 from pixelthink.jsonio import read_json_file
 from pixelthink.models.segmenters import BaseSegmenter, Box, Point, Prompt, clip_box, points_inside
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Sam2Segmenter", "preprocess_image", "to_input_frame"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "SAM2_MODEL_TYPES",
+    "Sam2Segmenter",
+    "preprocess_image",
+    "to_input_frame",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +110,64 @@ def _square(value: Any, what: str) -> tuple[int, int]:
     raise ValueError(f"{what}: expected an int, [height, width] or {{height, width}}, got {value!r}")
 
 
+#: ``model_type`` values of checkpoints whose image model ``Sam2Model`` loads.
+SAM2_MODEL_TYPES: tuple[str, ...] = ("sam2", "sam2_video")
+
+
+@contextlib.contextmanager
+def _transformers_quiet() -> Iterator[None]:
+    """transformers logs errors only: its loading report is replaced by our own checks and messages."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _load_sam2_model(root: Path, config: Any, dtype: Any) -> Any:
+    """``Sam2Model`` from ``root`` after checking that it is a SAM2 checkpoint that fills the whole model."""
+    from transformers import Sam2Config, Sam2Model
+
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type not in SAM2_MODEL_TYPES:
+        raise ValueError(
+            f"{root}: config.json has model_type {model_type!r}, not a SAM2 checkpoint (expected one of "
+            f"{list(SAM2_MODEL_TYPES)}, e.g. facebook/sam2.1-hiera-large in transformers format); "
+            "--segmenter sam2:PATH needs a SAM2 model directory"
+        )
+    # From the dict: for a sam2_video config this skips transformers' model-type warning (the image part
+    # is what Sam2Model needs; the memory modules' settings stay unused attributes).
+    sam2_config = Sam2Config.from_dict(config)
+    with _transformers_quiet():
+        try:
+            model, info = Sam2Model.from_pretrained(
+                str(root), config=sam2_config, dtype=dtype, output_loading_info=True
+            )
+        except RuntimeError as exc:
+            if "mismatch" not in str(exc):
+                raise
+            raise ValueError(
+                f"{root}: the checkpoint's tensor shapes do not match its config.json (a SAM2 model of "
+                "another size?); refusing to replace them with random weights"
+            ) from None
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        raise ValueError(
+            f"{root}: {len(missing)} tensors of the SAM2 image model are missing from the checkpoint (e.g. "
+            f"{', '.join(missing[:3])}): its weights are not a transformers SAM2 checkpoint (original "
+            "facebookresearch/sam2 weights must be converted with transformers' convert_sam2_to_hf.py); "
+            "refusing to fill them with random weights"
+        )
+    unexpected = info.get("unexpected_keys") or []
+    if unexpected:  # e.g. the memory modules of a sam2_video checkpoint: not used for single images
+        logger.info("%s: %d checkpoint tensors not used by the image model (%s, ...)", root, len(unexpected),
+                    sorted(unexpected)[0])  # fmt: skip
+    return model
+
+
 def _resolve_device(device: str) -> str:
     import torch
 
@@ -145,24 +211,36 @@ class Sam2Segmenter(BaseSegmenter):
         device: str = "auto",
         dtype: Any = None,
     ) -> Sam2Segmenter:
-        """Load a ``Sam2Model`` checkpoint directory (``config.json`` + weights, offline).
+        """Load a SAM2 checkpoint directory in transformers' format (``config.json`` + weights, offline).
+
+        Only SAM2 checkpoints are accepted: ``config.json`` must have ``model_type`` ``"sam2"`` or
+        ``"sam2_video"`` (the published SAM2.1 checkpoints are saved as ``sam2_video``, the image model
+        plus the video memory modules; their image part is loaded and the memory tensors are left
+        out, which is expected, so transformers' ``sam2_video`` -> ``sam2`` warning is not printed).
+        Every tensor of the image model must come from the checkpoint: a directory whose weights
+        do not fill it (other tensor names, other shapes) is refused instead of being completed with
+        random weights.
 
         The input size comes from ``preprocessor_config.json`` (``size``) when present, else from
         ``config.prompt_encoder_config.image_size``; mean/std from ``preprocessor_config.json`` or
         ImageNet's. ``device``: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda:0"``, ...
         ``dtype``: a ``torch.dtype`` or its name (``"bfloat16"``); default float32.
+
+        Raises:
+            FileNotFoundError: no ``config.json``.
+            ValueError: not a SAM2 config, or weights missing / of the wrong shape.
         """
         import torch
-        from transformers import Sam2Model
 
         root = Path(path)
-        if not (root / "config.json").is_file():
+        config_file = root / "config.json"
+        if not config_file.is_file():
             raise FileNotFoundError(f"{root}: not a SAM2 model directory (no config.json)")
         if isinstance(dtype, str):
             if not isinstance(getattr(torch, dtype, None), torch.dtype):
                 raise ValueError(f"dtype: unknown torch dtype {dtype!r}")
             dtype = getattr(torch, dtype)
-        model = Sam2Model.from_pretrained(str(root), dtype=dtype or torch.float32)
+        model = _load_sam2_model(root, read_json_file(config_file, "SAM2 config"), dtype or torch.float32)
         model = model.to(_resolve_device(device)).eval()
 
         input_size = _square(model.config.prompt_encoder_config.image_size, f"{root}/config.json image_size")

@@ -235,7 +235,7 @@ def _load_segzero(path: Path) -> Any:
 
 
 def _iter_segzero(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
-    from PIL import Image
+    from pixelthink.images import decode_image
 
     path = Path(cfg.path)
     ds = _load_segzero(path)
@@ -248,10 +248,8 @@ def _iter_segzero(cfg: DataConfig, stats: DataStats) -> Iterator[_Item]:
         where = f"{path}: row {i} (id {row['id']!r}): field 'solution'"
         box, pts = parse_segzero_solution(row["solution"], where)
         img = row["image"]
-        if isinstance(img, dict):  # undecoded {"bytes", "path"}
-            import io
-
-            img = Image.open(io.BytesIO(img["bytes"]))
+        if isinstance(img, dict):  # undecoded {"bytes", "path"}: through the pixel limit
+            img = decode_image(img["bytes"], name=f"{path}: row {i} (id {row['id']!r}): field 'image'")
         img = img.convert("RGB")
         yield _Item(
             id=str(row["id"]),
