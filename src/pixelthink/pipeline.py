@@ -14,6 +14,7 @@ so that a resumable job stops and can be re-run rather than record a whole bench
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from pixelthink.frames import Box, FrameTransform, Point
 if TYPE_CHECKING:
     from PIL import Image
 
-    from pixelthink.models.reasoners import Generation, Reasoner
+    from pixelthink.models.reasoners import Generation, Reasoner, TextCallback
     from pixelthink.models.segmenters import Segmenter
     from pixelthink.predictions import Prediction
 
@@ -203,15 +204,27 @@ class Pipeline:
         return cls(rsn, seg, resolution=resolved)
 
     # ------------------------------------------------------------------ public API
-    def run(self, image: ImageSource, query: str) -> Result:
-        """Run one image (original frame) and query; never raises for a per-sample failure."""
-        return self.run_many([image], [query])[0]
+    def run(self, image: ImageSource, query: str, *, on_text: Callable[[str], None] | None = None) -> Result:
+        """Run one image (original frame) and query; never raises for a per-sample failure.
 
-    def run_many(self, images: Sequence[ImageSource], queries: Sequence[str]) -> list[Result]:
+        ``on_text(text)`` receives the response piece by piece while it is generated (streaming).
+        """
+        callback = None if on_text is None else (lambda _i, text: on_text(text))
+        return self.run_many([image], [query], on_text=callback)[0]
+
+    def run_many(
+        self,
+        images: Sequence[ImageSource],
+        queries: Sequence[str],
+        *,
+        on_text: TextCallback | None = None,
+    ) -> list[Result]:
         """Run a batch: one ``reasoner.generate`` call; the segmenter sets each distinct image once.
 
         Consecutive entries given the *same* source object (e.g. one path with several queries) share
-        one ``set_image``. Returns one :class:`Result` per input, in order.
+        one ``set_image``. Returns one :class:`Result` per input, in order. ``on_text(i, text)`` receives
+        the response of input ``i`` piece by piece while it is generated: reasoners whose ``generate``
+        takes ``on_text`` (both built-in backends) stream; for others the whole text comes at once.
         """
         if len(images) != len(queries):
             raise ValueError(f"run_many: got {len(images)} images but {len(queries)} queries")
@@ -231,7 +244,8 @@ class Pipeline:
 
         todo = [i for i, image in enumerate(loaded) if image is not None]
         if todo:
-            generations = self._generate([loaded[i] for i in todo], [queries[i] for i in todo])  # type: ignore[misc]
+            stream = None if on_text is None else (lambda k, text: on_text(todo[k], text))
+            generations = self._generate([loaded[i] for i in todo], [queries[i] for i in todo], stream)  # type: ignore[misc]
             for i, gen in zip(todo, generations, strict=True):
                 self._apply_generation(results[i], gen)
             self._segment(images, loaded, results, todo)
@@ -243,14 +257,28 @@ class Pipeline:
         return results
 
     # ------------------------------------------------------------------ stages
-    def _generate(self, images: list[Image.Image], queries: list[str]) -> list[Generation]:
+    def _call_reasoner(
+        self, images: list[Image.Image], queries: list[str], on_text: TextCallback | None
+    ) -> list[Generation]:
+        if on_text is None:
+            return list(self.reasoner.generate(images, queries))
+        if "on_text" in inspect.signature(self.reasoner.generate).parameters:
+            return list(self.reasoner.generate(images, queries, on_text=on_text))  # type: ignore[call-arg]
+        generations = list(self.reasoner.generate(images, queries))
+        for i, gen in enumerate(generations):
+            on_text(i, gen.text)
+        return generations
+
+    def _generate(
+        self, images: list[Image.Image], queries: list[str], on_text: TextCallback | None = None
+    ) -> list[Generation]:
         """Call the reasoner; without reasoner-side resizing, resize here and compose the frames."""
         if self._reasoner_resizes:
-            generations = list(self.reasoner.generate(images, queries))
+            generations = self._call_reasoner(images, queries, on_text)
         else:
             frames = [FrameTransform.for_size(im.size[0], im.size[1], self.resolution) for im in images]
             model_images = [f.image_to_model(im) for f, im in zip(frames, images, strict=True)]
-            generations = list(self.reasoner.generate(model_images, queries))
+            generations = self._call_reasoner(model_images, queries, on_text)
             for gen, pre in zip(generations, frames, strict=False):
                 # Both transforms are axis scalings, so their composition maps the reasoner's frame
                 # straight to the original image.
