@@ -321,8 +321,9 @@ async def decode_upload(data: bytes, *, max_pixels: int | None, param: str = "im
 class Gate:
     """Admission control: at most ``capacity`` requests inside at once (running or waiting).
 
-    ``async with gate.slot():`` raises :class:`HTTPError` 429 with ``Retry-After`` when full. Used from
-    the event loop only (no lock needed). ``Retry-After`` = ceil(mean recent service time x requests
+    ``async with gate.slot():`` (or :meth:`enter` / :meth:`leave`, to keep a request admitted until work
+    it started in a thread is done) raises :class:`HTTPError` 429 with ``Retry-After`` when full. Used
+    from the event loop only (no lock needed). ``Retry-After`` = ceil(mean recent service time x requests
     inside / workers), between 1 and 60 seconds.
     """
 
@@ -338,8 +339,8 @@ class Gate:
     def retry_after(self) -> int:
         return int(min(60, max(1, math.ceil(self._mean_s * self.inside / self.workers))))
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def enter(self) -> float:
+        """Admit one request (its start time, for :meth:`leave`), or raise 429 when full."""
         if self.inside >= self.capacity:
             self.rejected += 1
             wait = self.retry_after()
@@ -351,12 +352,21 @@ class Gate:
                 headers={"Retry-After": str(wait)},
             )
         self.inside += 1
-        start = time.monotonic()
+        return time.monotonic()
+
+    def leave(self, started: float) -> None:
+        """A request admitted at ``started`` is done (call exactly once per :meth:`enter`)."""
+        self.inside -= 1
+        self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - started)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """``enter`` on the way in, ``leave`` on the way out."""
+        started = self.enter()
         try:
             yield
         finally:
-            self.inside -= 1
-            self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - start)
+            self.leave(started)
 
 
 # ------------------------------------------------------------------------------------------- exposure

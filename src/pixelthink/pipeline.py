@@ -184,14 +184,15 @@ class Pipeline:
     def from_specs(
         cls,
         reasoner: str,
-        segmenter: str = "grabcut",
+        segmenter: str | Segmenter = "grabcut",
         *,
         resolution: int | tuple[int, int] | str | None = "auto",
         reasoner_options: dict[str, Any] | None = None,
         segmenter_options: dict[str, Any] | None = None,
     ) -> Pipeline:
         """Build from spec strings: ``load_reasoner(reasoner, resolution=..., **reasoner_options)`` and
-        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax).
+        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax); an
+        already loaded segmenter object is used as it is (e.g. one SAM2 shared by two pipelines).
 
         ``resolution="auto"``: the resolution a local checkpoint was trained at (its
         ``pixelthink_recipe.yaml``), else 840."""
@@ -199,7 +200,11 @@ class Pipeline:
         from pixelthink.models.segmenters import load_segmenter
 
         resolved = resolve_resolution(reasoner, resolution)
-        seg = load_segmenter(segmenter, **(segmenter_options or {}))
+        seg = (
+            load_segmenter(segmenter, **(segmenter_options or {}))
+            if isinstance(segmenter, str)
+            else segmenter
+        )
         rsn = load_reasoner(reasoner, resolution=resolved, **(reasoner_options or {}))
         return cls(rsn, seg, resolution=resolved)
 

@@ -116,7 +116,9 @@ async def _read_stream(response: httpx.Response, on_text: Callable[[str], None])
             finish = choice.get("finish_reason") or finish
     message = {"role": "assistant", "content": "".join(text)}
     body: dict[str, Any] = {
-        "choices": [{"index": 0, "message": message, "logprobs": {"content": entries}, "finish_reason": finish}]
+        "choices": [
+            {"index": 0, "message": message, "logprobs": {"content": entries}, "finish_reason": finish}
+        ]
     }
     if usage is not None:
         body["usage"] = usage
@@ -320,6 +322,12 @@ class OpenAIReasoner:
                     self._stream_refused = True
                     return await self._send(client, url, payload, on_text)
                 return response, None
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                await response.aread()  # a server that ignored stream=true: one JSON body
+                body = response.json()
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    on_text(str(body["choices"][0]["message"]["content"] or ""))
+                return response, body
             return response, await _read_stream(response, on_text)
 
     async def _post(

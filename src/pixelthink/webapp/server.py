@@ -1,0 +1,472 @@
+"""The FastAPI application of ``pixelthink app``: the page, the segmentation API and the run browser.
+
+Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``; docs/APP.md):
+
+* ``GET /`` the page; ``GET /health``; ``GET /v1/models`` the models, segmenter and limits.
+* ``POST /v1/segment``: an image (multipart ``image`` file, or JSON ``image`` as base64 / data URL, or
+  ``example`` naming an embedded example) and a ``query`` -> :class:`SegmentResponse`. A model answer
+  that cannot be used is HTTP 200 with ``ok: false`` and ``error`` saying why, never a 500.
+* ``POST /v1/segment/stream``: the same request; the answer is a stream of server-sent events:
+  ``token`` (``{"text"}``, a new piece of the reasoning as it is generated), then ``result`` (the
+  :class:`SegmentResponse`) or ``error`` (an OpenAI-style error body).
+* ``GET /v1/examples``, ``GET /v1/examples/{name}.png``: the embedded example images.
+* ``GET /v1/run``, ``GET /v1/run/samples``, ``GET /v1/run/image``: the run browser (when the app was
+  started with ``--run-data`` / ``--run-predictions``).
+
+Every request goes through :mod:`pixelthink.httpsafety` (token, body size, pixel limit, bounded queue,
+JSON errors). The pipeline runs on one worker thread: the models see one request at a time, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from pixelthink.httpsafety import (
+    Gate,
+    HTTPError,
+    ServerLimits,
+    decode_base64_image,
+    decode_upload,
+    error_body,
+    install,
+    read_json,
+)
+from pixelthink.webapp.examples import Example
+from pixelthink.webapp.runs import FAILED_CHOICES, RunBrowser, RunFilter
+
+__all__ = ["DEFAULT_MAX_QUERY_CHARS", "ModelSlot", "SegmentRequest", "SegmentResponse", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest query accepted (characters); longer ones get 400.
+DEFAULT_MAX_QUERY_CHARS = 2000
+
+
+@dataclass
+class ModelSlot:
+    """One model of the app: its key (``a`` / ``b``), what to call it, and its pipeline."""
+
+    key: str
+    name: str
+    spec: str
+    pipeline: Any  # pixelthink.pipeline.Pipeline
+    backend: str = "transformers"
+
+
+# ------------------------------------------------------------------------------------------- schema
+class SegmentRequest(BaseModel):
+    """JSON body of ``POST /v1/segment`` (multipart forms take the same fields, ``image`` as a file)."""
+
+    query: str = Field(description="what to segment: a phrase or a question")
+    image: str | None = Field(
+        None,
+        description="the image bytes, base64 or a data:image/...;base64 URL (URLs and paths are refused)",
+    )
+    example: str | None = Field(None, description="name of an embedded example instead of an image")
+    model: str = Field("a", description="which model: 'a' (--reasoner) or 'b' (--reasoner-b)")
+    mask_png: bool = Field(False, description="also return the mask as a base64 PNG (255 = target)")
+    overlay_png: bool = Field(
+        False, description="also return base64 PNG pictures: overlay (with mask) and overlay_plain (without)"
+    )
+
+
+class Tokens(BaseModel):
+    reasoning: int | None = Field(description="generated tokens inside <think>")
+    answer: int | None = Field(description="the other generated tokens")
+
+
+class SegmentResponse(BaseModel):
+    """Answer of ``POST /v1/segment``. Coordinates are pixels of the image as sent (original frame)."""
+
+    ok: bool = Field(description="false when the sample failed; `error` says why")
+    error: str | None = Field(description="why the sample failed (e.g. an answer without a usable box)")
+    model: str = Field(description="the model key, 'a' or 'b'")
+    model_name: str
+    query: str
+    response: str | None = Field(description="the model's raw text (model-frame coordinates)")
+    think: str | None = Field(description="the reasoning: the text inside <think>...</think>")
+    bbox: list[float] | None = Field(description="XYXY box of the answer, original pixels")
+    points: list[list[float]] = Field(description="(x, y) points of the answer, original pixels")
+    problems: list[str] = Field(description="what the lenient parser repaired or found wrong")
+    mask: dict[str, Any] | None = Field(description="COCO RLE {size: [h, w], counts: str}")
+    mask_pixels: int | None
+    score: float | None = Field(description="the segmenter's confidence, if it gives one")
+    uncertainty: float | None = Field(description="U: mean top-2 margin uncertainty of the tokens")
+    tokens: Tokens
+    difficulty: float | None = Field(description="difficulty 1..10 where known (embedded examples)")
+    timings: dict[str, float] = Field(description="seconds per pipeline stage, 'total' their sum")
+    server: dict[str, float] = Field(description="seconds: queue (waiting for the model), decode, total")
+    image_size: list[int] | None = Field(description="[width, height]")
+    model_size: list[int] | None = Field(description="[width, height] of the model frame")
+    mask_png: str | None = None
+    overlay_png: str | None = None
+    overlay_plain_png: str | None = None
+
+
+_MULTIPART = {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/SegmentRequest"}}}
+_REQUEST_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SegmentRequest"}}}
+        | _MULTIPART,
+    }
+}
+
+
+@dataclass
+class _Input:
+    image: Any
+    query: str
+    slot: ModelSlot
+    difficulty: float | None
+    mask_png: bool
+    overlay_png: bool
+    decode_s: float
+
+
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+        "",
+    ):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    raise HTTPError(400, f"{name}: expected true or false", param=name)
+
+
+def _png_b64(image: Any) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def create_app(
+    models: list[ModelSlot],
+    *,
+    segmenter: str,
+    limits: ServerLimits | None = None,
+    examples: list[Example] | None = None,
+    run: RunBrowser | None = None,
+    max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
+) -> FastAPI:
+    """The app serving ``models`` (one or two :class:`ModelSlot`, keys ``a`` and ``b``).
+
+    Args:
+        models: the models, in the order the page shows them.
+        segmenter: the segmenter spec (shown by ``/v1/models``).
+        limits: body size, pixel limit, queue bound and token (the page's and the API's).
+        examples: embedded example images (:func:`pixelthink.webapp.examples.make_examples`).
+        run: the run browser's run, or None.
+        max_query_chars: longest query accepted.
+    """
+    from pixelthink.commands.segment import result_json
+    from pixelthink.masks import encode_rle
+    from pixelthink.viz import mask_image, overlay
+
+    if not models:
+        raise ValueError("the app needs at least one model")
+    limits = limits or ServerLimits(query_token=True)
+    slots = {m.key: m for m in models}
+    by_name = {e.name: e for e in examples or []}
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelthink-app")
+    gate = Gate(limits.max_queue, workers=1)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        worker.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="pixelthink app",
+        summary="Reasoning segmentation: image + query -> reasoning, box, points, mask",
+        lifespan=lifespan,
+    )
+    install(app, limits)
+
+    # ------------------------------------------------------------------------------ request parsing
+    async def parse_input(request: Request) -> _Input:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        upload: bytes | None = None
+        if kind == "multipart/form-data":
+            form = await request.form(max_files=1, max_fields=16, max_part_size=256 * 1024)
+            fields: dict[str, Any] = {}
+            for key, value in form.multi_items():
+                if isinstance(value, str):
+                    fields[key] = value
+                elif key == "image":
+                    upload = await value.read()
+                else:
+                    raise HTTPError(
+                        400, f"unexpected file field {key!r} (send the image as 'image')", param=key
+                    )
+        else:
+            fields = await read_json(request)
+            if not isinstance(fields, dict):
+                raise HTTPError(400, "request body must be a JSON object (see /docs)")
+        query = fields.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise HTTPError(400, "query: expected a non-empty string", param="query")
+        if len(query) > max_query_chars:
+            raise HTTPError(
+                400, f"query: {len(query)} characters, the limit is {max_query_chars}", param="query"
+            )
+        key = fields.get("model", "a") or "a"
+        if key not in slots:
+            raise HTTPError(400, f"model: expected one of {sorted(slots)}, got {key!r}", param="model")
+        difficulty = None
+        sources = [
+            upload is not None,
+            fields.get("image") not in (None, ""),
+            fields.get("example") not in (None, ""),
+        ]
+        if sum(sources) != 1:
+            raise HTTPError(400, "send exactly one of 'image' (file or base64) and 'example'", param="image")
+        if upload is None and fields.get("example"):
+            example = by_name.get(str(fields["example"]))
+            if example is None:
+                raise HTTPError(
+                    400,
+                    f"example: expected one of {sorted(by_name)}, got {fields['example']!r}",
+                    param="example",
+                )
+            upload, difficulty = example.png, example.difficulty
+        elif upload is None:
+            upload = decode_base64_image(fields.get("image"), param="image")
+        if not upload:
+            raise HTTPError(400, "image: the file is empty", param="image")
+        start = time.perf_counter()
+        image = await decode_upload(upload, max_pixels=limits.max_pixels, param="image")
+        return _Input(
+            image=image,
+            query=query,
+            slot=slots[key],
+            difficulty=difficulty,
+            mask_png=_flag(fields.get("mask_png", False), "mask_png"),
+            overlay_png=_flag(fields.get("overlay_png", False), "overlay_png"),
+            decode_s=time.perf_counter() - start,
+        )
+
+    # ------------------------------------------------------------------------------------- running
+    def run_pipeline(job: _Input, queued_at: float, on_text: Callable[[str], None] | None) -> dict[str, Any]:
+        """On the worker thread: the pipeline, then the JSON answer (pictures drawn here too)."""
+        started = time.perf_counter()
+        result = job.slot.pipeline.run(job.image, job.query, on_text=on_text)
+        out = result_json(result)
+        out.pop("mask_pixels", None)
+        payload: dict[str, Any] = {
+            "ok": result.error is None,
+            "error": result.error,
+            "model": job.slot.key,
+            "model_name": job.slot.name,
+            "query": job.query,
+            "response": out["response"],
+            "think": out["think"],
+            "bbox": out["bbox"],
+            "points": out["points"],
+            "problems": out["problems"],
+            "mask": None if result.mask is None else encode_rle(result.mask),
+            "mask_pixels": None if result.mask is None else int(result.mask.sum()),
+            "score": out["score"],
+            "uncertainty": out["uncertainty"],
+            "tokens": {"reasoning": out["reasoning_tokens"], "answer": out["answer_tokens"]},
+            "difficulty": job.difficulty,
+            "timings": out["timings"],
+            "image_size": out["image_size"],
+            "model_size": out["model_size"],
+        }
+        if job.mask_png and result.mask is not None:
+            payload["mask_png"] = _png_b64(mask_image(result.mask))
+        if job.overlay_png:
+            payload["overlay_png"] = _png_b64(overlay(job.image, result.mask, result.bbox, result.points))
+            payload["overlay_plain_png"] = _png_b64(overlay(job.image, None, result.bbox, result.points))
+        done = time.perf_counter()
+        payload["server"] = {
+            "queue": started - queued_at,
+            "decode": job.decode_s,
+            "total": done - queued_at + job.decode_s,
+        }
+        return payload
+
+    async def admitted(request: Request) -> tuple[_Input, float]:
+        """Admit (429 when full), parse and decode; the caller must ``gate.leave(started)`` once."""
+        started = gate.enter()
+        try:
+            return await parse_input(request), started
+        except BaseException:
+            gate.leave(started)
+            raise
+
+    def submit(job: _Input, started: float, on_text: Callable[[str], None] | None) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(worker, run_pipeline, job, time.perf_counter(), on_text)
+        # the request stays admitted until the model is done with it, even if its client went away
+        future.add_done_callback(lambda _f: gate.leave(started))
+        return future
+
+    async def finished(future: asyncio.Future) -> dict[str, Any]:
+        try:
+            return await asyncio.shield(future)
+        except Exception as exc:  # the reasoner itself failed (e.g. its server is down): not the client's
+            logger.exception("segmentation failed")
+            raise HTTPError(
+                502, f"the model failed: {type(exc).__name__}: {exc}", code="model_error"
+            ) from None
+
+    # ------------------------------------------------------------------------------------ endpoints
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        html = resources.files("pixelthink.webapp").joinpath("static/index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "queued": gate.inside, "queue_limit": gate.capacity}
+
+    @app.get("/v1/models")
+    async def model_info() -> dict[str, Any]:
+        return {
+            "models": [
+                {
+                    "id": m.key,
+                    "name": m.name,
+                    "backend": m.backend,
+                    "resolution": m.pipeline.resolution,
+                }
+                for m in models
+            ],
+            "segmenter": segmenter,
+            "limits": {
+                "max_body_bytes": limits.max_body_bytes,
+                "max_pixels": limits.max_pixels,
+                "max_queue": limits.max_queue,
+                "max_query_chars": max_query_chars,
+            },
+            "token_required": limits.api_key is not None,
+            "run_browser": run is not None,
+        }
+
+    @app.post("/v1/segment", response_model=SegmentResponse, openapi_extra=_REQUEST_DOC)
+    async def segment(request: Request) -> dict[str, Any]:
+        job, started = await admitted(request)
+        return await finished(submit(job, started, None))
+
+    @app.post("/v1/segment/stream", openapi_extra=_REQUEST_DOC, response_class=StreamingResponse)
+    async def segment_stream(request: Request) -> StreamingResponse:
+        job, started = await admitted(request)
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str] = asyncio.Queue()
+
+        def on_text(text: str) -> None:  # on the worker thread
+            loop.call_soon_threadsafe(pieces.put_nowait, text)
+
+        future = submit(job, started, on_text)
+
+        async def events() -> AsyncIterator[bytes]:
+            yield _sse("start", {"model": job.slot.key, "queued": gate.inside})
+            while True:
+                getter = asyncio.ensure_future(pieces.get())
+                await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield _sse("token", {"text": getter.result()})
+                    continue
+                getter.cancel()
+                while not pieces.empty():
+                    yield _sse("token", {"text": pieces.get_nowait()})
+                try:
+                    yield _sse("result", await finished(future))
+                except HTTPError as exc:
+                    yield _sse("error", error_body(exc.status, exc.message, code=exc.code))
+                return
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/v1/examples")
+    async def example_list() -> dict[str, Any]:
+        return {
+            "examples": [
+                {
+                    "name": e.name,
+                    "query": e.query,
+                    "difficulty": e.difficulty,
+                    "width": e.width,
+                    "height": e.height,
+                }
+                for e in examples or []
+            ]
+        }
+
+    @app.get("/v1/examples/{name}.png", response_class=Response)
+    async def example_image(name: str) -> Response:
+        example = by_name.get(name)
+        if example is None:
+            raise HTTPError(404, f"no example {name!r}; GET /v1/examples lists them")
+        return Response(example.png, media_type="image/png")
+
+    def need_run() -> RunBrowser:
+        if run is None:
+            raise HTTPError(404, "no run loaded: start the app with --run-data and --run-predictions")
+        return run
+
+    @app.get("/v1/run")
+    async def run_summary() -> dict[str, Any]:
+        return need_run().summary()
+
+    @app.get("/v1/run/samples")
+    async def run_samples(
+        bucket: Literal["all", "easy", "medium", "hard", "unrated"] = "all",
+        iou_min: float = Query(0.0, ge=0.0, le=1.0),
+        iou_max: float = Query(1.0, ge=0.0, le=1.0),
+        failed: Literal[FAILED_CHOICES] = "any",  # type: ignore[valid-type]
+        offset: int = Query(0, ge=0),
+        limit: int = Query(24, ge=1, le=200),
+    ) -> dict[str, Any]:
+        browser = need_run()
+        if iou_min > iou_max:
+            raise HTTPError(400, f"iou_min {iou_min} > iou_max {iou_max}", param="iou_min")
+        rule = RunFilter(None if bucket == "all" else bucket, iou_min, iou_max, failed)
+        total, items = browser.select(rule, offset, limit)
+        return {"total": total, "offset": offset, "items": items}
+
+    @app.get("/v1/run/image", response_class=Response)
+    async def run_image(id: str = Query(..., max_length=1000)) -> Response:
+        browser = need_run()
+        if id not in browser.by_id:
+            raise HTTPError(404, f"no sample {id!r} in the run", param="id")
+        try:
+            data = await asyncio.get_running_loop().run_in_executor(worker, browser.picture, id)
+        except (FileNotFoundError, ValueError) as exc:
+            raise HTTPError(500, f"cannot draw sample {id!r}: {exc}") from None
+        return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+    return app
