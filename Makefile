@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VERL_VENV ?= .venv-verl
 VERL_STAMP := $(VERL_VENV)/.installed
 
-.PHONY: venv venv-verl demo reproduce test test-main test-verl lint bench clean
+.PHONY: venv venv-verl browser demo reproduce test test-main test-verl lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -36,7 +36,11 @@ reproduce: $(STAMP)
 
 test: test-main test-verl
 
-test-main: $(STAMP)
+# Debian's Chromium for the browser tests of `pixelthink app` (installed with apt-get when missing).
+browser:
+	bash scripts/install_browser.sh
+
+test-main: $(STAMP) browser
 	$(BIN)/ruff check src tests tests_verl bench scripts
 	$(BIN)/python -m pytest
 
@@ -49,6 +53,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_app.py
 
 clean:
 	rm -rf $(VENV) $(VERL_VENV) build dist *.egg-info
