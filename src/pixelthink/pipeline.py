@@ -117,6 +117,26 @@ class Result:
         """True when the sample did not fail."""
         return self.error is None
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly summary (original-frame coordinates; the mask as its pixel count)."""
+        return {
+            "query": self.query,
+            "response": self.response,
+            "think": self.think,
+            "bbox": None if self.bbox is None else [float(v) for v in self.bbox],
+            "points": [[float(x), float(y)] for x, y in self.points],
+            "mask_pixels": None if self.mask is None else int(self.mask.sum()),
+            "score": self.score,
+            "uncertainty": self.uncertainty,
+            "reasoning_tokens": self.reasoning_tokens,
+            "answer_tokens": self.answer_tokens,
+            "timings": self.timings,
+            "problems": self.problems,
+            "error": self.error,
+            "image_size": None if self.image_size is None else list(self.image_size),
+            "model_size": None if self.frame is None else [self.frame.model_w, self.frame.model_h],
+        }
+
     def to_prediction(self, sample_id: str, meta: dict[str, Any] | None = None) -> Prediction:
         """This result as a :class:`pixelthink.predictions.Prediction` (mask as COCO RLE).
 

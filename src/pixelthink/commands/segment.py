@@ -178,27 +178,6 @@ def describe(result: Result) -> str:
     return "\n".join(lines)
 
 
-def result_json(result: Result) -> dict[str, Any]:
-    """JSON-friendly summary of a result (the mask as its pixel count)."""
-    return {
-        "query": result.query,
-        "response": result.response,
-        "think": result.think,
-        "bbox": None if result.bbox is None else [float(v) for v in result.bbox],
-        "points": [[float(x), float(y)] for x, y in result.points],
-        "mask_pixels": None if result.mask is None else int(result.mask.sum()),
-        "score": result.score,
-        "uncertainty": result.uncertainty,
-        "reasoning_tokens": result.reasoning_tokens,
-        "answer_tokens": result.answer_tokens,
-        "timings": result.timings,
-        "problems": result.problems,
-        "error": result.error,
-        "image_size": None if result.image_size is None else list(result.image_size),
-        "model_size": None if result.frame is None else [result.frame.model_w, result.frame.model_h],
-    }
-
-
 def default_mask_path(overlay_path: Path) -> Path:
     """Where the mask goes without ``--mask-out``: beside the overlay, ``STEM.mask.png``.
 
@@ -226,7 +205,7 @@ def handler(args: argparse.Namespace) -> int:
     if mask is not None:
         mask_image(mask).save(mask_out)
     if args.json:
-        payload = result_json(result) | {"overlay": str(out), "mask_file": str(mask_out)}
+        payload = result.to_json() | {"overlay": str(out), "mask_file": str(mask_out)}
         print(json.dumps(payload, ensure_ascii=False))
     else:
         print(describe(result))

@@ -186,7 +186,6 @@ def create_app(
         run: the run browser's run, or None.
         max_query_chars: longest query accepted.
     """
-    from pixelthink.commands.segment import result_json
     from pixelthink.masks import encode_rle
     from pixelthink.viz import mask_image, overlay
 
@@ -278,8 +277,7 @@ def create_app(
         """On the worker thread: the pipeline, then the JSON answer (pictures drawn here too)."""
         started = time.perf_counter()
         result = job.slot.pipeline.run(job.image, job.query, on_text=on_text)
-        out = result_json(result)
-        out.pop("mask_pixels", None)
+        out = result.to_json()
         payload: dict[str, Any] = {
             "ok": result.error is None,
             "error": result.error,
@@ -292,7 +290,7 @@ def create_app(
             "points": out["points"],
             "problems": out["problems"],
             "mask": None if result.mask is None else encode_rle(result.mask),
-            "mask_pixels": None if result.mask is None else int(result.mask.sum()),
+            "mask_pixels": out["mask_pixels"],
             "score": out["score"],
             "uncertainty": out["uncertainty"],
             "tokens": {"reasoning": out["reasoning_tokens"], "answer": out["answer_tokens"]},
