@@ -21,9 +21,12 @@ def free_port() -> int:
 
 
 def start_server(
-    cmd: Sequence[str], ready_url: str, *, timeout: float = 120.0, headers: dict[str, str] | None = None
+    cmd: Sequence[str], ready_url: str, *, timeout: float = 300.0, headers: dict[str, str] | None = None
 ) -> subprocess.Popen:
-    """Start ``cmd`` and wait until ``GET ready_url`` answers 200; raises with its output if it dies."""
+    """Start ``cmd`` and wait until ``GET ready_url`` answers 200; raises with its output if it dies.
+
+    The generous default timeout is for shared, overloaded machines, where importing torch alone in a
+    niced process has taken minutes."""
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + timeout
     while True:

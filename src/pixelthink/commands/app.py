@@ -1,11 +1,11 @@
-"""``pixelthink app``: a web page and an HTTP API to try reasoning segmentation on your own images.
+"""pixelthink app: a web page and an HTTP API to try reasoning segmentation on your own images.
 
 Upload an image (or pick an embedded example), type a query, and watch the reasoning stream in; then
 the answer's box and points are drawn on the image with the mask (toggle), the token counts, the
-uncertainty U and the per-stage latency. With ``--reasoner-b`` two models answer side by side. With
-``--run-data`` and ``--run-predictions`` a run browser pages through a benchmark run. With no model
-given, the shipped tiny model runs with GrabCut, so ``pixelthink app`` works on a fresh machine.
-The same server answers ``POST /v1/segment`` (JSON with the mask as COCO RLE); see docs/APP.md.
+uncertainty U and the per-stage latency. With --reasoner-b two models answer side by side. With
+--run-data and --run-predictions a run browser pages through a benchmark run. With no model
+given, the shipped tiny model runs with GrabCut, so pixelthink app works on a fresh machine.
+The same server answers POST /v1/segment (JSON with the mask as COCO RLE); see docs/APP.md.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
     add_model_arguments(parser, reasoner_default="", max_new_tokens=512)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="most waiting API requests of one model answered as one batch (streamed ones run alone; "
+        "default: %(default)s)",
+    )
     group = parser.add_argument_group("second model (side by side)")
     group.add_argument(
         "--reasoner-b",
@@ -76,6 +84,8 @@ def handle(args: argparse.Namespace) -> int:
     from pixelthink.webapp.runs import RunBrowser
     from pixelthink.webapp.server import ModelSlot, create_app
 
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.max_query_chars < 1:
         raise ValueError(f"--max-query-chars must be >= 1, got {args.max_query_chars}")
     if (args.run_data is None) != (args.run_predictions is None):
@@ -97,7 +107,7 @@ def handle(args: argparse.Namespace) -> int:
 
     remote = re.compile(r"^https?://", re.IGNORECASE)
     print(f"loading model a: {args.reasoner} ...", flush=True)
-    first = pipeline_from_args(args)
+    first = pipeline_from_args(args, batch_size=args.batch_size)
     models = [
         ModelSlot(
             "a",
@@ -115,7 +125,7 @@ def handle(args: argparse.Namespace) -> int:
                 "b",
                 _name(args.reasoner_b, args.model_b),
                 args.reasoner_b,
-                pipeline_from_args(other, segmenter=first.segmenter),
+                pipeline_from_args(other, batch_size=args.batch_size, segmenter=first.segmenter),
                 "openai" if remote.match(args.reasoner_b) else "transformers",
             )
         )
@@ -126,6 +136,7 @@ def handle(args: argparse.Namespace) -> int:
         examples=examples,
         run=run,
         max_query_chars=args.max_query_chars,
+        batch_size=args.batch_size,
     )
     import uvicorn
 

@@ -14,17 +14,20 @@ Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``; d
   started with ``--run-data`` / ``--run-predictions``).
 
 Every request goes through :mod:`pixelthink.httpsafety` (token, body size, pixel limit, bounded queue,
-JSON errors). The pipeline runs on one worker thread: the models see one request at a time, in order.
+JSON errors). The pipeline runs on one worker thread, in arrival order: non-streaming requests waiting
+for the same model are batched (``Pipeline.run_many``, up to ``batch_size``); a streamed one runs alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +113,9 @@ class SegmentResponse(BaseModel):
     tokens: Tokens
     difficulty: float | None = Field(description="difficulty 1..10 where known (embedded examples)")
     timings: dict[str, float] = Field(description="seconds per pipeline stage, 'total' their sum")
-    server: dict[str, float] = Field(description="seconds: queue (waiting for the model), decode, total")
+    server: dict[str, float] = Field(
+        description="seconds: queue (waiting for the model), decode, total; batch: requests answered together"
+    )
     image_size: list[int] | None = Field(description="[width, height]")
     model_size: list[int] | None = Field(description="[width, height] of the model frame")
     mask_png: str | None = None
@@ -128,6 +133,15 @@ _REQUEST_DOC = {
 }
 
 
+def _settle(future: asyncio.Future, answer: Any) -> None:
+    if future.done():
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
+
+
 @dataclass
 class _Input:
     image: Any
@@ -137,6 +151,15 @@ class _Input:
     mask_png: bool
     overlay_png: bool
     decode_s: float
+
+
+@dataclass
+class _Job:
+    input: _Input
+    on_text: Callable[[str], None] | None
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    queued_at: float
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -175,6 +198,7 @@ def create_app(
     examples: list[Example] | None = None,
     run: RunBrowser | None = None,
     max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
+    batch_size: int = 8,
 ) -> FastAPI:
     """The app serving ``models`` (one or two :class:`ModelSlot`, keys ``a`` and ``b``).
 
@@ -185,16 +209,22 @@ def create_app(
         examples: embedded example images (:func:`pixelthink.webapp.examples.make_examples`).
         run: the run browser's run, or None.
         max_query_chars: longest query accepted.
+        batch_size: most waiting ``/v1/segment`` requests of one model run as one batch
+            (``Pipeline.run_many``); streamed requests run alone.
     """
     from pixelthink.masks import encode_rle
     from pixelthink.viz import mask_image, overlay
 
     if not models:
         raise ValueError("the app needs at least one model")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     limits = limits or ServerLimits(query_token=True)
     slots = {m.key: m for m in models}
     by_name = {e.name: e for e in examples or []}
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelthink-app")
+    pending: collections.deque[_Job] = collections.deque()
+    pending_lock = threading.Lock()
     gate = Gate(limits.max_queue, workers=1)
 
     @contextlib.asynccontextmanager
@@ -273,17 +303,15 @@ def create_app(
         )
 
     # ------------------------------------------------------------------------------------- running
-    def run_pipeline(job: _Input, queued_at: float, on_text: Callable[[str], None] | None) -> dict[str, Any]:
-        """On the worker thread: the pipeline, then the JSON answer (pictures drawn here too)."""
-        started = time.perf_counter()
-        result = job.slot.pipeline.run(job.image, job.query, on_text=on_text)
+    def payload_of(job: _Job, result: Any, started: float, batch: int) -> dict[str, Any]:
+        """The JSON answer of one finished job (pictures drawn here, on the worker thread)."""
         out = result.to_json()
         payload: dict[str, Any] = {
             "ok": result.error is None,
             "error": result.error,
-            "model": job.slot.key,
-            "model_name": job.slot.name,
-            "query": job.query,
+            "model": job.input.slot.key,
+            "model_name": job.input.slot.name,
+            "query": job.input.query,
             "response": out["response"],
             "think": out["think"],
             "bbox": out["bbox"],
@@ -294,23 +322,54 @@ def create_app(
             "score": out["score"],
             "uncertainty": out["uncertainty"],
             "tokens": {"reasoning": out["reasoning_tokens"], "answer": out["answer_tokens"]},
-            "difficulty": job.difficulty,
+            "difficulty": job.input.difficulty,
             "timings": out["timings"],
             "image_size": out["image_size"],
             "model_size": out["model_size"],
         }
-        if job.mask_png and result.mask is not None:
+        image = job.input.image
+        if job.input.mask_png and result.mask is not None:
             payload["mask_png"] = _png_b64(mask_image(result.mask))
-        if job.overlay_png:
-            payload["overlay_png"] = _png_b64(overlay(job.image, result.mask, result.bbox, result.points))
-            payload["overlay_plain_png"] = _png_b64(overlay(job.image, None, result.bbox, result.points))
-        done = time.perf_counter()
+        if job.input.overlay_png:
+            payload["overlay_png"] = _png_b64(overlay(image, result.mask, result.bbox, result.points))
+            payload["overlay_plain_png"] = _png_b64(overlay(image, None, result.bbox, result.points))
         payload["server"] = {
-            "queue": started - queued_at,
-            "decode": job.decode_s,
-            "total": done - queued_at + job.decode_s,
+            "queue": started - job.queued_at,
+            "decode": job.input.decode_s,
+            "total": time.perf_counter() - job.queued_at + job.input.decode_s,
+            "batch": batch,
         }
         return payload
+
+    def run_next() -> None:
+        """On the worker thread: the oldest waiting job, batched with the waiting non-streaming jobs
+        of the same model (up to ``batch_size``; streaming jobs run alone)."""
+        with pending_lock:
+            if not pending:
+                return
+            batch = [pending.popleft()]
+            if batch[0].on_text is None:
+                for job in list(pending):
+                    if len(batch) >= batch_size:
+                        break
+                    if job.on_text is None and job.input.slot is batch[0].input.slot:
+                        pending.remove(job)
+                        batch.append(job)
+        started = time.perf_counter()
+        pipeline = batch[0].input.slot.pipeline
+        try:
+            if batch[0].on_text is not None:
+                results = [pipeline.run(batch[0].input.image, batch[0].input.query, on_text=batch[0].on_text)]
+            else:
+                results = pipeline.run_many([j.input.image for j in batch], [j.input.query for j in batch])
+            answers: list[Any] = [
+                payload_of(j, r, started, len(batch)) for j, r in zip(batch, results, strict=True)
+            ]
+        except Exception as exc:  # the model itself failed: every job of the batch gets the error
+            logger.exception("segmentation failed for a batch of %d", len(batch))
+            answers = [exc] * len(batch)
+        for job, answer in zip(batch, answers, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, answer)
 
     async def admitted(request: Request) -> tuple[_Input, float]:
         """Admit (429 when full), parse and decode; the caller must ``gate.leave(started)`` once."""
@@ -323,7 +382,10 @@ def create_app(
 
     def submit(job: _Input, started: float, on_text: Callable[[str], None] | None) -> asyncio.Future:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(worker, run_pipeline, job, time.perf_counter(), on_text)
+        future: asyncio.Future = loop.create_future()
+        with pending_lock:
+            pending.append(_Job(job, on_text, future, loop, time.perf_counter()))
+        worker.submit(run_next)  # one call per job: every job is taken by some call
         # the request stays admitted until the model is done with it, even if its client went away
         future.add_done_callback(lambda _f: gate.leave(started))
         return future
