@@ -53,7 +53,7 @@ def _chat(image: bytes = b"", **extra) -> dict:
 
 
 def _post(url: str, *, headers=AUTH, **kw) -> httpx.Response:
-    return httpx.post(f"{url}/v1/chat/completions", headers=headers, timeout=60, **kw)
+    return httpx.post(f"{url}/v1/chat/completions", headers=headers, timeout=300, **kw)
 
 
 def _assert_error(response: httpx.Response, status: int, words: str = "") -> dict:
