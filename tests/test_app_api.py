@@ -241,9 +241,16 @@ def test_urls_and_paths_are_never_fetched_or_read(app, tmp_path):
 ANSWER = '<think>the red one is left</think><answer>{"bbox": [10, 10, 40, 40], "points_1": [20, 20], "points_2": [30, 30]}</answer>'
 
 
+HELD = threading.Event()  # the scripted model received a "hold" query
+RELEASE = threading.Event()  # ... and may answer it
+
+
 @pytest.fixture(scope="module")
 def slow_app(scripted_server):
     def answer(prompt: str) -> str:
+        if "hold" in prompt:
+            HELD.set()
+            RELEASE.wait(timeout=300)
         time.sleep(0.4)  # a slow model, so that a burst fills the queue
         return "I refuse to answer" if "garbage" in prompt else ANSWER
 
@@ -279,12 +286,27 @@ def test_unusable_model_answer_is_200_with_the_failure(slow_app):
 
 
 def test_waiting_requests_are_answered_as_one_batch(slow_app):
-    body = {"image": _b64(png_bytes(20, 20)), "query": "the red one"}
+    """While the model holds one request, two more wait; released, they are answered as one batch."""
+    body = {"image": _b64(png_bytes(64, 64)), "query": "the red one"}
+
+    def health() -> dict:
+        return httpx.get(f"{slow_app}/health", timeout=60).json()
+
+    def until(condition) -> None:
+        deadline = time.monotonic() + 300
+        while not condition():
+            assert time.monotonic() < deadline, "the app did not get there within 300 s"
+            time.sleep(0.05)
+
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        responses = list(pool.map(lambda _: _post(slow_app, json=body, headers={}), range(3)))
+        first = pool.submit(_post, slow_app, json=body | {"query": "hold it"}, headers={})
+        until(HELD.is_set)  # the model is busy with the first request
+        others = [pool.submit(_post, slow_app, json=body, headers={}) for _ in range(2)]
+        until(lambda: health()["waiting"] == 2)
+        RELEASE.set()
+        responses = [first.result(), *(f.result() for f in others)]
     assert [r.status_code for r in responses] == [200] * 3
-    batches = sorted(r.json()["server"]["batch"] for r in responses)
-    assert batches in ([1, 2, 2], [3, 3, 3])  # the first runs alone or all three together
+    assert [r.json()["server"]["batch"] for r in responses] == [1, 2, 2]
     assert all(r.json()["bbox"] == [10.0, 10.0, 40.0, 40.0] for r in responses)
 
 

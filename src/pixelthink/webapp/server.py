@@ -407,7 +407,12 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "queued": gate.inside, "queue_limit": gate.capacity}
+        return {
+            "status": "ok",
+            "queued": gate.inside,
+            "waiting": len(pending),
+            "queue_limit": gate.capacity,
+        }
 
     @app.get("/v1/models")
     async def model_info() -> dict[str, Any]:
