@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VERL_VENV ?= .venv-verl
 VERL_STAMP := $(VERL_VENV)/.installed
 
-.PHONY: venv venv-verl demo reproduce test test-main test-verl lint bench clean
+.PHONY: venv venv-verl browser demo reproduce test test-main test-verl lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -36,10 +36,14 @@ reproduce: $(STAMP)
 
 test: test-main test-verl
 
+# Debian's Chromium for the browser tests of `pixelthink app` (installed with apt-get when missing).
+browser:
+	bash scripts/install_browser.sh
+
 # Both runs end with pytest's summary line ("N passed in S s"): pyproject's addopts holds the one -q
 # (a second -q would hide it), -rfEs lists failures, errors and skips; a run in which no test passed
 # fails (conftest.py).
-test-main: $(STAMP)
+test-main: $(STAMP) browser
 	$(BIN)/ruff check src tests tests_verl bench scripts conftest.py
 	$(BIN)/python -m pytest -rfEs
 
@@ -53,6 +57,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_parsers.py --old-limit 5
+	$(BIN)/python bench/bench_app.py
 
 clean:
 	rm -rf $(VENV) $(VERL_VENV) build dist *.egg-info

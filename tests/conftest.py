@@ -49,7 +49,8 @@ def scripted_server() -> Iterator[Callable[..., str]]:
     """Start OpenAI chat-completions stand-ins on loopback: ``start(answer_for, usage=None) -> base URL``.
 
     ``answer_for(prompt_text) -> str`` gives the assistant message for a request's text part; the model
-    list serves one model, ``scripted``. The real ``OpenAIReasoner`` talks to it over HTTP, so tests can
+    list serves one model, ``scripted``; with ``stream: true`` the answer comes as server-sent events,
+    one word per chunk. The real ``OpenAIReasoner`` talks to it over HTTP, so tests can
     check the success path of the pipeline with exact answers. Servers stop at the end of the module.
     """
     servers: list[ThreadingHTTPServer] = []
@@ -79,7 +80,26 @@ def scripted_server() -> Iterator[Callable[..., str]]:
                 }
                 if usage is not None:
                     reply["usage"] = usage
-                self._send(reply)
+                if payload.get("stream"):
+                    self._send_stream(message["content"], usage)
+                else:
+                    self._send(reply)
+
+            def _send_stream(self, text: str, usage: dict[str, Any] | None) -> None:
+                """``stream=true``: the text as server-sent events, one word per chunk, then [DONE]."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                pieces = [w + " " for w in text.split(" ")]
+                pieces[-1] = pieces[-1][:-1]
+                chunks: list[dict[str, Any]] = [
+                    {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    for piece in pieces
+                ]
+                chunks.append({"choices": [], "usage": usage} if usage is not None else {"choices": []})
+                for chunk in chunks:
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
+from _servers import png_header_only as _png_header_only
 from PIL import Image
 
 from pixelthink.images import ImageDecodeError, ImageTooLargeError, decode_image, image_size
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A tiny PNG that declares ``width x height`` (a decompression bomb's header)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0"))
-        + chunk(b"IEND", b"")
-    )
 
 
 def _png(width: int, height: int) -> bytes:

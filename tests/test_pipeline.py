@@ -212,3 +212,26 @@ def test_tiny_qwen_and_sam2_end_to_end(tiny_models) -> None:
         else:
             assert result.error.startswith("answer: ") and not result.mask.any()
         assert result.to_prediction("id").to_line()
+
+
+def test_streaming_with_a_reasoner_that_cannot_stream_hands_over_the_whole_text() -> None:
+    pipe = Pipeline(ScriptedReasoner({"a": GOOD, "b": BAD}), BoxSegmenter(), resolution=840)
+    image, _ = _scene()
+    seen: list[tuple[int, str]] = []
+    results = pipe.run_many(
+        ["/no/such/image.png", image, image], ["a", "a", "b"], on_text=lambda i, t: seen.append((i, t))
+    )
+    assert seen == [(1, GOOD), (2, BAD)]  # indices of the inputs, the failed load skipped
+    pieces: list[str] = []
+    assert pipe.run(image, "a", on_text=pieces.append).response == GOOD == "".join(pieces)
+    assert results[1].response == GOOD
+
+
+def test_tiny_qwen_streams_the_same_text_it_returns(tiny_models) -> None:
+    qwen, _ = tiny_models
+    pipe = Pipeline.from_specs(str(qwen), "box", resolution=112, reasoner_options={"max_new_tokens": 12})
+    image, _ = _scene()
+    pieces: list[str] = []
+    streamed = pipe.run(image, "the block", on_text=pieces.append)
+    assert streamed.response == "".join(pieces)
+    assert streamed.response == pipe.run(image, "the block").response  # streaming changes nothing

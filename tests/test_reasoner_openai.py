@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
 import pytest
+from _servers import free_port, start_server, stop_server
 from PIL import Image
 
 from pixelthink.models import load_reasoner
@@ -24,12 +22,6 @@ MAX_NEW = 16
 NAME = "tiny-qwen"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def model_dir(tiny_vl_dirs):
     return tiny_vl_dirs["qwen2_5_vl"]
@@ -37,27 +29,13 @@ def model_dir(tiny_vl_dirs):
 
 @pytest.fixture(scope="module")
 def server(model_dir):
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "pixelthink.cli", "serve", str(model_dir), "--port", str(port),
            "--model-name", NAME, "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server did not start within 90 s")
-        time.sleep(0.2)
+    proc = start_server(cmd, f"{url}/models")
     yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    stop_server(proc)
 
 
 def _images() -> list[Image.Image]:
@@ -140,7 +118,7 @@ def test_bad_request_gets_openai_error_body(server):
 
 
 def test_unreachable_server():
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(ConnectionError, match="is the server running"):
         OpenAIReasoner(url, "m", max_retries=0).generate(_images()[:1], QUERIES[:1])
     with pytest.raises(ConnectionError, match="is the server running"):

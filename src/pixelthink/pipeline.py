@@ -15,6 +15,7 @@ so that a resumable job stops and can be re-run rather than record a whole bench
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from pixelthink.images import DEFAULT_MAX_PIXELS, decode_image
 if TYPE_CHECKING:
     from PIL import Image
 
-    from pixelthink.models.reasoners import Generation, Reasoner
+    from pixelthink.models.reasoners import Generation, Reasoner, TextCallback
     from pixelthink.models.segmenters import Segmenter
     from pixelthink.predictions import Prediction
 
@@ -115,6 +116,26 @@ class Result:
         """True when the sample did not fail."""
         return self.error is None
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON-friendly summary (original-frame coordinates; the mask as its pixel count)."""
+        return {
+            "query": self.query,
+            "response": self.response,
+            "think": self.think,
+            "bbox": None if self.bbox is None else [float(v) for v in self.bbox],
+            "points": [[float(x), float(y)] for x, y in self.points],
+            "mask_pixels": None if self.mask is None else int(self.mask.sum()),
+            "score": self.score,
+            "uncertainty": self.uncertainty,
+            "reasoning_tokens": self.reasoning_tokens,
+            "answer_tokens": self.answer_tokens,
+            "timings": self.timings,
+            "problems": self.problems,
+            "error": self.error,
+            "image_size": None if self.image_size is None else list(self.image_size),
+            "model_size": None if self.frame is None else [self.frame.model_w, self.frame.model_h],
+        }
+
     def to_prediction(self, sample_id: str, meta: dict[str, Any] | None = None) -> Prediction:
         """This result as a :class:`pixelthink.predictions.Prediction` (mask as COCO RLE).
 
@@ -192,7 +213,7 @@ class Pipeline:
     def from_specs(
         cls,
         reasoner: str,
-        segmenter: str = "grabcut",
+        segmenter: str | Segmenter = "grabcut",
         *,
         resolution: int | tuple[int, int] | str | None = "auto",
         reasoner_options: dict[str, Any] | None = None,
@@ -201,7 +222,8 @@ class Pipeline:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> Pipeline:
         """Build from spec strings: ``load_reasoner(reasoner, resolution=..., **reasoner_options)`` and
-        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax);
+        ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax); an
+        already loaded segmenter object is used as it is (e.g. one SAM2 shared by two pipelines);
         ``max_query_chars`` and ``max_pixels`` as in the constructor.
 
         ``resolution="auto"``: the resolution a local checkpoint was trained at (its
@@ -210,20 +232,36 @@ class Pipeline:
         from pixelthink.models.segmenters import load_segmenter
 
         resolved = resolve_resolution(reasoner, resolution)
-        seg = load_segmenter(segmenter, **(segmenter_options or {}))
+        seg = (
+            load_segmenter(segmenter, **(segmenter_options or {}))
+            if isinstance(segmenter, str)
+            else segmenter
+        )
         rsn = load_reasoner(reasoner, resolution=resolved, **(reasoner_options or {}))
         return cls(rsn, seg, resolution=resolved, max_query_chars=max_query_chars, max_pixels=max_pixels)
 
     # ------------------------------------------------------------------ public API
-    def run(self, image: ImageSource, query: str) -> Result:
-        """Run one image (original frame) and query; never raises for a per-sample failure."""
-        return self.run_many([image], [query])[0]
+    def run(self, image: ImageSource, query: str, *, on_text: Callable[[str], None] | None = None) -> Result:
+        """Run one image (original frame) and query; never raises for a per-sample failure.
 
-    def run_many(self, images: Sequence[ImageSource], queries: Sequence[str]) -> list[Result]:
+        ``on_text(text)`` receives the response piece by piece while it is generated (streaming).
+        """
+        callback = None if on_text is None else (lambda _i, text: on_text(text))
+        return self.run_many([image], [query], on_text=callback)[0]
+
+    def run_many(
+        self,
+        images: Sequence[ImageSource],
+        queries: Sequence[str],
+        *,
+        on_text: TextCallback | None = None,
+    ) -> list[Result]:
         """Run a batch: one ``reasoner.generate`` call; the segmenter sets each distinct image once.
 
         Consecutive entries given the *same* source object (e.g. one path with several queries) share
-        one ``set_image``. Returns one :class:`Result` per input, in order.
+        one ``set_image``. Returns one :class:`Result` per input, in order. ``on_text(i, text)`` receives
+        the response of input ``i`` piece by piece while it is generated: reasoners whose ``generate``
+        takes ``on_text`` (both built-in backends) stream; for others the whole text comes at once.
         """
         if len(images) != len(queries):
             raise ValueError(f"run_many: got {len(images)} images but {len(queries)} queries")
@@ -248,7 +286,8 @@ class Pipeline:
 
         todo = [i for i, image in enumerate(loaded) if image is not None]
         if todo:
-            generations = self._generate([loaded[i] for i in todo], [queries[i] for i in todo])  # type: ignore[misc]
+            stream = None if on_text is None else (lambda k, text: on_text(todo[k], text))
+            generations = self._generate([loaded[i] for i in todo], [queries[i] for i in todo], stream)  # type: ignore[misc]
             for i, gen in zip(todo, generations, strict=True):
                 self._apply_generation(results[i], gen)
             self._segment(images, loaded, results, todo)
@@ -260,14 +299,28 @@ class Pipeline:
         return results
 
     # ------------------------------------------------------------------ stages
-    def _generate(self, images: list[Image.Image], queries: list[str]) -> list[Generation]:
+    def _call_reasoner(
+        self, images: list[Image.Image], queries: list[str], on_text: TextCallback | None
+    ) -> list[Generation]:
+        if on_text is None:
+            return list(self.reasoner.generate(images, queries))
+        if "on_text" in inspect.signature(self.reasoner.generate).parameters:
+            return list(self.reasoner.generate(images, queries, on_text=on_text))  # type: ignore[call-arg]
+        generations = list(self.reasoner.generate(images, queries))
+        for i, gen in enumerate(generations):
+            on_text(i, gen.text)
+        return generations
+
+    def _generate(
+        self, images: list[Image.Image], queries: list[str], on_text: TextCallback | None = None
+    ) -> list[Generation]:
         """Call the reasoner; without reasoner-side resizing, resize here and compose the frames."""
         if self._reasoner_resizes:
-            generations = list(self.reasoner.generate(images, queries))
+            generations = self._call_reasoner(images, queries, on_text)
         else:
             frames = [FrameTransform.for_size(im.size[0], im.size[1], self.resolution) for im in images]
             model_images = [f.image_to_model(im) for f, im in zip(frames, images, strict=True)]
-            generations = list(self.reasoner.generate(model_images, queries))
+            generations = self._call_reasoner(model_images, queries, on_text)
             for gen, pre in zip(generations, frames, strict=False):
                 # Both transforms are axis scalings, so their composition maps the reasoner's frame
                 # straight to the original image.

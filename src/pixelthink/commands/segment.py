@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pixelthink.commands._options import add_limit_arguments
 
 if TYPE_CHECKING:
+    from pixelthink.models.segmenters import Segmenter
     from pixelthink.pipeline import Pipeline, Result
 
 
@@ -38,15 +40,20 @@ def parse_resolution(text: str) -> int | tuple[int, int] | str | None:
     )
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The reasoner / segmenter options of ``segment`` and ``predict``."""
+def add_model_arguments(
+    parser: argparse.ArgumentParser, *, reasoner_default: str | None = None, max_new_tokens: int = 1024
+) -> None:
+    """The reasoner / segmenter options of ``segment``, ``predict`` and ``app`` (``--reasoner`` is
+    required unless ``reasoner_default`` is given)."""
     group = parser.add_argument_group("models")
     group.add_argument(
         "--reasoner",
-        required=True,
+        required=reasoner_default is None,
+        default=reasoner_default,
         metavar="PATH_OR_URL",
         help="local checkpoint directory (transformers) or http(s)://HOST:PORT/v1[?model=NAME] "
-        "(OpenAI-compatible server: vLLM, SGLang, pixelthink serve)",
+        "(OpenAI-compatible server: vLLM, SGLang, pixelthink serve; its token, if any, from $OPENAI_API_KEY)"
+        + ("" if reasoner_default is None else "; default: the shipped tiny model"),
     )
     group.add_argument("--model", metavar="NAME", help="model name on the OpenAI-compatible server")
     group.add_argument(
@@ -80,15 +87,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "(PixelThink / Seg-Zero checkpoints, default), vision = the processor's snapped grid (stock "
         "Qwen2.5-VL grounding, e.g. with --resolution native)",
     )
-    group.add_argument("--max-new-tokens", type=int, default=1024, metavar="N", help="default: %(default)s")
+    group.add_argument(
+        "--max-new-tokens", type=int, default=max_new_tokens, metavar="N", help="default: %(default)s"
+    )
     group.add_argument(
         "--device", default="auto", help="torch device for local models: auto | cpu | cuda | cuda:1 ..."
     )
     add_limit_arguments(parser)
 
 
-def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = None) -> Pipeline:
-    """Build the :class:`~pixelthink.pipeline.Pipeline` named by :func:`add_model_arguments` options."""
+def pipeline_from_args(
+    args: argparse.Namespace, *, batch_size: int | None = None, segmenter: Segmenter | None = None
+) -> Pipeline:
+    """Build the :class:`~pixelthink.pipeline.Pipeline` named by :func:`add_model_arguments` options
+    (``segmenter``: an already loaded one instead of ``--segmenter``)."""
     from pixelthink.pipeline import Pipeline
 
     if args.max_new_tokens < 1:
@@ -101,6 +113,8 @@ def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = Non
         reasoner_options["max_retries"] = args.max_retries
         if args.model:
             reasoner_options["model"] = args.model
+        if os.environ.get("OPENAI_API_KEY"):  # the server's token (pixelthink serve --token, vLLM --api-key)
+            reasoner_options["api_key"] = os.environ["OPENAI_API_KEY"]
         if batch_size is not None:
             reasoner_options["concurrency"] = batch_size
     else:
@@ -115,7 +129,7 @@ def pipeline_from_args(args: argparse.Namespace, *, batch_size: int | None = Non
         segmenter_options["device"] = args.device
     return Pipeline.from_specs(
         args.reasoner,
-        args.segmenter,
+        segmenter if segmenter is not None else args.segmenter,
         resolution=args.resolution,
         reasoner_options=reasoner_options,
         segmenter_options=segmenter_options,
@@ -180,27 +194,6 @@ def describe(result: Result) -> str:
     return "\n".join(lines)
 
 
-def result_json(result: Result) -> dict[str, Any]:
-    """JSON-friendly summary of a result (the mask as its pixel count)."""
-    return {
-        "query": result.query,
-        "response": result.response,
-        "think": result.think,
-        "bbox": None if result.bbox is None else [float(v) for v in result.bbox],
-        "points": [[float(x), float(y)] for x, y in result.points],
-        "mask_pixels": None if result.mask is None else int(result.mask.sum()),
-        "score": result.score,
-        "uncertainty": result.uncertainty,
-        "reasoning_tokens": result.reasoning_tokens,
-        "answer_tokens": result.answer_tokens,
-        "timings": result.timings,
-        "problems": result.problems,
-        "error": result.error,
-        "image_size": None if result.image_size is None else list(result.image_size),
-        "model_size": None if result.frame is None else [result.frame.model_w, result.frame.model_h],
-    }
-
-
 def default_mask_path(overlay_path: Path) -> Path:
     """Where the mask goes without ``--mask-out``: beside the overlay, ``STEM.mask.png``.
 
@@ -234,7 +227,7 @@ def handler(args: argparse.Namespace) -> int:
     if mask is not None:
         mask_image(mask).save(mask_out)
     if args.json:
-        payload = result_json(result) | {"overlay": str(out), "mask_file": str(mask_out)}
+        payload = result.to_json() | {"overlay": str(out), "mask_file": str(mask_out)}
         print(json.dumps(payload, ensure_ascii=False))
     else:
         print(describe(result))

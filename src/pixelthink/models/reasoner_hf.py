@@ -39,13 +39,20 @@ from typing import Any
 
 import torch
 from PIL import Image
-from transformers import AutoModelForImageTextToText, GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import (
+    AutoModelForImageTextToText,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    TextStreamer,
+)
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
 from pixelthink.frames import FrameTransform
 from pixelthink.models.processors import load_processor, processed_image_size
 from pixelthink.models.reasoners import (
     Generation,
+    TextCallback,
     checkpoint_defaults,
     count_reasoning_tokens,
     resolve_resolution,
@@ -55,6 +62,7 @@ from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_m
 ANSWER_FRAMES = ("input", "vision")
 
 __all__ = [
+    "CallbackStreamer",
     "ChatOutput",
     "TopKRecorder",
     "TransformersReasoner",
@@ -142,6 +150,19 @@ class TopKRecorder(LogitsProcessor):
     @property
     def chosen_logprobs(self) -> torch.Tensor:
         return torch.stack(self._chosen).cpu()
+
+
+class CallbackStreamer(TextStreamer):
+    """transformers' :class:`TextStreamer` (batch size 1) handing each finished piece of text, special
+    tokens skipped and the prompt left out, to ``callback(text)`` instead of printing it."""
+
+    def __init__(self, tokenizer: Any, callback: Any) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.callback = callback
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self.callback(text)
 
 
 @dataclass
@@ -400,6 +421,7 @@ class TransformersReasoner:
         max_new_tokens: int | None = None,
         temperature: float | None = None,
         top_p: float | None = None,
+        streamer: Any = None,
     ) -> list[ChatOutput]:
         """Generate for one batch of ready-made chat conversations (no prompt template applied).
 
@@ -409,6 +431,7 @@ class TransformersReasoner:
             frames: the frame transform of each sample (returned in ``Generation.frame``).
             top_k: number of top log-probs to keep per generated token (>= 2).
             max_new_tokens, temperature, top_p: per-call overrides (temperature 0 = greedy).
+            streamer: a transformers streamer (e.g. :class:`CallbackStreamer`; batch size 1 only).
         """
         n = len(conversations)
         if not (n == len(model_images) == len(frames)):
@@ -426,6 +449,7 @@ class TransformersReasoner:
             **inputs,
             generation_config=self._call_config(max_new_tokens, temperature, top_p),
             logits_processor=LogitsProcessorList([recorder]),
+            streamer=streamer,
         )
         if on_cuda:
             torch.cuda.synchronize(self.device)
@@ -484,12 +508,20 @@ class TransformersReasoner:
             )
         return results
 
-    def generate(self, images: Sequence[Image.Image], queries: Sequence[str]) -> list[Generation]:
+    def generate(
+        self,
+        images: Sequence[Image.Image],
+        queries: Sequence[str],
+        *,
+        on_text: TextCallback | None = None,
+    ) -> list[Generation]:
         """Generate one response per (image, query) pair, in input order, in batches of ``batch_size``.
 
         Args:
             images: PIL images in the *original* frame (any mode; converted to RGB).
             queries: the questions (filled into the prompt template by ``build_prompt``).
+            on_text: ``on_text(i, text)`` receives the response of input ``i`` piece by piece while it is
+                generated; samples are then generated one at a time (transformers streams batch size 1).
 
         Returns:
             One :class:`Generation` per input; coordinates in ``text`` are in the model frame
@@ -498,14 +530,20 @@ class TransformersReasoner:
         if len(images) != len(queries):
             raise ValueError(f"got {len(images)} images but {len(queries)} queries")
         results: list[Generation] = []
-        for start in range(0, len(images), self.batch_size):
-            batch_images = images[start : start + self.batch_size]
-            batch_queries = queries[start : start + self.batch_size]
+        step = 1 if on_text is not None else self.batch_size
+        for start in range(0, len(images), step):
+            batch_images = images[start : start + step]
+            batch_queries = queries[start : start + step]
             t0 = time.perf_counter()
             frames = [self.frame_for(*image.size) for image in batch_images]
             model_images = [f.image_to_model(image) for f, image in zip(frames, batch_images, strict=True)]
             resize = (time.perf_counter() - t0) / len(batch_images)
-            outputs = self.generate_chat([self.messages_for(q) for q in batch_queries], model_images, frames)
+            streamer = None
+            if on_text is not None:
+                streamer = CallbackStreamer(self.tokenizer, lambda text, i=start: on_text(i, text))
+            outputs = self.generate_chat(
+                [self.messages_for(q) for q in batch_queries], model_images, frames, streamer=streamer
+            )
             for output in outputs:
                 output.generation.timings["preprocess"] += resize
                 results.append(output.generation)

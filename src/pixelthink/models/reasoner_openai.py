@@ -20,6 +20,12 @@ Model frame: the server's processor may snap the image to its own patch grid (Qw
 32 pixels, so 840 becomes 832); this client cannot see that. For Qwen2.5-VL, 840 is kept exactly
 (840 = 30 * 28); for Qwen3-VL servers pass ``resolution=832``.
 
+Streaming (``generate(..., on_text=callback)``): requests ask for ``stream=true`` (with
+``stream_options.include_usage``) and read the server-sent events, handing each content delta to the
+callback; the chunks' logprob entries and usage are put together into the same :class:`Generation` as
+without streaming. A server that refuses ``stream`` (HTTP 400, e.g. ``pixelthink serve``) is asked
+again without it, and the whole text is handed to the callback at once.
+
 Token counts: from the returned per-token logprob entries (a final end-of-sequence entry, such as
 ``<|im_end|>``, is not counted). When the server returns no logprobs, ``usage.completion_tokens``
 is split by the character share of the ``<think>`` block (an estimate) and U is None.
@@ -31,18 +37,19 @@ import asyncio
 import base64
 import contextlib
 import io
+import json
 import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt, extract_think
 from pixelthink.frames import FrameTransform
-from pixelthink.models.reasoners import Generation, count_reasoning_tokens
+from pixelthink.models.reasoners import Generation, TextCallback, count_reasoning_tokens
 
 __all__ = ["END_TOKENS", "OpenAIReasoner", "ReasonerServerError", "image_to_data_url"]
 
@@ -91,6 +98,57 @@ def _error_message(response: httpx.Response) -> str:
         if "detail" in body:
             return str(body["detail"])
     return str(body)[:500]
+
+
+def _json_body(response: httpx.Response) -> Any:
+    """The JSON body of an HTTP 200 reply; :class:`_SampleFailure` when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise _SampleFailure(f"malformed reply: not JSON: {response.text[:200]!r}") from None
+
+
+async def _read_stream(response: httpx.Response, on_text: Callable[[str], None]) -> dict[str, Any]:
+    """Read a ``stream=true`` chat completion (server-sent events) into the body of a non-streamed one,
+    handing each content delta to ``on_text``."""
+    text: list[str] = []
+    entries: list[Any] = []
+    usage: dict[str, Any] | None = None
+    finish = None
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            continue  # a keep-alive or a malformed event: the final text is checked by the parser
+        if not isinstance(chunk, dict):
+            continue
+        if isinstance(chunk.get("usage"), dict):
+            usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = (choice.get("delta") or {}).get("content")
+            if isinstance(delta, str) and delta:
+                text.append(delta)
+                on_text(delta)
+            content = (choice.get("logprobs") or {}).get("content")
+            if isinstance(content, list):
+                entries.extend(content)
+            finish = choice.get("finish_reason") or finish
+    message = {"role": "assistant", "content": "".join(text)}
+    body: dict[str, Any] = {
+        "choices": [
+            {"index": 0, "message": message, "logprobs": {"content": entries}, "finish_reason": finish}
+        ]
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
 
 
 class OpenAIReasoner:
@@ -150,12 +208,16 @@ class OpenAIReasoner:
         self.backoff = backoff
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._checked = False
+        self._stream_refused = False
 
     # ------------------------------------------------------------------ public API
-    def generate(self, images: Sequence[Any], queries: Sequence[str]) -> list[Generation]:
+    def generate(
+        self, images: Sequence[Any], queries: Sequence[str], *, on_text: TextCallback | None = None
+    ) -> list[Generation]:
         """Generate one response per (image, query) pair, in input order.
 
-        Images are PIL images in the *original* frame. Raises ``ConnectionError`` when the server
+        Images are PIL images in the *original* frame. ``on_text(i, text)`` receives the response of
+        input ``i`` piece by piece (``stream=true``) while it is generated. Raises ``ConnectionError`` when the server
         cannot be reached, ``ValueError`` for an unknown model name, :class:`ReasonerServerError`
         when a request still fails after the retries.
         """
@@ -163,7 +225,7 @@ class OpenAIReasoner:
             raise ValueError(f"got {len(images)} images but {len(queries)} queries")
         if not images:
             return []
-        coroutine = self._generate_all(list(images), list(queries))
+        coroutine = self._generate_all(list(images), list(queries), on_text)
         try:
             asyncio.get_running_loop()
             in_loop = True
@@ -236,13 +298,15 @@ class OpenAIReasoner:
             )
         self._checked = True
 
-    async def _generate_all(self, images: list[Any], queries: list[str]) -> list[Generation]:
+    async def _generate_all(
+        self, images: list[Any], queries: list[str], on_text: TextCallback | None = None
+    ) -> list[Generation]:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
             await self._check(client)
             semaphore = asyncio.Semaphore(self.concurrency)
             tasks = [
-                asyncio.create_task(self._one(client, semaphore, i, image, query))
+                asyncio.create_task(self._one(client, semaphore, i, image, query, on_text))
                 for i, (image, query) in enumerate(zip(images, queries, strict=True))
             ]
             try:
@@ -273,13 +337,50 @@ class OpenAIReasoner:
             payload["top_logprobs"] = self.top_logprobs
         return payload
 
-    async def _post(self, client: httpx.AsyncClient, payload: dict[str, Any], index: int) -> dict[str, Any]:
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        payload: dict[str, Any],
+        on_text: Callable[[str], None] | None,
+    ) -> tuple[httpx.Response, Any]:
+        """One POST: (response, body when HTTP 200). Streams when ``on_text`` is given."""
+        if on_text is None or self._stream_refused:
+            response = await client.post(url, json=payload)
+            body = _json_body(response) if response.status_code == 200 else None
+            if body is not None and on_text is not None:
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    on_text(str(body["choices"][0]["message"]["content"] or ""))
+            return response, body
+        streamed = payload | {"stream": True, "stream_options": {"include_usage": True}}
+        async with client.stream("POST", url, json=streamed) as response:
+            if response.status_code != 200:
+                await response.aread()
+                if response.status_code == 400 and "stream" in _error_message(response).lower():
+                    self._stream_refused = True
+                    return await self._send(client, url, payload, on_text)
+                return response, None
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                await response.aread()  # a server that ignored stream=true: one JSON body
+                body = _json_body(response)
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    on_text(str(body["choices"][0]["message"]["content"] or ""))
+                return response, body
+            return response, await _read_stream(response, on_text)
+
+    async def _post(
+        self,
+        client: httpx.AsyncClient,
+        payload: dict[str, Any],
+        index: int,
+        on_text: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         url = f"{self.base_url}/chat/completions"
         attempt = 0
         while True:
             delay = self.backoff * (2**attempt) * (1 + 0.25 * random.random())
             try:
-                response = await client.post(url, json=payload)
+                response, body = await self._send(client, url, payload, on_text)
             except httpx.TransportError as exc:
                 if attempt >= self.max_retries:
                     if isinstance(exc, httpx.ConnectError):
@@ -289,11 +390,8 @@ class OpenAIReasoner:
                     ) from exc
                 logger.warning("sample %d: %s: %s; retrying in %.1fs", index, type(exc).__name__, exc, delay)
             else:
-                if response.status_code == 200:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        raise _SampleFailure(f"malformed reply: not JSON: {response.text[:200]!r}") from None
+                if body is not None:
+                    return body
                 message = _error_message(response)
                 if response.status_code in _SAMPLE_STATUS:
                     raise _SampleFailure(f"HTTP {response.status_code}: {message}")
@@ -318,7 +416,13 @@ class OpenAIReasoner:
             await asyncio.sleep(delay)
 
     async def _one(
-        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, index: int, image: Any, query: str
+        self,
+        client: httpx.AsyncClient,
+        semaphore: asyncio.Semaphore,
+        index: int,
+        image: Any,
+        query: str,
+        on_text: TextCallback | None = None,
     ) -> Generation:
         t0 = time.perf_counter()
         frame = FrameTransform.for_size(image.size[0], image.size[1], self.resolution)
@@ -327,8 +431,9 @@ class OpenAIReasoner:
         async with semaphore:
             t2 = time.perf_counter()
             failure: str | None = None
+            callback = None if on_text is None else (lambda text: on_text(index, text))
             try:
-                body: Any = await self._post(client, self._payload(data_url, query), index)
+                body: Any = await self._post(client, self._payload(data_url, query), index, callback)
             except _SampleFailure as exc:
                 body, failure = None, str(exc)
             t3 = time.perf_counter()

@@ -17,6 +17,10 @@ Conventions shared by both backends:
 * ``reasoning_tokens`` counts the generated tokens that :func:`uncertainty.reasoning_token_mask`
   marks as inside ``<think>``; ``answer_tokens`` the other generated tokens. The end-of-sequence
   token is not counted in either.
+* ``generate(images, queries, on_text=callback)`` streams: ``callback(i, text)`` receives each new
+  piece of the response of input ``i`` as it is generated (local backend: transformers' streamer
+  interface, one sample at a time; OpenAI backend: ``stream=true``). The returned generations are the
+  same as without streaming.
 * ``uncertainty`` is U = mean over the generated tokens (the end-of-sequence token included, padding
   excluded) of ``clamp(1 - (p1 - p2), 0, 1)``, p1 and p2 the two largest next-token probabilities.
 """
@@ -24,7 +28,7 @@ Conventions shared by both backends:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -39,6 +43,7 @@ __all__ = [
     "TRAINED_RECIPE_FILE",
     "Generation",
     "Reasoner",
+    "TextCallback",
     "checkpoint_defaults",
     "count_reasoning_tokens",
     "load_reasoner",
@@ -82,6 +87,10 @@ class Generation:
     token_ids: list[int] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     error: str | None = None
+
+
+#: ``callback(index, text)``: a new piece of the response of input ``index``, as it is generated.
+TextCallback = Callable[[int, str], None]
 
 
 @runtime_checkable

@@ -9,8 +9,15 @@ Endpoints:
   ``top_logprobs`` (0..20), ``n`` (1 only). The response follows OpenAI's format, including
   ``choices[0].logprobs.content[i] = {token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}``
   (one entry per generated token, the end-of-sequence token included) and ``usage``.
-* Errors use OpenAI's body ``{"error": {"message", "type", "param", "code"}}``: 404 for an unknown
-  model, 400 for a malformed request.
+* Errors use OpenAI's body ``{"error": {"message", "type", "param", "code"}}`` for every error: 404
+  for an unknown model or route, 400 for a malformed request (also JSON nested too deeply, a
+  ``temperature`` that is not a finite number, ``max_tokens`` above the server's cap), 401 without the
+  token, 413 for a body or an image over the limits, 429 with ``Retry-After`` when the queue is full.
+
+Limits and the token are :class:`pixelthink.httpsafety.ServerLimits` (shared with ``pixelthink app``):
+the request body size, the decoded pixels of the image (checked from its header, decoded in a worker
+thread, never on the event loop), the requests admitted at once, and ``max_tokens``
+(``max_tokens_cap``).
 
 The image is used as sent (native resolution); the processor may snap it to its patch grid (see
 :mod:`pixelthink.models.reasoner_hf`). Requests with the same decoding settings that arrive together
@@ -22,10 +29,8 @@ Run it with ``pixelthink serve MODEL_PATH --host 127.0.0.1 --port 8000``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import io
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -35,10 +40,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from pixelthink.httpsafety import (
+    DEFAULT_MAX_TOKENS_CAP,
+    Gate,
+    HTTPError,
+    ServerLimits,
+    decode_base64_image,
+    error_response,
+    install,
+    read_json,
+)
+from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
 from pixelthink.models.reasoner_hf import ChatOutput, TransformersReasoner
 
 __all__ = ["RequestError", "create_app", "parse_chat_request"]
@@ -58,29 +73,22 @@ class RequestError(ValueError):
         self.code = code
 
 
-def _error(status: int, message: str, *, param: str | None = None, code: str | None = None) -> JSONResponse:
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    return JSONResponse(
-        status_code=status,
-        content={"error": {"message": message, "type": kind, "param": param, "code": code}},
-    )
-
-
-def _decode_image(url: str) -> Image.Image:
-    if not url.startswith("data:"):
-        raise RequestError(
-            "only data: image URLs are supported (data:image/png;base64,...)", param="messages"
-        )
-    header, _, data = url.partition(",")
-    if ";base64" not in header:
-        raise RequestError("image data URL must be base64-encoded", param="messages")
+def _decode_image(url: str, max_pixels: int | None) -> Image.Image:
     try:
-        raw = base64.b64decode(data, validate=True)
-        image = Image.open(io.BytesIO(raw))
-        image.load()
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as exc:
-        raise RequestError(f"cannot decode the image data URL: {exc}", param="messages") from exc
-    return image.convert("RGB")
+        raw = decode_base64_image(url, param="messages", require_data_url=True)
+    except HTTPError as exc:
+        raise RequestError(exc.message, param="messages") from None
+    try:
+        return decode_image(raw, max_pixels=max_pixels, name="image_url")
+    except ImageTooLargeError as exc:
+        raise RequestError(str(exc), param="messages", status=413, code="image_too_large") from None
+    except ImageDecodeError as exc:
+        raise RequestError(f"cannot decode the image data URL: {exc}", param="messages") from None
+
+
+def _number(value: Any) -> bool:
+    """A finite JSON number (not a bool, not NaN or infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -101,8 +109,17 @@ class ChatRequest:
         self.key = (self.max_tokens, self.temperature, self.top_p)
 
 
-def parse_chat_request(body: Any) -> ChatRequest:
-    """Validate an OpenAI chat-completions body and turn image_url parts into ``{"type": "image"}``."""
+def parse_chat_request(
+    body: Any,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_tokens_cap: int | None = DEFAULT_MAX_TOKENS_CAP,
+) -> ChatRequest:
+    """Validate an OpenAI chat-completions body and turn image_url parts into ``{"type": "image"}``.
+
+    Decodes the image (CPU work: call it off the event loop). Raises :class:`RequestError` (400, or
+    413 for an image over ``max_pixels``; ``max_tokens`` above ``max_tokens_cap`` is a 400).
+    """
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
     model = body.get("model")
@@ -138,7 +155,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
                     raise RequestError(
                         f"messages[{i}].content[{j}].image_url.url must be a string", param="messages"
                     )
-                images.append(_decode_image(url))
+                images.append(_decode_image(url, max_pixels))
                 parts.append({"type": "image"})
             else:
                 raise RequestError(
@@ -149,14 +166,22 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if len(images) != 1:
         raise RequestError(f"exactly one image per request is supported, got {len(images)}", param="messages")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+    ):
         raise RequestError("max_tokens must be a positive integer", param="max_tokens")
+    if max_tokens is not None and max_tokens_cap and max_tokens > max_tokens_cap:
+        raise RequestError(
+            f"max_tokens {max_tokens} exceeds this server's limit of {max_tokens_cap} "
+            "(pixelthink serve --max-tokens-cap)",
+            param="max_tokens",
+        )
     temperature = body.get("temperature")
-    if temperature is not None and (not isinstance(temperature, int | float) or temperature < 0):
-        raise RequestError("temperature must be a number >= 0", param="temperature")
+    if temperature is not None and (not _number(temperature) or temperature < 0):
+        raise RequestError("temperature must be a finite number >= 0", param="temperature")
     top_p = body.get("top_p")
-    if top_p is not None and (not isinstance(top_p, int | float) or not 0 < top_p <= 1):
-        raise RequestError("top_p must be in (0, 1]", param="top_p")
+    if top_p is not None and (not _number(top_p) or not 0 < top_p <= 1):
+        raise RequestError("top_p must be a number in (0, 1]", param="top_p")
     logprobs = bool(body.get("logprobs", False))
     top_logprobs = body.get("top_logprobs") or 0
     if not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= MAX_TOP_LOGPROBS:
@@ -297,6 +322,8 @@ def create_app(
     *,
     batch_size: int | None = None,
     batch_wait_s: float = 0.01,
+    limits: ServerLimits | None = None,
+    max_tokens_cap: int | None = DEFAULT_MAX_TOKENS_CAP,
 ) -> FastAPI:
     """The FastAPI application serving ``reasoner`` under the name ``model_name``.
 
@@ -306,8 +333,12 @@ def create_app(
         model_name: the id clients must pass as ``model``.
         batch_size: most requests per ``generate`` call (default: ``reasoner.batch_size``).
         batch_wait_s: how long the batcher waits after the first request for others to arrive.
+        limits: body size, pixel limit, queue bound and token (:class:`ServerLimits` defaults when None).
+        max_tokens_cap: largest ``max_tokens`` a request may ask for (None = no cap).
     """
+    limits = limits or ServerLimits()
     batcher = _Batcher(reasoner, batch_size or reasoner.batch_size, batch_wait_s)
+    gate = Gate(limits.max_queue, workers=batch_size or reasoner.batch_size)
     created = int(time.time())
 
     @asynccontextmanager
@@ -317,10 +348,7 @@ def create_app(
         await batcher.stop()
 
     app = FastAPI(title="pixelthink reasoner server", lifespan=lifespan)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(400, f"invalid request: {exc.errors()}")
+    install(app, limits)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -335,24 +363,25 @@ def create_app(
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> JSONResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "request body is not valid JSON")
-        try:
-            parsed = parse_chat_request(body)
-        except RequestError as exc:
-            return _error(exc.status, str(exc), param=exc.param, code=exc.code)
-        if parsed.model != model_name:
-            return _error(
-                404, f"The model `{parsed.model}` does not exist.", param="model", code="model_not_found"
-            )
-        try:
-            output = await batcher.submit(parsed)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        except Exception as exc:
-            return _error(500, f"generation failed: {type(exc).__name__}: {exc}")
-        return JSONResponse(_response(parsed, output, reasoner, model_name))
+        async with gate.slot():  # 429 when full, before the body is decoded
+            body = await read_json(request)
+            model = body.get("model") if isinstance(body, dict) else None
+            if isinstance(model, str) and model and model != model_name:
+                return error_response(
+                    404, f"The model `{model}` does not exist.", param="model", code="model_not_found"
+                )
+            try:  # decoding the image is CPU work: off the event loop
+                parsed = await asyncio.to_thread(
+                    parse_chat_request, body, max_pixels=limits.max_pixels, max_tokens_cap=max_tokens_cap
+                )
+            except RequestError as exc:
+                return error_response(exc.status, str(exc), param=exc.param, code=exc.code)
+            try:
+                output = await batcher.submit(parsed)
+            except ValueError as exc:
+                return error_response(400, str(exc))
+            except Exception as exc:
+                return error_response(500, f"generation failed: {type(exc).__name__}: {exc}")
+            return JSONResponse(_response(parsed, output, reasoner, model_name))
 
     return app

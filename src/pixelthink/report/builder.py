@@ -26,7 +26,7 @@ from pixelthink.evaluate.report import EvalReport, SampleResult
 from pixelthink.jsonio import read_json_file
 from pixelthink.predictions import Prediction, predictions_by_id
 
-__all__ = ["Run", "build_report", "load_eval_report", "parse_compare_spec"]
+__all__ = ["Run", "build_report", "load_eval_report", "make_run", "parse_compare_spec"]
 
 PredictionsLike = str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction]
 EvalLike = EvalReport | Mapping[str, Any] | str | os.PathLike[str]
@@ -124,7 +124,7 @@ def _check_matches(report: EvalReport, bench: Benchmark, ids: set[str], where: s
             raise ValueError(f"{where}: sample id {s.id!r} is not in the benchmark {bench.root}")
 
 
-def _make_run(
+def make_run(
     name: str | None,
     bench: Benchmark,
     ids: set[str],
@@ -133,6 +133,9 @@ def _make_run(
     options: Mapping[str, Any],
     notes: list[str],
 ) -> Run:
+    """One run: its predictions and evaluation (``eval_report`` checked against the benchmark's ``ids``,
+    or computed with ``evaluate(**options)`` when None; per-sample results recomputed when the report
+    has none). What needs saying is appended to ``notes``."""
     from pixelthink.evaluate.runner import evaluate
 
     preds, path = _load_predictions(predictions)
@@ -236,7 +239,7 @@ def build_report(
     out = Path(out_dir)
     notes: list[str] = []
 
-    main = _make_run(title, bench, ids, predictions, preloaded, options, notes)
+    main = make_run(title, bench, ids, predictions, preloaded, options, notes)
     if eval_report is not None and isinstance(eval_report, str | os.PathLike):
         main.eval_path = str(eval_report)
     report = main.report
@@ -246,7 +249,7 @@ def build_report(
         if name == main.name or name in runs:
             raise ValueError(f"compare: run name {name!r} is used twice (the main run is {main.name!r})")
         preds_spec, eval_spec = spec if isinstance(spec, tuple) else (spec, None)
-        runs[name] = _make_run(name, bench, ids, preds_spec, eval_spec, compare_kwargs, notes)
+        runs[name] = make_run(name, bench, ids, preds_spec, eval_spec, compare_kwargs, notes)
     refs: dict[str, EvalReport] = {}
     for name, value in (references or {}).items():
         if name == main.name or name in runs or name in refs:

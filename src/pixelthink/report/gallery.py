@@ -30,7 +30,7 @@ from pixelthink.masks import decode_rle, mask_from_box
 from pixelthink.predictions import Prediction
 from pixelthink.viz import overlay
 
-__all__ = ["GalleryItem", "render_example", "select_examples"]
+__all__ = ["GalleryItem", "draw_example", "render_example", "select_examples"]
 
 GT_COLOR = (255, 255, 255)
 HALO_COLOR = (20, 20, 20)
@@ -142,16 +142,16 @@ def prediction_geometry(
     return mask, box, points
 
 
-def render_example(
+def draw_example(
     bench: Benchmark,
     sample: Sample,
     pred: Prediction | None,
-    path: str | os.PathLike[str],
     *,
     max_side: int = 480,
     response_frame: int | tuple[int, int] | str | None = "auto",
-) -> Path:
-    """Draw one example and save it (JPEG for ``.jpg``/``.jpeg``, PNG otherwise); returns the path.
+) -> Any:
+    """One example as a PIL RGB picture: the prediction over the image, the GT contour, scaled down to
+    at most ``max_side`` pixels (the report's gallery and the app's run browser draw with this).
 
     Raises:
         FileNotFoundError / ValueError: the sample's image is missing or cannot be decoded.
@@ -172,6 +172,25 @@ def render_example(
     if scale < 1.0:
         size = (max(1, round(pic.size[0] * scale)), max(1, round(pic.size[1] * scale)))
         pic = pic.resize(size, Image.Resampling.LANCZOS)
+    return pic
+
+
+def render_example(
+    bench: Benchmark,
+    sample: Sample,
+    pred: Prediction | None,
+    path: str | os.PathLike[str],
+    *,
+    max_side: int = 480,
+    response_frame: int | tuple[int, int] | str | None = "auto",
+) -> Path:
+    """Draw one example (:func:`draw_example`) and save it (JPEG for ``.jpg``/``.jpeg``, PNG otherwise);
+    returns the path.
+
+    Raises:
+        FileNotFoundError / ValueError: the sample's image is missing or cannot be decoded.
+    """
+    pic = draw_example(bench, sample, pred, max_side=max_side, response_frame=response_frame)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix.lower() in (".jpg", ".jpeg"):
