@@ -6,13 +6,16 @@ Layer 0: imports nothing from pixelthink.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 
 def dumps_line(obj: Any) -> str:
@@ -68,3 +71,115 @@ def read_json_file(path: str | os.PathLike[str], what: str = "file") -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+# ------------------------------------------------------------------------ resumable JSONL files
+
+
+def scan_jsonl(path: str | os.PathLike[str]) -> tuple[list[tuple[int, Any]], int | None]:
+    """Parse every non-blank line of a JSONL file. Returns ``([(lineno, obj)], truncated_offset)``.
+
+    ``truncated_offset`` is the byte offset where a truncated last line starts (a last line without a
+    newline that is not valid JSON: a write interrupted by a crash or ``kill -9``), or None. Any other
+    invalid line raises ``ValueError`` naming ``FILE:LINE``.
+    """
+    p = Path(path)
+    records: list[tuple[int, Any]] = []
+    truncated: int | None = None
+    with open(p, "rb") as fh:
+        data = fh.read()
+    pos = 0
+    lineno = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        last = end < 0
+        raw = data[pos:] if last else data[pos:end]
+        lineno += 1
+        if raw.strip():
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if last:
+                    truncated = pos
+                    break
+                raise ValueError(f"{p}:{lineno}: invalid JSON ({exc})") from None
+            records.append((lineno, obj))
+        pos = len(data) if last else end + 1
+    return records, truncated
+
+
+class JsonlAppender:
+    """Append-only, crash-safe JSONL file: one line per record, flushed as it is written.
+
+    ``JsonlAppender(path, resume=True)``: with ``resume`` an existing file is parsed first (its records are
+    in ``records`` as ``(lineno, obj)`` for the caller to validate), a truncated last line left by a
+    crash is cut off with a warning (``repaired``), and new lines are appended; without ``resume`` an
+    existing non-empty file is an error unless ``overwrite=True``. :meth:`write_line` writes one line and
+    flushes it (``fsync=True`` also forces it to disk), so a killed process loses at most the line being
+    written. Usable as a context manager; ``close()`` otherwise.
+
+    Used by :class:`pixelthink.predictions.PredictionWriter` and the annotation / judge caches.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        resume: bool = True,
+        *,
+        overwrite: bool = False,
+        fsync: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.repaired = False
+        self.records: list[tuple[int, Any]] = []
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists and not resume and not overwrite:
+            raise FileExistsError(f"{self.path} exists; resume it (resume=True) or pass overwrite=True")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if exists and resume:
+            self.records, truncated = scan_jsonl(self.path)
+            if truncated is not None:
+                logger.warning(
+                    "%s: dropping a truncated last line from an interrupted run (byte %d)",
+                    self.path,
+                    truncated,
+                )
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(truncated)
+                self.repaired = True
+            with open(self.path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                needs_newline = False
+                if fh.tell() > 0:
+                    fh.seek(-1, os.SEEK_END)
+                    needs_newline = fh.read(1) != b"\n"
+            self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            if needs_newline:
+                self._fh.write("\n")
+                self._fh.flush()
+        else:
+            self._fh = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._fh.closed
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def write_line(self, line: str) -> None:
+        """Append one line (no newline inside ``line``) and flush it."""
+        if "\n" in line:
+            raise ValueError(f"{self.path}: a JSONL line must not contain a newline")
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
