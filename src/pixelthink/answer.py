@@ -45,6 +45,7 @@ __all__ = [
     "build_prompt",
     "extract_answer",
     "extract_think",
+    "find_json_objects",
     "normalize_query",
     "parse_lenient",
     "parse_strict",
@@ -385,6 +386,19 @@ def _candidate_objects(region: str) -> list[tuple[Any, str | None]]:
         if value is not None:
             found.append((value, "; ".join(x for x in (fence, note) if x) or None))
     return found
+
+
+def find_json_objects(text: str) -> list[tuple[Any, str | None]]:
+    """Every JSON-like value in ``text``, leniently parsed: ``[(value, repair note or None), ...]``.
+
+    The whole text first (code fences removed), then each flat ``{...}`` in it; each is read as JSON,
+    else with trailing commas removed / bare keys quoted, else as a Python literal (the note says which).
+    The parser behind :func:`parse_lenient`, shared with the LLM-judge reply parser
+    (:func:`pixelthink.judging.replies.parse_judge_reply`). Never raises.
+    """
+    if not isinstance(text, str):
+        return []
+    return _candidate_objects(text)
 
 
 _POINT_KEYS: tuple[str, str] = ("points_1", "points_2")
