@@ -139,29 +139,25 @@ class LLMJudge:
         **options: Any,
     ) -> LLMJudge:
         """A judge from ``http(s)://HOST[:PORT][/v1]?model=NAME`` (OpenAI-compatible server) or a local
-        checkpoint directory (transformers). ``options`` are the constructor's keyword arguments."""
+        checkpoint directory (transformers), through :func:`pixelthink.models.reasoners.load_chat_model`.
+        ``options`` are the constructor's keyword arguments."""
         if not spec:
             raise ValueError(
                 "judge 'llm' needs a model: llm:http://HOST:PORT/v1?model=NAME (an OpenAI-compatible server) "
                 "or llm:/path/to/checkpoint (a local transformers model)"
             )
-        from pixelthink.models.reasoners import load_reasoner, parse_openai_spec
+        from pixelthink.models.reasoners import load_chat_model
 
-        max_new_tokens = int(options.get("max_new_tokens", 256))
-        if re.match(r"^https?://", spec, re.IGNORECASE):
-            base_url, name = parse_openai_spec(spec, model)
-            chat = load_reasoner(
-                base_url,
-                model=name,
-                concurrency=concurrency,
-                timeout=timeout,
-                max_new_tokens=max_new_tokens,
-                top_logprobs=0,
-                api_key=api_key,
-            )
-            return cls(chat, model_name=name, backend=base_url, **options)  # type: ignore[arg-type]
-        chat = load_reasoner(spec, max_new_tokens=max_new_tokens, device=device)
-        return cls(chat, model_name=model or Path(spec).name, backend=str(spec), **options)  # type: ignore[arg-type]
+        chat, name, backend = load_chat_model(
+            spec,
+            model=model,
+            max_new_tokens=int(options.get("max_new_tokens", 256)),
+            concurrency=concurrency,
+            timeout=timeout,
+            api_key=api_key,
+            device=device,
+        )
+        return cls(chat, model_name=name, backend=backend, **options)
 
     # ------------------------------------------------------------------ report
     def describe(self) -> dict[str, Any]:
