@@ -146,3 +146,50 @@ def chat_server() -> Iterator[Callable[..., tuple[str, list[dict[str, Any]]]]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def serve_process() -> Iterator[Callable[..., str]]:
+    """Start real ``pixelthink serve`` processes on loopback: ``start(model_dir, name) -> base URL``.
+
+    Each server binds a free port chosen at run time and is polled until ``GET /v1/models`` answers
+    (90 s at most); servers stop at the end of the module.
+    """
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(model_dir: Path, name: str) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "pixelthink.cli", "serve", str(model_dir), "--port", str(port),
+               "--model-name", name, "--log-level", "warning"]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("server did not start within 90 s")
+            time.sleep(0.2)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import math
 import socket
-import subprocess
-import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -36,28 +33,8 @@ def model_dir(tiny_vl_dirs):
 
 
 @pytest.fixture(scope="module")
-def server(model_dir):
-    port = _free_port()
-    cmd = [sys.executable, "-m", "pixelthink.cli", "serve", str(model_dir), "--port", str(port),
-           "--model-name", NAME, "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server did not start within 90 s")
-        time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+def server(model_dir, serve_process):
+    return serve_process(model_dir, NAME)
 
 
 def _images() -> list[Image.Image]:
