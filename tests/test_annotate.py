@@ -401,3 +401,34 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     assert "needs --reasoner" in capsys.readouterr().err
     assert main(["annotate", "difficulty", str(bench.root), "--judge", "http://127.0.0.1:9/v1"]) == 2
     assert "no model name" in capsys.readouterr().err
+
+
+def test_calibrate_keeps_ranks_and_takes_the_reference_scale(tmp_path, capsys):
+    from pixelthink.annotate.agreement import calibrate
+
+    scores = {"a": 2.0, "b": 2.1, "c": 2.1, "d": 3.0}
+    mapped = calibrate(scores, [1.0, 5.0, 9.0])
+    # mid-rank quantiles 1/8, 1/2, 1/2, 7/8 of the reference [1, 5, 9] (linear): 2.0, 5.0, 5.0, 8.0
+    assert mapped == {"a": 2.0, "b": 5.0, "c": 5.0, "d": 8.0}
+    assert agreement(scores, mapped)["spearman"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no difficulty"):
+        calibrate(scores, [])
+    # the CLI: heuristic scores written on the scale of a difficulty file, raw scores kept in the cache
+    bench = _bench(tmp_path / "b")
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({f"x{i}": v for i, v in enumerate([2.0, 4.0, 6.0, 8.0])}))
+    assert (
+        main(["annotate", "difficulty", str(bench.root), "--method", "heuristic", "--calibrate", str(ref)])
+        == 0
+    )
+    assert "calibrated 6 score(s)" in capsys.readouterr().out
+    written = [s.difficulty for s in Benchmark(bench.root)]
+    assert min(written) >= 2.0 and max(written) <= 8.0 and len(set(written)) == 6
+    meta = Benchmark(bench.root).meta["annotations"]["difficulty"]
+    assert "quantile matching" in meta["calibrated_to"]
+    cache = next((bench.root / "annotations").glob("difficulty.heuristic.*.jsonl"))
+    raw = {json.loads(x)["id"]: json.loads(x)["difficulty"] for x in cache.read_text().splitlines()}
+    assert agreement(raw, {s.id: s.difficulty for s in Benchmark(bench.root)})["spearman"] == pytest.approx(
+        1.0
+    )
+    assert raw != {s.id: s.difficulty for s in Benchmark(bench.root)}

@@ -12,19 +12,22 @@ On the ids both sources rate: Spearman's rho and Kendall's tau-b (scipy, with th
 fraction of samples in the same bucket (easy < ``tau_medium`` <= medium < ``tau_hard`` <= hard, the
 paper's 3.5 / 5.0 by default), Cohen's kappa of the buckets, the 3 x 3 bucket confusion table and the mean
 absolute difference.
+
+:func:`calibrate` maps one source onto another's distribution (quantile matching), e.g. the heuristic
+onto a few judge ratings.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pixelthink.rewards import DEFAULT_CONFIG, RewardConfig, difficulty_bucket
 
-__all__ = ["agreement", "format_agreement", "load_difficulty_source"]
+__all__ = ["agreement", "calibrate", "format_agreement", "load_difficulty_source"]
 
 _BUCKETS = ("easy", "medium", "hard")
 
@@ -66,6 +69,34 @@ def load_difficulty_source(spec: str) -> tuple[dict[str, float], str]:
         f"difficulty source {spec!r}: expected a benchmark directory, a difficulty .json file or annotation "
         "cache .jsonl file(s)"
     )
+
+
+def calibrate(scores: Mapping[str, float], reference: Sequence[float]) -> dict[str, float]:
+    """Map ``scores`` onto the distribution of ``reference`` by quantile matching (ranks are kept).
+
+    Each score's mid-rank quantile among ``scores`` (ties share one) is looked up in the empirical
+    quantiles of ``reference`` (linear interpolation), rounded to 0.01. Use it to put a free estimator
+    (the heuristic, a pass rate) on the scale of a trusted source (a few hundred judge ratings, the
+    authors' file of another split): Spearman and Kendall against anything are unchanged, buckets follow
+    the reference's proportions.
+
+    Raises:
+        ValueError: an empty ``reference``.
+    """
+    import numpy as np
+
+    ref = np.asarray([float(v) for v in reference], dtype=float)
+    if ref.size == 0:
+        raise ValueError("calibrate: the reference has no difficulty")
+    ids = list(scores)
+    values = np.asarray([float(scores[i]) for i in ids], dtype=float)
+    if values.size == 0:
+        return {}
+    from scipy.stats import rankdata
+
+    q = (rankdata(values, method="average") - 0.5) / values.size
+    mapped = np.quantile(ref, q)
+    return {i: round(float(v), 2) for i, v in zip(ids, mapped, strict=True)}
 
 
 def _kappa(confusion: list[list[int]]) -> float | None:

@@ -166,6 +166,13 @@ def register(subparsers: Any) -> None:
     )
     diff.add_argument("--no-image", action="store_true", help="heuristic: leave out the image clutter term")
     diff.add_argument(
+        "--calibrate",
+        metavar="SOURCE",
+        help="before writing, map the scores onto the distribution of SOURCE's difficulties (quantile "
+        "matching, ranks kept): a benchmark, a difficulty .json or annotation cache .jsonl (e.g. a few "
+        "hundred judge ratings); the cache keeps the raw scores",
+    )
+    diff.add_argument(
         "--export", metavar="FILE.json", help='also write [{"image_id", "difficulty_score_model"}]'
     )
     diff.set_defaults(func=_difficulty)
@@ -265,6 +272,25 @@ def _passrate_annotator(args: argparse.Namespace, votes: int) -> Any:
     return PassrateDifficulty(reasoner, name=name, votes=votes, settings=settings)
 
 
+def _calibrated(records: dict[str, Any], source: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``records`` with each ok difficulty replaced by its calibration onto ``source`` (raw one kept)."""
+    from pixelthink.annotate.agreement import calibrate, load_difficulty_source
+
+    reference, name = load_difficulty_source(source)
+    raw = {
+        k: float(r["difficulty"])
+        for k, r in records.items()
+        if r.get("status") == "ok" and r.get("difficulty") is not None
+    }
+    mapped = calibrate(raw, list(reference.values()))
+    settings["calibrated_to"] = f"{name} ({len(reference)} ratings, quantile matching)"
+    print(f"calibrated {len(mapped)} score(s) onto {name} ({len(reference)} ratings)")
+    return {
+        k: (dict(r, difficulty=mapped[k], raw_difficulty=r["difficulty"]) if k in mapped else r)
+        for k, r in records.items()
+    }
+
+
 def _run_and_apply(args: argparse.Namespace, bench: Any, annotator: Any, apply: Any) -> Any:
     from pixelthink.annotate import cached_records, run_annotation
 
@@ -286,7 +312,10 @@ def _run_and_apply(args: argparse.Namespace, bench: Any, annotator: Any, apply: 
               "without --shard (it annotates what is left, then writes)")  # fmt: skip
         return None
     records = cached_records(summary.cache.parent, annotator.task, annotator.key)
-    changed, failed = apply(bench, records, key=annotator.key, settings=annotator.settings)
+    settings = dict(annotator.settings)
+    if getattr(args, "calibrate", None):
+        records = _calibrated(records, args.calibrate, settings)
+    changed, failed = apply(bench, records, key=annotator.key, settings=settings)
     print(f"wrote {changed} sample(s) into {bench.samples_file} ({failed} failure(s) recorded in the cache)")
     return changed
 

@@ -104,13 +104,14 @@ def compute_score_batch(
     extra_infos: list[Mapping[str, Any] | None],
     **kwargs: Any,
 ) -> list[dict[str, float]]:
-    """verl ``batch`` reward manager's ``compute_score``: :func:`compute_score` for a whole batch at once.
+    """:func:`compute_score` for a whole batch at once, with the signature of verl's ``batch`` reward manager
+    (``verl.workers.reward_manager.batch.BatchRewardManager``: the legacy reward path; verl 0.9.1's reward
+    loop scores one rollout at a time instead).
 
-    The one verl path for ``difficulty_source=online`` (``+reward.reward_kwargs.difficulty_source=online``
-    with ``reward.reward_manager.name=batch``): the rollouts of one prompt (same data source and
-    ``extra_info["index"]``, which the converter writes per row) form a group whose pass rate sets their
-    difficulty (:func:`pixelthink.rewards.online_difficulties`). Uncertainty: ``kwargs["uncertainty"]``
-    (a list) or ``extra_info["uncertainty"]``, else 0.0.
+    The one verl function that accepts ``difficulty_source=online``: the rollouts of one prompt (same
+    data source and ``extra_info["index"]``, which the converter writes per row) form a group whose pass
+    rate sets their difficulty (:func:`pixelthink.rewards.online_difficulties`). Uncertainty:
+    ``kwargs["uncertainty"]`` (a list) or ``extra_info["uncertainty"]``, else 0.0.
     """
     from pixelthink.rewards import batch_breakdowns
 
