@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from pixelthink.annotate.run import job_key
-from pixelthink.annotate.view import judge_view
+from pixelthink.annotate.view import ask_about_samples
 from pixelthink.data.exporters import segzero_solution
 from pixelthink.data.format import Benchmark, Sample
-from pixelthink.judging import ReplyField, ask, load_prompt, parse_judge_reply
+from pixelthink.judging import ReplyField, load_prompt, parse_judge_reply
 from pixelthink.judging.ask import ChatModel
 from pixelthink.rewards import accuracy_terms, passrate_difficulty
 
@@ -195,39 +195,21 @@ class JudgeDifficulty:
         )
 
     def annotate(self, samples: Sequence[Sample], bench: Benchmark) -> list[dict[str, Any]]:
-        images: list[Any] = []
-        prompts: list[str] = []
-        records: list[dict[str, Any] | None] = []  # a failed record, or None: waiting for the votes
-        for sample in samples:
-            try:
-                view = judge_view(
-                    bench.load_image(sample), sample, resolution=self.resolution, show_target=self.show_target
-                )
-            except (OSError, ValueError) as exc:
-                records.append({"status": "failed", "method": "judge", "errors": [f"image: {exc}"]})
-                continue
-            records.append(None)
-            images.extend([view.image] * self.votes)
-            prompts.extend([self.prompt_for(sample, view)] * self.votes)
-        results = ask(
+        answers = ask_about_samples(
             self.chat_model,
-            images,
-            prompts,
-            _parse_vote,
+            samples,
+            bench,
+            lambda sample, view: [(self.prompt_for(sample, view), _parse_vote)] * self.votes,
+            resolution=self.resolution,
+            show_target=self.show_target,
             retries=self.retries,
             temperature=self.temperature,
             max_new_tokens=self.max_new_tokens,
         )
-        out: list[dict[str, Any]] = []
-        pos = 0
-        for record in records:
-            if record is not None:
-                out.append(record)
-                continue
-            mine = results[pos : pos + self.votes]
-            pos += self.votes
-            out.append(self._record(mine))
-        return out
+        return [
+            {"method": "judge", **answer} if isinstance(answer, dict) else self._record(answer)
+            for answer in answers
+        ]
 
     def _record(self, results: Sequence[Any]) -> dict[str, Any]:
         votes = [dict(r.value, attempts=r.attempts) for r in results if r.ok]

@@ -24,10 +24,10 @@ from typing import Any
 
 from pixelthink.annotate.difficulty import hits_target
 from pixelthink.annotate.run import job_key
-from pixelthink.annotate.view import judge_view
+from pixelthink.annotate.view import ask_about_samples
 from pixelthink.answer import extract_think
 from pixelthink.data.format import Benchmark, Sample
-from pixelthink.judging import ask, load_prompt
+from pixelthink.judging import load_prompt
 from pixelthink.judging.ask import ChatModel
 
 __all__ = ["STYLES", "JudgeReferences", "check_reference"]
@@ -125,58 +125,47 @@ class JudgeReferences:
         }
         self.key = job_key("judge", model_name, self.prompt.id, settings=answers)
 
+    def _questions(self, sample: Sample, view: Any) -> list[Any] | dict[str, Any]:
+        if sample.bbox is None or len(sample.points) != 2:
+            return {"status": "failed", "errors": ["target: empty mask"]}
+        questions = []
+        for kind in ("short", "long"):
+            words = self.words[kind]
+            prompt = self.prompt.render(
+                query=sample.query,
+                target=view.target,
+                width=view.width,
+                height=view.height,
+                words=words,
+                style=STYLES[kind],
+            )
+
+            def parse(reply: str, words: int = words) -> tuple[str | None, str | None]:
+                return check_reference(
+                    reply, sample, view.frame, words=words, tolerance=self.length_tolerance
+                )
+
+            questions.append((prompt, parse))
+        return questions
+
     def annotate(self, samples: Sequence[Sample], bench: Benchmark) -> list[dict[str, Any]]:
-        images: list[Any] = []
-        prompts: list[str] = []
-        parsers: list[Any] = []
-        records: list[dict[str, Any] | None] = []  # a failed record, or None: waiting for the chains
-        for sample in samples:
-            if sample.bbox is None or len(sample.points) != 2:
-                records.append({"status": "failed", "errors": ["target: empty mask"]})
-                continue
-            try:
-                view = judge_view(
-                    bench.load_image(sample), sample, resolution=self.resolution, show_target=self.show_target
-                )
-            except (OSError, ValueError) as exc:
-                records.append({"status": "failed", "errors": [f"image: {exc}"]})
-                continue
-            records.append(None)
-            for kind in ("short", "long"):
-                words = self.words[kind]
-                images.append(view.image)
-                prompts.append(
-                    self.prompt.render(
-                        query=sample.query,
-                        target=view.target,
-                        width=view.width,
-                        height=view.height,
-                        words=words,
-                        style=STYLES[kind],
-                    )
-                )
-                parsers.append(
-                    lambda reply, sample=sample, frame=view.frame, words=words: check_reference(
-                        reply, sample, frame, words=words, tolerance=self.length_tolerance
-                    )
-                )
-        results = ask(
+        answers = ask_about_samples(
             self.chat_model,
-            images,
-            prompts,
-            parsers,
+            samples,
+            bench,
+            self._questions,
+            resolution=self.resolution,
+            show_target=self.show_target,
             retries=self.retries,
             temperature=self.temperature,
             max_new_tokens=self.max_new_tokens,
         )
         out: list[dict[str, Any]] = []
-        pos = 0
-        for record in records:
-            if record is not None:
-                out.append(record)
+        for answer in answers:
+            if isinstance(answer, dict):
+                out.append(answer)
                 continue
-            short, long = results[pos], results[pos + 1]
-            pos += 2
+            short, long = answer
             entry: dict[str, Any] = {"judge": self.settings["judge"], "prompt": self.prompt.id}
             errors: list[str] = []
             for kind, result in (("short", short), ("long", long)):

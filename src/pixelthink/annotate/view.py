@@ -17,6 +17,7 @@ The prompt's ``$target`` field says the same in words, with the box corners in p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from pixelthink.frames import FrameTransform
 
-__all__ = ["SHOW_TARGET", "JudgeView", "judge_view"]
+__all__ = ["SHOW_TARGET", "JudgeView", "Question", "ask_about_samples", "judge_view"]
 
 SHOW_TARGET: tuple[str, ...] = ("both", "overlay", "box", "none")
 
@@ -90,3 +91,68 @@ def judge_view(
         "none": f"the object whose bounding box has corners {corners} (not drawn in the image)",
     }[show_target]
     return JudgeView(image=model_image, frame=frame, target=target)
+
+
+Question = tuple[str, Callable[[str], tuple[Any, str | None]]]
+"""A prompt for the judge and the parser of its reply (see :func:`pixelthink.judging.ask`)."""
+
+
+def ask_about_samples(
+    chat_model: Any,
+    samples: Sequence[Any],
+    bench: Any,
+    questions: Callable[[Any, JudgeView], list[Question] | dict[str, Any]],
+    *,
+    resolution: int | tuple[int, int] | None,
+    show_target: str,
+    retries: int,
+    temperature: float,
+    max_new_tokens: int,
+) -> list[dict[str, Any] | list[Any]]:
+    """Ask the judge about a batch of samples, all requests at once (concurrently on a server).
+
+    ``questions(sample, view)`` returns the sample's questions, or a failed record (a dict) when the
+    sample cannot be asked. Returns, per sample in order, that failed record, a failed record for an
+    image that cannot be read, or the :class:`~pixelthink.judging.ask.Asked` results of its questions.
+    """
+    from pixelthink.judging import ask
+
+    images: list[Any] = []
+    prompts: list[str] = []
+    parsers: list[Any] = []
+    slots: list[dict[str, Any] | int] = []  # a failed record, or how many questions the sample has
+    for sample in samples:
+        try:
+            view = judge_view(
+                bench.load_image(sample), sample, resolution=resolution, show_target=show_target
+            )
+        except (OSError, ValueError) as exc:
+            slots.append({"status": "failed", "errors": [f"image: {exc}"]})
+            continue
+        asked = questions(sample, view)
+        if isinstance(asked, dict):
+            slots.append(asked)
+            continue
+        slots.append(len(asked))
+        for prompt, parser in asked:
+            images.append(view.image)
+            prompts.append(prompt)
+            parsers.append(parser)
+    results = ask(
+        chat_model,
+        images,
+        prompts,
+        parsers,
+        retries=retries,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+    )
+    out: list[dict[str, Any] | list[Any]] = []
+    pos = 0
+    for slot in slots:
+        if isinstance(slot, dict):
+            out.append(slot)
+        else:
+            out.append(results[pos : pos + slot])
+            pos += slot
+    return out
