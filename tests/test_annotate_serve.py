@@ -165,3 +165,17 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(chat_server, tmp_path)
     assert len(requests) - asked_before == n - len(before)
     assert asked_before - len(before) <= 1
     assert {s.id: s.difficulty for s in Benchmark(bench.root)} == {f"s{i}": 1 + i % 9 for i in range(n)}
+
+
+def test_local_transformers_judge_backend(tiny_vl_dirs, tmp_path):
+    """The same judge through the local backend (transformers in this process): garbage is recorded too."""
+    chat, name, backend = load_chat_model(str(tiny_vl_dirs["qwen2_5_vl"]), max_new_tokens=6, device="cpu")
+    assert name == "q25" and backend == str(tiny_vl_dirs["qwen2_5_vl"])
+    replies = chat.chat([None, Image.new("RGB", (56, 56)), None], ["a", "b", "c"], temperature=0)
+    assert len(replies) == 3 and all(isinstance(r, str) for r in replies)
+    bench = _bench(tmp_path / "b", 2)
+    judge = JudgeDifficulty(chat, model_name=name, retries=1, resolution=56, max_new_tokens=6)
+    summary = run_annotation(bench, judge)
+    assert (summary.ok, summary.failed) == (0, 2)
+    records = cached_records(bench.root / "annotations", "difficulty", judge.key)
+    assert all(len(r["errors"]) == 2 for r in records.values())
