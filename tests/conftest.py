@@ -153,7 +153,8 @@ def serve_process() -> Iterator[Callable[..., str]]:
     """Start real ``pixelthink serve`` processes on loopback: ``start(model_dir, name) -> base URL``.
 
     Each server binds a free port chosen at run time and is polled until ``GET /v1/models`` answers
-    (90 s at most); servers stop at the end of the module.
+    (240 s at most: importing torch and transformers in a new process is slow on a busy machine); servers
+    stop at the end of the module.
     """
     import socket
     import subprocess
@@ -173,7 +174,7 @@ def serve_process() -> Iterator[Callable[..., str]]:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(proc)
         url = f"http://127.0.0.1:{port}/v1"
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(
@@ -186,7 +187,7 @@ def serve_process() -> Iterator[Callable[..., str]]:
                 pass
             if time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError("server did not start within 90 s")
+                raise RuntimeError("server did not start within 240 s")
             time.sleep(0.2)
 
     yield start

@@ -137,7 +137,7 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(chat_server, tmp_path)
            "--model", "judge", "--batch-size", "1", "--resolution", "56", "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = bench.root / "annotations"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a new process imports a lot; the machine may be busy
     cache: Path | None = None
     while time.monotonic() < deadline:
         files = list(root.glob("difficulty.judge.*.jsonl")) if root.is_dir() else []
@@ -147,7 +147,7 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(chat_server, tmp_path)
         if proc.poll() is not None:
             pytest.fail(f"annotate exited early: {proc.stdout.read() if proc.stdout else ''}")
         time.sleep(0.02)
-    assert cache is not None, "no progress within 120 s"
+    assert cache is not None, "no progress within 300 s"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -155,7 +155,7 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(chat_server, tmp_path)
     assert 3 <= len(before) < n, "the run was not killed in the middle"
     asked_before = len(requests)
 
-    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(before)} already cached" in resumed.stdout
     ids = [json.loads(line)["id"] for line in cache.read_text().splitlines()]
