@@ -110,3 +110,87 @@ def scripted_server() -> Iterator[Callable[..., str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def chat_server() -> Iterator[Callable[..., tuple[str, list[dict[str, Any]]]]]:
+    """OpenAI chat-completions stand-ins for LLM judges: ``start(reply, delay=0.0) -> (base URL, requests)``.
+
+    ``reply(payload) -> str`` gives the assistant message for a request (its whole JSON body, so a test can
+    read the text part, the image part, the temperature...); a ``(status, message)`` tuple answers with
+    that HTTP error instead. ``requests`` collects every chat request's payload, in arrival order. The model
+    list serves one model, ``judge``. Text-only requests are accepted. Servers stop at the end of the module.
+    """
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(reply: Callable[[dict[str, Any]], Any], delay: float = 0.0) -> tuple[str, list[dict[str, Any]]]:
+        import time
+
+        seen: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, obj: dict[str, Any], status: int = 200) -> None:
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                self._send({"object": "list", "data": [{"id": "judge", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    seen.append(payload)
+                if delay:
+                    time.sleep(delay)
+                answer = reply(payload)
+                if isinstance(answer, tuple):
+                    self._send({"error": {"message": answer[1]}}, status=answer[0])
+                    return
+                message = {"role": "assistant", "content": answer}
+                self._send({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def serve_process() -> Iterator[Callable[..., str]]:
+    """Start real ``pixelthink serve`` processes on loopback: ``start(model_dir, name) -> base URL``.
+
+    Each server binds a free port chosen at run time and is polled until ``GET /v1/models`` answers
+    (:func:`_servers.start_server`: 300 s at most, for busy machines); servers stop at the end of
+    the module.
+    """
+    import subprocess
+    import sys
+
+    from _servers import free_port, start_server, stop_server
+
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(model_dir: Path, name: str) -> str:
+        port = free_port()
+        cmd = [sys.executable, "-m", "pixelthink.cli", "serve", str(model_dir), "--port", str(port),
+               "--model-name", name, "--log-level", "warning"]  # fmt: skip
+        url = f"http://127.0.0.1:{port}/v1"
+        procs.append(start_server(cmd, f"{url}/models"))
+        return url
+
+    yield start
+    for proc in procs:
+        stop_server(proc)

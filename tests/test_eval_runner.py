@@ -320,3 +320,137 @@ def test_table_has_no_stage_section_for_total_only_latency(bench_and_preds):
     preds = [Prediction(id="s_hard", bbox=(2.0, 2.0, 5.0, 5.0), latency={"total": 3.0})]
     table = format_table(evaluate(bench, preds, judge="none"))
     assert "latency per stage" not in table and "3.00s" in table
+
+
+# ------------------------------------------------------------------------------ token conventions
+
+
+class CharTokenizer:  # any object with encode(text, add_special_tokens=False)
+    name_or_path = "chars"
+
+    def encode(self, text, add_special_tokens=True):
+        assert add_special_tokens is False
+        return list(text.replace(" ", ""))
+
+
+def test_token_conventions(bench_and_preds):
+    bench, preds = bench_and_preds
+
+    def lengths(**kw):
+        r = evaluate(bench, preds, judge="none", **kw)
+        return {s.id: s.tokens for s in r.samples if s.tokens is not None}, r
+
+    paper, r = lengths(tokens="paper")
+    # whitespace words of the whole response: '<think>one' 'two' 'three</think><answer>{}</answer>' -> 3
+    assert paper == {"s_easy": 3, "s_medium": len(RESPONSE_840.split()), "s_unparsable": 3, "s_empty": 2}
+    assert r.settings["token_convention"] == "paper" and r.settings["length_unit"] == "response_words"
+    assert "whole response" in r.settings["token_convention_text"]
+    assert "tokens=paper:response_words" in format_table(r)
+    model, r = lengths(tokens="model")
+    assert model == {"s_medium": 12}  # only the prediction that recorded its reasoning tokens
+    assert r.counts["length_left_out"] == 3 and any("left out of the length" in n for n in r.notes)
+    wise, r = lengths(tokens="wise", tokenizer=CharTokenizer())
+    # tokenizer tokens of the complete think text; the response without a think block is left out
+    assert wise == {"s_easy": 11, "s_medium": len("thelargesigninthemiddleofthepicture"), "s_empty": 2}
+    assert r.buckets["all"].tokens_n == 3 and r.settings["length_unit"] == "tokenizer"
+    auto, r = lengths()
+    assert r.settings["token_convention"] == "auto" and auto["s_unparsable"] == 0  # think words, none
+    with pytest.raises(ValueError, match="'wise' counts tokenizer tokens"):
+        evaluate(bench, preds, tokens="wise")
+    with pytest.raises(ValueError, match="token convention"):
+        evaluate(bench, preds, tokens="letters")
+
+
+# ------------------------------------------------------------------------------------ LLM judge
+
+
+def _judge(url, tmp_path, **kw):
+    from pixelthink.evaluate.llm_judge import LLMJudge
+    from pixelthink.models.reasoners import load_chat_model
+
+    chat = load_chat_model(url, model="judge", max_retries=0)[0]
+    return LLMJudge(
+        chat, model_name="judge", backend=url, cache=tmp_path / "rscore.jsonl", resolution=32, **kw
+    )
+
+
+def test_llm_judge_rscore_cache_and_report(bench_and_preds, chat_server, tmp_path):
+    url, requests = chat_server(lambda payload: 'Grade: {"score": 8, "rationale": "same target"}')
+    bench, preds = bench_and_preds
+    report = evaluate(bench, preds, judge=_judge(url, tmp_path))
+    # references: s_easy (judged: 0.8) and s_missing (no prediction: 0)
+    by_id = {s.id: s.rscore for s in report.samples}
+    assert by_id["s_easy"] == pytest.approx(0.8) and by_id["s_missing"] == 0.0
+    assert report.buckets["all"].rscore == pytest.approx(0.4) and report.buckets["all"].rscore_n == 2
+    assert len(requests) == 1
+    parts = requests[0]["messages"][0]["content"]
+    assert parts[0]["type"] == "image_url" and requests[0]["temperature"] == 0.0
+    text = parts[1]["text"]
+    assert "[short] one two three four" in text and "<<<\none two three\n>>>" in text
+    details = report.settings["judge_details"]
+    assert report.settings["judge"] == "llm:judge" and details["prompt"]["id"].startswith("rscore@v1+")
+    assert details["scale"].startswith("RScore = score / 10") and details["asked"] == 1
+    assert any("LLM judge judge with prompt rscore@v1+" in n for n in report.notes)
+    assert "judge=llm:judge" in format_table(report)
+    # a new judge on the same cache asks nothing and gives the same numbers
+    again = evaluate(bench, preds, judge=_judge(url, tmp_path))
+    assert len(requests) == 1 and again.buckets["all"].rscore == pytest.approx(0.4)
+    cached = [json.loads(line) for line in (tmp_path / "rscore.jsonl").read_text().splitlines()]
+    assert [(c["id"], c["score"], c["rscore"]) for c in cached] == [("s_easy", 8.0, 0.8)]
+
+
+def test_llm_judge_failures_are_counted_not_raised(bench_and_preds, chat_server, tmp_path):
+    url, requests = chat_server(lambda payload: "I would rate it highly")
+    bench, preds = bench_and_preds
+    report = evaluate(bench, preds, judge=_judge(url, tmp_path, retries=1))
+    assert len(requests) == 2  # one retry
+    assert {s.id: s.rscore for s in report.samples}["s_easy"] is None
+    assert report.counts["judge_failures"] == 1 and report.buckets["all"].rscore_n == 1  # the missing one
+    assert any("no usable judge answer" in n and "s_easy" in n for n in report.notes)
+    record = json.loads((tmp_path / "rscore.jsonl").read_text())
+    assert record["score"] is None and record["errors"][0].startswith("no JSON object")
+    # cached failures are not asked again, unless retry_failed
+    evaluate(bench, preds, judge=_judge(url, tmp_path, retries=0))
+    assert len(requests) == 2
+    evaluate(bench, preds, judge=_judge(url, tmp_path, retries=0, retry_failed=True))
+    assert len(requests) == 3
+
+
+def test_llm_judge_from_the_registry_text_only(bench_and_preds, chat_server, tmp_path):
+    from pixelthink.evaluate.judges import get_judge
+
+    url, requests = chat_server(lambda payload: '{"score": 10}')
+    judge = get_judge(f"llm:{url}?model=judge", cache=tmp_path / "c.jsonl", image=False)
+    bench, preds = bench_and_preds
+    report = evaluate(bench, preds, judge=judge)
+    assert {r.id: r.rscore for r in report.samples}["s_easy"] == pytest.approx(1.0)
+    assert [p["type"] for p in requests[0]["messages"][0]["content"]] == ["text"]
+    assert judge.score("", next(iter(Benchmark(bench)))) == 0.0 and len(requests) == 1  # empty think: 0
+    with pytest.raises(ValueError, match="needs a model"):
+        get_judge("llm")
+    with pytest.raises(ValueError, match="unknown name 'gpt:x'"):
+        get_judge("gpt:x")
+
+
+def test_eval_cli_llm_judge_and_tokens(bench_and_preds, chat_server, tmp_path, capsys):
+    from pixelthink.cli import main
+
+    url, _requests = chat_server(lambda payload: '{"score": 5}')
+    bench, preds = bench_and_preds
+    out = tmp_path / "r.json"
+    args = ["eval", "--data", str(bench), "--predictions", str(preds), "--out", str(out), "--no-progress"]
+    judge = [
+        "--judge",
+        f"llm:{url}?model=judge",
+        "--judge-cache",
+        str(tmp_path / "c.jsonl"),
+        "--judge-text-only",
+    ]
+    assert main([*args, *judge, "--tokens", "paper"]) == 0
+    printed = capsys.readouterr().out
+    assert "tokens=paper:response_words | judge=llm:judge" in printed
+    saved = json.loads(out.read_text())
+    assert saved["settings"]["judge_details"]["image"] is False
+    assert saved["settings"]["token_convention"] == "paper"
+    assert main([*args, "--tokens", "wise"]) == 2
+    assert "--tokenizer" in capsys.readouterr().err

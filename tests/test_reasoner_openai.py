@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
 import pytest
-from _servers import free_port, start_server, stop_server
+from _servers import free_port
 from PIL import Image
 
 from pixelthink.models import load_reasoner
@@ -28,14 +27,8 @@ def model_dir(tiny_vl_dirs):
 
 
 @pytest.fixture(scope="module")
-def server(model_dir):
-    port = free_port()
-    cmd = [sys.executable, "-m", "pixelthink.cli", "serve", str(model_dir), "--port", str(port),
-           "--model-name", NAME, "--log-level", "warning"]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    proc = start_server(cmd, f"{url}/models")
-    yield url
-    stop_server(proc)
+def server(model_dir, serve_process):
+    return serve_process(model_dir, NAME)
 
 
 def _images() -> list[Image.Image]:

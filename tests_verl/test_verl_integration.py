@@ -314,3 +314,29 @@ def test_package_imports_its_parts_lazily() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "has no attribute 'nothing'" in out.stdout
+
+
+def test_online_difficulty_through_verls_batch_manager(tiny: Path) -> None:
+    """difficulty_source=online in verl: the legacy `batch` manager hands compute_score_batch whole groups."""
+    from verl.workers.reward_manager.batch import BatchRewardManager
+
+    from pixelthink.integrations.verl import reward as reward_module
+    from pixelthink.models.processors import load_processor
+
+    tok = load_processor(tiny).tokenizer
+    miss = LONG.replace("[28, 19, 83, 73]", "[0, 0, 5, 5]")
+    data = _batch(tok, [LONG, LONG, LONG, miss], [2.0, 2.0, 2.0, 2.0])
+    # two prompts of two rollouts each: index 0 hits twice (pass rate 1), index 1 once (0.5)
+    data.non_tensor_batch["extra_info"] = np.array(
+        [{"difficulty": 2.0, "index": i // 2} for i in range(4)], dtype=object
+    )
+    manager = BatchRewardManager(
+        tok, 0, reward_module.compute_score_batch, difficulty_source="online", reward_name="pixelthink"
+    )
+    out = manager(data, return_dict=True)
+    info = out["reward_extra_info"]
+    assert info["difficulty"] == [1.0, 1.0, 5.5, 5.5]
+    # index 0: easy, budget 96 < 210 words -> 5 * 0.772; index 1: hard (5.5 >= 5), budget 256 (U = 0)
+    assert info["score"][:3] == [pytest.approx(3.86), pytest.approx(3.86), pytest.approx(5.0)]
+    assert info["budget"] == [96.0, 96.0, 256.0, 256.0]
+    assert float(out["reward_tensor"].sum()) == pytest.approx(sum(info["score"]), rel=1e-6)

@@ -47,6 +47,7 @@ __all__ = [
     "extract_answer",
     "extract_think",
     "find_block",
+    "find_json_objects",
     "is_thinking_format",
     "json_object_span",
     "normalize_query",
@@ -486,6 +487,20 @@ def _candidate_objects(region: str, problems: list[str]) -> Iterator[tuple[Any, 
         value, note = _loads_loose(m.group(0))
         if value is not None:
             yield value, "; ".join(x for x in (fence, note) if x) or None
+
+
+def find_json_objects(text: str) -> list[tuple[Any, str | None]]:
+    """Every JSON-like value in ``text``, leniently parsed: ``[(value, repair note or None), ...]``.
+
+    The whole text first (code fences removed), then each flat ``{...}`` in it (at most 256 of them);
+    each is read as JSON, else with trailing commas removed / bare keys quoted, else as a Python literal
+    (the note says which).
+    The parser behind :func:`parse_lenient`, shared with the LLM-judge reply parser
+    (:func:`pixelthink.judging.replies.parse_judge_reply`). Never raises.
+    """
+    if not isinstance(text, str):
+        return []
+    return list(_candidate_objects(text, []))
 
 
 _POINT_KEYS: tuple[str, str] = ("points_1", "points_2")

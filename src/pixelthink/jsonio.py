@@ -6,13 +6,16 @@ Layer 0: imports nothing from pixelthink.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 
 def dumps_line(obj: Any) -> str:
@@ -73,3 +76,160 @@ def read_json_file(path: str | os.PathLike[str], what: str = "file") -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+# ------------------------------------------------------------------------ resumable JSONL files
+
+
+def scan_jsonl(path: str | os.PathLike[str]) -> tuple[list[tuple[int, Any]], int | None]:
+    """Parse every non-blank line of a JSONL file. Returns ``([(lineno, obj)], truncated_offset)``.
+
+    ``truncated_offset`` is the byte offset where a truncated last line starts (a last line without a
+    newline that is not valid JSON: a write interrupted by a crash or ``kill -9``), or None. Any other
+    invalid line raises ``ValueError`` naming ``FILE:LINE``.
+    """
+    p = Path(path)
+    records: list[tuple[int, Any]] = []
+    truncated: int | None = None
+    with open(p, "rb") as fh:
+        data = fh.read()
+    pos = 0
+    lineno = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        last = end < 0
+        raw = data[pos:] if last else data[pos:end]
+        lineno += 1
+        if raw.strip():
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                if last:
+                    truncated = pos
+                    break
+                raise ValueError(f"{p}:{lineno}: invalid JSON ({exc})") from None
+            records.append((lineno, obj))
+        pos = len(data) if last else end + 1
+    return records, truncated
+
+
+class OutputLockedError(FileExistsError):
+    """Another process holds the lock of an output file (two writers would corrupt it).
+
+    A :class:`FileExistsError` (the file exists and is in use), which the CLI reports in one line.
+    """
+
+
+def _lock(fh: IO[str], path: Path) -> None:
+    """Take an exclusive, non-blocking ``flock`` on ``fh`` (released when it is closed).
+
+    Raises:
+        OutputLockedError: another process holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise OutputLockedError(
+            f"{path} is being written by another process (it holds the file's lock); wait for it to "
+            "finish, or write to another file (e.g. one --out per --shard i/n)"
+        ) from None
+    except OSError as exc:  # a file system without locks (some network mounts): write, but say so
+        logger.warning("%s: cannot lock (%s); a concurrent writer would not be detected", path, exc)
+
+
+class JsonlAppender:
+    """Append-only, crash-safe JSONL file: one line per record, flushed as it is written.
+
+    ``JsonlAppender(path, resume=True)``: with ``resume`` an existing file is parsed first (its records are
+    in ``records`` as ``(lineno, obj)`` for the caller to validate), a truncated last line left by a
+    crash is cut off with a warning (``repaired``), and new lines are appended; without ``resume`` an
+    existing non-empty file is an error unless ``overwrite=True``. :meth:`write_line` writes one line and
+    flushes it (``fsync=True`` also forces it to disk), so a killed process loses at most the line being
+    written. Usable as a context manager; ``close()`` otherwise.
+
+    The appender holds an exclusive ``flock`` on the file from before it reads it until ``close()``: a
+    second writer of the same file gets :class:`OutputLockedError` instead of interleaving lines or
+    writing the same records again. Readers are not blocked.
+
+    Used by :class:`pixelthink.predictions.PredictionWriter` and the annotation / judge caches.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        resume: bool = True,
+        *,
+        overwrite: bool = False,
+        fsync: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.repaired = False
+        self.records: list[tuple[int, Any]] = []
+        if self.path.is_dir():
+            raise ValueError(
+                f"{self.path} is a directory; the output must be a file path (e.g. {self.path / 'out.jsonl'})"
+            )
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists and not resume and not overwrite:
+            raise FileExistsError(f"{self.path} exists; resume it (resume=True) or pass overwrite=True")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened for appending (creates, never truncates) and locked before anything is read or cut.
+        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        _lock(self._fh, self.path)
+        try:
+            if resume:
+                self._resume()
+            else:
+                self._fh.truncate(0)  # overwrite (or a new file): start over, under the lock
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _resume(self) -> None:
+        if self.path.stat().st_size == 0:
+            return
+        self.records, truncated = scan_jsonl(self.path)
+        if truncated is not None:
+            logger.warning(
+                "%s: dropping a truncated last line from an interrupted run (byte %d)", self.path, truncated
+            )
+            self._fh.truncate(truncated)
+            self.repaired = True
+        with open(self.path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            needs_newline = False
+            if fh.tell() > 0:
+                fh.seek(-1, os.SEEK_END)
+                needs_newline = fh.read(1) != b"\n"
+        if needs_newline:
+            self._fh.write("\n")
+            self._fh.flush()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._fh.closed
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def write_line(self, line: str) -> None:
+        """Append one line (no newline inside ``line``) and flush it."""
+        if "\n" in line:
+            raise ValueError(f"{self.path}: a JSONL line must not contain a newline")
+        self._fh.write(line + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())

@@ -11,17 +11,19 @@ it drops a truncated last line (with a warning) and skips ids already done.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from pixelthink.jsonio import dumps_line, plain, to_number
+from pixelthink.jsonio import JsonlAppender, dumps_line, plain, scan_jsonl, to_number
+from pixelthink.jsonio import (
+    OutputLockedError as OutputLockedError,  # re-exported: raised by PredictionWriter
+)
 from pixelthink.jsonio import is_number as _is_number
 from pixelthink.jsonio import rle_to_json as _rle_json
 from pixelthink.masks import RLE, Box, Point, decode_rle, encode_rle, rle_problem
@@ -191,36 +193,6 @@ def _parse_fields(obj: Any, where: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- reading
 
 
-def _scan(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
-    """Parse every line. Returns ``([(lineno, obj)], truncated_offset)``.
-
-    ``truncated_offset`` is the byte offset where a truncated last line starts (a last line without a
-    newline that is not valid JSON), or None. Any other invalid line raises ValueError naming it.
-    """
-    records: list[tuple[int, dict[str, Any]]] = []
-    truncated: int | None = None
-    with open(path, "rb") as fh:
-        data = fh.read()
-    pos = 0
-    lineno = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        last = end < 0
-        raw = data[pos:] if last else data[pos:end]
-        lineno += 1
-        if raw.strip():
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                if last:
-                    truncated = pos
-                    break
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({exc})") from None
-            records.append((lineno, obj))
-        pos = len(data) if last else end + 1
-    return records, truncated
-
-
 def read_predictions(path: str | os.PathLike[str]) -> Iterator[Prediction]:
     """Yield the predictions of a ``predictions.jsonl`` file in file order.
 
@@ -230,7 +202,7 @@ def read_predictions(path: str | os.PathLike[str]) -> Iterator[Prediction]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"predictions file not found: {p}")
-    records, truncated = _scan(p)
+    records, truncated = scan_jsonl(p)
     if truncated is not None:
         logger.warning("%s: ignoring a truncated last line (interrupted write) at byte %d", p, truncated)
     seen: dict[str, int] = {}
@@ -288,37 +260,9 @@ def predictions_by_id(
 # ------------------------------------------------------------------------------------- writing
 
 
-class OutputLockedError(FileExistsError):
-    """Another process holds the lock of a predictions file (two writers would corrupt it).
-
-    A :class:`FileExistsError` (the file exists and is in use), which the CLI reports in one line.
-    """
-
-
-def _lock(fh: IO[str], path: Path) -> None:
-    """Take an exclusive, non-blocking ``flock`` on ``fh`` (released when it is closed).
-
-    Raises:
-        OutputLockedError: another process holds it.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
-        return
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise OutputLockedError(
-            f"{path} is being written by another process (it holds the file's lock); wait for it to "
-            "finish, or write to another file (e.g. one --out per --shard i/n)"
-        ) from None
-    except OSError as exc:  # a file system without locks (some network mounts): write, but say so
-        logger.warning("%s: cannot lock (%s); a concurrent writer would not be detected", path, exc)
-
-
 class PredictionWriter:
-    """Append-only, crash-safe writer of ``predictions.jsonl``, exclusive to one process.
+    """Append-only, crash-safe writer of ``predictions.jsonl``, exclusive to one process (a
+    :class:`~pixelthink.jsonio.JsonlAppender` that validates the lines it resumes from).
 
     ``PredictionWriter(path, resume=True)``: with ``resume`` an existing file is read first
     (``done_ids`` holds its ids, a truncated last line is cut off with a warning) and new predictions are
@@ -340,55 +284,20 @@ class PredictionWriter:
         overwrite: bool = False,
         fsync: bool = False,
     ) -> None:
-        self.path = Path(path)
+        self._out = JsonlAppender(path, resume, overwrite=overwrite, fsync=fsync)
+        self.path = self._out.path
         self.fsync = fsync
         self.done_ids: set[str] = set()
-        self.repaired = False
-        if self.path.is_dir():
-            raise ValueError(
-                f"{self.path} is a directory; the predictions output must be a file path "
-                f"(e.g. {self.path / 'predictions.jsonl'})"
-            )
-        exists = self.path.exists() and self.path.stat().st_size > 0
-        if exists and not resume and not overwrite:
-            raise FileExistsError(f"{self.path} exists; resume it (resume=True) or pass overwrite=True")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Opened for appending (creates, never truncates) and locked before anything is read or cut.
-        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-        _lock(self._fh, self.path)
         try:
-            if resume:
-                self._resume()
-            else:
-                self._fh.truncate(0)  # overwrite (or a new file): start over, under the lock
-        except BaseException:
-            self._fh.close()
+            for lineno, obj in self._out.records:
+                pred = Prediction.from_json(obj, f"{self.path}:{lineno}")
+                if pred.id in self.done_ids:
+                    raise ValueError(f"{self.path}:{lineno}: field 'id': duplicate id {pred.id!r}")
+                self.done_ids.add(pred.id)
+        except ValueError:
+            self._out.close()
             raise
-
-    def _resume(self) -> None:
-        if self.path.stat().st_size == 0:
-            return
-        records, truncated = _scan(self.path)
-        for lineno, obj in records:
-            pred = Prediction.from_json(obj, f"{self.path}:{lineno}")
-            if pred.id in self.done_ids:
-                raise ValueError(f"{self.path}:{lineno}: field 'id': duplicate id {pred.id!r}")
-            self.done_ids.add(pred.id)
-        if truncated is not None:
-            logger.warning(
-                "%s: dropping a truncated last line from an interrupted run (byte %d)", self.path, truncated
-            )
-            self._fh.truncate(truncated)
-            self.repaired = True
-        with open(self.path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            needs_newline = False
-            if fh.tell() > 0:
-                fh.seek(-1, os.SEEK_END)
-                needs_newline = fh.read(1) != b"\n"
-        if needs_newline:
-            self._fh.write("\n")
-            self._fh.flush()
+        self.repaired = self._out.repaired
 
     def __enter__(self) -> PredictionWriter:
         return self
@@ -398,16 +307,11 @@ class PredictionWriter:
 
     def close(self) -> None:
         """Close the file and release its lock."""
-        if not self._fh.closed:
-            self._fh.close()
+        self._out.close()
 
     def write(self, pred: Prediction) -> None:
         """Append one prediction (one line, flushed). ValueError for a duplicate id or invalid fields."""
         if pred.id in self.done_ids:
             raise ValueError(f"{self.path}: prediction for id {pred.id!r} was already written")
-        line = pred.to_line()
-        self._fh.write(line + "\n")
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        self._out.write_line(pred.to_line())
         self.done_ids.add(pred.id)

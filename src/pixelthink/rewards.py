@@ -52,13 +52,14 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Protocol
 
 from pixelthink.answer import extract_think, is_thinking_format, json_object_span
 from pixelthink.frames import Box, Point
 
 __all__ = [
+    "DIFFICULTY_SOURCES",
     "LENGTH_MODES",
     "REWARDS",
     "REWARD_BREAKDOWNS",
@@ -78,6 +79,8 @@ __all__ = [
     "length_budget",
     "length_score",
     "naive_length_reward",
+    "online_difficulties",
+    "passrate_difficulty",
     "pixelthink_reward",
     "response_length",
     "reward_breakdown",
@@ -89,6 +92,7 @@ TERM_NAMES: tuple[str, ...] = ("thinking_format", "answer_format", "iou", "box_l
 """Keys of :func:`accuracy_terms`, in the authors' order of definition."""
 
 LENGTH_MODES: tuple[str, ...] = ("words", "reasoning_tokens")
+DIFFICULTY_SOURCES: tuple[str, ...] = ("annotation", "online")
 _LENGTH_MODE_ALIASES = {"reward_word_tokens": "words", "reward_reasoning_tokens": "reasoning_tokens"}
 
 # The authors' GT patterns (``\d`` is Unicode-aware, exactly like theirs).
@@ -139,6 +143,11 @@ class RewardConfig:
         budget_uniform: the single budget of the ``naive_length`` baseline (not in the paper).
             Default 176 = (96 + 256) / 2, the midpoint of the paper's easy and hard budgets, so
             the naive baseline is neither stricter than the easy nor looser than the hard budget.
+        difficulty_source: ``"annotation"`` (default, the paper: each sample's difficulty from the
+            dataset or a difficulty file) or ``"online"`` (an extension beyond the paper: the
+            difficulty of every rollout is :func:`passrate_difficulty` of its rollout group's pass
+            rate, see :func:`online_difficulties`; needs the group of each response, so only the
+            batch functions support it).
     """
 
     tau_hard: float = 5.0
@@ -153,10 +162,11 @@ class RewardConfig:
     length_mode: str = "words"
     default_difficulty: float = 3.0
     budget_uniform: float = 176
+    difficulty_source: str = "annotation"
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name == "length_mode":
+            if f.name in ("length_mode", "difficulty_source"):
                 continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -189,6 +199,11 @@ class RewardConfig:
                 f"RewardConfig.length_mode must be one of {list(LENGTH_MODES)}, got {self.length_mode!r}"
             )
         object.__setattr__(self, "length_mode", mode)
+        if self.difficulty_source not in DIFFICULTY_SOURCES:
+            raise ValueError(
+                f"RewardConfig.difficulty_source must be one of {list(DIFFICULTY_SOURCES)}, "
+                f"got {self.difficulty_source!r}"
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RewardConfig:
@@ -605,6 +620,53 @@ def difficulty_bucket(difficulty: float | None, config: RewardConfig = DEFAULT_C
     return "easy"
 
 
+def passrate_difficulty(pass_rate: float) -> float:
+    """Difficulty 1..10 of a sample a model solves with probability ``pass_rate``: ``1 + 9 * (1 - p)``.
+
+    Not in the paper (whose difficulty comes from a 72B judge): difficulty as the model itself
+    experiences it. A sample every attempt solves is 1 (easy), one no attempt solves is 10 (hard). With
+    the paper's thresholds a pass rate above 13/18 (0.722) is easy (D < 3.5), 5/9 (0.556) or below is
+    hard (D >= 5.0), in between medium; with 8 rollouts: 6-8 hits easy, 5 medium, 0-4 hard.
+    Used by ``pixelthink annotate difficulty --method passrate`` and by ``difficulty_source: online``.
+
+    Raises:
+        ValueError: ``pass_rate`` outside [0, 1] or not finite.
+    """
+    p = float(pass_rate)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"pass rate must be in [0, 1], got {pass_rate!r}")
+    return 1.0 + 9.0 * (1.0 - p)
+
+
+def online_difficulties(
+    responses: Sequence[str],
+    ground_truths: Sequence[object],
+    groups: Sequence[Any],
+    config: RewardConfig = DEFAULT_CONFIG,
+) -> list[float]:
+    """Per response, the difficulty of its rollout group: :func:`passrate_difficulty` of the group's pass rate.
+
+    A response passes when its ``iou`` accuracy term is 1 (box IoU > ``config.iou_threshold`` against
+    the ground truth, the hit of :func:`accuracy_terms`). Responses with equal ``groups[i]`` (e.g. the
+    prompt id: GRPO's rollouts of one prompt) form a group; its pass rate is the mean over the group's
+    responses in this call.
+
+    Raises:
+        ValueError: lists of different lengths.
+    """
+    n = len(responses)
+    if len(ground_truths) != n or len(groups) != n:
+        raise ValueError(
+            f"online_difficulties: {n} responses, {len(ground_truths)} ground truths and {len(groups)} groups"
+        )
+    hits = [accuracy_terms(r, g, config)["iou"] for r, g in zip(responses, ground_truths, strict=True)]
+    members: dict[Any, list[float]] = {}
+    for group, hit in zip(groups, hits, strict=True):
+        members.setdefault(group, []).append(hit)
+    rate = {group: sum(h) / len(h) for group, h in members.items()}
+    return [passrate_difficulty(rate[group]) for group in groups]
+
+
 # --------------------------------------------------------------------------------------------------
 # Reward variants
 # --------------------------------------------------------------------------------------------------
@@ -652,6 +714,11 @@ def reward_breakdown(
     """
     if variant not in _BUDGET_RULES:
         raise ValueError(f"unknown reward {variant!r}; valid names: {sorted(_BUDGET_RULES)}")
+    if config.difficulty_source != "annotation":
+        raise ValueError(
+            f"RewardConfig.difficulty_source={config.difficulty_source!r} sets the difficulty from the rollout "
+            "group: score whole groups with batch_rewards / batch_breakdowns(..., groups=...)"
+        )
     d = None if difficulty is None else _difficulty(difficulty, config)  # validated for every variant
     u = None if uncertainty is None else _uncertainty(uncertainty)
     terms, notes = _accuracy(response, ground_truth, config)
@@ -786,8 +853,13 @@ def batch_breakdowns(
     tokenizer: Any = None,
     *,
     lengths: Sequence[int | None] | None = None,
+    groups: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`reward_breakdown` for lists of samples (one dict per response)."""
+    """:func:`reward_breakdown` for lists of samples (one dict per response).
+
+    With ``config.difficulty_source == "online"`` the ``difficulties`` are ignored and replaced by
+    :func:`online_difficulties` over ``groups`` (required then: the rollout group of each response).
+    """
     get_reward(name)
     if isinstance(responses, str) or not isinstance(responses, Sequence):
         raise ValueError(
@@ -798,6 +870,14 @@ def batch_breakdowns(
     ds = _column(difficulties, n, "difficulties")
     us = _column(uncertainties, n, "uncertainties")
     ls = _column(lengths, n, "lengths")
+    if config.difficulty_source == "online":
+        if groups is None:
+            raise ValueError(
+                "batch_rewards: RewardConfig.difficulty_source='online' needs groups= (the rollout group "
+                "of each response, e.g. its prompt id)"
+            )
+        ds = online_difficulties(responses, gts, _column(groups, n, "groups"), config)
+        config = replace(config, difficulty_source="annotation")
     return [
         reward_breakdown(r, g, d, u, config, tokenizer, variant=name, length=length)
         for r, g, d, u, length in zip(responses, gts, ds, us, ls, strict=True)
@@ -814,10 +894,12 @@ def batch_rewards(
     tokenizer: Any = None,
     *,
     lengths: Sequence[int | None] | None = None,
+    groups: Sequence[Any] | None = None,
 ) -> list[float]:
     """Rewards of variant ``name`` for lists of samples.
 
-    ``difficulties`` / ``uncertainties`` / ``lengths`` may be None (every sample missing).
+    ``difficulties`` / ``uncertainties`` / ``lengths`` may be None (every sample missing); ``groups``
+    (the rollout group of each response) is needed when ``config.difficulty_source == "online"``.
 
     Raises:
         ValueError: unknown name, or a list whose length differs from ``responses``.
@@ -825,6 +907,14 @@ def batch_rewards(
     return [
         b["reward"]
         for b in batch_breakdowns(
-            name, responses, ground_truths, difficulties, uncertainties, config, tokenizer, lengths=lengths
+            name,
+            responses,
+            ground_truths,
+            difficulties,
+            uncertainties,
+            config,
+            tokenizer,
+            lengths=lengths,
+            groups=groups,
         )
     ]

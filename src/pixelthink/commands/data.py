@@ -6,6 +6,7 @@ Sub-commands::
     pixelthink data import segzero PARQUET_OR_DIR --out BENCH [--split S]
     pixelthink data import difficulty BENCH FILE.json
     pixelthink data export segzero BENCH --out FILE.parquet [--resolution 840] [--split S]
+    pixelthink data export difficulty BENCH --out FILE.json [--split S]
     pixelthink data validate BENCH [--images]
     pixelthink data stats BENCH [--split S] [--json]
 
@@ -108,6 +109,14 @@ def _export_segzero(args: argparse.Namespace) -> int:
         progress=_progress_enabled(args),
     )
     print(f"exported {args.bench} -> {args.out}: {report.summary()}")
+    return 0
+
+
+def _export_difficulty(args: argparse.Namespace) -> int:
+    from pixelthink.data.exporters import export_difficulty
+
+    n = export_difficulty(args.bench, args.out, split=args.split)
+    print(f"exported {args.bench} -> {args.out}: {n} rated sample(s)")
     return 0
 
 
@@ -242,7 +251,8 @@ def register(subparsers: Any) -> None:
     data = subparsers.add_parser(
         "data",
         help="import, export, validate and describe benchmarks",
-        description="Benchmark data: import (LISA, Seg-Zero, difficulty), export (Seg-Zero), validate, stats.",
+        description="Benchmark data: import (LISA, Seg-Zero, difficulty), export (Seg-Zero, difficulty), validate, "
+        "stats.",
     )
     data.set_defaults(func=_help(data))
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -295,6 +305,14 @@ def register(subparsers: Any) -> None:
     esz.add_argument("--image-format", default="JPEG", choices=["JPEG", "PNG"], help="resized image encoding")
     esz.add_argument("--no-progress", action="store_true", help="no progress bar")
     esz.set_defaults(func=_export_segzero)
+    edf = exp_sub.add_parser(
+        "difficulty",
+        help='the authors\' difficulty file: [{"image_id", "difficulty_score_model"}] (rated samples)',
+    )
+    edf.add_argument("bench", help="benchmark directory")
+    edf.add_argument("--out", required=True, help="output .json file")
+    edf.add_argument("--split", default=None, help="export only this split")
+    edf.set_defaults(func=_export_difficulty)
 
     # validate / stats --------------------------------------------------------------------------
     val = data_sub.add_parser(

@@ -1,7 +1,7 @@
 """``pixelthink eval --data BENCH --predictions preds.jsonl``: score predictions, per difficulty bucket.
 
 Prints a table (bucket, n, gIoU, cIoU, reasoning length mean/median/p90, fail%, uncertainty, RScore,
-SAT, RST, URSS, total latency) titled with the convention, then mean latency per pipeline stage (load,
+SAT, RST, URSS, total latency) titled with the convention, the token convention and the judge, then mean latency per pipeline stage (load,
 prefill, decode, segment, ... whichever the predictions report), and writes the full report as JSON with
 ``--out``. Predictions none of whose ids is in the benchmark (another benchmark, wrong split) are an error
 (exit 2), not an all-zero table.
@@ -42,10 +42,42 @@ def register(subparsers: Any) -> None:
         "--judge",
         default="rougeL-ref",
         metavar="NAME",
-        help="reasoning judge: rougeL-ref | none (default: %(default)s)",
+        help="reasoning judge (RScore): rougeL-ref (free, deterministic reference overlap) | "
+        "llm:http://HOST:PORT/v1?model=NAME (an LLM judge on an OpenAI-compatible server) | "
+        "llm:CHECKPOINT (a local transformers model) | none (default: %(default)s)",
+    )
+    judge = parser.add_argument_group("LLM judge (--judge llm:...)")
+    judge.add_argument("--judge-prompt", metavar="FILE", help="prompt template (default: the shipped rscore)")
+    judge.add_argument(
+        "--judge-cache",
+        metavar="JSONL",
+        help="answer cache (default: $PIXELTHINK_CACHE/judges/rscore.MODEL.PROMPT.jsonl); re-runs ask nothing",
+    )
+    judge.add_argument(
+        "--judge-text-only", action="store_true", help="do not send the sample image (text-only judges)"
+    )
+    judge.add_argument(
+        "--judge-retries", type=int, default=2, metavar="N", help="re-asks of an unusable reply (default: 2)"
+    )
+    judge.add_argument(
+        "--judge-concurrency", type=int, default=8, metavar="N", help="requests in flight (default: 8)"
+    )
+    judge.add_argument(
+        "--judge-retry-failed", action="store_true", help="ask again for answers cached as failures"
     )
     parser.add_argument(
-        "--tokenizer", metavar="PATH", help="count reasoning length in this tokenizer's tokens (transformers)"
+        "--tokenizer",
+        metavar="PATH",
+        help="count reasoning length in this tokenizer's tokens (transformers; conventions auto and wise)",
+    )
+    parser.add_argument(
+        "--tokens",
+        choices=("auto", "model", "paper", "wise"),
+        default="auto",
+        help="reasoning-length convention, stated in the report: auto (--tokenizer tokens of the think text, "
+        "else the reasoner's own think tokens, else think words), model (the reasoner's own think tokens), "
+        "paper (whitespace words of the whole response, PixelThink's L), wise (--tokenizer tokens of the "
+        "think text, add_special_tokens=False, empty thinks left out) (default: %(default)s)",
     )
     parser.add_argument(
         "--response-frame",
@@ -83,6 +115,23 @@ def _load_tokenizer(path: str) -> Any:
         raise FileNotFoundError(f"--tokenizer {path}: cannot load a tokenizer ({exc})") from None
 
 
+def _judge(args: argparse.Namespace) -> Any:
+    """The judge of ``--judge``, with the ``--judge-*`` options when it is an LLM judge."""
+    from pixelthink.evaluate.judges import get_judge
+
+    if not args.judge.startswith("llm"):
+        return get_judge(args.judge)
+    return get_judge(
+        args.judge,
+        prompt=args.judge_prompt,
+        cache=args.judge_cache,
+        image=not args.judge_text_only,
+        retries=args.judge_retries,
+        concurrency=args.judge_concurrency,
+        retry_failed=args.judge_retry_failed,
+    )
+
+
 def handler(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -101,19 +150,28 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"--tau-medium {config.tau_medium} must not exceed --tau-hard {config.tau_hard}")
     efficiency = EfficiencyConfig(t_ref=args.t_ref, alpha=args.alpha, gamma=args.gamma)
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
+    if args.tokens == "wise" and tokenizer is None:
+        raise ValueError(
+            "--tokens wise counts tokenizer tokens: give --tokenizer PATH (WISE uses Qwen2.5-VL-7B's)"
+        )
+    judge = _judge(args)
     report = evaluate(
         open_benchmark(args.data, split=args.split),
         args.predictions[0] if len(args.predictions) == 1 else args.predictions,
         convention=args.convention,
         config=config,
         tokenizer=tokenizer,
-        judge=args.judge,
+        judge=judge,
         response_frame=args.response_frame,
         strict_parse=args.strict_parse,
         efficiency=efficiency,
         progress=not args.no_progress and sys.stderr.isatty(),
         keep_samples=not args.no_samples,
+        tokens=args.tokens,
     )
+    close = getattr(judge, "close", None)
+    if callable(close):
+        close()
     print(format_table(report))
     if args.out:
         path = report.save(args.out, include_samples=not args.no_samples)

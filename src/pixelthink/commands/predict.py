@@ -22,11 +22,11 @@ import logging
 import platform
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
+from pixelthink.data.format import select_ids
 from pixelthink.data.resolve import open_benchmark
 
 logger = logging.getLogger(__name__)
@@ -42,14 +42,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if n < 1 or not 0 <= i < n:
         raise argparse.ArgumentTypeError(f"expected i/n with 0 <= i < n, got {text!r}")
     return i, n
-
-
-def in_shard(sample_id: str, shard: tuple[int, int] | None) -> bool:
-    """Whether ``sample_id`` belongs to shard ``(i, n)``: ``crc32(utf-8 id) % n == i`` (all when None)."""
-    if shard is None:
-        return True
-    i, n = shard
-    return zlib.crc32(sample_id.encode("utf-8")) % n == i
 
 
 #: run.json keys that change what a prediction is, with the option that sets each
@@ -178,12 +170,7 @@ def handler(args: argparse.Namespace) -> int:
     from pixelthink.predictions import PredictionWriter
 
     bench = open_benchmark(args.data, split=args.split)
-    selected: list[str] = []
-    for sample_id in bench.ids():
-        if in_shard(sample_id, args.shard):
-            selected.append(sample_id)
-            if args.limit is not None and len(selected) >= args.limit:
-                break
+    selected = select_ids(bench, shard=args.shard, limit=args.limit)
     if not selected:
         where = f" in split {args.split!r}" if args.split else ""
         shard = f" of shard {args.shard[0]}/{args.shard[1]}" if args.shard else ""

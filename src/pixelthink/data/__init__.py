@@ -11,7 +11,11 @@ from pixelthink.data.format import (
     Benchmark,
     BenchmarkWriter,
     Sample,
+    in_shard,
     rewrite_samples,
+    select_ids,
+    update_meta,
+    update_samples_by_id,
     validate_benchmark,
 )
 
@@ -23,6 +27,10 @@ __all__ = [
     "Benchmark",
     "BenchmarkWriter",
     "Sample",
+    "in_shard",
     "rewrite_samples",
+    "select_ids",
+    "update_meta",
+    "update_samples_by_id",
     "validate_benchmark",
 ]

@@ -189,3 +189,29 @@ def export_segzero(
     finally:
         tmp.unlink(missing_ok=True)
     return report
+
+
+def export_difficulty(
+    bench: str | os.PathLike[str] | Benchmark,
+    out: str | os.PathLike[str],
+    *,
+    split: str | None = None,
+) -> int:
+    """Write the authors' difficulty file: a JSON list of ``{"image_id", "difficulty_score_model"}``.
+
+    ``image_id`` is the sample id (what ``pixelthink train``'s ``data.difficulty_file``, the verl
+    converter's ``--difficulty-file`` and ``pixelthink data import difficulty`` look up first); unrated
+    samples are left out. The file is written atomically. Returns the number of entries.
+    """
+    bm = bench if isinstance(bench, Benchmark) else Benchmark(bench, check_images=False)
+    entries = [
+        {"image_id": str(obj["id"]), "difficulty_score_model": obj["difficulty"]}
+        for obj in bm.raw_records()
+        if obj.get("difficulty") is not None and (split is None or obj.get("split") == split)
+    ]
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return len(entries)

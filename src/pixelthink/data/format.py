@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -514,6 +515,43 @@ def validate_benchmark(
     return errors
 
 
+def in_shard(sample_id: str, shard: tuple[int, int] | None) -> bool:
+    """Whether ``sample_id`` belongs to shard ``(i, n)``: ``crc32(utf-8 id) % n == i`` (all when None).
+
+    A split that depends only on the ids, not on file order or on a limit (``--shard i/n`` of
+    ``pixelthink predict`` and ``pixelthink annotate``).
+    """
+    if shard is None:
+        return True
+    i, n = shard
+    return zlib.crc32(sample_id.encode("utf-8")) % n == i
+
+
+def select_ids(
+    bench: Benchmark, *, shard: tuple[int, int] | None = None, limit: int | None = None
+) -> list[str]:
+    """The ids of ``bench`` (its split) in shard ``shard``, in file order, at most ``limit`` of them."""
+    selected: list[str] = []
+    for sample_id in bench.ids():
+        if in_shard(sample_id, shard):
+            selected.append(sample_id)
+            if limit is not None and len(selected) >= limit:
+                break
+    return selected
+
+
+def update_meta(path: str | os.PathLike[str], updates: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` into a benchmark's ``meta.json`` (created when missing), atomically; returns it."""
+    root, _samples = _samples_path(path)
+    meta = Benchmark(root, check_images=False).meta
+    meta.update(_plain(dict(updates)))
+    target = root / META_FILE
+    tmp = target.with_name(META_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    os.replace(tmp, target)
+    return meta
+
+
 # ------------------------------------------------------------------------------------- writing
 
 
@@ -743,3 +781,29 @@ def rewrite_samples(path: str | os.PathLike[str], update: Any) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     return n
+
+
+def update_samples_by_id(path: str | os.PathLike[str], updates: Mapping[str, Mapping[str, Any]]) -> int:
+    """Set fields of samples chosen by exact id (``{id: {"difficulty": 6.5, ...}}``), rewriting
+    ``samples.jsonl`` atomically (:func:`rewrite_samples`: every line re-validated, nothing written when
+    one fails). Only :data:`SAMPLE_KEYS` other than ``id`` may be set. Returns how many samples changed.
+
+    Raises:
+        ValueError: an unknown or forbidden field, or an updated line that fails validation.
+    """
+    for sid, fields in updates.items():
+        bad = sorted(set(fields) - (set(SAMPLE_KEYS) - {"id"}))
+        if bad:
+            raise ValueError(f"update of sample {sid!r}: cannot set field(s) {bad}")
+    changed = 0
+
+    def update(obj: dict[str, Any]) -> dict[str, Any]:
+        nonlocal changed
+        fields = updates.get(obj.get("id")) if isinstance(obj, dict) else None
+        if fields:
+            obj.update(fields)
+            changed += 1
+        return obj
+
+    rewrite_samples(path, update)
+    return changed

@@ -5,9 +5,17 @@ ships one deterministic reference-overlap scorer, ``rougeL-ref``: ROUGE-L F1 bet
 each of the sample's reference chains (``reasoning_short``, ``reasoning_long``), keeping the max. It is
 a cheap, reproducible proxy, *not* the paper's RScore; numbers are not comparable with the paper's.
 
+``llm`` (:mod:`pixelthink.evaluate.llm_judge`) asks an LLM judge for a 0-10 grade of the reasoning
+against the references (RScore = grade / 10): ``--judge llm:http://HOST:PORT/v1?model=NAME`` or
+``--judge llm:/path/to/checkpoint``.
+
 Judges are pluggable: anything with ``name``, ``requires_references`` and
-``score(response_think, sample) -> float`` satisfies :class:`Judge`; register a factory with
-:func:`register_judge` to make it selectable by name (``pixelthink eval --judge NAME``).
+``score(response_think, sample) -> float | None`` satisfies :class:`Judge`; register a factory with
+:func:`register_judge` to make it selectable by name (``pixelthink eval --judge NAME``, or
+``NAME:ARGUMENT``, which calls ``factory(ARGUMENT, **options)``). Optional methods the evaluator uses
+when a judge has them: ``prepare(benchmark, [(reasoning, sample), ...], progress=)`` (judge everything
+at once before the scoring pass, e.g. concurrently on a server) and ``describe() -> dict`` (settings for
+the report).
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 class Judge(Protocol):
     """A reasoning scorer.
 
-    ``score(response_think, sample)`` returns a float in [0, 1]; ``response_think`` is the text inside
-    ``<think>...</think>`` ("" when the response had none) and ``sample`` a benchmark ``Sample``.
+    ``score(response_think, sample)`` returns a float in [0, 1], or None when the judge failed on this
+    sample (the sample then has no RScore and is counted as a judge failure); ``response_think`` is the
+    text inside ``<think>...</think>`` ("" when the response had none) and ``sample`` a benchmark ``Sample``.
     When ``requires_references`` is True the evaluator only calls it for samples that have references
     (see :func:`sample_references`) and reports the others as "no references".
     """
@@ -32,7 +41,7 @@ class Judge(Protocol):
     name: str
     requires_references: bool
 
-    def score(self, response_think: str, sample: Any) -> float: ...
+    def score(self, response_think: str, sample: Any) -> float | None: ...
 
 
 def word_tokens(text: str) -> list[str]:
@@ -98,8 +107,16 @@ class RougeLRefJudge:
         return max(rouge_l_f1(response_think or "", ref) for ref in refs)
 
 
-JudgeFactory = Callable[[], Judge]
-JUDGES: dict[str, JudgeFactory] = {"rougeL-ref": RougeLRefJudge}
+JudgeFactory = Callable[..., Judge]
+
+
+def _llm_judge(spec: str | None = None, **options: Any) -> Judge:
+    from pixelthink.evaluate.llm_judge import LLMJudge  # lazily: HTTP client, models
+
+    return LLMJudge.from_spec(spec, **options)
+
+
+JUDGES: dict[str, JudgeFactory] = {"rougeL-ref": RougeLRefJudge, "llm": _llm_judge}
 
 
 def register_judge(name: str, factory: JudgeFactory) -> None:
@@ -109,17 +126,25 @@ def register_judge(name: str, factory: JudgeFactory) -> None:
     JUDGES[name] = factory
 
 
-def get_judge(name: str | Judge | None) -> Judge | None:
-    """A judge by registry name; ``None`` / ``"none"`` disables judging; a Judge instance is returned as is."""
+def get_judge(name: str | Judge | None, **options: Any) -> Judge | None:
+    """A judge by registry name; ``None`` / ``"none"`` disables judging; a Judge instance is returned as is.
+
+    ``"NAME:ARGUMENT"`` (e.g. ``llm:http://127.0.0.1:8000/v1?model=judge``) calls the factory of NAME
+    with ARGUMENT; ``options`` are passed to the factory as keyword arguments.
+    """
     if name is None or name == "none":
         return None
     if not isinstance(name, str):
         if isinstance(name, Judge):
             return name
         raise ValueError(f"judge: expected a name or a Judge, got {type(name).__name__}")
-    try:
-        return JUDGES[name]()
-    except KeyError:
+    base, sep, argument = name.partition(":")
+    factory = JUDGES.get(name) or (JUDGES.get(base) if sep else None)
+    if factory is None:
         raise ValueError(
-            f"judge: unknown name {name!r}; expected one of {', '.join([*JUDGES, 'none'])}"
-        ) from None
+            f"judge: unknown name {name!r}; expected one of {', '.join([*JUDGES, 'none'])} "
+            "(llm as llm:URL?model=NAME or llm:CHECKPOINT)"
+        )
+    if name in JUDGES:
+        return factory(**options)
+    return factory(argument, **options)

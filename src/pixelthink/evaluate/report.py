@@ -253,7 +253,8 @@ def format_table(report: EvalReport) -> str:
     s = report.settings
     title = (
         f"pixelthink eval | convention={s.get('convention')} | benchmark={s.get('benchmark_name', '?')} | "
-        f"tokens={s.get('length_unit', '?')} | judge={s.get('judge')} | response frame={s.get('response_frame')}"
+        f"tokens={s.get('token_convention', 'auto')}:{s.get('length_unit', '?')} | judge={s.get('judge')} | "
+        f"response frame={s.get('response_frame')}"
     )
     lines = [title, *_fixed_width(list(TABLE_COLUMNS), table_rows(report))]
     c = report.counts

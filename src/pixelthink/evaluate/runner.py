@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pixelthink.answer import json_object_span, parse_lenient
+from pixelthink.answer import extract_think, json_object_span, parse_lenient
 from pixelthink.data import Benchmark, Sample
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.evaluate.efficiency import EfficiencyConfig, efficiency_scores
@@ -162,6 +162,62 @@ def count_tokens(tokenizer: Any, text: str) -> int:
     return len(ids)
 
 
+#: named conventions of the reasoning length (``pixelthink eval --tokens NAME``): papers count "tokens"
+#: differently (Seg-Zero-7B: 90.58 in PixelThink's paper, 111.9 in WISE's), so every report names one.
+TOKEN_CONVENTIONS: dict[str, str] = {
+    "auto": "tokenizer tokens of the think text with --tokenizer, else Prediction.reasoning_tokens (the "
+    "reasoner's own tokens inside <think>, counted at generation), else whitespace words of the think text",
+    "model": "Prediction.reasoning_tokens: the reasoner's own tokenizer tokens inside <think>, counted at "
+    "generation (samples without it are left out)",
+    "paper": "whitespace-separated words of the whole response, think, answer and JSON included "
+    "(PixelThink's reward length L: len(response.split()))",
+    "wise": "tokenizer tokens (add_special_tokens=False) of the text of the first complete <think>...</think>, "
+    "stripped; samples with an empty or missing think are left out (WISE's convention)",
+}
+
+
+def check_token_convention(name: str, tokenizer: Any) -> str:
+    """``name`` when it is a :data:`TOKEN_CONVENTIONS` key usable with ``tokenizer``; ValueError otherwise."""
+    if name not in TOKEN_CONVENTIONS:
+        raise ValueError(f"token convention: expected one of {sorted(TOKEN_CONVENTIONS)}, got {name!r}")
+    if name == "wise" and tokenizer is None:
+        raise ValueError(
+            "token convention 'wise' counts tokenizer tokens: give the tokenizer (--tokenizer PATH, "
+            "e.g. Qwen2.5-VL-7B-Instruct's, as WISE does)"
+        )
+    return name
+
+
+def reasoning_length(
+    pred: Prediction, think: str | None, convention: str = "auto", tokenizer: Any = None
+) -> tuple[float | None, str | None]:
+    """``(length, unit)`` of one prediction's reasoning under a token convention (None = left out).
+
+    Units: ``tokenizer``, ``reasoning_tokens``, ``words`` (of the think text), ``response_words``.
+    ``think`` is the parsed think text of ``pred.response`` (used by ``auto``).
+    """
+    if convention == "model":
+        return (
+            (None, None)
+            if pred.reasoning_tokens is None
+            else (float(pred.reasoning_tokens), "reasoning_tokens")
+        )
+    if convention == "paper":
+        return (
+            (None, None) if pred.response is None else (float(len(pred.response.split())), "response_words")
+        )
+    if convention == "wise":
+        text = extract_think(pred.response) if pred.response is not None else None
+        return (None, None) if not text else (float(count_tokens(tokenizer, text)), "tokenizer")
+    if tokenizer is not None and pred.response is not None:
+        return float(count_tokens(tokenizer, think or "")), "tokenizer"
+    if pred.reasoning_tokens is not None:
+        return float(pred.reasoning_tokens), "reasoning_tokens"
+    if pred.response is not None:
+        return float(len((think or "").split())), "words"
+    return None, None
+
+
 @dataclass
 class BucketAccumulator:
     """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.report.BucketResult`)."""
@@ -260,6 +316,7 @@ class _SampleOutcome:
     no_refs: bool
     length_source: str | None
     response_frame: str | None = None
+    judge_failed: bool = False
 
 
 def score_sample(
@@ -272,8 +329,11 @@ def score_sample(
     tokenizer: Any = None,
     response_frame: ResponseFrame = "auto",
     strict_parse: bool = False,
+    tokens: str = "auto",
 ) -> _SampleOutcome:
-    """Score one sample against its prediction (``None`` = missing). See the module docstring."""
+    """Score one sample against its prediction (``None`` = missing). See the module docstring.
+
+    ``tokens`` is the reasoning-length convention (:data:`TOKEN_CONVENTIONS`)."""
     h, w = int(sample.height), int(sample.width)
     failure: str | None = None
     mask_source: str | None = None
@@ -327,26 +387,23 @@ def score_sample(
     probe = IoUMetric(convention)
     iou = probe.sample_iou(inter, union, failed=failed)
 
-    tokens: float | None = None
+    length: float | None = None
     length_source: str | None = None
     if pred is not None:
-        if tokenizer is not None and pred.response is not None:
-            tokens, length_source = float(count_tokens(tokenizer, think or "")), "tokenizer"
-        elif pred.reasoning_tokens is not None:
-            tokens, length_source = float(pred.reasoning_tokens), "reasoning_tokens"
-        elif pred.response is not None:
-            tokens, length_source = float(len((think or "").split())), "words"
+        length, length_source = reasoning_length(pred, think, tokens, tokenizer)
 
     rscore: float | None = None
-    no_refs = False
+    no_refs = judge_failed = False
     if judge is not None:
         if judge.requires_references and not sample_references(sample):
             no_refs = True
         elif pred is None:
             rscore = 0.0  # a missing prediction has no reasoning: scored 0, like its IoU
         elif pred.response is not None:
-            rscore = float(judge.score(think or "", sample))
-            if not 0.0 <= rscore <= 1.0:
+            value = judge.score(think or "", sample)
+            judge_failed = value is None
+            rscore = None if value is None else float(value)
+            if rscore is not None and not 0.0 <= rscore <= 1.0:
                 raise ValueError(
                     f"judge {judge.name!r} returned {rscore} for sample {sample.id!r}; expected [0, 1]"
                 )
@@ -361,12 +418,12 @@ def score_sample(
         failed=failed,
         failure=failure,
         mask_source=mask_source,
-        tokens=tokens,
+        tokens=length,
         rscore=rscore,
         uncertainty=None if pred is None else pred.uncertainty,
     )
     latency = {} if pred is None else {str(k): float(v) for k, v in pred.latency.items()}
-    return _SampleOutcome(record, latency, no_refs, length_source, frame_used)
+    return _SampleOutcome(record, latency, no_refs, length_source, frame_used, judge_failed)
 
 
 def _load_predictions(
@@ -428,7 +485,21 @@ _LENGTH_UNITS = {
     "tokenizer": "tokenizer tokens of the think text",
     "reasoning_tokens": "Prediction.reasoning_tokens",
     "words": "whitespace words of the think text",
+    "response_words": "whitespace words of the whole response",
 }
+
+
+def _judge_items(bench: Benchmark, preds: Mapping[str, Prediction], judge: Judge) -> list[tuple[str, Sample]]:
+    """``(think text, sample)`` of every prediction the judge will score (for ``judge.prepare``)."""
+    items = []
+    for sample in bench:
+        pred = preds.get(sample.id)
+        if pred is None or pred.response is None:
+            continue
+        if judge.requires_references and not sample_references(sample):
+            continue
+        items.append((parse_lenient(pred.response).think or "", sample))
+    return items
 
 
 def evaluate(
@@ -444,6 +515,7 @@ def evaluate(
     efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY,
     progress: bool = False,
     keep_samples: bool = True,
+    tokens: str = "auto",
 ) -> EvalReport:
     """Evaluate predictions against a benchmark.
 
@@ -452,9 +524,9 @@ def evaluate(
         predictions: a ``predictions.jsonl`` path, an iterable of ``Prediction`` or a mapping id -> Prediction.
         convention: ``"lisa"`` or ``"segzero"`` (see ``pixelthink.evaluate.metrics``).
         config: bucket thresholds ``tau_medium`` / ``tau_hard`` (``rewards.difficulty_bucket``).
-        tokenizer: when given, reasoning length = tokenizer tokens of the think text; otherwise
-            ``Prediction.reasoning_tokens`` when present, else whitespace words of the think text.
-        judge: judge name (``"rougeL-ref"``), a ``Judge``, or ``None`` / ``"none"`` for no RScore.
+        tokenizer: the tokenizer of the ``auto`` and ``wise`` token conventions (see ``tokens``).
+        judge: judge name (``"rougeL-ref"``, ``"llm:URL?model=NAME"``), a ``Judge``, or ``None`` /
+            ``"none"`` for no RScore. A judge with a ``prepare`` method judges every sample first.
         response_frame: frame of boxes in raw responses, used only for predictions with neither mask nor
             bbox: ``"auto"`` (default: the prediction's ``meta["model_size"]``, written by the pipeline,
             else 840, Seg-Zero's model frame), an int side such as ``840``, ``(w, h)``, or ``"original"``.
@@ -463,6 +535,10 @@ def evaluate(
         efficiency: SAT / RST / URSS parameters.
         progress: show a tqdm progress bar over samples.
         keep_samples: keep per-sample results (no masks) in the report.
+        tokens: reasoning-length convention, a key of :data:`TOKEN_CONVENTIONS`: ``auto`` (default:
+            tokenizer tokens of the think text when ``tokenizer`` is given, else
+            ``Prediction.reasoning_tokens`` when present, else whitespace words of the think text),
+            ``model``, ``paper`` or ``wise`` (needs ``tokenizer``).
 
     Returns:
         EvalReport (``to_dict()`` for JSON, ``report.format_table`` to print).
@@ -473,11 +549,15 @@ def evaluate(
     """
     convention = check_convention(convention)
     frame = parse_response_frame(response_frame)
+    tokens = check_token_convention(tokens, tokenizer)
     judge_obj = get_judge(judge)
     bench = benchmark if isinstance(benchmark, Benchmark) else open_benchmark(benchmark)
     preds, preds_name = _load_predictions(predictions)
     n_predictions = len(preds)
     check_prediction_ids(bench, preds)
+    prepare = getattr(judge_obj, "prepare", None)
+    if judge_obj is not None and callable(prepare):
+        prepare(bench, _judge_items(bench, preds, judge_obj), progress=progress)
 
     acc = EvalAccumulator(convention)
     samples: list[SampleResult] = []
@@ -486,7 +566,8 @@ def evaluate(
     failures: Counter[str] = Counter()
     length_sources: Counter[str] = Counter()
     response_frames: Counter[str] = Counter()
-    n_samples = 0
+    n_samples = n_left_out = 0
+    judge_failures: list[str] = []
 
     from tqdm import tqdm
 
@@ -502,6 +583,7 @@ def evaluate(
                 tokenizer=tokenizer,
                 response_frame=frame,
                 strict_parse=strict_parse,
+                tokens=tokens,
             )
             rec = out.record
             acc.add(rec, out.latency, no_refs=out.no_refs)
@@ -516,6 +598,10 @@ def evaluate(
                 response_frames[out.response_frame] += 1
             if out.length_source:
                 length_sources[out.length_source] += 1
+            elif pred is not None and pred.response is not None:
+                n_left_out += 1
+            if out.judge_failed:
+                judge_failures.append(sample.id)
             if keep_samples:
                 samples.append(rec)
             bar.update(1)
@@ -541,11 +627,31 @@ def evaluate(
             "reasoning lengths mix units: "
             + ", ".join(f"{n} from {_LENGTH_UNITS[k]}" for k, n in sorted(length_sources.items()))
         )
+    if n_left_out:
+        notes.append(
+            f"{n_left_out} prediction(s) with a response have no reasoning length under the {tokens!r} token "
+            "convention (e.g. an empty think for 'wise'): left out of the length statistics"
+        )
+    judge_details = judge_obj.describe() if judge_obj is not None and hasattr(judge_obj, "describe") else None
     if judge_obj is not None:
         if judge_obj.name == "rougeL-ref":
             notes.append(
                 "RScore here is rougeL-ref (max ROUGE-L F1 against the reference reasoning chains), a "
                 "reference-overlap proxy, not the paper's RScore (its method is unknown)"
+            )
+        elif judge_details is not None:
+            prompt = judge_details.get("prompt")
+            prompt_id = prompt.get("id") if isinstance(prompt, Mapping) else prompt
+            notes.append(
+                f"RScore here is from the LLM judge {judge_details.get('model', judge_obj.name)} with prompt "
+                f"{prompt_id}: {judge_details.get('scale', '')}; not the paper's RScore (its method is unknown)"
+            )
+        if judge_failures:
+            notes.append(
+                f"{len(judge_failures)} sample(s) got no usable judge answer (recorded as judge failures, "
+                "left out of RScore): "
+                + ", ".join(judge_failures[:5])
+                + (", ..." if len(judge_failures) > 5 else "")
             )
         no_refs = buckets["all"].rscore_no_refs
         if no_refs:
@@ -574,6 +680,9 @@ def evaluate(
         "tau_medium": config.tau_medium,
         "tau_hard": config.tau_hard,
         "judge": None if judge_obj is None else judge_obj.name,
+        "judge_details": judge_details,
+        "token_convention": tokens,
+        "token_convention_text": TOKEN_CONVENTIONS[tokens],
         "length_unit": length_unit,
         "tokenizer": None
         if tokenizer is None
@@ -595,6 +704,8 @@ def evaluate(
         "failures": dict(failures),
         "response_frames": dict(response_frames),
         "length_sources": dict(length_sources),
+        "length_left_out": n_left_out,
+        "judge_failures": len(judge_failures),
     }
     return EvalReport(
         settings=settings,

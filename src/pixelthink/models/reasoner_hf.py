@@ -357,13 +357,15 @@ class TransformersReasoner:
         return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
 
     def build_inputs(
-        self, conversations: Sequence[list[dict[str, Any]]], model_images: Sequence[Image.Image]
+        self, conversations: Sequence[list[dict[str, Any]]], model_images: Sequence[Image.Image] | None
     ) -> Any:
         """Left-padded processor batch on the model's device.
 
         Args:
-            conversations: chat messages per sample, each with exactly one image content part.
-            model_images: the images, already in the model frame (sizes from :meth:`frame_for`).
+            conversations: chat messages per sample, each with exactly one image content part (none
+                when ``model_images`` is None).
+            model_images: the images, already in the model frame (sizes from :meth:`frame_for`), or
+                None for text-only conversations.
 
         Raises:
             RuntimeError: the processor resized an image (its grid differs from the image size), so
@@ -373,6 +375,8 @@ class TransformersReasoner:
             self.processor.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
             for messages in conversations
         ]
+        if model_images is None:
+            return self.processor(text=texts, padding=True, return_tensors="pt").to(self.device)
         inputs = self.processor(text=texts, images=list(model_images), padding=True, return_tensors="pt")
         grid = inputs["image_grid_thw"]
         image_processor = self.processor.image_processor
@@ -414,7 +418,7 @@ class TransformersReasoner:
     def generate_chat(
         self,
         conversations: Sequence[list[dict[str, Any]]],
-        model_images: Sequence[Image.Image],
+        model_images: Sequence[Image.Image] | None,
         frames: Sequence[FrameTransform],
         *,
         top_k: int = 2,
@@ -426,16 +430,18 @@ class TransformersReasoner:
         """Generate for one batch of ready-made chat conversations (no prompt template applied).
 
         Args:
-            conversations: chat messages per sample (one image content part each).
-            model_images: PIL images already in the model frame.
+            conversations: chat messages per sample (one image content part each, none when
+                ``model_images`` is None).
+            model_images: PIL images already in the model frame, or None (text-only conversations).
             frames: the frame transform of each sample (returned in ``Generation.frame``).
             top_k: number of top log-probs to keep per generated token (>= 2).
             max_new_tokens, temperature, top_p: per-call overrides (temperature 0 = greedy).
             streamer: a transformers streamer (e.g. :class:`CallbackStreamer`; batch size 1 only).
         """
         n = len(conversations)
-        if not (n == len(model_images) == len(frames)):
-            raise ValueError(f"got {n} conversations, {len(model_images)} images and {len(frames)} frames")
+        n_images = n if model_images is None else len(model_images)
+        if not (n == n_images == len(frames)):
+            raise ValueError(f"got {n} conversations, {n_images} images and {len(frames)} frames")
         if n == 0:
             return []
         t0 = time.perf_counter()
@@ -507,6 +513,55 @@ class TransformersReasoner:
                 )
             )
         return results
+
+    def chat(
+        self,
+        images: Sequence[Image.Image | None],
+        prompts: Sequence[str],
+        *,
+        temperature: float | None = None,
+        max_new_tokens: int | None = None,
+    ) -> list[str | Exception]:
+        """Free-form prompts (LLM judges): one user turn per item, the image (if any) then the text.
+
+        Images are used as they are (no resizing to the working resolution: the caller chooses the frame
+        its prompt describes; the processor may still snap them to its patch grid); ``images[i] = None``
+        is a text-only item. No prompt template. Batches of ``batch_size``; ``temperature`` 0 = greedy.
+
+        Returns:
+            The reply text of each item, in order (the type leaves room for per-item errors, as
+            :meth:`OpenAIReasoner.chat <pixelthink.models.reasoner_openai.OpenAIReasoner.chat>` returns).
+        """
+        if len(images) != len(prompts):
+            raise ValueError(f"got {len(images)} images but {len(prompts)} prompts")
+        out: list[str | Exception] = [""] * len(prompts)
+        for has_image in (True, False):
+            group = [i for i, image in enumerate(images) if (image is not None) == has_image]
+            for start in range(0, len(group), self.batch_size):
+                idx = group[start : start + self.batch_size]
+                conversations = [
+                    [
+                        {
+                            "role": "user",
+                            "content": [
+                                *([{"type": "image"}] if has_image else []),
+                                {"type": "text", "text": prompts[i]},
+                            ],
+                        }
+                    ]
+                    for i in idx
+                ]
+                batch: list[Image.Image] | None = None
+                frames = [FrameTransform.for_size(1, 1, None)] * len(idx)  # text only: no coordinates
+                if has_image:
+                    batch = [images[i].convert("RGB") for i in idx]  # type: ignore[union-attr]
+                    frames = [FrameTransform.for_size(im.size[0], im.size[1], None) for im in batch]
+                outputs = self.generate_chat(
+                    conversations, batch, frames, max_new_tokens=max_new_tokens, temperature=temperature
+                )
+                for i, output in zip(idx, outputs, strict=True):
+                    out[i] = output.generation.text
+        return out
 
     def generate(
         self,

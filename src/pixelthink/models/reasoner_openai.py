@@ -151,6 +151,43 @@ async def _read_stream(response: httpx.Response, on_text: Callable[[str], None])
     return body
 
 
+def _run_sync(coroutine: Any) -> Any:
+    """Run a coroutine to completion from synchronous code, also when called inside an event loop."""
+    try:
+        asyncio.get_running_loop()
+        in_loop = True
+    except RuntimeError:  # the usual case; run outside this handler so errors do not chain to it
+        in_loop = False
+    if not in_loop:
+        return asyncio.run(coroutine)
+    # Called from inside an event loop (e.g. a notebook): run in a helper thread.
+    box: dict[str, Any] = {}
+
+    def runner() -> None:
+        try:
+            box["result"] = asyncio.run(coroutine)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+async def _gather_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
+    """The tasks' results in order; when one raises, the others are cancelled and the error re-raised."""
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 class OpenAIReasoner:
     """Reasoner backed by an OpenAI-compatible chat-completions server.
 
@@ -225,29 +262,35 @@ class OpenAIReasoner:
             raise ValueError(f"got {len(images)} images but {len(queries)} queries")
         if not images:
             return []
-        coroutine = self._generate_all(list(images), list(queries), on_text)
-        try:
-            asyncio.get_running_loop()
-            in_loop = True
-        except RuntimeError:  # the usual case; run outside this handler so errors do not chain to it
-            in_loop = False
-        if not in_loop:
-            return asyncio.run(coroutine)
-        # Called from inside an event loop (e.g. a notebook): run in a helper thread.
-        box: dict[str, Any] = {}
+        return _run_sync(self._generate_all(list(images), list(queries), on_text))
 
-        def runner() -> None:
-            try:
-                box["result"] = asyncio.run(coroutine)
-            except BaseException as exc:  # re-raised in the caller's thread below
-                box["error"] = exc
+    def chat(
+        self,
+        images: Sequence[Any],
+        prompts: Sequence[str],
+        *,
+        temperature: float | None = None,
+        max_new_tokens: int | None = None,
+    ) -> list[str | Exception]:
+        """Send free-form prompts (LLM judges): one user turn per item, the image (if any) then the text.
 
-        thread = threading.Thread(target=runner)
-        thread.start()
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
+        Images are sent as they are (no resizing: the caller chooses the frame its prompt describes);
+        ``images[i] = None`` sends a text-only request. No prompt template, no log-probs. Requests run
+        concurrently with the same retries and timeouts as :meth:`generate`.
+
+        Returns:
+            Per item, in order: the reply text, or the :class:`ReasonerServerError` of a request that
+            still failed after the retries (HTTP error, malformed body), so one bad item does not stop
+            the others.
+
+        Raises:
+            ConnectionError: the server cannot be reached. ValueError: the model is not served.
+        """
+        if len(images) != len(prompts):
+            raise ValueError(f"got {len(images)} images but {len(prompts)} prompts")
+        if not prompts:
+            return []
+        return _run_sync(self._chat_all(list(images), list(prompts), temperature, max_new_tokens))
 
     def list_models(self) -> list[str]:
         """Model names served at ``base_url`` (``GET /models``)."""
@@ -309,13 +352,59 @@ class OpenAIReasoner:
                 asyncio.create_task(self._one(client, semaphore, i, image, query, on_text))
                 for i, (image, query) in enumerate(zip(images, queries, strict=True))
             ]
+            return await _gather_or_cancel(tasks)
+
+    async def _chat_all(
+        self, images: list[Any], prompts: list[str], temperature: float | None, max_new_tokens: int | None
+    ) -> list[str | Exception]:
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
+            await self._check(client)
+            semaphore = asyncio.Semaphore(self.concurrency)
+            tasks = [
+                asyncio.create_task(
+                    self._chat_one(client, semaphore, i, image, prompt, temperature, max_new_tokens)
+                )
+                for i, (image, prompt) in enumerate(zip(images, prompts, strict=True))
+            ]
+            return await _gather_or_cancel(tasks)
+
+    async def _chat_one(
+        self,
+        client: httpx.AsyncClient,
+        semaphore: asyncio.Semaphore,
+        index: int,
+        image: Any,
+        prompt: str,
+        temperature: float | None,
+        max_new_tokens: int | None,
+    ) -> str | Exception:
+        content: list[dict[str, Any]] = []
+        if image is not None:
+            content.append({"type": "image_url", "image_url": {"url": image_to_data_url(image)}})
+        content.append({"type": "text", "text": prompt})
+        payload = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": self.max_new_tokens if max_new_tokens is None else max_new_tokens,
+            "temperature": self.temperature if temperature is None else temperature,
+        }
+        async with semaphore:
             try:
-                return list(await asyncio.gather(*tasks))
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+                body = await self._post(client, payload, index)
+            except ReasonerServerError as exc:
+                return exc
+            except _SampleFailure as exc:  # HTTP 400/413/422 or a body that is not JSON
+                return ReasonerServerError(f"sample {index}: {exc}")
+        try:
+            text = body["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            text = None
+        if not isinstance(text, str):
+            return ReasonerServerError(
+                f"sample {index}: malformed chat-completions response: {str(body)[:300]}"
+            )
+        return text
 
     def _payload(self, data_url: str, query: str) -> dict[str, Any]:
         payload: dict[str, Any] = {

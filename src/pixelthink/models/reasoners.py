@@ -46,6 +46,7 @@ __all__ = [
     "TextCallback",
     "checkpoint_defaults",
     "count_reasoning_tokens",
+    "load_chat_model",
     "load_reasoner",
     "parse_openai_spec",
     "resolve_resolution",
@@ -221,3 +222,45 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
     from pixelthink.models.reasoner_hf import TransformersReasoner
 
     return TransformersReasoner.from_pretrained(path, **options)
+
+
+def load_chat_model(
+    spec: str,
+    *,
+    model: str | None = None,
+    max_new_tokens: int = 1024,
+    concurrency: int = 8,
+    timeout: float = 300.0,
+    max_retries: int = 4,
+    api_key: str | None = None,
+    device: str = "auto",
+    batch_size: int = 8,
+) -> tuple[Any, str, str]:
+    """A chat model for LLM judges: ``(model, name, backend)``, where ``model.chat(images, prompts, ...)``
+    answers free-form prompts (:meth:`OpenAIReasoner.chat` / :meth:`TransformersReasoner.chat`).
+
+    Args:
+        spec: ``http(s)://HOST[:PORT][/v1][?model=NAME]`` (an OpenAI-compatible server: requests run
+            ``concurrency`` at a time with retries and ``timeout``) or a local checkpoint directory.
+        model: the served model's name (wins over ``?model=``); for a local directory, only a label.
+        max_new_tokens: default reply length (``chat`` may override it per call).
+
+    Returns:
+        The chat model, its name (the served model, or the directory name) and its backend (the base URL
+        or the directory).
+    """
+    if _HTTP.match(spec):
+        base_url, name = parse_openai_spec(spec, model)
+        chat = load_reasoner(
+            base_url,
+            model=name,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_new_tokens=max_new_tokens,
+            top_logprobs=0,
+            api_key=api_key,
+        )
+        return chat, name, base_url
+    chat = load_reasoner(spec, max_new_tokens=max_new_tokens, device=device, batch_size=batch_size)
+    return chat, model or Path(spec).expanduser().name, str(spec)

@@ -32,7 +32,12 @@ PredictionsLike = str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, P
 EvalLike = EvalReport | Mapping[str, Any] | str | os.PathLike[str]
 #: ``{name: predictions}`` or ``{name: (predictions, eval report or None)}``.
 #: Short unit of reasoning lengths per ``settings["length_unit"]`` ("mixed" / "none" -> "length").
-UNIT_LABELS = {"reasoning_tokens": "tokens", "tokenizer": "tokens", "words": "words"}
+UNIT_LABELS = {
+    "reasoning_tokens": "tokens",
+    "tokenizer": "tokens",
+    "words": "words",
+    "response_words": "words",
+}
 CompareLike = Mapping[str, PredictionsLike | tuple[PredictionsLike, EvalLike | None]]
 
 
@@ -104,6 +109,8 @@ def _eval_kwargs(report: EvalReport, options: Mapping[str, Any]) -> dict[str, An
     kw.setdefault("convention", s.get("convention", "lisa"))
     kw.setdefault("response_frame", s.get("response_frame", 840))
     kw.setdefault("strict_parse", bool(s.get("strict_parse", False)))
+    if s.get("token_convention") in ("model", "paper"):  # the conventions that need no tokenizer
+        kw.setdefault("tokens", s["token_convention"])
     if "config" not in kw and s.get("tau_medium") is not None and s.get("tau_hard") is not None:
         kw["config"] = replace(
             RewardConfig(), tau_medium=float(s["tau_medium"]), tau_hard=float(s["tau_hard"])

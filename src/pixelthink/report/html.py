@@ -181,7 +181,9 @@ def render_table_section(report: EvalReport) -> str:
     unit = UNIT_TEXT.get(str(s.get("length_unit")), str(s.get("length_unit", "?")))
     caption = (
         f"Convention: <b>{esc(CONVENTION_TEXT.get(conv, conv))}</b>. gIoU, cIoU and fail% in percent; "
-        f"reasoning length in {esc(unit)}; RScore judge: {esc(s.get('judge'))}; latency = mean seconds per "
+        f"reasoning length in {esc(unit)} (token convention {esc(s.get('token_convention', 'auto'))}: "
+        f"{esc(s.get('token_convention_text', 'see docs/METRICS.md'))}); RScore judge: {esc(s.get('judge'))}; "
+        "latency = mean seconds per "
         f"stage. Buckets: {esc(', '.join(f'{k}: {v}' for k, v in (s.get('buckets') or {}).items()))}."
     )
     notes = ""
@@ -264,6 +266,7 @@ UNIT_TEXT = {
     "reasoning_tokens": "tokens (Prediction.reasoning_tokens)",
     "tokenizer": "tokenizer tokens of the think text",
     "words": "whitespace words of the think text",
+    "response_words": "whitespace words of the whole response",
     "mixed": "mixed units (see the notes below)",
     "none": "none recorded",
 }

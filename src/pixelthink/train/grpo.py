@@ -97,6 +97,13 @@ def make_reward_function(
     is the GT string in the model frame, ``difficulty`` 1..10 or None, ``uncertainty`` U per completion
     (from :class:`PixelThinkGRPOTrainer`). The function's ``__name__`` is ``name`` (TRL logs
     ``rewards/<name>/mean``).
+
+    With ``config.difficulty_source == "online"`` the ``difficulty`` column is ignored: the rollouts of
+    one prompt (same ``id`` column, else the same prompt) form a group whose pass rate sets their
+    difficulty (:func:`pixelthink.rewards.online_difficulties`), logged as ``<prefix>/online_difficulty``.
+    TRL scores the completions of each process separately: the group is the rollouts of the prompt that
+    this process holds (all ``num_generations`` of them on one process, or when the per-device batch is a
+    multiple of ``num_generations``).
     """
     from pixelthink import rewards
 
@@ -123,9 +130,19 @@ def make_reward_function(
             if difficulty is not None
             else None
         )
-        parts = rewards.batch_breakdowns(name, texts, list(solution), diffs, uncertainty, config, tokenizer)
+        groups = None
+        if config.difficulty_source == "online":
+            ids = kwargs.get("id")
+            groups = list(ids) if ids is not None else [repr(p) for p in prompts]
+        parts = rewards.batch_breakdowns(
+            name, texts, list(solution), diffs, uncertainty, config, tokenizer, groups=groups
+        )
         if log_metric is not None:
             _log_breakdowns(parts, uncertainty, completion_ids, eos, log_metric, metric_prefix)
+            if groups is not None:
+                log_metric(
+                    f"{metric_prefix}/online_difficulty", float(np.mean([p["difficulty"] for p in parts]))
+                )
         return [float(p["reward"]) for p in parts]
 
     reward_fn.__name__ = name
@@ -341,10 +358,20 @@ class PixelThinkGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
 
         cfg = self.reward_config if self.reward_config is not None else rewards.RewardConfig()
         adv = advantages.detach().cpu().numpy().tolist()
+        texts = [completion_text(c) for c in rec["completions"]]
+        online = None
+        if cfg.difficulty_source == "online":  # the difficulty the reward used: the group's pass rate
+            inputs = rec["inputs"]
+            online = rewards.online_difficulties(
+                texts,
+                [inp["solution"] for inp in inputs],
+                [inp.get("id", repr(inp.get("prompt"))) for inp in inputs],
+                cfg,
+            )
         out = []
         for i, inp in enumerate(rec["inputs"]):
-            text = completion_text(rec["completions"][i])
-            d = inp.get("difficulty")
+            text = texts[i]
+            d = inp.get("difficulty") if online is None else online[i]
             out.append(
                 {
                     "id": inp.get("id"),

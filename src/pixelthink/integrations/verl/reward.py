@@ -1,5 +1,8 @@
 """verl ``custom_reward_function``: one call into :mod:`pixelthink.rewards` (no copy of the reward).
 
+:func:`compute_score_batch` is the same for verl's ``batch`` reward manager, and the path for
+``difficulty_source=online`` (the per-sample functions cannot see a rollout's group and refuse it).
+
 ``compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs)`` returns verl's
 dict form ``{"score": reward, ...numeric terms...}``. Settings come as keyword arguments
 (``custom_reward_function.reward_kwargs`` in verl's config): ``reward_name`` (a name of
@@ -18,7 +21,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["EXTRA_KEYS", "compute_score", "reward_settings", "score_dict"]
+__all__ = ["EXTRA_KEYS", "compute_score", "compute_score_batch", "reward_settings", "score_dict"]
 
 #: numeric keys returned next to "score" (the same for every sample, as verl requires)
 EXTRA_KEYS = (
@@ -53,6 +56,13 @@ def reward_settings(kwargs: Mapping[str, Any]) -> tuple[str, Any]:
     return name, _config(tuple(sorted(params.items())))
 
 
+def _settings_of_call(kwargs: Mapping[str, Any]) -> tuple[str, Any]:
+    """:func:`reward_settings` of a ``compute_score`` call's keyword arguments (data keys removed)."""
+    # keys verl itself may pass (reward router etc.) and per-rollout data are not reward settings
+    skip = ("uncertainty", "tokenizer", "reward_router_address", "reward_model_tokenizer")
+    return reward_settings({k: v for k, v in kwargs.items() if k not in skip})
+
+
 def _float_or_none(v: Any) -> float | None:
     if v is None:
         return None
@@ -76,11 +86,60 @@ def score_dict(
     from pixelthink.rewards import reward_breakdown
 
     b = reward_breakdown(solution_str, ground_truth, difficulty, uncertainty, config, tokenizer, variant=name)
-    out = {"score": float(b["reward"])}
+    return _verl_dict(b)
+
+
+def _verl_dict(breakdown: Mapping[str, Any]) -> dict[str, float]:
+    out = {"score": float(breakdown["reward"])}
     for key in EXTRA_KEYS:
-        v = b.get(key)
+        v = breakdown.get(key)
         out[key] = -1.0 if v is None else float(v)
     return out
+
+
+def compute_score_batch(
+    data_sources: list[str],
+    solution_strs: list[str],
+    ground_truths: list[Any],
+    extra_infos: list[Mapping[str, Any] | None],
+    **kwargs: Any,
+) -> list[dict[str, float]]:
+    """:func:`compute_score` for a whole batch at once, with the signature of verl's ``batch`` reward manager
+    (``verl.workers.reward_manager.batch.BatchRewardManager``: the legacy reward path; verl 0.9.1's reward
+    loop scores one rollout at a time instead).
+
+    The one verl function that accepts ``difficulty_source=online``: the rollouts of one prompt (same
+    data source and ``extra_info["index"]``, which the converter writes per row) form a group whose pass
+    rate sets their difficulty (:func:`pixelthink.rewards.online_difficulties`). Uncertainty:
+    ``kwargs["uncertainty"]`` (a list) or ``extra_info["uncertainty"]``, else 0.0.
+    """
+    from pixelthink.rewards import batch_breakdowns
+
+    n = len(solution_strs)
+    name, config = _settings_of_call(kwargs)
+    infos = [dict(info or {}) for info in extra_infos]
+    given = kwargs.get("uncertainty")
+    us = [
+        _float_or_none(given[i] if given is not None else info.get("uncertainty"))
+        for i, info in enumerate(infos)
+    ]
+    groups = [
+        (str(src), info.get("index", info.get("id", i)))
+        for i, (src, info) in enumerate(zip(data_sources, infos, strict=True))
+    ]
+    parts = batch_breakdowns(
+        name,
+        list(solution_strs),
+        list(ground_truths),
+        [_float_or_none(info.get("difficulty")) for info in infos],
+        us,
+        config,
+        kwargs.get("tokenizer"),
+        groups=groups,
+    )
+    if len(parts) != n:  # pragma: no cover - batch_breakdowns checks the lengths
+        raise ValueError(f"compute_score_batch: {len(parts)} results for {n} responses")
+    return [_verl_dict(b) for b in parts]
 
 
 def compute_score(
@@ -93,11 +152,7 @@ def compute_score(
     """verl custom reward: PixelThink reward of one decoded response (see the module docstring)."""
     del data_source  # one reward for every source
     info = dict(extra_info or {})
-    settings = {k: v for k, v in kwargs.items() if k not in ("uncertainty", "tokenizer")}
-    # keys verl itself may pass (reward router etc.) are not reward settings
-    for k in ("reward_router_address", "reward_model_tokenizer"):
-        settings.pop(k, None)
-    name, config = reward_settings(settings)
+    name, config = _settings_of_call(kwargs)
     u = kwargs.get("uncertainty", info.get("uncertainty"))
     return score_dict(
         solution_str,
