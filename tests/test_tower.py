@@ -74,7 +74,7 @@ def test_dense_targets_name_the_shape_at_each_token_centre() -> None:
     owners = cell_owners(scene, 28)
     assert owners.shape == (8, 8)
     colour, kind, box = dense_targets(scene, SIMPLE, 28)
-    assert colour.shape == kind.shape == (64,) and box.shape == (64, 4)
+    assert colour.shape == kind.shape == (64,) and box.shape == (64, 6)
     seen = set()
     for r in range(8):
         for c in range(8):
@@ -92,7 +92,8 @@ def test_dense_targets_name_the_shape_at_each_token_centre() -> None:
             shape = scene.shapes[i]
             assert list(SIMPLE.colours)[colour[k]] == shape.colour and SIMPLE.kinds[kind[k]] == shape.kind
             ys, xs = np.nonzero(scene.masks[i])
-            np.testing.assert_allclose(box[k] * 224, [xs.min(), ys.min(), xs.max(), ys.max()], atol=1e-3)
+            expected = [xs.min(), ys.min(), xs.max(), ys.max(), shape.cx, shape.cy]
+            np.testing.assert_allclose(box[k], expected, atol=1e-3)
     assert len(seen) >= 3  # the simple world's shapes span several tokens each
     with pytest.raises(ValueError, match="cell must be >= 1"):
         cell_owners(scene, 0)
@@ -120,7 +121,8 @@ def test_tower_stage_trains_the_tower_only_and_saves_a_loadable_model(
     out = tmp_path / "tower"
     assert main(["train", "tower", "--config", str(_recipe(tmp_path, bench, out))]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["global_step"] == 4 and set(summary["eval"]) >= {"colour_acc", "kind_acc", "box_l1_px"}
+    assert summary["global_step"] == 4
+    assert set(summary["eval"]) >= {"colour_acc", "kind_acc", "box_l1_px", "centre_l1_px"}
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert all("eval_kind_acc" in r for r in rows if r["step"] in (2, 4))
@@ -168,6 +170,27 @@ def test_an_interrupted_tower_run_resumes_to_the_same_weights(
     assert (resumed / "metrics.abandoned.jsonl").is_file()
 
 
+@pytest.mark.parametrize("box_code", ["fourier", "linear"])
+def test_box_heads_decode_what_they_are_trained_on(box_code: str) -> None:
+    """Each box code's loss is zero exactly at the code of the truth, and decoding that code gives the
+    truth back (to the pixel, for Fourier codes of integer pixels)."""
+    from pixelthink.models.tiny import fourier_code
+    from pixelthink.train.tower import DenseHeads
+
+    heads = DenseHeads(8, 5, 4, box_code=box_code, frame=224)
+    truth = torch.tensor([[10.0, 20.0, 90.0, 120.0, 50.0, 70.0], [0.0, 1.0, 223.0, 222.0, 111.0, 112.0]])
+    if box_code == "linear":
+        out = truth / 224
+    else:
+        out = torch.from_numpy(fourier_code(truth.numpy(), 224, 16)).reshape(2, -1)
+    assert out.shape == (2, 6 * (32 if box_code == "fourier" else 1))
+    assert float(heads.box_loss(out, truth)) == pytest.approx(0.0, abs=1e-7)
+    torch.testing.assert_close(heads.decode(out), truth, atol=1e-4, rtol=0)
+    assert float(heads.box_loss(out + 0.1, truth)) > 1e-4
+    with pytest.raises(ValueError, match="box_code"):
+        DenseHeads(8, 5, 4, box_code="cubic", frame=224)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -177,6 +200,7 @@ def test_an_interrupted_tower_run_resumes_to_the_same_weights(
         ),
         ("trainer.min_shapes=6", "min_shapes / max_shapes"),
         ("trainer.eval_steps=0", "trainer.eval_steps: expected an integer >= 1"),
+        ("trainer.box_code=cubic", "trainer.box_code: expected 'fourier' or 'linear', got 'cubic'"),
         ("data.resolution=[224, 112]", "tower stage draws square scenes"),
     ],
 )

@@ -26,6 +26,7 @@ __all__ = [
     "build_tiny_qwen3_vl",
     "build_tiny_sam2",
     "build_tiny_tokenizer",
+    "fourier_code",
     "fourier_number_rows",
     "init_number_rows",
 ]
@@ -325,17 +326,30 @@ def fourier_number_rows(
 
     if 2 * pairs > hidden_size:
         raise ValueError(f"number_init='fourier' needs hidden_size >= {2 * pairs}, got {hidden_size}")
-    periods = np.geomspace(2.0 * max_value, 8.0, pairs)
     rows: dict[int, Any] = {}
     for token, idx in tok.get_vocab().items():
         text = token[1:] if token.startswith("\u0120") else token
         if not (text.isascii() and text.isdigit()) or int(text) >= max_value:
             continue
-        ang = 2.0 * np.pi * int(text) / periods
         row = torch.zeros(hidden_size)
-        row[: 2 * pairs] = torch.tensor(np.concatenate([np.cos(ang), np.sin(ang)]) * norm / np.sqrt(pairs))
+        code = fourier_code(np.array(int(text)), max_value, pairs)
+        row[: 2 * pairs] = torch.tensor(code * norm / np.sqrt(pairs))
         rows[idx] = row
     return rows
+
+
+def fourier_code(values: Any, max_value: int, pairs: int = 16) -> Any:
+    """``[..., 2 * pairs]`` codes of numbers: ``cos(2 pi v / p_k)`` then ``sin(2 pi v / p_k)`` for
+    ``pairs`` periods ``p_k`` from ``2 * max_value`` down to 8 (geometric), float32, entries in [-1, 1].
+
+    The code of the number tokens (:func:`fourier_number_rows`) and of the tower stage's box targets
+    (:mod:`pixelthink.train.tower`, ``box_code: fourier``), so the two speak the same code.
+    """
+    import numpy as np
+
+    periods = np.geomspace(2.0 * max_value, 8.0, pairs)
+    ang = 2.0 * np.pi * np.asarray(values, np.float64)[..., None] / periods
+    return np.concatenate([np.cos(ang), np.sin(ang)], -1).astype(np.float32)
 
 
 def init_number_rows(model: Any, tok: Any, max_value: int, norm: float | None = None) -> int:

@@ -205,8 +205,11 @@ class TowerArguments:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    #: weight of the box loss (smooth L1 on boxes / frame size) against the two cross-entropies
+    #: weight of the box loss against the two cross-entropies
     box_weight: float = 2.0
+    #: how the box head codes each shape's box and centre: ``fourier`` (the cos / sin code of the tiny
+    #: model's number tokens, MSE) or ``linear`` (pixels / frame, smooth L1)
+    box_code: str = "fourier"
     #: shapes per drawn scene (inclusive range; the world's own scenes hold 2-5)
     min_shapes: int = 2
     max_shapes: int = 5
@@ -228,6 +231,8 @@ class TowerArguments:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name}: expected an integer >= 1, got {getattr(self, name)}")
+        if self.box_code not in ("fourier", "linear"):
+            raise ValueError(f"trainer.box_code: expected 'fourier' or 'linear', got {self.box_code!r}")
         if not 1 <= self.min_shapes <= self.max_shapes <= 16:
             raise ValueError(
                 f"trainer.min_shapes / max_shapes: expected 1 <= min <= max <= 16, got {self.min_shapes}, {self.max_shapes}"

@@ -4,7 +4,11 @@
 the vision tower (patch embedding, blocks and merger, i.e. exactly the module whose output tokens the
 language model reads) is trained alone, with three small heads on **every merged image token**: the
 colour and the kind of the shape covering the token's cell centre (or background) and that shape's box
-(XYXY, model frame, divided by the frame size). A language-model loss alone teaches the tower slowly
+and centre (XYXY + centre, model-frame pixels). The geometry is coded either linearly (six numbers
+divided by the frame size, smooth L1) or, with ``box_code: fourier`` (the default), as the same cos / sin
+code the tiny model's number tokens get (:func:`pixelthink.models.tiny.fourier_code`, 32 values per
+number, MSE; decoded by the nearest code), so the tokens the language model reads carry each shape's
+coordinates in the code of the tokens it must write. A language-model loss alone teaches the tower slowly
 and one skill after another (docs/TINY_MODEL.md); these dense targets give every token of every image
 a direct signal, and a from-scratch tower learns colour and kind in minutes.
 
@@ -16,7 +20,8 @@ uninterrupted one would.
 
 Outputs in ``output_dir``: the whole model (language model unchanged) and its processor, loadable by
 every later stage; ``tower_heads.safetensors`` (the heads, for re-measuring); ``metrics.jsonl`` (loss
-and held-out colour / kind accuracy and box error per evaluation); ``checkpoint-N/`` for resuming.
+and held-out colour / kind accuracy, box and centre error in pixels per evaluation); ``checkpoint-N/``
+for resuming.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch
 from torch import nn
 
 from pixelthink.data.shapes import WORLDS, Scene, SceneConfig, World, cell_owners, generate_scene
+from pixelthink.models.tiny import fourier_code
 
 from .callbacks import set_aside_after
 from .common import load_policy, recipe_yaml, resolve_model_path
@@ -60,17 +66,49 @@ class TowerRun:
     metrics_file: Path
 
 
-class DenseHeads(nn.Module):
-    """Linear heads on merged image tokens: colour (n + background), kind (n + background), box (4)."""
+#: Numbers of a shape's geometry that the box head predicts: its box (XYXY) and its centre.
+GEOMETRY = ("x1", "y1", "x2", "y2", "cx", "cy")
+#: cos / sin pairs of the Fourier code of one number (as the tiny model's number tokens).
+FOURIER_PAIRS = 16
 
-    def __init__(self, width: int, n_colours: int, n_kinds: int) -> None:
+
+class DenseHeads(nn.Module):
+    """Linear heads on merged image tokens: colour (n + background), kind (n + background) and the
+    covering shape's geometry (:data:`GEOMETRY`, in ``frame`` pixels), coded by ``box_code``:
+    ``linear`` (6 outputs = pixels / frame) or ``fourier`` (6 x 32 outputs, the Fourier code of each)."""
+
+    def __init__(self, width: int, n_colours: int, n_kinds: int, *, box_code: str, frame: int) -> None:
         super().__init__()
+        if box_code not in ("linear", "fourier"):
+            raise ValueError(f"box_code: expected 'linear' or 'fourier', got {box_code!r}")
+        self.box_code, self.frame = box_code, frame
+        per = 2 * FOURIER_PAIRS if box_code == "fourier" else 1
         self.colour = nn.Linear(width, n_colours + 1)
         self.kind = nn.Linear(width, n_kinds + 1)
-        self.box = nn.Linear(width, 4)
+        self.box = nn.Linear(width, len(GEOMETRY) * per)
+        if box_code == "fourier":  # the code of every pixel value, for decoding by the nearest code
+            self.register_buffer(
+                "codes",
+                torch.from_numpy(fourier_code(np.arange(frame), frame, FOURIER_PAIRS)),
+                persistent=False,
+            )
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.colour(tokens), self.kind(tokens), self.box(tokens)
+
+    def box_loss(self, out: torch.Tensor, geometry: torch.Tensor) -> torch.Tensor:
+        """Loss of the box head's ``out`` [n, ...] against ``geometry`` [n, 6] (pixels)."""
+        if self.box_code == "linear":
+            return nn.functional.smooth_l1_loss(out, geometry / self.frame, beta=0.02)
+        target = torch.from_numpy(fourier_code(geometry.numpy(), self.frame, FOURIER_PAIRS))
+        return nn.functional.mse_loss(out.view(target.shape), target)
+
+    def decode(self, out: torch.Tensor) -> torch.Tensor:
+        """The geometry [n, 6] (pixels) the box head's ``out`` says."""
+        if self.box_code == "linear":
+            return out * self.frame
+        code = out.view(out.shape[0], len(GEOMETRY), 2 * FOURIER_PAIRS)
+        return (code @ self.codes.T).argmax(-1).float()
 
 
 def world_of(benchmark: str | Path) -> World:
@@ -98,25 +136,25 @@ def world_of(benchmark: str | Path) -> World:
 
 
 def dense_targets(scene: Scene, world: World, cell: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per merged token (raster order over the ``cell``-pixel grid): colour index, kind index, box.
+    """Per merged token (raster order over the ``cell``-pixel grid): colour index, kind index, geometry.
 
-    Colour and kind index into ``world.colours`` / ``world.kinds``; background is ``len(...)``. The box
-    is the covering shape's visible box (inclusive pixel extremes, XYXY) divided by the image width /
-    height; NaN on background tokens.
+    Colour and kind index into ``world.colours`` / ``world.kinds``; background is ``len(...)``. The
+    geometry (:data:`GEOMETRY`) is the covering shape's visible box (inclusive pixel extremes, XYXY) and
+    its centre, in pixels of the scene; NaN on background tokens.
     """
     owners = cell_owners(scene, cell).reshape(-1)
     colours, kinds = list(world.colours), list(world.kinds)
     colour = np.full(owners.shape, len(colours), np.int64)
     kind = np.full(owners.shape, len(kinds), np.int64)
-    box = np.full((owners.size, 4), np.nan, np.float32)
-    scale = np.array([scene.width, scene.height, scene.width, scene.height], np.float32)
+    geometry = np.full((owners.size, len(GEOMETRY)), np.nan, np.float32)
     for i in np.unique(owners[owners >= 0]):
         ys, xs = np.nonzero(scene.masks[i])
         sel = owners == i
-        colour[sel] = colours.index(scene.shapes[i].colour)
-        kind[sel] = kinds.index(scene.shapes[i].kind)
-        box[sel] = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32) / scale
-    return colour, kind, box
+        shape = scene.shapes[i]
+        colour[sel] = colours.index(shape.colour)
+        kind[sel] = kinds.index(shape.kind)
+        geometry[sel] = np.array([xs.min(), ys.min(), xs.max(), ys.max(), shape.cx, shape.cy], np.float32)
+    return colour, kind, geometry
 
 
 _TRAIN, _HELD_OUT = 0, 1  # the two scene streams of a seed
@@ -183,7 +221,7 @@ def _losses(
     fg = ~torch.isnan(box[:, 0])
     lc = nn.functional.cross_entropy(pc, colour)
     lk = nn.functional.cross_entropy(pk, kind)
-    lb = nn.functional.smooth_l1_loss(pb[fg], box[fg], beta=0.02) if bool(fg.any()) else pb.sum() * 0
+    lb = heads.box_loss(pb[fg], box[fg]) if bool(fg.any()) else pb.sum() * 0
     loss = lc + lk + box_weight * lb
     parts = {"loss": loss, "colour_loss": lc, "kind_loss": lk, "box_loss": lb}
     return loss, {k: v.item() for k, v in parts.items()}
@@ -194,10 +232,9 @@ def evaluate_tower(
     visual: Any,
     heads: DenseHeads,
     batch: tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor],
-    frame: int,
 ) -> dict[str, float]:
-    """Held-out dense metrics: colour / kind accuracy and box L1 error (pixels) on shape tokens,
-    background accuracy (kind head) on the others, and the mean norm of the image tokens."""
+    """Held-out dense metrics: colour / kind accuracy, box and centre L1 error (pixels, decoded) on
+    shape tokens, background accuracy (kind head) on the others, and the mean norm of the image tokens."""
     inputs, colour, kind, box = batch
     was = visual.training
     visual.eval()
@@ -209,9 +246,14 @@ def evaluate_tower(
         "colour_acc": float((pc.argmax(-1) == colour)[fg].float().mean()),
         "kind_acc": float((pk.argmax(-1) == kind)[fg].float().mean()),
         "background_acc": float((pk.argmax(-1) == kind)[~fg].float().mean()) if bool((~fg).any()) else 1.0,
-        "box_l1_px": float((pb[fg] - box[fg]).abs().mean() * frame),
+        **_geometry_errors(heads.decode(pb[fg]), box[fg]),
         "token_norm": float(tokens.norm(dim=-1).mean()),
     }
+
+
+def _geometry_errors(predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    error = (predicted - truth).abs()
+    return {"box_l1_px": float(error[:, :4].mean()), "centre_l1_px": float(error[:, 4:].mean())}
 
 
 def _lr(args: TowerArguments, step: int) -> float:
@@ -288,7 +330,7 @@ def run_tower(recipe: Recipe, *, resume: bool | str | None = None, progress: boo
     )
     with torch.no_grad():
         width = int(_tokens(visual, held_out[0]).shape[-1])
-    heads = DenseHeads(width, len(world.colours), len(world.kinds))
+    heads = DenseHeads(width, len(world.colours), len(world.kinds), box_code=args.box_code, frame=frame)
     params = [*visual.parameters(), *heads.parameters()]
     opt = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay, betas=(0.9, 0.95))
     start = 0
@@ -331,7 +373,7 @@ def run_tower(recipe: Recipe, *, resume: bool | str | None = None, progress: boo
             if done % args.logging_steps == 0 or done == args.max_steps:
                 row.update({"step": done, "learning_rate": _lr(args, step), **parts})
             if done % args.eval_steps == 0 or done == args.max_steps:
-                last = evaluate_tower(visual, heads, held_out, frame)
+                last = evaluate_tower(visual, heads, held_out)
                 row.update({"step": done, **{f"eval_{k}": v for k, v in last.items()}})
             if row:
                 row["seconds"] = round(time.perf_counter() - t0, 3)
@@ -346,7 +388,7 @@ def run_tower(recipe: Recipe, *, resume: bool | str | None = None, progress: boo
         bar.close()
     seconds = time.perf_counter() - t0
     if not last:
-        last = evaluate_tower(visual, heads, held_out, frame)
+        last = evaluate_tower(visual, heads, held_out)
     from pixelthink.models.reasoners import TRAINED_RECIPE_FILE
 
     model.save_pretrained(str(out), safe_serialization=True)
