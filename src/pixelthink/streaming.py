@@ -148,6 +148,15 @@ def _batched_generation(
             yield index, generation
 
 
+def _warm_up(segmenter: Any) -> None:
+    """A pool worker's first task: unpickling the segmenter imports its module; GrabCut imports OpenCV
+    only when it first segments, so import it now, before the first answers arrive."""
+    from pixelthink.models.segmenters import GrabCutSegmenter
+
+    if isinstance(segmenter, GrabCutSegmenter):
+        import cv2  # noqa: F401
+
+
 def stream_predictions(
     pipeline: Pipeline,
     items: Iterable[StreamItem],
@@ -198,6 +207,10 @@ def stream_predictions(
     if seg_workers > 0 and getattr(segmenter, "process_safe", False):
         # spawn: worker processes must not inherit this process's threads (torch, httpx) mid-flight
         pool = ProcessPoolExecutor(max_workers=seg_workers, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(
+            seg_workers
+        ):  # start the workers (imports) while the reasoner works on the first answers
+            pool.submit(_warm_up, segmenter)
     pool_slots = threading.Semaphore(2 * max(seg_workers, 1))
 
     def feeder() -> None:
