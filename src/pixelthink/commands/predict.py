@@ -1,8 +1,11 @@
 """``pixelthink predict``: run the pipeline over a benchmark and write ``predictions.jsonl``.
 
-Each prediction is written (and flushed) as soon as its batch completes, so the run is resumable: a
+The samples stream through :func:`pixelthink.streaming.stream_predictions` (``--concurrency`` of them at
+the reasoner, segmentation overlapped with generation, GrabCut in ``--seg-workers`` processes); each
+prediction is written (and flushed) as soon as it completes, in completion order, so the run is resumable: a
 re-run with the same ``--out`` skips the ids already written and repairs a truncated last line left by
-a crash. ``--shard i/n`` keeps the samples with ``crc32(id) % n == i`` (a split that depends only on the
+a crash. ``--loop sequential`` runs :func:`pixelthink.streaming.sequential_predictions` instead (the former
+loop: one batch generated, then segmented, then written, in benchmark order). ``--shard i/n`` keeps the samples with ``crc32(id) % n == i`` (a split that depends only on the
 ids, not on file order or on ``--limit``). A per-sample failure (unreadable image, unparseable answer,
 segmenter error) is written as a prediction with ``error`` set; a reasoner failure stops the run.
 One process at a time writes an output: the writer holds an exclusive lock on ``--out`` for the whole
