@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pixelthink.handoff import END, Raised, receive
 from pixelthink.pipeline import (
     ImageSource,
     Pipeline,
@@ -114,25 +115,17 @@ class _Sample:
     extra_queue: float = field(default=0.0)
 
 
-class _Raised:
-    """An exception carried from a stage's thread to the caller's thread."""
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-_END = object()
 _POLL = 0.2  # seconds between checks of the stop flag while a stage waits
 
 
 def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
-    """``q.get()`` that gives ``_END`` once ``stop`` is set."""
+    """``q.get()`` that gives ``END`` once ``stop`` is set."""
     while not stop.is_set():
         try:
             return q.get(timeout=_POLL)
         except queue.Empty:
             continue
-    return _END
+    return END
 
 
 def _batched_generation(
@@ -242,11 +235,11 @@ def stream_predictions(
                 sample.ready = time.perf_counter()
                 to_reasoner.put(sample)
         except BaseException as exc:  # e.g. a benchmark file that fails mid-way: stops the run
-            out.put(_Raised(exc))
+            out.put(Raised(exc))
         finally:
             with lock:
                 feeder_at[0] = None
-            to_reasoner.put(_END)
+            to_reasoner.put(END)
 
     def generation() -> None:
         taken: dict[int, _Sample] = {}
@@ -255,7 +248,7 @@ def stream_predictions(
         def requests() -> Iterator[tuple[int, Image.Image, str]]:
             while True:
                 sample = _get(to_reasoner, stop)
-                if sample is _END:
+                if sample is END:
                     return
                 sample.pulled = time.perf_counter()
                 index = next(counter)
@@ -280,11 +273,11 @@ def stream_predictions(
                 to_segmenter.put(sample)
         except BaseException as exc:  # the reasoner failed: what was generated is still segmented
             stop.set()
-            to_segmenter.put(_Raised(exc))
+            to_segmenter.put(Raised(exc))
         finally:
             if stream is not None and hasattr(stream, "close"):
                 stream.close()
-            to_segmenter.put(_END)
+            to_segmenter.put(END)
 
     def emit(samples: list[_Sample], queued: list[float]) -> None:
         for sample, wait in zip(samples, queued, strict=True):
@@ -319,7 +312,7 @@ def stream_predictions(
             try:
                 outputs, set_s, predict_s = future.result()
             except BaseException as exc:  # the pool broke (a worker died): stop the run
-                out.put(_Raised(exc))
+                out.put(Raised(exc))
             else:
                 apply_masks(todo, outputs, set_s, predict_s)
                 emit(group, [finished - s.generated - set_s - predict_s for s in group])
@@ -338,7 +331,7 @@ def stream_predictions(
     def segmentation() -> None:
         states: OrderedDict[Hashable, Any] = OrderedDict()
         can_keep = hasattr(segmenter, "image_state") and hasattr(segmenter, "restore_image_state")
-        failure: _Raised | None = None
+        failure: Raised | None = None
         try:
             finished = False
             while not finished:
@@ -350,9 +343,9 @@ def stream_predictions(
                         break
                 groups: OrderedDict[Hashable, list[_Sample]] = OrderedDict()
                 for sample in batch:
-                    if sample is _END:
+                    if sample is END:
                         finished = True
-                    elif isinstance(sample, _Raised):
+                    elif isinstance(sample, Raised):
                         failure = sample
                     else:
                         groups.setdefault(sample.item.image_key, []).append(sample)
@@ -384,13 +377,13 @@ def stream_predictions(
                     emit(group, [start - s.generated for s in group])
                     release(image_key, len(group), states)
         except BaseException as exc:
-            failure = _Raised(exc)
+            failure = Raised(exc)
         finally:
             if pool is not None:
                 pool.shutdown(wait=failure is None, cancel_futures=failure is not None)
             if failure is not None:
                 out.put(failure)
-            out.put(_END)
+            out.put(END)
 
     threads = [
         threading.Thread(target=target, name=f"pixelthink-{target.__name__}", daemon=True)
@@ -399,14 +392,9 @@ def stream_predictions(
     for thread in threads:
         thread.start()
     try:
-        while True:
-            item = out.get()
-            if item is _END:
-                break
-            if isinstance(item, _Raised):
-                raise item.exc
+        for sample in receive(out):
             admit.release()
-            yield item.item.key, item.result
+            yield sample.item.key, sample.result
     finally:
         stop.set()
         for thread in threads:

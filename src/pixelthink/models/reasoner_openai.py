@@ -50,6 +50,7 @@ import httpx
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt, extract_think
 from pixelthink.frames import FrameTransform
+from pixelthink.handoff import END, Raised, receive
 from pixelthink.models.reasoners import Generation, TextCallback, count_reasoning_tokens
 
 __all__ = ["END_TOKENS", "OpenAIReasoner", "ReasonerServerError", "image_to_data_url"]
@@ -176,16 +177,6 @@ def _run_sync(coroutine: Any) -> Any:
     if "error" in box:
         raise box["error"]
     return box["result"]
-
-
-class _Raised:
-    """An exception carried from a helper thread to the consumer's thread."""
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-_END = object()
 
 
 def _in_daemon_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -322,20 +313,14 @@ class OpenAIReasoner:
             try:
                 asyncio.run(self._stream_all(iter(requests), window, out, stop))
             except BaseException as exc:  # handed to the consumer's thread below
-                out.put(_Raised(exc))
+                out.put(Raised(exc))
             else:
-                out.put(_END)
+                out.put(END)
 
         thread = threading.Thread(target=runner, name="pixelthink-openai-stream", daemon=True)
         thread.start()
         try:
-            while True:
-                item = out.get()
-                if item is _END:
-                    return
-                if isinstance(item, _Raised):
-                    raise item.exc
-                yield item
+            yield from receive(out)
         finally:
             stop.set()
             thread.join()
