@@ -1,20 +1,27 @@
 """``pixelthink predict``'s loops side by side (a script, not a test): prints Markdown tables.
 
-Setup: the shipped tiny model served by ``pixelthink serve`` on loopback, pinned to core 0 with taskset
-(one torch thread), and this process (the predict client, its image loading, PNG encoding and
-segmentation) pinned to core 1, on a generated shapes benchmark (224x224, the model's world).
+Setup: the shipped tiny model (with its own prompt template, at its 224x224 frame) served by ``pixelthink
+serve`` on loopback, pinned to core 0 with taskset (one torch thread, batches of 8), and this process (the
+predict client, image loading, PNG encoding and segmentation) pinned to core 1, on a generated shapes
+benchmark (224x224, the model's world).
 
-1. GrabCut (the process pool of the streaming loop gets one worker: one usable core). Rows, measured one
-   after the other in this run, best of ``--repeats``:
+1. GrabCut (the streaming loop's process pool gets one worker: one usable core). Rows, best of
+   ``--repeats``, measured one after the other in this run:
    - reasoner only: every request through the streaming client (``--concurrency`` in flight), no masks;
-   - segmenter only: GrabCut on every answer of that run, in this process;
-   - sequential loop (``--loop sequential``, today's loop before this change: batches of ``--batch-size``
-     requests, then their masks, then the next batch): the baseline;
+   - segmenter only: GrabCut on every usable answer of that run, in this process;
+   - both at once: those two at the same time, independently (a thread each): what a perfect overlap
+     takes on this machine, where other jobs share the cores;
+   - sequential loop (``--loop sequential``, the loop before the streaming one: a batch of
+     ``--batch-size`` requests, then their masks, then the next batch): the baseline;
    - streaming loop (``pixelthink predict``'s default): target wall <= 1.15 x max(reasoner only,
      segmenter only).
+   The same table again with a stand-in engine that uses no CPU (this process answers each request with
+   the text the model gave it, 8 at a time, each held for the model's time per batch of 8): the loop's
+   own overlap, without the reasoner and the segmenter competing for cores.
 2. SAM2 with random full-size weights (transformers ``Sam2Config()`` defaults: the SAM2.1 hiera-tiny
-   layout, 1024x1024 input; ~39M parameters) on a benchmark with 4 queries per image: image-encoder passes
-   (target: = distinct images) and wall time of the streaming loop against the sequential one.
+   layout, 1024x1024 input, 31M parameters; one torch thread) on a benchmark with 4 queries per image:
+   image-encoder passes (target: = distinct images) and wall time against the sequential loop (batch 8,
+   which happens to align with 4 queries per image, and batch 6, which does not).
 
 Usage: ``.venv/bin/python bench/bench_predict.py [--samples 96] [--images 6] [--repeats 2] [--skip-sam2]``
 """
