@@ -266,37 +266,40 @@ class Pipeline:
         if len(images) != len(queries):
             raise ValueError(f"run_many: got {len(images)} images but {len(queries)} queries")
         results = [Result(query=q) for q in queries]
-        loaded: list[Image.Image | None] = []
-        for source, result in zip(images, results, strict=True):
-            problem = query_length_problem(result.query, self.max_query_chars)
-            if problem is not None:  # refused before its image is read or a prompt is built
-                result.error = f"query: {problem}"
-                loaded.append(None)
-                continue
-            start = time.perf_counter()
-            try:
-                image = load_image(source, max_pixels=self.max_pixels)
-            except (FileNotFoundError, ValueError, OSError, TypeError) as exc:
-                image = None
-                result.error = f"image: {_error_text(exc)}"
-            result.timings["load"] = time.perf_counter() - start
-            if image is not None:
-                result.image_size = (int(image.size[0]), int(image.size[1]))
-            loaded.append(image)
+        loaded = [self.load(source, result) for source, result in zip(images, results, strict=True)]
 
         todo = [i for i, image in enumerate(loaded) if image is not None]
         if todo:
             stream = None if on_text is None else (lambda k, text: on_text(todo[k], text))
-            generations = self._generate([loaded[i] for i in todo], [queries[i] for i in todo], stream)  # type: ignore[misc]
+            generations = self.generate_batch([loaded[i] for i in todo], [queries[i] for i in todo], stream)  # type: ignore[misc]
             for i, gen in zip(todo, generations, strict=True):
-                self._apply_generation(results[i], gen)
+                self.apply_generation(results[i], gen)
             self._segment(images, loaded, results, todo)
 
         for result in results:
-            for stage in STAGES[:-1]:
-                result.timings.setdefault(stage, 0.0)
-            result.timings["total"] = float(sum(result.timings[s] for s in STAGES[:-1]))
+            finish_timings(result)
         return results
+
+    def load(self, source: ImageSource, result: Result) -> Image.Image | None:
+        """The first stage of a sample: check its query, load its image (original frame).
+
+        Returns the image, or None with ``result.error`` set (query over the limit, image unreadable or
+        over ``max_pixels``); records ``timings["load"]`` and ``image_size``.
+        """
+        problem = query_length_problem(result.query, self.max_query_chars)
+        if problem is not None:  # refused before its image is read or a prompt is built
+            result.error = f"query: {problem}"
+            return None
+        start = time.perf_counter()
+        try:
+            image = load_image(source, max_pixels=self.max_pixels)
+        except (FileNotFoundError, ValueError, OSError, TypeError) as exc:
+            image = None
+            result.error = f"image: {_error_text(exc)}"
+        result.timings["load"] = time.perf_counter() - start
+        if image is not None:
+            result.image_size = (int(image.size[0]), int(image.size[1]))
+        return image
 
     # ------------------------------------------------------------------ stages
     def _call_reasoner(
@@ -311,10 +314,11 @@ class Pipeline:
             on_text(i, gen.text)
         return generations
 
-    def _generate(
+    def generate_batch(
         self, images: list[Image.Image], queries: list[str], on_text: TextCallback | None = None
     ) -> list[Generation]:
-        """Call the reasoner; without reasoner-side resizing, resize here and compose the frames."""
+        """One ``reasoner.generate`` call (images in the original frame); without reasoner-side resizing,
+        resize here and compose the frames."""
         if self._reasoner_resizes:
             generations = self._call_reasoner(images, queries, on_text)
         else:
@@ -332,8 +336,13 @@ class Pipeline:
             )
         return generations
 
+    @property
+    def reasoner_resizes(self) -> bool:
+        """True when the reasoner resizes images to the model frame itself (both built-in backends)."""
+        return self._reasoner_resizes
+
     @staticmethod
-    def _apply_generation(result: Result, gen: Generation) -> None:
+    def apply_generation(result: Result, gen: Generation) -> None:
         """Fill a result from a generation: parse the answer and map it to the original frame."""
         for key, value in gen.timings.items():
             if key == "batch_size":
@@ -379,43 +388,85 @@ class Pipeline:
         for group in groups:
             image = loaded[group[0]]
             assert image is not None
-            width, height = image.size
-            for i in group:
-                results[i].mask = np.zeros((height, width), dtype=bool)
-            prompted = [i for i in group if results[i].error is None]
-            if not prompted:
-                continue
-            start = time.perf_counter()
-            try:
-                self.segmenter.set_image(np.asarray(image, dtype=np.uint8))
-            except Exception as exc:  # recorded per sample, never silent
-                for i in prompted:
-                    results[i].error = f"segmenter: {_error_text(exc)}"
-                    results[i].timings["segment"] = (time.perf_counter() - start) / len(prompted)
-                continue
-            shared = (time.perf_counter() - start) / len(prompted)
-            prompts = [(results[i].bbox, results[i].points) for i in prompted]
-            start = time.perf_counter()
-            try:
-                predict_many = getattr(self.segmenter, "predict_many", None)
-                if predict_many is not None:
-                    outputs = list(predict_many(prompts))
-                else:
-                    outputs = [self.segmenter.predict(box, pts) for box, pts in prompts]
-            except Exception as exc:  # recorded per sample, never silent
-                outputs = [exc] * len(prompted)
-            each = (time.perf_counter() - start) / len(prompted)
-            for i, out in zip(prompted, outputs, strict=True):
-                results[i].timings["segment"] = shared + each
-                if isinstance(out, Exception):
-                    results[i].error = f"segmenter: {_error_text(out)}"
-                    continue
-                mask, score = out
-                mask = np.asarray(mask, dtype=bool)
-                if mask.shape != (height, width):
-                    results[
-                        i
-                    ].error = f"segmenter: returned a mask of shape {mask.shape}, expected {(height, width)}"
-                    continue
-                results[i].mask = mask
-                results[i].score = float(score)
+            segment_results(self.segmenter, np.asarray(image, dtype=np.uint8), [results[i] for i in group])
+
+
+def segment_prompts(
+    segmenter: Segmenter, image: np.ndarray | None, prompts: Sequence[tuple[Box | None, Sequence[Point]]]
+) -> tuple[list[tuple[np.ndarray, float] | Exception], float, float]:
+    """Masks for prompts on one image: ``set_image(image)`` (skipped when ``image`` is None: the
+    segmenter already holds it), then ``predict_many`` (or ``predict`` per prompt).
+
+    Box and points in the original frame. Returns one ``(mask, score)`` or exception per prompt (a
+    failure is recorded per sample, never raised), and the seconds spent setting the image and
+    predicting. A module-level function, so that a process pool can run it (GrabCut across cores).
+    """
+    start = time.perf_counter()
+    if image is not None:
+        try:
+            segmenter.set_image(image)
+        except Exception as exc:  # recorded per sample, never silent
+            return [exc] * len(prompts), time.perf_counter() - start, 0.0
+    set_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    outputs: list[tuple[np.ndarray, float] | Exception]
+    try:
+        predict_many = getattr(segmenter, "predict_many", None)
+        if predict_many is not None:
+            outputs = list(predict_many(list(prompts)))
+        else:
+            outputs = [segmenter.predict(box, pts) for box, pts in prompts]
+    except Exception as exc:  # recorded per sample, never silent
+        outputs = [exc] * len(prompts)
+    return outputs, set_seconds, time.perf_counter() - start
+
+
+def prompted(results: Sequence[Result]) -> list[Result]:
+    """The results that need a mask: generated and parsed without error (an empty mask is set on all)."""
+    for result in results:
+        if result.image_size is not None and result.mask is None:
+            width, height = result.image_size
+            result.mask = np.zeros((height, width), dtype=bool)
+    return [r for r in results if r.error is None]
+
+
+def apply_masks(
+    results: Sequence[Result],
+    outputs: Sequence[tuple[np.ndarray, float] | Exception],
+    set_seconds: float,
+    predict_seconds: float,
+) -> None:
+    """Store :func:`segment_prompts`' outputs in the prompted ``results`` (same order); each gets an
+    equal share of the set-image and predict seconds as ``timings["segment"]``."""
+    each = (set_seconds + predict_seconds) / max(len(results), 1)
+    for result, out in zip(results, outputs, strict=True):
+        result.timings["segment"] = each
+        if isinstance(out, Exception):
+            result.error = f"segmenter: {_error_text(out)}"
+            continue
+        assert result.image_size is not None
+        width, height = result.image_size
+        mask, score = out
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (height, width):
+            result.error = f"segmenter: returned a mask of shape {mask.shape}, expected {(height, width)}"
+            continue
+        result.mask = mask
+        result.score = float(score)
+
+
+def segment_results(segmenter: Segmenter, image: np.ndarray | None, results: Sequence[Result]) -> None:
+    """Masks for results on one image (``(H, W, 3)`` uint8, original frame; None: already set in the
+    segmenter): an empty mask for every result, then one ``set_image`` and ``predict_many`` for the
+    prompted ones."""
+    todo = prompted(results)
+    if todo:
+        apply_masks(todo, *segment_prompts(segmenter, image, [(r.bbox, r.points) for r in todo]))
+
+
+def finish_timings(result: Result) -> None:
+    """Fill the missing :data:`STAGES` with 0 and set ``total``, the sum of the others (``queue``, the
+    time the sample waited between stages, is reported apart and not counted in ``total``)."""
+    for stage in STAGES[:-1]:
+        result.timings.setdefault(stage, 0.0)
+    result.timings["total"] = float(sum(result.timings[s] for s in STAGES[:-1]))

@@ -1,8 +1,11 @@
 """``pixelthink predict``: run the pipeline over a benchmark and write ``predictions.jsonl``.
 
-Each prediction is written (and flushed) as soon as its batch completes, so the run is resumable: a
+The samples stream through :func:`pixelthink.streaming.stream_predictions` (``--concurrency`` of them at
+the reasoner, segmentation overlapped with generation, GrabCut in ``--seg-workers`` processes); each
+prediction is written (and flushed) as soon as it completes, in completion order, so the run is resumable: a
 re-run with the same ``--out`` skips the ids already written and repairs a truncated last line left by
-a crash. ``--shard i/n`` keeps the samples with ``crc32(id) % n == i`` (a split that depends only on the
+a crash. ``--loop sequential`` runs :func:`pixelthink.streaming.sequential_predictions` instead (the former
+loop: one batch generated, then segmented, then written, in benchmark order). ``--shard i/n`` keeps the samples with ``crc32(id) % n == i`` (a split that depends only on the
 ids, not on file order or on ``--limit``). A per-sample failure (unreadable image, unparseable answer,
 segmenter error) is written as a prediction with ``error`` set; a reasoner failure stops the run.
 One process at a time writes an output: the writer holds an exclusive lock on ``--out`` for the whole
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -96,6 +100,29 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under ``taskset``)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def seg_workers(requested: int | None, segmenter: object) -> int:
+    """Segmentation processes: ``requested``, or one per usable core for a process-safe segmenter
+    (GrabCut); 0 (the segmentation thread) for the others."""
+    if not getattr(segmenter, "process_safe", False):
+        return 0
+    return usable_cores() if requested is None else requested
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
@@ -111,7 +138,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_positive,
         default=8,
         metavar="N",
-        help="samples per batch (default: %(default)s)",
+        help="samples per generate call of a local model (default: %(default)s); with --loop sequential, "
+        "also the requests in flight to a server",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=["stream", "sequential"],
+        default="stream",
+        help="stream (default): keep --concurrency samples at the reasoner and segment while it generates, "
+        "writing predictions as they complete; sequential: the former loop, batch by batch in input order "
+        "(a reference: same predictions, slower)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=64,  # pixelthink.streaming.DEFAULT_CONCURRENCY (not imported: the CLI starts light)
+        metavar="N",
+        help="samples at the reasoner at once: requests in flight to a server, the read-ahead that local "
+        "batches of --batch-size are formed from by prompt length (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seg-workers",
+        type=_non_negative,
+        metavar="N",
+        help="processes running GrabCut in parallel (default: one per CPU core this process may use; "
+        "0 = in the segmentation thread); SAM2 and box segment in one thread",
     )
     parser.add_argument("--limit", type=_positive, metavar="N", help="only the first N selected samples")
     parser.add_argument("--shard", type=parse_shard, metavar="i/n", help="only shard i of n (by id hash)")
@@ -159,6 +210,9 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
         "max_query_chars": args.max_query_chars,
         "max_pixels": args.max_pixels,
         "batch_size": args.batch_size,
+        "loop": args.loop,
+        "concurrency": args.concurrency if args.loop == "stream" else None,
+        "seg_workers": args.seg_workers,
         "device": args.device,
         "versions": _versions(),
     }
@@ -168,6 +222,7 @@ def handler(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from pixelthink.predictions import PredictionWriter
+    from pixelthink.streaming import StreamItem, sequential_predictions, stream_predictions
 
     bench = open_benchmark(args.data, split=args.split)
     selected = select_ids(bench, shard=args.shard, limit=args.limit)
@@ -216,40 +271,38 @@ def handler(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         if remaining:
             pipeline = pipeline_from_args(args, batch_size=args.batch_size)
+            todo = wanted - writer.done_ids  # a snapshot: the writer adds ids while samples are read
             bar = tqdm(
                 total=len(selected), initial=already, unit="sample", desc="predict", disable=args.no_progress
             )
-            batch: list[Any] = []
-
-            def flush() -> None:
-                nonlocal written, failed
-                # One loader object per image file: consecutive samples on the same image share the
-                # segmenter's set_image (the SAM2 embedding).
-                loaders: dict[str, Any] = {}
-                sources = [
-                    loaders.setdefault(s.image, lambda s=s: bench.load_image(s, max_pixels=args.max_pixels))
-                    for s in batch
-                ]
-                results = pipeline.run_many(sources, [s.query for s in batch])
-                for sample, result in zip(batch, results, strict=True):
-                    writer.write(result.to_prediction(sample.id))
-                    written += 1
-                    if result.error is not None:
-                        failed += 1
-                        kind = result.error.split(":", 1)[0]
-                        errors[kind] = errors.get(kind, 0) + 1
-                        logger.debug("sample %s failed: %s", sample.id, result.error)
-                    bar.update(1)
-                batch.clear()
-
-            for sample in bench:
-                if sample.id not in wanted or sample.id in writer.done_ids:
-                    continue
-                batch.append(sample)
-                if len(batch) >= args.batch_size:
-                    flush()
-            if batch:
-                flush()
+            items = (
+                StreamItem(
+                    key=sample.id,
+                    image_key=sample.image,
+                    source=lambda s=sample: bench.load_image(s, max_pixels=args.max_pixels),
+                    query=sample.query,
+                )
+                for sample in bench
+                if sample.id in todo
+            )
+            if args.loop == "sequential":
+                results = sequential_predictions(pipeline, items, batch_size=args.batch_size)
+            else:
+                results = stream_predictions(
+                    pipeline,
+                    items,
+                    concurrency=args.concurrency,
+                    seg_workers=seg_workers(args.seg_workers, pipeline.segmenter),
+                )
+            for sample_id, result in results:
+                writer.write(result.to_prediction(sample_id))
+                written += 1
+                if result.error is not None:
+                    failed += 1
+                    kind = result.error.split(":", 1)[0]
+                    errors[kind] = errors.get(kind, 0) + 1
+                    logger.debug("sample %s failed: %s", sample_id, result.error)
+                bar.update(1)
             bar.close()
         elapsed = time.perf_counter() - start
         settings |= {

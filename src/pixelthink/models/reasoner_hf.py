@@ -30,9 +30,10 @@ available (vision encoder + prompt forward pass, measured with a CUDA synchronis
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -562,6 +563,48 @@ class TransformersReasoner:
                 for i, output in zip(idx, outputs, strict=True):
                     out[i] = output.generation.text
         return out
+
+    def prompt_length(self, image: Image.Image, query: str) -> int:
+        """Tokens of the prompt of one sample (chat template + the image's tokens), without running the
+        processor on the image: what left padding pads to in a batch."""
+        frame = self.frame_for(*image.size)
+        image_processor = self.processor.image_processor
+        width, height = processed_image_size(image_processor, frame.model_w, frame.model_h)
+        cell = int(image_processor.patch_size) * int(image_processor.merge_size)
+        text = self.processor.apply_chat_template(
+            self.messages_for(query), tokenize=False, add_generation_prompt=True
+        )
+        # the chat template holds one image placeholder token, which the processor expands
+        return len(self.tokenizer(text)["input_ids"]) - 1 + (width // cell) * (height // cell)
+
+    def generate_stream(
+        self, requests: Iterable[tuple[int, Image.Image, str]], *, window: int | None = None
+    ) -> Iterator[tuple[int, Generation]]:
+        """Generate for a stream of ``(index, image, query)`` requests; yield ``(index, Generation)``
+        batch by batch.
+
+        Up to ``window`` requests (default ``4 * batch_size``, at least ``batch_size``) are read ahead,
+        sorted by :meth:`prompt_length` and cut into batches of ``batch_size``, so that a batch holds
+        prompts of similar length and left padding stays small. Greedy results do not depend on the
+        batch a sample lands in (tests/test_streaming.py checks it against one-sample batches).
+        ``timings["queue"]``: the seconds a request waited after it was read until its batch started.
+        """
+        window = max(self.batch_size * 4 if window is None else window, self.batch_size)
+        iterator = iter(requests)
+        while True:
+            chunk = list(itertools.islice(iterator, window))
+            if not chunk:
+                return
+            read = time.perf_counter()
+            lengths = [self.prompt_length(image, query) for _, image, query in chunk]
+            order = sorted(range(len(chunk)), key=lambda k: lengths[k])
+            for start in range(0, len(order), self.batch_size):
+                batch = [chunk[k] for k in order[start : start + self.batch_size]]
+                waited = time.perf_counter() - read
+                generations = self.generate([image for _, image, _ in batch], [q for _, _, q in batch])
+                for (index, _, _), generation in zip(batch, generations, strict=True):
+                    generation.timings["queue"] = waited
+                    yield index, generation
 
     def generate(
         self,

@@ -39,16 +39,18 @@ import contextlib
 import io
 import json
 import logging
+import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt, extract_think
 from pixelthink.frames import FrameTransform
+from pixelthink.handoff import END, Raised, receive
 from pixelthink.models.reasoners import Generation, TextCallback, count_reasoning_tokens
 
 __all__ = ["END_TOKENS", "OpenAIReasoner", "ReasonerServerError", "image_to_data_url"]
@@ -177,6 +179,29 @@ def _run_sync(coroutine: Any) -> Any:
     return box["result"]
 
 
+def _in_daemon_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+    """Run the blocking ``fn()`` in a new daemon thread; a future of ``loop`` gets its result (a daemon,
+    so that a call blocked forever never keeps the interpreter from exiting)."""
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def deliver(setter: Callable[[Any], None], value: Any) -> None:
+        if not future.done():
+            setter(value)
+
+    def work() -> None:
+        try:
+            value = fn()
+        except BaseException as exc:
+            setter, value = future.set_exception, exc
+        else:
+            setter = future.set_result
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver, setter, value)
+
+    threading.Thread(target=work, name="pixelthink-request-feed", daemon=True).start()
+    return future
+
+
 async def _gather_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
     """The tasks' results in order; when one raises, the others are cancelled and the error re-raised."""
     try:
@@ -263,6 +288,42 @@ class OpenAIReasoner:
         if not images:
             return []
         return _run_sync(self._generate_all(list(images), list(queries), on_text))
+
+    def generate_stream(
+        self, requests: Iterable[tuple[int, Any, str]], *, window: int | None = None
+    ) -> Iterator[tuple[int, Generation]]:
+        """Generate for a stream of ``(index, image, query)`` requests and yield ``(index, Generation)``
+        as each reply arrives (completion order), with up to ``window`` (default ``concurrency``)
+        requests in flight.
+
+        ``requests`` is pulled lazily from a helper thread, one request whenever a slot frees up (so it
+        may block, e.g. while the caller loads images); it must end when the caller stops consuming.
+        Images are PIL images in the original frame, resized and encoded in that helper thread.
+        Per-sample failures come as generations with ``error`` set; a failure of the server raises here,
+        after the replies that arrived before it were yielded. Closing the iterator cancels the
+        requests in flight. ``timings["queue"]`` is 0: a request is sent as soon as it is pulled.
+        """
+        window = self.concurrency if window is None else window
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        out: queue.Queue[Any] = queue.Queue()
+        stop = threading.Event()
+
+        def runner() -> None:
+            try:
+                asyncio.run(self._stream_all(iter(requests), window, out, stop))
+            except BaseException as exc:  # handed to the consumer's thread below
+                out.put(Raised(exc))
+            else:
+                out.put(END)
+
+        thread = threading.Thread(target=runner, name="pixelthink-openai-stream", daemon=True)
+        thread.start()
+        try:
+            yield from receive(out)
+        finally:
+            stop.set()
+            thread.join()
 
     def chat(
         self,
@@ -504,6 +565,13 @@ class OpenAIReasoner:
             attempt += 1
             await asyncio.sleep(delay)
 
+    def _prepare(self, image: Any) -> tuple[FrameTransform, str, float]:
+        """The model frame of ``image``, its resized PNG ``data:`` URL and the seconds that took."""
+        t0 = time.perf_counter()
+        frame = FrameTransform.for_size(image.size[0], image.size[1], self.resolution)
+        data_url = image_to_data_url(frame.image_to_model(image))
+        return frame, data_url, time.perf_counter() - t0
+
     async def _one(
         self,
         client: httpx.AsyncClient,
@@ -513,11 +581,24 @@ class OpenAIReasoner:
         query: str,
         on_text: TextCallback | None = None,
     ) -> Generation:
-        t0 = time.perf_counter()
-        frame = FrameTransform.for_size(image.size[0], image.size[1], self.resolution)
-        data_url = image_to_data_url(frame.image_to_model(image))
+        frame, data_url, preprocess = self._prepare(image)
+        return await self._request(client, semaphore, index, frame, data_url, query, preprocess, on_text)
+
+    async def _request(
+        self,
+        client: httpx.AsyncClient,
+        semaphore: asyncio.Semaphore | None,
+        index: int,
+        frame: FrameTransform,
+        data_url: str,
+        query: str,
+        preprocess: float,
+        on_text: TextCallback | None = None,
+    ) -> Generation:
+        """One sample's request (after ``semaphore``, when given): its Generation, ``error`` set for a
+        per-sample failure. ``queue`` is the time spent waiting for the semaphore."""
         t1 = time.perf_counter()
-        async with semaphore:
+        async with semaphore if semaphore is not None else contextlib.nullcontext():
             t2 = time.perf_counter()
             failure: str | None = None
             callback = None if on_text is None else (lambda text: on_text(index, text))
@@ -527,7 +608,7 @@ class OpenAIReasoner:
                 body, failure = None, str(exc)
             t3 = time.perf_counter()
         timings = {
-            "preprocess": t1 - t0,
+            "preprocess": preprocess,
             "prefill": 0.0,
             "decode": t3 - t2,
             "request": t3 - t2,
@@ -548,6 +629,61 @@ class OpenAIReasoner:
             timings=timings,
             error=failure,
         )
+
+    async def _stream_all(
+        self,
+        requests: Iterator[tuple[int, Any, str]],
+        window: int,
+        out: queue.Queue[Any],
+        stop: threading.Event,
+    ) -> None:
+        """:meth:`generate_stream`'s event loop: keep ``window`` requests in flight, put each
+        ``(index, Generation)`` on ``out`` as it completes. Pulling the next request (which may block)
+        and preparing its image run in a helper thread, so replies keep arriving meanwhile."""
+        limits = httpx.Limits(max_connections=window, max_keepalive_connections=window)
+        loop = asyncio.get_running_loop()
+
+        def pull() -> tuple[int, FrameTransform, str, str, float] | None:
+            item = next(requests, None)
+            if item is None:
+                return None
+            index, image, query = item
+            frame, data_url, seconds = self._prepare(image)
+            return index, frame, data_url, query, seconds
+
+        pending: dict[asyncio.Task[Generation], int] = {}
+        fetch: asyncio.Future[Any] | None = None
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
+                await self._check(client)
+                exhausted = False
+                while not stop.is_set():
+                    if fetch is None and not exhausted and len(pending) < window:
+                        fetch = _in_daemon_thread(loop, pull)
+                    waiting: set[asyncio.Future[Any]] = set(pending)
+                    if fetch is not None:
+                        waiting.add(fetch)
+                    if not waiting:
+                        break
+                    done, _ = await asyncio.wait(waiting, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                    if fetch is not None and fetch in done:
+                        item, fetch = fetch.result(), None
+                        if item is None:
+                            exhausted = True
+                        else:
+                            index, frame, data_url, query, seconds = item
+                            task = asyncio.create_task(
+                                self._request(client, None, index, frame, data_url, query, seconds)
+                            )
+                            pending[task] = index
+                    for task in [t for t in done if t in pending]:
+                        out.put((pending.pop(task), task.result()))  # a server failure raises here
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if fetch is not None:
+                fetch.cancel()
 
     def _to_generation(self, body: Any, frame: FrameTransform, timings: dict[str, float]) -> Generation:
         """A Generation from a chat-completions reply; :class:`_SampleFailure` when it is malformed."""

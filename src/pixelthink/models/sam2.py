@@ -184,6 +184,7 @@ class Sam2Segmenter(BaseSegmenter):
     """
 
     name = "sam2"
+    state_attributes = ("_image", "_embeddings")
 
     def __init__(
         self,
@@ -201,6 +202,8 @@ class Sam2Segmenter(BaseSegmenter):
         self.std = tuple(float(v) for v in std)
         self.multimask = bool(multimask)
         self._embeddings: list[Any] | None = None
+        #: number of image-encoder passes so far (one per :meth:`set_image`)
+        self.encoder_calls = 0
 
     @classmethod
     def from_pretrained(
@@ -271,6 +274,7 @@ class Sam2Segmenter(BaseSegmenter):
         tensor = torch.from_numpy(pixels).to(device=self.device, dtype=self.dtype)
         with torch.inference_mode():
             self._embeddings = list(self.model.get_image_embeddings(tensor))
+        self.encoder_calls += 1
 
     def predict(self, box: Box | None, points: Sequence[Point]) -> tuple[np.ndarray, float]:
         """Mask bool ``(H, W)`` and predicted IoU for a box and/or points (original frame)."""

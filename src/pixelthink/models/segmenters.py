@@ -109,9 +109,18 @@ def _box_pixels(box: Box, width: int, height: int, margin: int = 0) -> tuple[int
 
 
 class BaseSegmenter:
-    """Shared plumbing: keeps the current image and gives a looping :meth:`predict_many`."""
+    """Shared plumbing: keeps the current image and gives a looping :meth:`predict_many`.
+
+    The per-image state that :meth:`set_image` computes (the image; SAM2: its embedding) can be taken out
+    with :meth:`image_state` and put back with :meth:`restore_image_state`, so that a caller handling
+    several images at once (the streaming predict loop) encodes each image once.
+    """
 
     name = "base"
+    #: attributes holding what :meth:`set_image` computed (see :meth:`image_state`)
+    state_attributes: tuple[str, ...] = ("_image",)
+    #: True when copies of the segmenter may run in worker processes (pure CPU work, small to pickle)
+    process_safe: bool = False
 
     def __init__(self) -> None:
         self._image: np.ndarray | None = None
@@ -130,6 +139,16 @@ class BaseSegmenter:
     def set_image(self, image: np.ndarray) -> None:
         """Remember ``image`` (``(H, W, 3)`` uint8 RGB, original frame)."""
         self._image = check_image(image)
+
+    def image_state(self) -> tuple[Any, ...]:
+        """What :meth:`set_image` computed for the current image (opaque; for :meth:`restore_image_state`)."""
+        self._require_image()
+        return tuple(getattr(self, name) for name in self.state_attributes)
+
+    def restore_image_state(self, state: tuple[Any, ...]) -> None:
+        """Make the image of an earlier :meth:`image_state` current again, without recomputing it."""
+        for name, value in zip(self.state_attributes, state, strict=True):
+            setattr(self, name, value)
 
     def predict(self, box: Box | None, points: Sequence[Point]) -> tuple[np.ndarray, float]:
         raise NotImplementedError
@@ -178,6 +197,8 @@ class GrabCutSegmenter(BaseSegmenter):
     """
 
     name = "grabcut"
+    state_attributes = ("_image", "_bgr")
+    process_safe = True
 
     def __init__(self, iterations: int = 5, margin: int = 2, point_radius: int = 3, seed: int = 0) -> None:
         super().__init__()

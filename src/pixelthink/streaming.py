@@ -1,0 +1,420 @@
+"""Prediction loops over many samples: the streaming loop (``pixelthink predict``'s default) and the
+sequential one it replaced (kept as the reference and the benchmark's baseline).
+
+:func:`stream_predictions` keeps the reasoner busy and hides segmentation behind it. Four stages run at
+once and hand samples on through queues:
+
+1. a *feeder* thread checks each query and loads its image (the last few images are kept by
+   ``image_key``, so several queries on one image decode it once);
+2. a *generation* thread keeps a bounded window of samples at the reasoner: ``generate_stream`` of the
+   built-in backends (OpenAI-compatible servers: ``concurrency`` requests in flight, a new one sent as
+   soon as a reply arrives; transformers: batches of similar prompt length cut from a read-ahead of
+   ``concurrency`` samples); any other reasoner gets ``generate`` calls of ``batch_size``. Answers are
+   parsed as they arrive;
+3. a *segmentation* thread masks the parsed answers while the next ones are generated: answers on the
+   same image go through one ``set_image`` and one ``predict_many`` (SAM2 decodes same-shaped prompts
+   in one batch), and the segmenter's per-image state (SAM2's embedding) is kept until the last query
+   on that image is done, so each image is encoded once when its queries are near each other in the
+   input (as benchmarks store them). Process-safe segmenters (GrabCut) run in a pool of
+   ``seg_workers`` processes instead, one task per image;
+4. the caller's thread receives ``(key, Result)`` in completion order (not input order).
+
+At most ``concurrency + backlog`` samples are between the feeder and the caller at any time, so memory
+stays bounded when segmentation is the slower stage. Per-sample failures are results with ``error``
+set, as in :meth:`Pipeline.run_many`; a failure of the reasoner itself (e.g. an unreachable server)
+is raised in the caller's thread after the samples that completed before it were yielded.
+
+Timings: each stage records its own seconds as :meth:`Pipeline.run_many` does (for batched local
+generation, the sample's share of its batch); ``timings["queue"]`` is the time the sample waited
+between stages (for a place at the reasoner, for its batch, for the segmenter), not counted in
+``total``. For OpenAI servers ``decode`` (= ``request``) is the request's round trip, which includes
+any queueing inside the server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pixelthink.handoff import END, Raised, receive
+from pixelthink.pipeline import (
+    ImageSource,
+    Pipeline,
+    Result,
+    apply_masks,
+    finish_timings,
+    prompted,
+    segment_prompts,
+)
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from pixelthink.models.reasoners import Generation
+
+__all__ = ["DEFAULT_CONCURRENCY", "StreamItem", "StreamStats", "sequential_predictions", "stream_predictions"]
+
+logger = logging.getLogger(__name__)
+
+#: samples in flight at the reasoner by default: enough to keep a vLLM / SGLang server's batch full
+DEFAULT_CONCURRENCY = 64
+
+#: images kept decoded by the feeder (several queries on one image load it once)
+_IMAGE_CACHE = 4
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    """One sample to predict.
+
+    Attributes:
+        key: returned with the sample's result (e.g. the sample id).
+        image_key: names the image (e.g. its path in the benchmark); samples with the same key share one
+            decoded image and one segmenter state.
+        source: the image (original frame): a PIL image, a path, or a loader callable.
+        query: the question.
+    """
+
+    key: Any
+    image_key: Hashable
+    source: ImageSource
+    query: str
+
+
+@dataclass
+class StreamStats:
+    """Counters of a streaming run (for logs and the benchmark)."""
+
+    samples: int = 0
+    generated: int = 0
+    #: ``set_image`` calls made by the segmentation thread (pool workers not counted)
+    images_set: int = 0
+    #: segmentation tasks sent to the process pool
+    pool_tasks: int = 0
+
+
+@dataclass
+class _Sample:
+    item: StreamItem
+    result: Result
+    image: Image.Image | None = None
+    ready: float = 0.0  # perf_counter when loaded (ready for the reasoner)
+    pulled: float = 0.0  # ... when the reasoner took it
+    generated: float = 0.0  # ... when its generation arrived
+    extra_queue: float = field(default=0.0)
+
+
+_POLL = 0.2  # seconds between checks of the stop flag while a stage waits
+
+
+def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
+    """``q.get()`` that gives ``END`` once ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=_POLL)
+        except queue.Empty:
+            continue
+    return END
+
+
+def _batched_generation(
+    pipeline: Pipeline, requests: Iterator[tuple[int, Image.Image, str]], batch_size: int
+) -> Iterator[tuple[int, Generation]]:
+    """Fallback for reasoners without ``generate_stream``: ``generate`` calls of ``batch_size``."""
+    while True:
+        batch = list(itertools.islice(requests, batch_size))
+        if not batch:
+            return
+        generations = pipeline.generate_batch([b[1] for b in batch], [b[2] for b in batch])
+        for (index, _, _), generation in zip(batch, generations, strict=True):
+            yield index, generation
+
+
+def _warm_up(segmenter: Any) -> None:
+    """A pool worker's first task: unpickling the segmenter imports its module; GrabCut imports OpenCV
+    only when it first segments, so import it now, before the first answers arrive."""
+    from pixelthink.models.segmenters import GrabCutSegmenter
+
+    if isinstance(segmenter, GrabCutSegmenter):
+        import cv2  # noqa: F401
+
+
+def stream_predictions(
+    pipeline: Pipeline,
+    items: Iterable[StreamItem],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    seg_workers: int = 0,
+    backlog: int | None = None,
+    state_cache: int = 16,
+    stats: StreamStats | None = None,
+) -> Iterator[tuple[Any, Result]]:
+    """Run ``pipeline`` over ``items``, yielding ``(item.key, Result)`` as each sample completes.
+
+    Args:
+        pipeline: the reasoner + segmenter (its ``max_query_chars`` / ``max_pixels`` apply).
+        items: the samples, read lazily; put the queries on one image next to each other so that they
+            share its load and its segmenter state.
+        concurrency: samples at the reasoner at once (OpenAI-compatible server: requests in flight;
+            transformers: the read-ahead that batches are cut from by prompt length).
+        seg_workers: processes segmenting in parallel when the segmenter is process-safe (GrabCut);
+            0 = segment in the segmentation thread. Other segmenters (SAM2) always use the thread.
+        backlog: generated samples allowed to wait for segmentation (default ``concurrency``).
+        state_cache: most per-image segmenter states (SAM2 embeddings) kept at once.
+        stats: filled with counters while the run goes on.
+
+    Results are the same as :meth:`Pipeline.run_many`'s on the same samples (greedy decoding); only
+    their order and their timings differ. Closing the iterator early stops the stages (requests in
+    flight are cancelled).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if seg_workers < 0:
+        raise ValueError(f"seg_workers must be >= 0, got {seg_workers}")
+    stats = stats if stats is not None else StreamStats()
+    backlog = concurrency if backlog is None else max(int(backlog), 0)
+    admit = threading.BoundedSemaphore(concurrency + backlog + 1)
+    stop = threading.Event()
+    to_reasoner: queue.Queue[Any] = queue.Queue()
+    to_segmenter: queue.Queue[Any] = queue.Queue()
+    out: queue.Queue[Any] = queue.Queue()
+    # per image: samples admitted and not yet segmented (a segmenter state is dropped when it reaches 0
+    # and the feeder has moved on to another image)
+    waiting: dict[Hashable, int] = {}
+    lock = threading.Lock()
+    feeder_at: list[Hashable] = [None]
+
+    segmenter = pipeline.segmenter
+    pool: ProcessPoolExecutor | None = None
+    if seg_workers > 0 and getattr(segmenter, "process_safe", False):
+        # spawn: worker processes must not inherit this process's threads (torch, httpx) mid-flight
+        pool = ProcessPoolExecutor(max_workers=seg_workers, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(
+            seg_workers
+        ):  # start the workers (imports) while the reasoner works on the first answers
+            pool.submit(_warm_up, segmenter)
+    pool_slots = threading.Semaphore(2 * max(seg_workers, 1))
+
+    def feeder() -> None:
+        images: OrderedDict[Hashable, Image.Image] = OrderedDict()
+        try:
+            for item in items:
+                while not admit.acquire(timeout=_POLL):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                stats.samples += 1
+                sample = _Sample(item, Result(query=item.query))
+                cached = images.get(item.image_key)
+                sample.image = pipeline.load(cached if cached is not None else item.source, sample.result)
+                if sample.image is None:  # query over the limit, unreadable image: done already
+                    finish_timings(sample.result)
+                    out.put(sample)
+                    continue
+                if cached is None:
+                    images[item.image_key] = sample.image
+                    while len(images) > _IMAGE_CACHE:
+                        images.popitem(last=False)
+                else:
+                    images.move_to_end(item.image_key)
+                with lock:
+                    waiting[item.image_key] = waiting.get(item.image_key, 0) + 1
+                    feeder_at[0] = item.image_key
+                sample.ready = time.perf_counter()
+                to_reasoner.put(sample)
+        except BaseException as exc:  # e.g. a benchmark file that fails mid-way: stops the run
+            out.put(Raised(exc))
+        finally:
+            with lock:
+                feeder_at[0] = None
+            to_reasoner.put(END)
+
+    def generation() -> None:
+        taken: dict[int, _Sample] = {}
+        counter = itertools.count()
+
+        def requests() -> Iterator[tuple[int, Image.Image, str]]:
+            while True:
+                sample = _get(to_reasoner, stop)
+                if sample is END:
+                    return
+                sample.pulled = time.perf_counter()
+                index = next(counter)
+                taken[index] = sample
+                yield index, sample.image, sample.item.query
+
+        reasoner = pipeline.reasoner
+        stream: Iterator[tuple[int, Generation]] | None = None
+        try:
+            if pipeline.reasoner_resizes and hasattr(reasoner, "generate_stream"):
+                stream = reasoner.generate_stream(requests(), window=concurrency)
+            else:
+                stream = _batched_generation(pipeline, requests(), int(getattr(reasoner, "batch_size", 8)))
+            for index, gen in stream:
+                if stop.is_set():  # the caller stopped: closing the stream cancels what is in flight
+                    break
+                sample = taken.pop(index)
+                sample.generated = time.perf_counter()
+                sample.extra_queue = sample.pulled - sample.ready
+                pipeline.apply_generation(sample.result, gen)
+                stats.generated += 1
+                to_segmenter.put(sample)
+        except BaseException as exc:  # the reasoner failed: what was generated is still segmented
+            stop.set()
+            to_segmenter.put(Raised(exc))
+        finally:
+            if stream is not None and hasattr(stream, "close"):
+                stream.close()
+            to_segmenter.put(END)
+
+    def emit(samples: list[_Sample], queued: list[float]) -> None:
+        for sample, wait in zip(samples, queued, strict=True):
+            timings = sample.result.timings
+            timings["queue"] = timings.get("queue", 0.0) + sample.extra_queue + max(wait, 0.0)
+            finish_timings(sample.result)
+            out.put(sample)
+
+    def release(image_key: Hashable, count: int, states: OrderedDict[Hashable, Any]) -> None:
+        with lock:
+            left = waiting[image_key] = waiting[image_key] - count
+            if left <= 0:
+                del waiting[image_key]
+                if feeder_at[0] != image_key:
+                    states.pop(image_key, None)
+        while len(states) > state_cache:
+            states.popitem(last=False)
+
+    def submit(group: list[_Sample], todo: list[Result]) -> None:
+        assert pool is not None
+        image = np.asarray(group[0].image, dtype=np.uint8)
+        prompts = [(r.bbox, r.points) for r in todo]
+        while not pool_slots.acquire(timeout=_POLL):
+            if stop.is_set() and not tasks:
+                return
+        stats.pool_tasks += 1
+        future = pool.submit(segment_prompts, segmenter, image, prompts)
+        tasks.add(future)
+
+        def done(future: Future[Any]) -> None:
+            finished = time.perf_counter()
+            try:
+                outputs, set_s, predict_s = future.result()
+            except BaseException as exc:  # the pool broke (a worker died): stop the run
+                out.put(Raised(exc))
+            else:
+                apply_masks(todo, outputs, set_s, predict_s)
+                emit(group, [finished - s.generated - set_s - predict_s for s in group])
+            finally:
+                pool_slots.release()
+                tasks.discard(future)
+                with lock:
+                    waiting[group[0].item.image_key] -= len(group)
+                    if waiting[group[0].item.image_key] <= 0:
+                        del waiting[group[0].item.image_key]
+
+        future.add_done_callback(done)
+
+    tasks: set[Future[Any]] = set()
+
+    def segmentation() -> None:
+        states: OrderedDict[Hashable, Any] = OrderedDict()
+        can_keep = hasattr(segmenter, "image_state") and hasattr(segmenter, "restore_image_state")
+        failure: Raised | None = None
+        try:
+            finished = False
+            while not finished:
+                batch = [to_segmenter.get()]
+                while True:
+                    try:
+                        batch.append(to_segmenter.get_nowait())
+                    except queue.Empty:
+                        break
+                groups: OrderedDict[Hashable, list[_Sample]] = OrderedDict()
+                for sample in batch:
+                    if sample is END:
+                        finished = True
+                    elif isinstance(sample, Raised):
+                        failure = sample
+                    else:
+                        groups.setdefault(sample.item.image_key, []).append(sample)
+                for image_key, group in groups.items():
+                    todo = prompted([s.result for s in group])
+                    if todo and pool is not None:
+                        submit(group, todo)
+                        continue
+                    start = time.perf_counter()
+                    if todo:
+                        state = states.get(image_key) if can_keep else None
+                        image = None
+                        if state is not None:
+                            segmenter.restore_image_state(state)  # type: ignore[attr-defined]
+                            states.move_to_end(image_key)
+                        else:
+                            image = np.asarray(group[0].image, dtype=np.uint8)
+                            stats.images_set += 1
+                        outputs, set_s, predict_s = segment_prompts(
+                            segmenter, image, [(r.bbox, r.points) for r in todo]
+                        )
+                        if (
+                            image is not None
+                            and can_keep
+                            and not all(isinstance(o, Exception) for o in outputs)
+                        ):
+                            states[image_key] = segmenter.image_state()  # type: ignore[attr-defined]
+                        apply_masks(todo, outputs, set_s, predict_s)
+                    emit(group, [start - s.generated for s in group])
+                    release(image_key, len(group), states)
+        except BaseException as exc:
+            failure = Raised(exc)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=failure is None, cancel_futures=failure is not None)
+            if failure is not None:
+                out.put(failure)
+            out.put(END)
+
+    threads = [
+        threading.Thread(target=target, name=f"pixelthink-{target.__name__}", daemon=True)
+        for target in (feeder, generation, segmentation)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for sample in receive(out):
+            admit.release()
+            yield sample.item.key, sample.result
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def sequential_predictions(
+    pipeline: Pipeline, items: Iterable[StreamItem], *, batch_size: int = 8
+) -> Iterator[tuple[Any, Result]]:
+    """The loop ``pixelthink predict`` ran before the streaming one (``--loop sequential``): batches of
+    ``batch_size`` in input order, each generated, then segmented, then yielded, before the next starts.
+
+    Within a batch, samples with the same ``image_key`` share one image source, so consecutive ones share
+    the segmenter's ``set_image``. Results in input order.
+    """
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        sources: dict[Hashable, ImageSource] = {}
+        shared = [sources.setdefault(item.image_key, item.source) for item in batch]
+        results = pipeline.run_many(shared, [item.query for item in batch])
+        yield from zip((item.key for item in batch), results, strict=True)
