@@ -42,6 +42,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     html = index.read_text()
     for label in SHIPPED_EVALS.values():
         assert f'data-run="{label}"' in html
+    # above the table: what the model is and what its numbers mean
+    assert html.index('id="about"') < html.index('id="results"') < html.index('id="compare"')
+    assert "A miniature." in html and "M-parameter model of the Qwen2.5-VL architecture" in html
+    assert "say nothing about real images" in html and "the 3 evaluations shipped with the model" in html
     # Re-running reuses the benchmark and every prediction already written.
     lines_before = (out / "pixelthink-tiny.preds.jsonl").read_text().count("\n")
     assert main(args) == 0

@@ -205,6 +205,7 @@ def build_report(
     gallery_per_bucket: int = 4,
     eval_options: Mapping[str, Any] | None = None,
     references: Mapping[str, EvalLike] | None = None,
+    intro: str | None = None,
 ) -> Path:
     """Write the HTML report of one run (optionally compared with others) and return ``index.html``.
 
@@ -224,6 +225,8 @@ def build_report(
         references: evaluation reports without predictions ``{name: report}`` (e.g. the results shipped
             with a model), shown in the comparison table and plot as they are: not recomputed, and
             possibly measured on other samples (their sample count is shown).
+        intro: plain text shown under the title, above the table ("what is this model, what do its
+            numbers mean"); blank lines separate paragraphs.
 
     Raises:
         ValueError / FileNotFoundError: unreadable inputs, or an evaluation report of another benchmark.
@@ -313,6 +316,7 @@ def build_report(
     report_notes = replace(report, notes=[*report.notes, *notes])
     body = [
         H.render_header(main.name, report, generated, run_info),
+        H.render_intro(intro),
         H.render_table_section(report_notes),
         H.render_plots(
             [(p.relative_to(out).as_posix(), cap) for p, cap in figures], "Reasoning length and accuracy"

@@ -175,6 +175,15 @@ def render_header(title: str, report: EvalReport, generated: str, run_info: Mapp
     )
 
 
+def render_intro(text: str | None) -> str:
+    """A "What this is" section of plain-text paragraphs (blank lines between them); "" without text."""
+    if not text or not text.strip():
+        return ""
+    paragraphs = [p.strip() for p in text.strip().split("\n\n") if p.strip()]
+    body = "".join(f"<p>{esc(' '.join(p.split()))}</p>" for p in paragraphs)
+    return f'<section id="about" class="about"><h2>What this is</h2>{body}</section>'
+
+
 def render_table_section(report: EvalReport) -> str:
     s = report.settings
     conv = str(s.get("convention"))
