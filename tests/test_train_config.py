@@ -29,8 +29,10 @@ def _minimal(**extra):
 def test_shipped_recipes_load_and_map_to_trl(path: Path) -> None:
     from trl import GRPOConfig, SFTConfig
 
+    from pixelthink.train.config import TowerArguments
+
     recipe = load_recipe(path)
-    cfg_cls = GRPOConfig if recipe.kind == "grpo" else SFTConfig
+    cfg_cls = {"grpo": GRPOConfig, "sft": SFTConfig, "tower": TowerArguments}[recipe.kind]
     names = {f.name for f in __import__("dataclasses").fields(cfg_cls)}
     assert set(recipe.trainer) <= names
     assert check_trainer(recipe, cfg_cls) == recipe.trainer  # every value already has the field's type
