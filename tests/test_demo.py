@@ -15,7 +15,7 @@ def test_shipped_model_and_its_evaluation_are_in_the_package() -> None:
     for name in ("config.json", "model.safetensors", "tokenizer.json", "pixelthink_recipe.yaml", "README.md"):
         assert (model / name).is_file(), name
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file())
-    assert size < 8e6  # a few MB
+    assert size < 12e6  # issue 22 allows up to ~30 MB of weights; the shipped model is ~8 MB
     for name in SHIPPED_EVALS:
         report = json.loads((model / "eval" / f"{name}.eval.json").read_text())
         assert report["settings"]["convention"] == "lisa" and report["settings"]["split"] == "test"

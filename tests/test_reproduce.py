@@ -3,8 +3,8 @@ the demo on the model it packaged.
 
 Same commands, recipes and stages as ``make reproduce``; only the data sizes and step counts are
 cut (environment variables of the script), so this checks that every stage runs and hands its output
-to the next: data -> SFT recognition rungs -> SFT caption rungs -> SFT referring rungs -> SFT task ->
-GRPO (segzero, pixelthink) -> predict/eval -> package.
+to the next: data -> tower -> referring SFT -> task SFT -> GRPO (segzero, pixelthink) -> predict/eval
+-> package.
 """
 
 from __future__ import annotations
@@ -32,14 +32,11 @@ def _run_script(out: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "OUT": str(out),
-        "WARMUP_N": "24",
-        "MID_N": "16",
         "TRAIN_N": "24",
         "TEST_N": "6",
-        "REC_N": "16",
-        "SCALE_N": "16",
-        "REC_STEPS": "1",
-        "CAPTION_STEPS": "1",
+        "DIRECT_N": "16",
+        "TASK_N": "16",
+        "TOWER_STEPS": "1",
         "REFER_STEPS": "1",
         "SFT_STEPS": "2",
         "GRPO_STEPS": "1",
@@ -64,41 +61,31 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     import yaml
 
     out, log = reproduced
-    for stage in ("1/8", "2/8", "3/8", "4/8", "5/8", "6/8", "7/8", "8/8"):
+    for stage in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"):
         assert stage in log
-    rungs = ("rec_crop", "rec_jit", "rec_w3", "rec_mix", "rec_mix2", "rec_mix3", "rec_mix4")
-    captions = ("cap_mix", "cap_2", "cap_4", "cap_bench")
-    refer = ("refer_2", "refer_bench")
-    chain = (*rungs, *captions, *refer, "sft")
+    chain = ("tower", "refer", "sft")
     for run in (*chain, "grpo_segzero", "grpo_pixelthink"):
         assert (out / run / "model.safetensors").is_file(), run
     recipes = {
         r: yaml.safe_load((out / r / "pixelthink_recipe.yaml").read_text())
         for r in (*chain, "grpo_pixelthink")
     }
-    # one chain: the first rung builds the model, every next stage starts from the one before
-    assert recipes["rec_crop"]["model"]["path"] == "tiny:qwen2_5_vl"
+    # one chain: the tower stage builds the model, every next stage starts from the one before
+    assert recipes["tower"]["kind"] == "tower" and recipes["tower"]["model"]["path"] == "tiny:qwen2_5_vl"
+    assert recipes["tower"]["trainer"]["box_code"] == "fourier"
+    assert (out / "tower" / "tower_heads.safetensors").is_file()
     for before, after in itertools.pairwise(chain):
         assert recipes[after]["model"]["path"] == str(out / before), after
-    # recognition: names only, on a growing replay mix of the recognition sets
-    for rung in rungs:
-        assert recipes[rung]["data"]["caption_boxes"] is False
-    assert recipes["rec_mix4"]["data"]["path"] == [
-        str(out / "rec" / s) for s in ("crop", "jit", "w3", "big", "s15", "one")
-    ]
-    crop = json.loads((out / "rec" / "w3" / "meta.json").read_text())["generator"]
-    assert crop["crop_window"] == 3 and crop["crop_jitter"] == 1 and crop["max_shapes"] == 1
-    # captions with boxes, by shape count: 1-2 shapes alone, then 3-4, then the benchmark
-    for rung in captions:
-        assert recipes[rung]["data"]["target"] == "caption" and recipes[rung]["data"]["caption_boxes"] is True
-    assert recipes["cap_2"]["data"]["path"] == [str(out / "warmup")]
-    assert recipes["cap_4"]["data"]["path"] == [str(out / "warmup"), str(out / "mid")]
-    assert json.loads((out / "mid" / "meta.json").read_text())["generator"]["max_shapes"] == 4
-    # referring: the task's prompt, the target's name as the reasoning; then the task
-    for rung in refer:
-        assert recipes[rung]["data"]["target"] == "task" and recipes[rung]["data"]["reasoning"] == "name"
-    assert recipes["refer_2"]["data"]["path"] == [str(out / "warmup")]
-    assert recipes["sft"]["data"]["reasoning"] == "mix"
+        assert recipes[after]["model"]["freeze_vision_tower"] is True
+    # referring: the task's prompt, the target's name as the reasoning, on direct queries only
+    assert recipes["refer"]["data"]["reasoning"] == "name" and recipes["refer"]["data"]["path"] == str(
+        out / "direct"
+    )
+    direct = json.loads((out / "direct" / "meta.json").read_text())["generator"]
+    assert direct["world"] == "simple" and set(direct["families"]) == {"direct_kind", "direct_attr"}
+    assert recipes["sft"]["data"]["reasoning"] == "mix" and recipes["sft"]["data"]["path"] == str(
+        out / "task"
+    )
     assert recipes["grpo_pixelthink"]["model"]["path"] == str(out / "sft")
     assert recipes["grpo_pixelthink"]["reward"]["name"] == "pixelthink"
     seg = yaml.safe_load((out / "grpo_segzero" / "pixelthink_recipe.yaml").read_text())
@@ -111,10 +98,9 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     assert {k: v for k, v in seg["reward"].items() if k != "name"} == {
         k: v for k, v in recipes["grpo_pixelthink"]["reward"].items() if k != "name"
     }
-    # the warm-up set is simple scenes; the benchmark has every split the recipe needs
-    meta = json.loads((out / "warmup" / "meta.json").read_text())
-    assert meta["generator"]["max_shapes"] == 2 and meta["count"] == 24
-    assert json.loads((out / "bench" / "meta.json").read_text())["splits"] == {"train": 24, "test": 6}
+    # the benchmark has every split the recipe needs, of the simple world
+    meta = json.loads((out / "bench" / "meta.json").read_text())
+    assert meta["splits"] == {"train": 24, "test": 6} and meta["generator"]["world"] == "simple"
     for run in ("sft", "grpo_segzero", "grpo_pixelthink"):
         report = json.loads((out / "eval" / f"{run}.eval.json").read_text())
         assert report["buckets"]["all"]["n"] == 6 and report["settings"]["convention"] == "lisa"
@@ -133,13 +119,13 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
         assert "samples" not in data and data["buckets"]["all"]["n"] == 6
     card = (pkg / "README.md").read_text()
     assert "## Targets" in card and "| pixelthink |" in card and "| segzero |" in card
-    assert "long references open with what the query asks" in card  # the benchmark's meta.json says so
+    assert "What this is: a miniature" in card and "simple world" in card
     assert "both with a KL anchor to the SFT model (beta 0.04)" in card  # read from the GRPO runs' recipes
     assert "[ok]" in log or "[MISSED]" in log  # the targets are checked and printed
     size = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file())
-    assert size < 8e6  # "a few MB"
+    assert size < 12e6  # issue 22 allows up to ~30 MB of weights; this one is ~8 MB
     reasoner = load_reasoner(str(pkg), max_new_tokens=8)
-    trained = yaml.safe_load((ROOT / "recipes/shapes_tiny/sft.yaml").read_text())["data"]["resolution"]
+    trained = yaml.safe_load((ROOT / "recipes/shapes_tiny/task.yaml").read_text())["data"]["resolution"]
     assert reasoner.resolution == trained  # the frame it was trained at, from pixelthink_recipe.yaml
     assert "Find '{question}'" in reasoner.prompt_template
 
@@ -148,7 +134,7 @@ def test_rerun_skips_finished_stages(reproduced: tuple[Path, str]) -> None:
     out, _ = reproduced
     before = {
         r: (out / r / "model.safetensors").stat().st_mtime_ns
-        for r in ("rec_crop", "rec_mix4", "cap_bench", "refer_bench", "sft", "grpo_segzero")
+        for r in ("tower", "refer", "sft", "grpo_segzero")
     }
     proc = _run_script(out)
     assert proc.returncode == 0, proc.stderr[-2000:]
