@@ -8,6 +8,17 @@ from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS
 from pixelthink.images import DEFAULT_MAX_PIXELS
 
 
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (``0`` switches a limit off)."""
     try:

@@ -21,22 +21,9 @@ import os
 import sys
 from typing import Any
 
+from pixelthink.commands._options import non_negative_int, positive_int
 from pixelthink.commands.predict import parse_shard
 from pixelthink.commands.segment import parse_resolution
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def _judge_frame(value: Any) -> int | tuple[int, int] | None:
@@ -49,11 +36,11 @@ def _judge_frame(value: Any) -> int | tuple[int, int] | None:
 def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bench", metavar="BENCH", help="benchmark directory (pixelthink format)")
     parser.add_argument("--split", help="only samples of this split")
-    parser.add_argument("--limit", type=_positive, metavar="N", help="only the first N selected samples")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected samples")
     parser.add_argument("--shard", type=parse_shard, metavar="i/n", help="only shard i of n (by id hash)")
     parser.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive_int,
         default=16,
         metavar="N",
         help="samples per batch (default: %(default)s)",
@@ -94,13 +81,13 @@ def _add_judge_arguments(parser: argparse.ArgumentParser, *, required: bool, max
     )
     group.add_argument(
         "--max-new-tokens",
-        type=_positive,
+        type=positive_int,
         default=None,
         metavar="N",
         help=f"reply length (default: {max_new_tokens})",
     )
     group.add_argument(
-        "--concurrency", type=_positive, default=8, metavar="N", help="requests in flight (default: 8)"
+        "--concurrency", type=positive_int, default=8, metavar="N", help="requests in flight (default: 8)"
     )
     group.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds per request")
     group.add_argument(
@@ -135,7 +122,7 @@ def register(subparsers: Any) -> None:
     _add_judge_arguments(diff, required=False, max_new_tokens="256 for judge, 1024 for passrate")
     diff.add_argument(
         "--votes",
-        type=_positive,
+        type=positive_int,
         default=None,
         metavar="K",
         help="answers per sample (default: 1 for judge, 8 for passrate)",
@@ -149,7 +136,7 @@ def register(subparsers: Any) -> None:
     diff.add_argument("--aggregate", choices=("mean", "median"), default="mean", help="of the judge's votes")
     diff.add_argument(
         "--retries",
-        type=_non_negative,
+        type=non_negative_int,
         default=2,
         metavar="N",
         help="re-asks of a reply that does not parse (default: 2)",
@@ -186,8 +173,8 @@ def register(subparsers: Any) -> None:
     )
     _add_job_arguments(refs)
     _add_judge_arguments(refs, required=True, max_new_tokens="1024")
-    refs.add_argument("--short-words", type=_positive, default=25, metavar="N", help="default: 25")
-    refs.add_argument("--long-words", type=_positive, default=100, metavar="N", help="default: 100")
+    refs.add_argument("--short-words", type=positive_int, default=25, metavar="N", help="default: 25")
+    refs.add_argument("--long-words", type=positive_int, default=100, metavar="N", help="default: 100")
     refs.add_argument(
         "--length-tolerance",
         type=float,
@@ -195,7 +182,7 @@ def register(subparsers: Any) -> None:
         metavar="F",
         help="accept chains of words/F .. words*F (default: 2)",
     )
-    refs.add_argument("--retries", type=_non_negative, default=3, metavar="N", help="default: 3")
+    refs.add_argument("--retries", type=non_negative_int, default=3, metavar="N", help="default: 3")
     refs.add_argument("--temperature", type=float, default=0.7, help="default: 0.7 (retries differ)")
     refs.set_defaults(func=_references)
 

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pixelthink.commands._options import non_negative_int, positive_int
 from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
 from pixelthink.data.format import select_ids
 from pixelthink.data.resolve import open_benchmark
@@ -93,20 +94,6 @@ def _read_run_file(run_file: Path) -> dict[str, Any] | None:
     return data
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask, e.g. under ``taskset``)."""
     try:
@@ -135,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_arguments(parser)
     parser.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive_int,
         default=8,
         metavar="N",
         help="samples per generate call of a local model (default: %(default)s); with --loop sequential, "
@@ -151,7 +138,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=64,  # pixelthink.streaming.DEFAULT_CONCURRENCY (not imported: the CLI starts light)
         metavar="N",
         help="samples at the reasoner at once: requests in flight to a server, the read-ahead that local "
@@ -159,12 +146,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--seg-workers",
-        type=_non_negative,
+        type=non_negative_int,
         metavar="N",
         help="processes running GrabCut in parallel (default: one per CPU core this process may use; "
         "0 = in the segmentation thread); SAM2 and box segment in one thread",
     )
-    parser.add_argument("--limit", type=_positive, metavar="N", help="only the first N selected samples")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected samples")
     parser.add_argument("--shard", type=parse_shard, metavar="i/n", help="only shard i of n (by id hash)")
     parser.add_argument("--split", help="only samples of this split (e.g. test); default: all")
     parser.add_argument(
