@@ -348,7 +348,7 @@ def test_local_stream_equals_sequential_with_the_shipped_model(tmp_path, tiny_sa
     from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
 
     generate_benchmark(tmp_path / "shapes", n_train=0, n_val=0, n_test=2, seed=0, image_size=(224, 224),
-                       overwrite=True, progress=False, config=ShapesConfig(world="rich"))  # fmt: skip
+                       overwrite=True, progress=False, config=ShapesConfig(world="simple"))  # fmt: skip
     bench = tmp_path / "bench"
     images = sorted((tmp_path / "shapes" / "images").glob("*.png"))
     queries = ("the square", "the red shape at the top of the picture", "the star", "the biggest shape")
@@ -358,7 +358,7 @@ def test_local_stream_equals_sequential_with_the_shipped_model(tmp_path, tiny_sa
                 writer.add({"id": f"i{i}q{j}", "query": query, "mask": np.ones((224, 224), bool)},
                            Image.open(path).convert("RGB"), image_name=f"scene{i}.png")  # fmt: skip
     common = ["--data", str(bench), "--reasoner", str(shipped_model_dir()), "--segmenter", f"sam2:{tiny_sam2_dir}",
-              "--device", "cpu", "--max-new-tokens", "96", "--batch-size", "3", "--no-progress"]  # fmt: skip
+              "--device", "cpu", "--max-new-tokens", "160", "--batch-size", "3", "--no-progress"]  # fmt: skip
     assert main(["predict", "--out", str(tmp_path / "seq.jsonl"), "--loop", "sequential", *common]) == 0
     assert main(["predict", "--out", str(tmp_path / "stream.jsonl"), *common]) == 0
     seq, stream = _comparable(tmp_path / "seq.jsonl"), _comparable(tmp_path / "stream.jsonl")
