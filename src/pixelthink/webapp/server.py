@@ -39,7 +39,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS as ANSWER_MAX_QUERY_CHARS
+from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS  # longest query accepted; longer ones get 400
 from pixelthink.httpsafety import (
     Gate,
     HTTPError,
@@ -56,9 +56,6 @@ from pixelthink.webapp.runs import FAILED_CHOICES, RunBrowser, RunFilter
 __all__ = ["DEFAULT_MAX_QUERY_CHARS", "ModelSlot", "SegmentRequest", "SegmentResponse", "create_app"]
 
 logger = logging.getLogger(__name__)
-
-#: Longest query accepted (characters); longer ones get 400. The same default as ``predict``.
-DEFAULT_MAX_QUERY_CHARS = ANSWER_MAX_QUERY_CHARS
 
 
 @dataclass
