@@ -81,8 +81,9 @@ def test_judge_difficulty_votes_apply_and_export(chat_server, tmp_path):
     summary = run_annotation(bench, judge, batch_size=4)
     assert (summary.written, summary.ok, summary.failed) == (6, 6, 0)
     assert len(requests) == 18
-    # every request: the drawn image (a data URL) and the prompt with the query and the target's corners
-    first = requests[0]
+    # every request: the drawn image (a data URL) and the prompt with the query and the target's corners.
+    # Four requests go out at once, so the arrival order is the scheduler's: find sample 0's by its query.
+    first = next(r for r in requests if _sample_index(r) == 0)
     parts = first["messages"][0]["content"]
     assert parts[0]["type"] == "image_url" and parts[0]["image_url"]["url"].startswith(
         "data:image/png;base64,"
