@@ -378,6 +378,12 @@ def _box_iou(pred: list[Any], gt: list[int]) -> float:
     return float(inter) / (area_pred + area_gt - inter)
 
 
+def box_iou(pred: Sequence[float], gt: Sequence[float]) -> float:
+    """Box IoU (XYXY pixels) in the reward's convention: the ``iou`` term's integer-pixel IoU (+1 on
+    widths and heights). The one box IoU of the project: a box "hits" a shape when this is > 0.5."""
+    return _box_iou(list(pred), list(gt))  # type: ignore[arg-type]
+
+
 def _box_l1(pred: list[Any], gt: list[int]) -> float:
     return (abs(pred[0] - gt[0]) + abs(pred[1] - gt[1]) + abs(pred[2] - gt[2]) + abs(pred[3] - gt[3])) / 4
 

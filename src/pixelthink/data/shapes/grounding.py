@@ -1,0 +1,88 @@
+"""Grounded mentions: a shape named in reasoning together with its box ("chain of pixels").
+
+A grounded reasoning chain writes every shape it mentions with its box in the frame of the answer
+(the image the reasoner saw), e.g. ``the red star [40, 60, 92, 110]``. This module is the one
+definition of that notation: :func:`mention` writes it, :func:`parse_mentions` reads it back. Both
+the reference generator (``references.grounded``) and the exact faithfulness score of
+``pixelthink eval`` use it, so the format is defined once.
+
+Notation: ``[<size> ][<colour> ]<kind> [x1, y1, x2, y2]`` with integer pixel coordinates, XYXY, in
+the answer's frame. Colour and size are optional (``the star [..]`` names only the kind); an unknown
+word in the colour slot is kept as the colour so that an invented colour counts as a mismatch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pixelthink.data.shapes.world import KINDS, SIZES
+from pixelthink.frames import Box
+
+_KIND = "|".join(sorted(KINDS, key=len, reverse=True))
+_NUM = r"(-?\d+(?:\.\d+)?)"
+MENTION_RE = re.compile(
+    rf"\b(?:(?P<size>{'|'.join(SIZES)})\s+)?(?:(?P<colour>[a-z]+)\s+)?(?P<kind>{_KIND})s?\s*"
+    rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]"
+)
+_NOT_COLOURS = frozenset({"the", "a", "an", "is", "of", "its", "one", "and", "or", "it", "same", "other"})
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One grounded mention: what the reasoning named and the box it gave (answer frame)."""
+
+    kind: str
+    colour: str | None
+    size: str | None
+    box: Box
+    start: int  # character offset of the mention in the text
+
+
+def box_text(box: Sequence[float]) -> str:
+    """``[x1, y1, x2, y2]`` with integer coordinates (rounded)."""
+    return "[" + ", ".join(str(round(float(v))) for v in box) + "]"
+
+
+def mention(kind: str, colour: str | None, box: Sequence[float], *, size: str | None = None) -> str:
+    """``"red star [40, 60, 92, 110]"``: a shape's name and its box in the answer's frame."""
+    words = [w for w in (size, colour, kind) if w]
+    return f"{' '.join(words)} {box_text(box)}"
+
+
+def parse_mentions(text: str) -> list[Mention]:
+    """Every grounded mention in ``text``, in order of appearance (see the module docstring)."""
+    out = []
+    for m in MENTION_RE.finditer(text.lower()):
+        colour = m.group("colour")
+        if colour in _NOT_COLOURS or colour in SIZES:
+            colour = None
+        box = tuple(float(m.group(i)) for i in range(4, 8))
+        out.append(Mention(m.group("kind"), colour, m.group("size"), box, m.start()))  # type: ignore[arg-type]
+    return out
+
+
+def faithfulness(
+    text: str, shapes: Sequence[tuple[str, str, Sequence[float]]], target: int | None = None
+) -> dict[str, object]:
+    """Exact faithfulness of a grounded chain against the scene it is about.
+
+    ``shapes``: the scene's ``(kind, colour, box)`` in the same frame as the mentions. A mention is
+    *real* when its box hits (``rewards.box_iou`` > 0.5) a shape of the named kind (and of the named
+    colour, when it names one). Returns ``mentions`` (count), ``real`` (count), and, when ``target`` is
+    given, ``last_is_target``: whether the last mention hits the target shape with its kind and colour
+    (None when there is no mention).
+    """
+    from pixelthink.rewards import box_iou
+
+    found = parse_mentions(text)
+
+    def hits(m: Mention, kind: str, colour: str, box: Sequence[float]) -> bool:
+        return m.kind == kind and (m.colour is None or m.colour == colour) and box_iou(m.box, box) > 0.5
+
+    real = sum(any(hits(m, *s) for s in shapes) for m in found)
+    out: dict[str, object] = {"mentions": len(found), "real": real}
+    if target is not None:
+        out["last_is_target"] = hits(found[-1], *shapes[target]) if found else None
+    return out
