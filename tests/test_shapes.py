@@ -25,6 +25,7 @@ from pixelthink.data.shapes import (
     parse_size,
     sample_rng,
 )
+from pixelthink.data.shapes.grounding import box_text
 from pixelthink.data.shapes.queries import (
     FAMILIES,
     And,
@@ -239,7 +240,7 @@ def test_difficulty_range_and_bucket_shares(world: str) -> None:
 
 def test_references_mention_the_target() -> None:
     for i in range(60):
-        g = generate_sample(sample_rng(5, "val", i))
+        g = generate_sample(sample_rng(5, "val", i), ShapesConfig(references="text"))
         t = g.target_shape
         for ref in (g.reasoning_short, g.reasoning_long):
             assert t.colour in ref and t.kind in ref, (g.family, g.query, ref)
@@ -254,9 +255,9 @@ def test_references_mention_the_target() -> None:
 
 
 def test_long_reference_opens_with_the_query(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    scene_first = ShapesConfig(long_opening="scene")
+    scene_first = ShapesConfig(long_opening="scene", references="text")
     for i in range(40):
-        g = generate_sample(sample_rng(3, "test", i))
+        g = generate_sample(sample_rng(3, "test", i), ShapesConfig(references="text"))
         old = generate_sample(sample_rng(3, "test", i), scene_first)
         # the option moves one sentence and changes nothing else (same scene, query, short reference)
         assert (old.query, old.reasoning_short, old.difficulty) == (g.query, g.reasoning_short, g.difficulty)
@@ -272,7 +273,7 @@ def test_long_reference_opens_with_the_query(tmp_path: Path, capsys: pytest.Capt
         ShapesConfig(long_opening="middle")
     out = tmp_path / "old"
     assert main(["data", "shapes", "--out", str(out), "--train", "2", "--val", "0", "--test", "0",
-                 "--long-opening", "scene", "--no-progress"]) == 0  # fmt: skip
+                 "--long-opening", "scene", "--references", "text", "--no-progress"]) == 0  # fmt: skip
     assert json.loads((out / "meta.json").read_text())["generator"]["long_opening"] == "scene"
     assert all(s.reasoning_long.startswith("I see") for s in Benchmark(out))
     with pytest.raises(SystemExit):
@@ -408,7 +409,7 @@ def test_crop_window_zooms_onto_the_shape_and_rewrites_its_geometry(tmp_path: Pa
         side = max(x2 - x1, y2 - y1) + 1
         assert size / 2 - 3 <= side <= size / 2 + 3  # window 2: the shape is half the image
         assert abs((x1 + x2) / 2 - size / 2) <= 2 and abs((y1 + y2) / 2 - size / 2) <= 2
-        assert "in the centre" in s.reasoning_long  # references describe the cropped image
+        assert box_text(s.bbox) in s.reasoning_long  # references: the crop's frame
         assert s.source["shapes"][0]["bbox"] == [int(v) for v in s.bbox]
     # jitter: off centre, still fully determined by the seed; pixels under the mask keep the colour
     rng = np.random.default_rng(5)
@@ -461,7 +462,7 @@ def test_source_lists_every_shape_with_its_visible_box(tmp_path: Path) -> None:
     out = generate_benchmark(tmp_path / "b", n_train=2, n_val=0, n_test=0, seed=3, progress=False)
     first = next(iter(Benchmark(out)))
     target = first.source["shapes"]
-    assert first.source["generator_version"] == GENERATOR_VERSION == WORLDS["simple"].generator_version == 4
+    assert first.source["generator_version"] == GENERATOR_VERSION == WORLDS["simple"].generator_version == 5
     # the target's own entry has the sample's box
     assert list(first.bbox) in [s["bbox"] for s in target]
 
@@ -534,7 +535,7 @@ def test_rich_world_output_is_unchanged(tmp_path: Path) -> None:
 
 
 def test_cli_world_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for world, version in (("simple", 4), ("rich", 3)):
+    for world, version in (("simple", 5), ("rich", 3)):
         out = tmp_path / world
         rc = main(["data", "shapes", "--out", str(out), "--train", "3", "--val", "0", "--test", "1",
                    "--size", "128x128", "--world", world, "--no-progress"])  # fmt: skip

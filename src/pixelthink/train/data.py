@@ -43,6 +43,7 @@ from typing import Any
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
 from pixelthink.data.importers import read_difficulty_entries
+from pixelthink.data.shapes.grounding import rescale_mentions
 from pixelthink.frames import FrameTransform
 
 from .config import DataConfig
@@ -300,6 +301,14 @@ def _model_geometry(it: _Item, cfg: DataConfig) -> tuple[Any, tuple[float, ...],
     return image, tuple(box), [tuple(p) for p in pts]  # type: ignore[misc]
 
 
+def _in_model_frame(reasoning: str, it: _Item, cfg: DataConfig) -> str:
+    """``reasoning`` with the boxes of its grounded mentions (``the red star [x1, y1, x2, y2]``, written
+    in the original frame by the shapes generator) moved to the frame the model sees, where it writes
+    its answer (``grounding.rescale_mentions``); text without mentions is returned as it is."""
+    ft = FrameTransform.for_size(it.image.width, it.image.height, _resolution(cfg))
+    return rescale_mentions(reasoning, ft.box_to_model)  # type: ignore[arg-type]
+
+
 def grpo_rows(cfg: DataConfig, stats: DataStats | None = None) -> Iterator[dict[str, Any]]:
     """Yield GRPO rows (see the module docstring); ``stats`` collects the counts."""
     stats = stats if stats is not None else DataStats()
@@ -419,7 +428,9 @@ def sft_rows(cfg: DataConfig, stats: DataStats | None = None, seed: int = 0) -> 
         yield {
             "id": it.id,
             "prompt": [{"role": "user", "content": build_prompt(it.query, template)}],
-            "completion": [{"role": "assistant", "content": sft_target(ref, box, pts)}],
+            "completion": [
+                {"role": "assistant", "content": sft_target(_in_model_frame(ref, it, cfg), box, pts)}
+            ],
             "image": image,
             "difficulty": it.difficulty,
         }

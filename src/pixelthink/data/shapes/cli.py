@@ -11,7 +11,7 @@ from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
 from pixelthink.data.shapes.queries import FAMILIES
 from pixelthink.data.shapes.references import LONG_OPENINGS
 from pixelthink.data.shapes.scene import check_crop, check_shape_scale
-from pixelthink.data.shapes.world import DEFAULT_WORLD, WORLDS
+from pixelthink.data.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -85,6 +85,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
                 crop_window=args.crop_window,
                 crop_jitter=args.crop_jitter,
                 long_opening=args.long_opening,
+                references=args.references,
             ),
         )
     except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
@@ -166,6 +167,13 @@ def register_cli(data_sub: Any) -> None:
         default="query",
         help="where the long reference says what the query asks: 'query' opens with it, before the "
         "scene inventory (default); 'scene' puts it after the inventory (generator version 2)",
+    )
+    p.add_argument(
+        "--references",
+        choices=REFERENCE_STYLES,
+        default=None,
+        help="reference reasoning style: 'grounded' (chains of lookups, every shape named with its box; "
+        "the simple world's default) or 'text' (words only; the rich world's default); docs/SHAPES.md",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

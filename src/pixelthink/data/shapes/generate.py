@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelthink.data.shapes.chains import grounded_references
 from pixelthink.data.shapes.difficulty import difficulty
 from pixelthink.data.shapes.queries import ENUMERATORS, FAMILIES, Candidate, Query, evaluate
 from pixelthink.data.shapes.references import LONG_OPENINGS, references
@@ -23,14 +24,16 @@ from pixelthink.data.shapes.scene import (
     crop_scene,
     generate_scene,
 )
-from pixelthink.data.shapes.world import DEFAULT_WORLD, WORLDS, World
+from pixelthink.data.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS, World
 
 GENERATOR = "pixelthink.data.shapes"
 # The newest generator version; each world's samples carry their own (``World.generator_version``).
-GENERATOR_VERSION = 4  # 2: source.shapes (every shape's attributes and visible box); articles.
+GENERATOR_VERSION = 5  # 2: source.shapes (every shape's attributes and visible box); articles.
 #                       3: long references open with what the query asks (``long_opening``)
 #                       4: worlds: the simple world (``source.world``); the rich world stays at 3,
 #                          its output byte for byte that of version 3
+#                       5: the simple world's references are grounded chains (``chains``; every shape
+#                          named with its box, original frame); ``references="text"`` keeps version 4's
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 # ------------------------------------------------------------------------------------ samples
@@ -64,6 +67,12 @@ class ShapesConfig:
     long_opening: str = "query"
     #: the world preset: what scenes contain and how they are drawn (``world.WORLDS``)
     world: str = DEFAULT_WORLD
+    #: reference style: ``"grounded"`` (``chains.grounded_references``) or ``"text"``; None: the world's
+    references: str | None = None
+
+    @property
+    def reference_style(self) -> str:
+        return self.references or self.spec.references
 
     def __post_init__(self) -> None:
         if self.world not in WORLDS:
@@ -76,6 +85,10 @@ class ShapesConfig:
             raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
         check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale", self.spec)
         check_crop(self.crop_window, self.crop_jitter, self.max_shapes, "ShapesConfig")
+        if self.references is not None and self.references not in REFERENCE_STYLES:
+            raise ValueError(
+                f"ShapesConfig.references must be one of {REFERENCE_STYLES}, got {self.references!r}"
+            )
         self.weights()  # unknown families, or families outside the world, fail here
 
     @property
@@ -192,7 +205,10 @@ def generate_sample(
         if not cands:
             continue
         cand, target = cands[int(rng.integers(len(cands)))]
-        short, long = references(scene, cand, target, opening=config.long_opening)
+        if config.reference_style == "grounded":
+            short, long = grounded_references(scene, cand.ast, target)
+        else:
+            short, long = references(scene, cand, target, opening=config.long_opening)
         return GeneratedSample(
             scene=scene,
             target=target,
@@ -310,6 +326,7 @@ def generate_benchmark(
             "max_shapes": cfg.max_shapes,
             "shape_scale": cfg.shape_scale,
             "long_opening": cfg.long_opening,
+            "references": cfg.reference_style,
             **({"crop_window": cfg.crop_window, "crop_jitter": cfg.crop_jitter} if cfg.crop_window else {}),
         }
     }

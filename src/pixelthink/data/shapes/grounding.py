@@ -14,7 +14,7 @@ word in the colour slot is kept as the colour so that an invented colour counts 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pixelthink.data.shapes.world import KINDS, SIZES
@@ -49,6 +49,19 @@ def mention(kind: str, colour: str | None, box: Sequence[float], *, size: str | 
     """``"red star [40, 60, 92, 110]"``: a shape's name and its box in the answer's frame."""
     words = [w for w in (size, colour, kind) if w]
     return f"{' '.join(words)} {box_text(box)}"
+
+
+def rescale_mentions(text: str, box_fn: Callable[[Box], Sequence[float]]) -> str:
+    """``text`` with every mention's box replaced by ``box_fn(box)`` (e.g. ``FrameTransform.box_to_model``
+    to move a reference written in the original frame into the frame the model sees)."""
+
+    def repl(m: re.Match[str]) -> str:
+        box = tuple(float(m.group(i)) for i in range(4, 8))
+        head = m.group(0)[: m.start(4) - m.start(0)]
+        head = head[: head.rindex("[")]
+        return head + box_text(box_fn(box))  # type: ignore[arg-type]
+
+    return MENTION_RE.sub(repl, text)
 
 
 def parse_mentions(text: str) -> list[Mention]:

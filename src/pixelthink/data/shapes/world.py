@@ -41,6 +41,9 @@ COLOUR_HINTS: dict[str, str] = {
 # ----------------------------------------------------------------------------------------- worlds
 
 
+REFERENCE_STYLES = ("grounded", "text")
+
+
 @dataclass(frozen=True)
 class World:
     """What a scene may contain and how it is drawn: one place for the numbers of a world preset.
@@ -49,6 +52,8 @@ class World:
         name: the preset's name (``WORLDS`` key), recorded in ``meta.json`` and, from generator
             version 4, in each sample's ``source.world``.
         generator_version: the ``generator_version`` of this world's samples.
+        references: the references' style: ``"grounded"`` (``chains``: every step a lookup, every
+            shape with its box) or ``"text"`` (words only: the inventory and the family's steps).
         kinds, colours: the vocabulary drawn from (colours: name -> RGB).
         rgb_jitter: each shape's RGB is its colour's plus a uniform offset in [-rgb_jitter, rgb_jitter].
         size_ranges: equal-area radius range of each size class, as a fraction of min(width, height):
@@ -82,8 +87,11 @@ class World:
     max_shape_scale: float
     family_weights: dict[str, float] | None = None
     n_shapes: dict[str, tuple[int, int]] | None = None
+    references: str = "text"
 
     def __post_init__(self) -> None:
+        if self.references not in REFERENCE_STYLES:
+            raise ValueError(f"World {self.name!r}: references must be one of {REFERENCE_STYLES}")
         unknown = [k for k in self.kinds if k not in KINDS] + [c for c in self.colours if c not in COLOURS]
         if unknown:
             raise ValueError(f"World {self.name!r}: unknown kinds or colours {unknown}")
@@ -103,7 +111,8 @@ WORLDS: dict[str, World] = {
     # query families (except distractors, 8-12 shapes, and occlusion) on 2-5 shapes.
     "simple": World(
         name="simple",
-        generator_version=4,
+        generator_version=5,
+        references="grounded",
         kinds=("circle", "square", "triangle", "star"),
         colours={c: COLOURS[c] for c in ("red", "green", "blue", "yellow", "purple")},
         rgb_jitter=6,

@@ -1,0 +1,219 @@
+"""Grounded reasoning chains ("chain of pixels") for the shapes benchmark, derived from the query's AST.
+
+Every step is a lookup the model can do on its own (the shapes of one kind, of one colour, in one
+region, the anchor of a relation) or one comparison of two boxes written right next to each other;
+every shape a step names carries its box (``grounding.mention``: ``the red star [40, 60, 92, 110]``,
+original frame here; the SFT data rescales the boxes to the model frame), and the last step names the
+target, so the answer copies the box it just wrote. Steps are separated by ``"; "``.
+
+    >>> # "the star closest to the circle", in a scene with two stars and one circle:
+    >>> # the circle: the red circle [..]; stars: the blue star [..], the red star [..];
+    >>> # closer to it of the blue star [..] and the red star [..]: the red star [..];
+    >>> # target: the red star [..]
+
+The *short* chain has only the steps the query needs (one for "the star", two to five for the
+relational families); the *long* chain first lists every shape of the scene (``shapes: ...``), the
+overthinking the length reward should remove, then the same steps. docs/SHAPES.md shows each family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pixelthink.data.shapes.grounding import mention
+from pixelthink.data.shapes.queries import (
+    And,
+    Anything,
+    Colour,
+    CountIs,
+    Extreme,
+    Kind,
+    Not,
+    Occluded,
+    Pred,
+    Query,
+    Region,
+    Rel,
+    SameAs,
+    Select,
+    Size,
+    _measure,
+    eval_pred,
+    plural,
+    reading_order,
+    region_phrase,
+    resolve,
+)
+from pixelthink.data.shapes.scene import Scene
+
+STEP_SEP = "; "
+#: what one comparison step of each superlative says ("larger of A and B: B")
+COMPARE_WORDS = {
+    "largest": "larger",
+    "smallest": "smaller",
+    "leftmost": "further left",
+    "rightmost": "further right",
+    "topmost": "higher",
+    "lowest": "lower",
+    "closest": "closer to it",
+}
+_REL_WORDS = {"left_of": "left of it", "right_of": "right of it", "above": "above it", "below": "below it"}
+
+
+def _LOOKUP_ORDER(p: Pred) -> int:
+    return next((k for k, t in enumerate((Kind, Colour, Size, Region)) if isinstance(p, t)), 4)
+
+
+class _Chain:
+    """Builds the steps of one query's chain over one scene."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        self.steps: list[str] = []
+        self.order = {id(s): k for k, s in enumerate(reading_order(scene.shapes, scene))}
+
+    # -- notation ---------------------------------------------------------------------------------
+    def box(self, i: int) -> list[int]:
+        ys, xs = np.nonzero(self.scene.masks[i])
+        if not xs.size:  # fully covered: the drawn shape's own extent
+            s = self.scene.shapes[i]
+            return [round(s.cx), round(s.cy), round(s.cx), round(s.cy)]
+        return [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]
+
+    def name(self, i: int) -> str:
+        s = self.scene.shapes[i]
+        return "the " + mention(s.kind, s.colour, self.box(i))
+
+    def listing(self, idx: Sequence[int]) -> str:
+        return ", ".join(self.name(i) for i in self.sorted(idx)) if idx else "none"
+
+    def sorted(self, idx: Sequence[int]) -> list[int]:
+        return sorted(idx, key=lambda i: self.order[id(self.scene.shapes[i])])
+
+    def say(self, label: str, idx: Sequence[int]) -> list[int]:
+        self.steps.append(f"{label}: {self.listing(idx)}")
+        return list(idx)
+
+    # -- predicates -------------------------------------------------------------------------------
+    def holds(self, pred: Pred, idx: Sequence[int]) -> list[int]:
+        values = eval_pred(pred, self.scene)
+        return [i for i in idx if values[i]]
+
+    def lookup_label(self, pred: Pred) -> str | None:
+        """The label of a predicate that is one lookup over the whole scene, else None."""
+        if isinstance(pred, Anything):
+            return "shapes"
+        if isinstance(pred, Kind):
+            return plural(pred.kind)
+        if isinstance(pred, Colour):
+            return f"{pred.colour} shapes"
+        if isinstance(pred, Size):
+            return f"{pred.size} shapes"
+        if isinstance(pred, Region):
+            return f"shapes {region_phrase(pred.v, pred.h)}"
+        if isinstance(pred, Occluded):
+            return "partly hidden shapes"
+        return None
+
+    def filter_label(self, pred: Pred) -> str:
+        """The label of a filter step over the candidates just listed."""
+        if isinstance(pred, Kind):
+            return plural(pred.kind)
+        if isinstance(pred, Colour | Size):
+            return getattr(pred, "colour", None) or getattr(pred, "size")  # noqa: B009
+        if isinstance(pred, Region):
+            return region_phrase(pred.v, pred.h)
+        if isinstance(pred, Occluded):
+            return "partly hidden"
+        if isinstance(pred, Not):
+            inner = self.filter_label(pred.p)
+            return f"not {inner}"
+        raise TypeError(f"no filter label for {pred!r}")
+
+    def anchor(self, ref: Query) -> int:
+        """The steps finding a relation's anchor; its index."""
+        r = resolve(ref, self.scene)
+        assert r is not None, "the generator only asks queries whose anchor is unique"
+        self.query(ref, anchor=True)
+        return r
+
+    def select(self, pred: Pred) -> list[int]:
+        """Steps listing the shapes that satisfy ``pred``; the indices."""
+        everything = list(range(len(self.scene.shapes)))
+        parts = list(pred.ps) if isinstance(pred, And) else [pred]
+        # relations and attribute transfers need their anchor first
+        anchors = {id(p): self.anchor(p.ref) for p in parts if isinstance(p, Rel | SameAs)}
+        # one lookup first (the kind before colour, size, region: "circles: ..; red: .."), filters after
+        lookups = sorted((p for p in parts if self.lookup_label(p) is not None), key=_LOOKUP_ORDER)
+        rest = [p for p in parts if self.lookup_label(p) is None]
+        if lookups:
+            first, *others = lookups
+            cur = self.say(str(self.lookup_label(first)), self.holds(first, everything))
+            rest = others + rest
+        else:
+            cur = everything
+        for p in rest:
+            if isinstance(p, SameAs):
+                anchor = anchors[id(p)]
+                value = getattr(self.scene.shapes[anchor], p.attr)
+                label = f"{value} shapes" if p.attr == "colour" else plural(value)
+                cur = self.say(f"other {label}", self.holds(p, cur))
+            elif isinstance(p, Rel):
+                cur = self.say(_REL_WORDS[p.rel], self.holds(p, cur))
+            elif isinstance(p, CountIs):
+                cur = self.count_is(p, cur)
+            else:
+                cur = self.say(self.filter_label(p), self.holds(p, cur))
+        return cur
+
+    def count_is(self, p: CountIs, pool: Sequence[int]) -> list[int]:
+        """ "the only shape of its kind": the shapes grouped by the attribute, then the group of one."""
+        groups: dict[str, list[int]] = {}
+        for i in self.sorted(pool):
+            groups.setdefault(getattr(self.scene.shapes[i], p.attr), []).append(i)
+        for value, idx in groups.items():
+            self.say(plural(value) if p.attr == "kind" else f"{value} shapes", idx)
+        keep = [i for i in pool if len(groups[getattr(self.scene.shapes[i], p.attr)]) == p.n]
+        return self.say("only one" if p.n == 1 else f"{p.n} of a {p.attr}", keep)
+
+    def extreme(self, q: Extreme) -> list[int]:
+        ref = self.anchor(q.ref) if q.ref is not None else None
+        cands = self.sorted(self.select(q.pred) if not isinstance(q.pred, Anything) else self.everything())
+        ref_shape = self.scene.shapes[ref] if ref is not None else None
+        if ref is not None:
+            cands = [i for i in cands if i != ref]
+        best = cands[0]
+        for c in cands[1:]:
+            score = _measure(q.measure, self.scene.shapes[c], ref_shape)
+            new = c if score > _measure(q.measure, self.scene.shapes[best], ref_shape) else best
+            self.steps.append(
+                f"{COMPARE_WORDS[q.measure]} of {self.name(best)} and {self.name(c)}: {self.name(new)}"
+            )
+            best = new
+        return [best]
+
+    def everything(self) -> list[int]:
+        return self.say("shapes", list(range(len(self.scene.shapes))))
+
+    def query(self, q: Query, *, anchor: bool = False) -> list[int]:
+        """Steps resolving ``q``; the indices it leaves. An anchor found by one lookup is named by the
+        query's own words: ``the circle: the red circle [..]``."""
+        if anchor and isinstance(q, Select) and isinstance(q.pred, Kind | Colour):
+            label = f"the {q.pred.kind}" if isinstance(q.pred, Kind) else f"the {q.pred.colour} shape"
+            return self.say(label, self.holds(q.pred, range(len(self.scene.shapes))))  # type: ignore[arg-type]
+        return self.extreme(q) if isinstance(q, Extreme) else self.select(q.pred)
+
+
+def grounded_references(scene: Scene, query: Query, target: int) -> tuple[str, str]:
+    """(short, long) grounded chains for ``query`` over ``scene`` whose answer is shape ``target``."""
+    chain = _Chain(scene)
+    found = chain.query(query)
+    if found != [target]:
+        raise AssertionError(f"grounded chain of {query!r} ends at {found}, not at the target {target}")
+    chain.steps.append(f"target: {chain.name(target)}")
+    short = STEP_SEP.join(chain.steps)
+    every = "shapes: " + chain.listing(list(range(len(scene.shapes))))
+    steps = chain.steps if chain.steps[0].startswith("shapes: ") else [every, *chain.steps]
+    return short, STEP_SEP.join(steps)

@@ -1,0 +1,102 @@
+"""Grounded reasoning chains of the shapes benchmark (data/shapes/chains.py, grounding.py)."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from pixelthink.data.shapes import ShapesConfig, generate_sample, sample_rng, scene_shapes
+from pixelthink.data.shapes.chains import STEP_SEP
+from pixelthink.data.shapes.grounding import faithfulness, mention, parse_mentions, rescale_mentions
+from pixelthink.frames import FrameTransform
+
+
+def _scene(g):
+    return [(s["kind"], s["colour"], s["bbox"]) for s in scene_shapes(g.scene)]
+
+
+def test_every_family_chain_is_faithful_and_ends_at_the_target() -> None:
+    steps: dict[str, list[int]] = collections.defaultdict(list)
+    for i in range(300):
+        g = generate_sample(sample_rng(21, "train", i))
+        shapes = _scene(g)
+        for ref in (g.reasoning_short, g.reasoning_long):
+            f = faithfulness(ref, shapes, g.target)
+            # every mention is a real shape of the named colour and kind; the last one is the target
+            assert f["mentions"] >= 1 and f["real"] == f["mentions"] and f["last_is_target"], (g.query, ref)
+            # the last step names the target with exactly the box of the answer (original frame)
+            assert ref.split(STEP_SEP)[-1] == "target: the " + mention(
+                g.target_shape.kind, g.target_shape.colour, shapes[g.target][2]
+            )
+        # the long chain lists the whole scene first (unless the short one already does: "the lowest shape")
+        assert g.reasoning_long.startswith("shapes: ")
+        assert g.reasoning_long == g.reasoning_short or g.reasoning_long.endswith(
+            STEP_SEP + g.reasoning_short
+        )
+        steps[g.family].append(len(g.reasoning_short.split(STEP_SEP)))
+    # direct lookups need one step before the target; relational families two or more (negation: one
+    # lookup of the excluded set may do it: "not triangles: ..")
+    assert max(steps["direct_kind"]) == 2
+    for family in ("relation", "transfer", "multi_step", "unique_attr"):
+        assert min(steps[family]) >= 3, (family, steps[family])
+    assert sum(steps["multi_step"]) / len(steps["multi_step"]) > sum(steps["direct_attr"]) / len(
+        steps["direct_attr"]
+    )
+
+
+def test_text_references_are_kept_as_an_option() -> None:
+    g = generate_sample(sample_rng(21, "train", 3), ShapesConfig(references="text"))
+    assert parse_mentions(g.reasoning_long) == [] and "I see" in g.reasoning_long
+    with pytest.raises(ValueError, match="references must be one of"):
+        ShapesConfig(references="pixels")
+
+
+def test_parse_mentions_reads_invented_colours_and_kinds_only() -> None:
+    text = "stars: the red star [1, 2, 30, 40]; the pink circle [5,6,7,8]; a square at the top; circles [1, 2, 3]"
+    found = parse_mentions(text)
+    assert [(m.colour, m.kind, m.box) for m in found] == [
+        ("red", "star", (1.0, 2.0, 30.0, 40.0)),
+        ("pink", "circle", (5.0, 6.0, 7.0, 8.0)),
+    ]
+    scene = [("star", "red", (1, 2, 30, 40)), ("circle", "blue", (5, 6, 7, 8))]
+    # pink is not the circle's colour: one of two mentions is real; the last mention is not the target
+    assert faithfulness(text, scene, 1) == {"mentions": 2, "real": 1, "last_is_target": False}
+    assert faithfulness("the blue circle", scene, 1) == {"mentions": 0, "real": 0, "last_is_target": None}
+
+
+def test_sft_rows_move_the_chain_into_the_model_frame(tmp_path) -> None:
+    from pixelthink.cli import main
+    from pixelthink.train.config import DataConfig
+    from pixelthink.train.data import sft_rows
+
+    out = tmp_path / "b"
+    assert (
+        main(
+            [
+                "data",
+                "shapes",
+                "--out",
+                str(out),
+                "--train",
+                "4",
+                "--val",
+                "0",
+                "--test",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    ft = FrameTransform.for_size(256, 256, 224)
+    rows = list(sft_rows(DataConfig(path=str(out), resolution=224, reasoning="short")))
+    from pixelthink.data import Benchmark
+
+    for row, sample in zip(rows, Benchmark(out), strict=True):
+        text = row["completion"][0]["content"]
+        think = text[len("<think>") : text.index("</think>")]
+        assert think == rescale_mentions(sample.reasoning_short, ft.box_to_model)
+        last = parse_mentions(think)[-1]
+        answer_box = [round(v) for v in ft.box_to_model(tuple(float(v) for v in sample.bbox))]
+        assert list(last.box) == answer_box and f'"bbox": {answer_box}' in text.replace(".0", "")
