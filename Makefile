@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 VERL_VENV ?= .venv-verl
 VERL_STAMP := $(VERL_VENV)/.installed
 
-.PHONY: venv venv-verl browser demo reproduce test test-main test-verl lint bench clean
+.PHONY: venv venv-verl browser demo reproduce test test-main test-fast test-verl lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -45,7 +45,11 @@ browser:
 # fails (conftest.py).
 test-main: $(STAMP) browser
 	$(BIN)/ruff check src tests tests_verl bench scripts conftest.py
-	$(BIN)/python -m pytest -rfEs
+	$(BIN)/python -m pytest -rfEs --durations=25
+
+# The edit-run loop: everything but the tests marked slow (training runs, the shortened reproduction).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -rfEs -m "not slow" -x
 
 test-verl: $(VERL_STAMP)
 	$(VERL_VENV)/bin/python -m pytest -rfEs -p no:cacheprovider tests_verl
