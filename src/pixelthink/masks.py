@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 from pycocotools import mask as _coco
 
+from pixelthink.frames import Box, Point
+
 RLE = dict  # {"size": [h, w], "counts": str}
-Box = tuple[float, float, float, float]
-Point = tuple[float, float]
 
 TARGET_VALUE = 1
 """Label value of target polygons in a LISA label map."""
