@@ -297,7 +297,10 @@ def build_report(
         where = str(value) if isinstance(value, str | os.PathLike) else "in memory"
         n = loaded.buckets["all"].n if "all" in loaded.buckets else "?"
         restricted = restrict_report(loaded, ids)
-        if restricted is not None:
+        if restricted is loaded:
+            refs[name] = loaded
+            notes.append(f"{name}: reference result ({where}), measured on the same {n} samples as this run")
+        elif restricted is not None:
             refs[name] = restricted
             notes.append(
                 f"{name}: reference result ({where}, {n} samples) recomputed from its per-sample results on "

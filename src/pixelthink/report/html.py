@@ -323,7 +323,7 @@ def render_compare(
                     "<td>-</td><td>-</td><td>-</td>",
                 ]
             rows.append(
-                f'<tr data-run="{key}" class="baseline"><td>{esc(label)}</td>' + "".join(cells) + "</tr>"
+                f'<tr data-baseline="{key}" class="baseline"><td>{esc(label)}</td>' + "".join(cells) + "</tr>"
             )
     warn = ""
     if warnings:
