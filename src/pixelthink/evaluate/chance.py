@@ -38,6 +38,7 @@ import numpy as np
 from pixelthink.data import Benchmark, Sample
 from pixelthink.evaluate.metrics import Convention, check_convention, intersection_union
 from pixelthink.evaluate.shapes import is_shapes_sample, scene_shapes
+from pixelthink.handoff import usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -145,13 +146,6 @@ def _parse_line(obj: Any) -> tuple[str, str, str, SceneBaselines] | None:
         return None
 
 
-def _usable_cores() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not Linux
-        return max(os.cpu_count() or 1, 1)
-
-
 def _compute(
     bench: Benchmark, todo: list[Sample], segmenter: str, convention: Convention, workers: int
 ) -> Iterator[tuple[str, SceneBaselines]]:
@@ -219,7 +213,7 @@ def scene_baselines(
         else:
             todo.append(s)
     if workers is None:
-        workers = _usable_cores() if segmenter_is_weight_free(segmenter) and len(todo) > 16 else 0
+        workers = usable_cores() if segmenter_is_weight_free(segmenter) and len(todo) > 16 else 0
     fps = {s.id: _fingerprint(s) for s in todo}
     try:
         from tqdm import tqdm
