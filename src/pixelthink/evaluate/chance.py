@@ -180,7 +180,9 @@ def scene_baselines(
         convention: the gIoU convention of the counts.
         cache: the JSONL cache (``"auto"``: :func:`cache_path` next to the benchmark; None: no cache).
         workers: segmentation processes; default: one per usable core for a weight-free segmenter when
-            more than 16 samples are missing from the cache, else 0 (this process).
+            more than 16 samples are missing from the cache, else 0 (this process). Worker processes are
+            spawned (not forked): a script that calls this must guard its entry with
+            ``if __name__ == "__main__":``, as for any spawned pool. The counts do not depend on it.
         progress: a tqdm bar over the samples still to compute.
     """
     from pixelthink.jsonio import JsonlAppender, OutputLockedError, dumps_line
