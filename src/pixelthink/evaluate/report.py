@@ -336,7 +336,10 @@ def format_table(report: EvalReport) -> str:
     stage_header, stage_rows = latency_rows(report)
     if stage_rows and stage_header[2:] != ["total"]:
         lines.append("")
-        lines.append("latency per stage (s, mean over the predictions that report the stage)")
+        lines.append(
+            "latency per stage (s, mean over the predictions that report the stage; total = the sample's own "
+            "work, queue = its waiting between stages, not part of total)"
+        )
         lines.extend(_fixed_width(stage_header, stage_rows))
     lines.extend(f"note: {n}" for n in report.notes)
     return "\n".join(lines)

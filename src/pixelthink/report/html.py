@@ -42,7 +42,16 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("fail_rate", "fail%", ""),
     ("uncertainty_mean", "mean U", ""),
 )
-LATENCY_ORDER: tuple[str, ...] = ("load", "prefill", "decode", "segment", "total")
+LATENCY_ORDER: tuple[str, ...] = (
+    "load",
+    "preprocess",
+    "prefill",
+    "decode",
+    "parse",
+    "segment",
+    "total",
+    "queue",
+)
 _PCT = {
     "giou",
     "ciou",
@@ -121,8 +130,7 @@ def bucket_table(report: EvalReport) -> str:
     names = shown_buckets(report)
     stages = latency_stages([report.buckets[b] for b in names])
     cols = list(TABLE_COLUMNS) + [
-        (f"latency.{s}", "queue (waiting, not in total)" if s == "queue" else s, "latency (s)")
-        for s in stages
+        (f"latency.{s}", "queue*" if s == "queue" else s, "latency (s)") for s in stages
     ]
     group_cells = []
     k = 0
@@ -164,7 +172,7 @@ URSS_TIP = "0.7 SAT + 0.3 RST: accuracy and reasoning score per token, higher = 
 CHANCE_TIP = "a random scene shape's exact box through the same segmenter"
 LATENCY_TEXT = (
     "Latency: mean seconds per stage of one sample. <b>total</b> is the sample's own work (load + preprocess "
-    "+ prefill + decode + parse + segment); <b>queue</b> is the time it waited between stages (for a batch, "
+    "+ prefill + decode + parse + segment); <b>queue*</b> is the time it waited between stages (for a batch, "
     "for the reasoner, for the segmenter) and is not part of total: with batching and overlapped stages "
     "it can be many times the total. They measure different things; the wall-clock time per sample of a "
     "run is its duration divided by its samples."
