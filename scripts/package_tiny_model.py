@@ -132,6 +132,13 @@ def targets(evals: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool | Non
     return out
 
 
+def _giou_cell(report: dict[str, Any], bucket: str) -> str:
+    """gIoU in %, with its bootstrap 95 % interval when the evaluation has one: ``25.3 (20.8-29.9)``."""
+    ci = report["buckets"].get(bucket, {}).get("giou_ci")
+    text = _pct(_b(report, bucket, "giou"))
+    return f"{text} ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else text
+
+
 def results_table(evals: dict[str, dict[str, Any]]) -> str:
     head = "| model | " + " | ".join(f"{b} gIoU | {b} cIoU | {b} tokens" for b in BUCKETS) + " |"
     sep = "|---" * (1 + 3 * len(BUCKETS)) + "|"
@@ -139,10 +146,23 @@ def results_table(evals: dict[str, dict[str, Any]]) -> str:
     for name, rep in evals.items():
         cells = []
         for b in BUCKETS:
-            cells += [_pct(_b(rep, b, "giou")), _pct(_b(rep, b, "ciou")), _num(_b(rep, b, "tokens_mean"))]
+            cells += [_giou_cell(rep, b), _pct(_b(rep, b, "ciou")), _num(_b(rep, b, "tokens_mean"))]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    first = next(iter(evals.values()))
+    for key, label in (("chance", "chance (random scene shape)"), ("oracle", "oracle (true box)")):
+        if _b(first, "all", f"{key}_giou") is not None:  # the same samples and segmenter for every model
+            cells = []
+            for b in BUCKETS:
+                cells += [_pct(_b(first, b, f"{key}_giou")), _pct(_b(first, b, f"{key}_ciou")), "–"]
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
     counts = " / ".join(f"{b} {evals['sft']['buckets'].get(b, {}).get('n', 0)}" for b in BUCKETS)
-    return "\n".join([head, sep, *rows]) + f"\n\nTest samples: {counts}."
+    note = (
+        " gIoU in parentheses: its bootstrap 95 % interval. Chance: each scene shape's exact box and centre through "
+        "GrabCut, averaged (a model that ignores the query); oracle: the true box and points through GrabCut."
+        if _b(first, "all", "chance_giou") is not None
+        else ""
+    )
+    return "\n".join([head, sep, *rows]) + f"\n\nTest samples: {counts}.{note}"
 
 
 def image_tokens(model_dir: Path, res: int) -> int:

@@ -84,6 +84,7 @@ def _check_result(body: dict, size: tuple[int, int]) -> None:
 def test_models_examples_and_schema(app):
     info = httpx.get(f"{app}/v1/models", headers=AUTH).json()
     assert [m["id"] for m in info["models"]] == ["a"]
+    assert info["models"][0]["embedded"] is True  # the shipped tiny model: the page says it is a miniature
     assert info["token_required"] is True and info["run_browser"] is False
     assert info["limits"]["max_pixels"] == 1_000_000 and info["limits"]["max_body_bytes"] == 2**20
     assert TOKEN not in json.dumps(info)
@@ -99,6 +100,8 @@ def test_models_examples_and_schema(app):
     )
     page = httpx.get(f"{app}/?token={TOKEN}")
     assert page.status_code == 200 and "pixelthink" in page.text and "/v1/segment/stream" in page.text
+    assert "a miniature for the shapes world, not for photos" in page.text
+    assert "Quick start with your own models" in page.text and "--segmenter sam2:" in page.text
 
 
 def test_segment_base64_json(app):

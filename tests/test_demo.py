@@ -23,7 +23,16 @@ def test_shipped_model_and_its_evaluation_are_in_the_package() -> None:
     assert "## Targets" in (model / "README.md").read_text()
 
 
-def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
+def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys, monkeypatch) -> None:
+    from pixelthink.evaluate import chance
+
+    def not_cached(*args, **kwargs):
+        raise AssertionError(
+            "the demo recomputed a chance level: refresh src/pixelthink/assets/demo/chance-grabcut.jsonl "
+            "(commands/demo.py, SHIPPED_CHANCE)"
+        )
+
+    monkeypatch.setattr(chance, "compute_baselines", not_cached)  # the shipped cache covers the demo
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--samples", "8", "--no-progress"]
     assert main(args) == 0
@@ -33,6 +42,12 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     assert f"report: {index}" in printed
     report = json.loads((out / "pixelthink-tiny.eval.json").read_text())
     assert report["buckets"]["all"]["n"] == 8
+    # chance level and oracle (GrabCut, from the shipped cache), intervals and the hit rate
+    a = report["buckets"]["all"]
+    assert a["chance_n"] == a["oracle_n"] == a["hit_n"] == 8 and a["oracle_giou"] > 0.95
+    assert a["giou_ci"] is not None and report["settings"]["chance"]["segmenter"] == "grabcut"
+    assert (out / "bench" / "annotations" / "chance-grabcut.jsonl").is_file()
+    assert "chance gIoU" in printed and "per query family" in printed
     # the shipped model was trained on this format: its answers parse (a failure here means the
     # shipped weights or the inference settings read from pixelthink_recipe.yaml are broken)
     preds = [json.loads(line) for line in (out / "pixelthink-tiny.preds.jsonl").read_text().splitlines()]
@@ -46,6 +61,10 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys) -> None:
     assert html.index('id="about"') < html.index('id="results"') < html.index('id="compare"')
     assert "A miniature." in html and "M-parameter model of the Qwen2.5-VL architecture" in html
     assert "say nothing about real images" in html and "the 3 evaluations shipped with the model" in html
+    assert html.index('id="results"') < html.index('id="chance"') < html.index('id="compare"')
+    compare = html.split('<section id="compare">', 1)[1].split("</section>", 1)[0]
+    assert '<td data-col="all.n">8</td>' in compare and '<td data-col="all.n">300</td>' in compare
+    assert "is measured on 8 samples" in compare  # and the shipped rows on their own n
     # Re-running reuses the benchmark and every prediction already written.
     lines_before = (out / "pixelthink-tiny.preds.jsonl").read_text().count("\n")
     assert main(args) == 0

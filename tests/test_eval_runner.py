@@ -302,7 +302,8 @@ def test_table_summarises_latency_per_stage(bench_and_preds):
     bench, preds = bench_and_preds
     table = format_table(evaluate(bench, preds, judge="none"))
     lines = table.splitlines()
-    start = lines.index("latency per stage (s, mean over the predictions that report the stage)")
+    start = next(i for i, line in enumerate(lines) if line.startswith("latency per stage (s, mean over"))
+    assert "queue = its waiting between stages, not part of total" in lines[start]
     header = lines[start + 2].split()
     assert header == ["bucket", "n", "decode", "total"]  # only the stages present, pipeline order
     rows = {line.split()[0]: line.split()[1:] for line in lines[start + 4 : start + 8] if line[0] != "-"}

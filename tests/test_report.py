@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -380,3 +381,36 @@ def test_reference_results_join_the_comparison_without_predictions(run, tmp_path
     assert main([*bad, "--reference", "no-equals-sign"]) == 2
     assert "expected NAME=EVAL.json" in capsys.readouterr().err
     assert main([*bad, "--reference", f"x={tmp_path / 'missing.json'}"]) == 2
+
+
+def test_against_chance_section_and_n_in_every_comparison_row(built):
+    index, _ = built
+    html = index.read_text(encoding="utf-8")
+    chance = html.split('<section id="chance">', 1)[1].split("</section>", 1)[0]
+    assert "Per query family" in chance and "gIoU 95% CI" in chance and "oracle gIoU" in chance
+    report = json.loads((index.parent / "eval.json").read_text())
+    a = report["buckets"]["all"]
+    assert a["chance_n"] == 12 and a["giou_ci"][0] <= a["giou"] <= a["giou_ci"][1]
+    row = chance.split('<tr data-row="all" class="all">', 1)[1].split("</tr>", 1)[0]
+    assert f'<td data-col="n">{a["n"]}</td>' in row
+    assert f'<td data-col="chance_giou">{100 * a["chance_giou"]:.2f}</td>' in row
+    compare = html.split('<section id="compare">', 1)[1].split("</section>", 1)[0]
+    for run_row in compare.split("<tr data-")[1:]:
+        assert '<td data-col="all.n">12</td>' in run_row  # every row, the chance and oracle rows too
+    assert '<tr data-baseline="chance" class="baseline">' in compare
+    assert "0.7 SAT + 0.3 RST" in html.split('data-kpi="URSS"', 1)[1][:300]  # the headline explains URSS
+    assert "not part of total" in html  # queue vs total
+
+
+def test_reference_with_per_sample_results_is_put_on_this_runs_samples(run):
+    from pixelthink.report.builder import restrict_report
+
+    whole = evaluate(run["bench"], run["other"], judge=None, chance=False)
+    ids = {s.id for s in whole.samples[:6]}
+    part = restrict_report(whole, ids)
+    assert part is not None and part.buckets["all"].n == 6 and part.counts["restricted_from"] == 12
+    kept = [s for s in whole.samples if s.id in ids]
+    assert part.buckets["all"].giou == pytest.approx(sum(s.iou for s in kept) / (6 + 1e-5))
+    assert sum(b.n for b in part.families.values()) == 6
+    assert restrict_report(whole, {s.id for s in whole.samples}) is whole
+    assert restrict_report(replace(whole, samples=[]), ids) is None  # no per-sample results: as recorded

@@ -1,13 +1,15 @@
 """Handing results from worker threads to the consumer's thread: a queue of items closed by :data:`END`,
-with a worker's exception carried as :class:`Raised` and re-raised on the consumer's side."""
+with a worker's exception carried as :class:`Raised` and re-raised on the consumer's side; and how many
+workers this process may run (:func:`usable_cores`)."""
 
 from __future__ import annotations
 
+import os
 import queue
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["END", "Raised", "receive"]
+__all__ = ["END", "Raised", "receive", "usable_cores"]
 
 #: put on the queue after the last item
 END = object()
@@ -29,3 +31,11 @@ def receive(channel: queue.Queue[Any]) -> Iterator[Any]:
         if isinstance(item, Raised):
             raise item.exc
         yield item
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under ``taskset``)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return max(os.cpu_count() or 1, 1)

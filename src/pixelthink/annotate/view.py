@@ -83,7 +83,9 @@ def judge_view(
         mask = np.asarray(small) > 127
     drawn_box = box if show_target in ("both", "box") else None
     if mask is not None or drawn_box is not None:
-        model_image = overlay(model_image, mask, drawn_box, alpha=0.45)
+        model_image = overlay(
+            model_image, mask, drawn_box, alpha=0.45, outline=0
+        )  # tint only, as the prompts say
     target = {
         "both": f"tinted red in the image and outlined by the green box with corners {corners}",
         "overlay": f"tinted red in the image; its bounding box has corners {corners}",

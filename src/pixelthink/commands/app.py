@@ -70,6 +70,16 @@ def _name(spec: str, model: str | None) -> str:
     return Path(spec).expanduser().resolve().name
 
 
+def _is_shipped(spec: str) -> bool:
+    """Whether ``spec`` is the tiny model shipped in the package (``commands.demo.shipped_model_dir``)."""
+    from pixelthink.commands.demo import shipped_model_dir
+
+    try:
+        return Path(spec).expanduser().resolve() == shipped_model_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def handle(args: argparse.Namespace) -> int:
     from pixelthink.commands.demo import shipped_model_dir
     from pixelthink.webapp.examples import make_examples
@@ -105,6 +115,7 @@ def handle(args: argparse.Namespace) -> int:
             args.reasoner,
             first,
             "openai" if remote.match(args.reasoner) else "transformers",
+            embedded=_is_shipped(args.reasoner),
         )
     ]
     if args.reasoner_b:
@@ -117,6 +128,7 @@ def handle(args: argparse.Namespace) -> int:
                 args.reasoner_b,
                 pipeline_from_args(other, batch_size=args.batch_size, segmenter=first.segmenter),
                 "openai" if remote.match(args.reasoner_b) else "transformers",
+                embedded=_is_shipped(args.reasoner_b),
             )
         )
     app = create_app(

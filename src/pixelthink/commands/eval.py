@@ -1,8 +1,11 @@
 """``pixelthink eval --data BENCH --predictions preds.jsonl``: score predictions, per difficulty bucket.
 
 Prints a table (bucket, n, gIoU, cIoU, reasoning length mean/median/p90, fail%, uncertainty, RScore,
-SAT, RST, URSS, total latency) titled with the convention, the token convention and the judge, then mean latency per pipeline stage (load,
-prefill, decode, segment, ... whichever the predictions report), and writes the full report as JSON with
+SAT, RST, URSS, total latency) titled with the convention, the token convention and the judge; then gIoU and
+the box-on-target hit rate with bootstrap 95 % intervals beside the chance level and the oracle (shapes
+benchmarks: ``--chance``), per bucket and per query family; the exact faithfulness of grounded mentions
+(shapes benchmarks); mean latency per pipeline stage (load, prefill, decode, segment, ... whichever the
+predictions report). Writes the full report as JSON with
 ``--out``. Predictions none of whose ids is in the benchmark (another benchmark, wrong split) are an error
 (exit 2), not an all-zero table.
 """
@@ -99,6 +102,36 @@ def register(subparsers: Any) -> None:
         "--tau-medium", type=float, default=None, help="medium threshold (default: RewardConfig)"
     )
     parser.add_argument("--tau-hard", type=float, default=None, help="hard threshold (default: RewardConfig)")
+    chance = parser.add_argument_group("chance level, oracle and intervals (docs/METRICS.md)")
+    chance.add_argument(
+        "--chance",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="shapes benchmarks: the chance level (a random scene shape's exact box and centre) and the "
+        "oracle (the true box and points) through the run's segmenter, cached in "
+        "BENCH/annotations/chance-SEGMENTER.jsonl (default: on for a weight-free segmenter, grabcut or box)",
+    )
+    chance.add_argument(
+        "--segmenter",
+        default=None,
+        metavar="SPEC",
+        help="segmenter of the chance level and oracle (default: the one in the predictions' run.json, "
+        "else grabcut)",
+    )
+    chance.add_argument(
+        "--chance-cache",
+        default="auto",
+        metavar="JSONL",
+        help="their cache (default: BENCH/annotations/chance-SEGMENTER.jsonl; 'none': no cache)",
+    )
+    chance.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of the 95 %% intervals of gIoU and hit rate (default: %(default)s)",
+    )
+    chance.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
     parser.add_argument("--no-samples", action="store_true", help="leave per-sample results out of --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=handler)
@@ -149,6 +182,13 @@ def handler(args: argparse.Namespace) -> int:
     if config.tau_medium > config.tau_hard:
         raise ValueError(f"--tau-medium {config.tau_medium} must not exceed --tau-hard {config.tau_hard}")
     efficiency = EfficiencyConfig(t_ref=args.t_ref, alpha=args.alpha, gamma=args.gamma)
+    if args.bootstrap < 1:
+        raise ValueError(f"--bootstrap must be >= 1, got {args.bootstrap}")
+    if args.segmenter is not None:
+        from pixelthink.models.segmenters import SEGMENTERS
+
+        if args.segmenter.strip().partition(":")[0].lower() not in SEGMENTERS:
+            raise ValueError(f"--segmenter {args.segmenter!r}: expected one of {', '.join(SEGMENTERS)}")
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
     if args.tokens == "wise" and tokenizer is None:
         raise ValueError(
@@ -168,6 +208,11 @@ def handler(args: argparse.Namespace) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
         keep_samples=not args.no_samples,
         tokens=args.tokens,
+        chance=args.chance,
+        segmenter=args.segmenter,
+        chance_cache=None if args.chance_cache.lower() == "none" else args.chance_cache,
+        n_resamples=args.bootstrap,
+        seed=args.seed,
     )
     close = getattr(judge, "close", None)
     if callable(close):

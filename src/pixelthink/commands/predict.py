@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
 import sys
 import time
@@ -33,6 +32,7 @@ from pixelthink.commands._options import non_negative_int, positive_int
 from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
 from pixelthink.data.format import select_ids
 from pixelthink.data.resolve import open_benchmark
+from pixelthink.handoff import usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +92,6 @@ def _read_run_file(run_file: Path) -> dict[str, Any] | None:
         logger.warning("%s: not a JSON object: cannot check the resumed run's settings", run_file)
         return None
     return data
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, e.g. under ``taskset``)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not Linux
-        return max(os.cpu_count() or 1, 1)
 
 
 def seg_workers(requested: int | None, segmenter: object) -> int:

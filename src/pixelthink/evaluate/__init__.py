@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pixelthink.evaluate.efficiency import EfficiencyConfig, efficiency_scores, rst, sat, urss
+from pixelthink.evaluate.intervals import bootstrap_ci
 from pixelthink.evaluate.judges import JUDGES, Judge, RougeLRefJudge, get_judge, register_judge, rouge_l_f1
 from pixelthink.evaluate.metrics import (
     CONVENTIONS,
@@ -41,6 +42,7 @@ __all__ = [
     "MeanStat",
     "RougeLRefJudge",
     "SampleResult",
+    "bootstrap_ci",
     "efficiency_scores",
     "evaluate",
     "format_table",

@@ -34,6 +34,22 @@ class BucketResult:
             bucket without reference reasoning (not judged).
         sat, rst, urss: efficiency scores (see docs/METRICS.md), None when an input is missing.
         latency: mean seconds per pipeline stage over the predictions that report it.
+        giou_ci: bootstrap 95 % interval ``[low, high]`` of gIoU (fractions; the mean of the per-sample
+            IoUs resampled, ``evaluate.intervals.bootstrap_ci``), None when nothing was scored.
+        hit_n, hit_rate, hit_rate_ci: samples with a target box, the fraction of them whose predicted box
+            hits the target (the reward's box IoU > 0.5), and its bootstrap 95 % interval.
+        chance_n, chance_giou, chance_ciou: shapes benchmarks: the expected gIoU / cIoU of a policy that picks
+            one of the scene's shapes uniformly at random and gives its exact box and centre to the run's
+            segmenter (``evaluate.chance``); None elsewhere or with ``chance=False``.
+        oracle_n, oracle_giou, oracle_ciou: shapes benchmarks: the true box and points through the same
+            segmenter (its ceiling).
+        faith_n: shapes samples whose prediction has a response (exact faithfulness of grounded mentions,
+            ``evaluate.shapes``); faith_n_without_mentions: those with no grounded mention (not faithful);
+            faith_mentions_mean: mean mentions per sample (over faith_n); faith_real: fraction of all mentions
+            whose box hits a real shape of the named kind and colour; faith_n_with_mentions /
+            faith_last_is_target: samples with a mention and the fraction whose last mention is the target;
+            faith_n_hits / faith_last_is_target_hits: samples whose box hits the target and the fraction
+            of them whose last mention is the target (a sample without mention counts as not).
     """
 
     n: int = 0
@@ -56,11 +72,35 @@ class BucketResult:
     rst: float | None = None
     urss: float | None = None
     latency: dict[str, float] = field(default_factory=dict)
+    giou_ci: list[float] | None = None
+    hit_n: int = 0
+    hit_rate: float | None = None
+    hit_rate_ci: list[float] | None = None
+    chance_n: int = 0
+    chance_giou: float | None = None
+    chance_ciou: float | None = None
+    oracle_n: int = 0
+    oracle_giou: float | None = None
+    oracle_ciou: float | None = None
+    faith_n: int = 0
+    faith_n_without_mentions: int = 0
+    faith_mentions_mean: float | None = None
+    faith_real: float | None = None
+    faith_n_with_mentions: int = 0
+    faith_last_is_target: float | None = None
+    faith_n_hits: int = 0
+    faith_last_is_target_hits: float | None = None
 
 
 @dataclass
 class SampleResult:
-    """Per-sample outcome (no masks): enough to recompute every bucket metric."""
+    """Per-sample outcome (no masks): enough to recompute every bucket metric.
+
+    ``family``: the query family (``source.family``) when the benchmark records one; ``hit``: whether the
+    predicted box hits the target (None without a target box); ``chance_iou`` / ``oracle_iou``: the
+    sample's chance level and oracle IoU (shapes benchmarks); ``mentions`` / ``real_mentions`` /
+    ``last_is_target``: its grounded mentions (shapes benchmarks, predictions with a response).
+    """
 
     id: str
     bucket: str
@@ -74,6 +114,13 @@ class SampleResult:
     tokens: float | None = None
     rscore: float | None = None
     uncertainty: float | None = None
+    family: str | None = None
+    hit: bool | None = None
+    chance_iou: float | None = None
+    oracle_iou: float | None = None
+    mentions: int | None = None
+    real_mentions: int | None = None
+    last_is_target: bool | None = None
 
 
 @dataclass
@@ -90,6 +137,8 @@ class EvalReport:
         extra_ids: prediction ids not in the benchmark (first 100).
         notes: human-readable caveats (masks from boxes, judge is a proxy, mixed length units...).
         samples: per-sample results (empty when ``keep_samples=False``).
+        families: ``BucketResult`` per query family (``source.family``; shapes benchmarks), empty when the
+            benchmark records none.
     """
 
     settings: dict[str, Any]
@@ -99,6 +148,7 @@ class EvalReport:
     extra_ids: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     samples: list[SampleResult] = field(default_factory=list)
+    families: dict[str, BucketResult] = field(default_factory=dict)
 
     def to_dict(self, *, include_samples: bool = True) -> dict[str, Any]:
         """Plain JSON-serialisable dict (buckets in display order)."""
@@ -111,6 +161,7 @@ class EvalReport:
             "missing_ids": list(self.missing_ids),
             "extra_ids": list(self.extra_ids),
             "notes": list(self.notes),
+            "families": {k: asdict(v) for k, v in sorted(self.families.items())},
         }
         if include_samples:
             out["samples"] = [asdict(s) for s in self.samples]
@@ -127,6 +178,7 @@ class EvalReport:
             extra_ids=list(data.get("extra_ids", [])),
             notes=list(data.get("notes", [])),
             samples=[SampleResult(**s) for s in data.get("samples", [])],
+            families={k: BucketResult(**v) for k, v in (data.get("families") or {}).items()},
         )
 
     def save(self, path: str | os.PathLike[str], *, include_samples: bool = True) -> Path:
@@ -266,13 +318,117 @@ def format_table(report: EvalReport) -> str:
         shown = ", ".join(report.missing_ids[:5])
         more = f" (+{len(report.missing_ids) - 5} more)" if len(report.missing_ids) > 5 else ""
         lines.append(f"missing predictions (scored as failures): {shown}{more}")
+    chance_header, chance_rows = chance_table(report)
+    if chance_rows:
+        lines.append("")
+        lines.append(chance_title(report))
+        lines.extend(_fixed_width(chance_header, chance_rows))
+    family_header, family_rows = family_table(report)
+    if family_rows:
+        lines.append("")
+        lines.append("per query family (source.family; same columns)")
+        lines.extend(_fixed_width(family_header, family_rows))
+    faith_header, faith_rows = faithfulness_table(report)
+    if faith_rows:
+        lines.append("")
+        lines.append(FAITHFULNESS_TITLE)
+        lines.extend(_fixed_width(faith_header, faith_rows))
     stage_header, stage_rows = latency_rows(report)
     if stage_rows and stage_header[2:] != ["total"]:
         lines.append("")
-        lines.append("latency per stage (s, mean over the predictions that report the stage)")
+        lines.append(
+            "latency per stage (s, mean over the predictions that report the stage; total = the sample's own "
+            "work, queue = its waiting between stages, not part of total)"
+        )
         lines.extend(_fixed_width(stage_header, stage_rows))
     lines.extend(f"note: {n}" for n in report.notes)
     return "\n".join(lines)
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "-" if not ci else f"[{100.0 * ci[0]:.1f}, {100.0 * ci[1]:.1f}]"
+
+
+CHANCE_COLUMNS: tuple[str, ...] = (
+    "n",
+    "gIoU",
+    "gIoU 95% CI",
+    "hit%",
+    "hit 95% CI",
+    "chance gIoU",
+    "chance cIoU",
+    "oracle gIoU",
+)
+
+
+def chance_title(report: EvalReport) -> str:
+    """Title of the chance table: what hit, chance and oracle mean, and the segmenter used."""
+    chance = report.settings.get("chance") or {}
+    seg = f", segmenter {chance.get('segmenter')}" if chance.get("computed") else ""
+    return (
+        "against chance (in %; hit = predicted box on the target, box IoU > 0.5; chance = a random scene "
+        f"shape's exact box and centre, oracle = the true box and points, shapes benchmarks only{seg})"
+    )
+
+
+def _chance_row(name: str, b: BucketResult) -> list[str]:
+    return [
+        name,
+        str(b.n),
+        _pct(b.giou),
+        _ci(b.giou_ci),
+        _pct(b.hit_rate),
+        _ci(b.hit_rate_ci),
+        _pct(b.chance_giou),
+        _pct(b.chance_ciou),
+        _pct(b.oracle_giou),
+    ]
+
+
+def chance_table(report: EvalReport) -> tuple[list[str], list[list[str]]]:
+    """Per displayed bucket: n, gIoU and its interval, hit rate and its interval, chance, oracle.
+    Empty when no bucket has a gIoU or a hit rate."""
+    names = _display_buckets(report)
+    if not any(report.buckets[n].giou_ci or report.buckets[n].hit_n for n in names):
+        return [], []
+    return ["bucket", *CHANCE_COLUMNS], [_chance_row(n, report.buckets[n]) for n in names]
+
+
+def family_table(report: EvalReport) -> tuple[list[str], list[list[str]]]:
+    """The columns of :func:`chance_table` per query family (empty without families)."""
+    rows = [_chance_row(name, b) for name, b in sorted(report.families.items())]
+    return (["family", *CHANCE_COLUMNS], rows) if rows else ([], [])
+
+
+FAITHFULNESS_TITLE = (
+    "faithfulness of grounded mentions (exact, shapes benchmarks only; in %): real = mentioned boxes that "
+    "are a shape of the named colour and kind; last=target among samples with a mention and among "
+    "samples whose box hits the target (no mention = not faithful)"
+)
+
+
+def faithfulness_table(report: EvalReport) -> tuple[list[str], list[list[str]]]:
+    """Per displayed bucket with shapes predictions: n, samples without mention, mentions per sample,
+    real %, last mention = target % (n with a mention), the same among hits (n hits)."""
+    names = [n for n in _display_buckets(report) if report.buckets[n].faith_n]
+    header = ["bucket", "n", "no mention", "mentions", "real%", "last=target%", "(n)", "on hits%", "(n hits)"]
+    rows = []
+    for name in names:
+        b = report.buckets[name]
+        rows.append(
+            [
+                name,
+                str(b.faith_n),
+                str(b.faith_n_without_mentions),
+                _num(b.faith_mentions_mean, 2),
+                _pct(b.faith_real),
+                _pct(b.faith_last_is_target),
+                str(b.faith_n_with_mentions),
+                _pct(b.faith_last_is_target_hits),
+                str(b.faith_n_hits),
+            ]
+        )
+    return (header, rows) if rows else ([], [])
 
 
 def _fixed_width(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -31,7 +31,9 @@ from typing import Any
 from pixelthink.answer import extract_think, json_object_span, parse_lenient
 from pixelthink.data import Benchmark, Sample
 from pixelthink.data.resolve import open_benchmark
+from pixelthink.evaluate.chance import SceneBaselines, cache_path, scene_baselines, segmenter_is_weight_free
 from pixelthink.evaluate.efficiency import EfficiencyConfig, efficiency_scores
+from pixelthink.evaluate.intervals import DEFAULT_RESAMPLES, bootstrap_ci
 from pixelthink.evaluate.judges import Judge, get_judge, sample_references
 from pixelthink.evaluate.metrics import (
     Convention,
@@ -44,11 +46,12 @@ from pixelthink.evaluate.metrics import (
     intersection_union_rle,
 )
 from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult
+from pixelthink.evaluate.shapes import is_shapes_sample, sample_faithfulness
 from pixelthink.frames import FrameTransform
 from pixelthink.jsonio import is_number, read_json_file
 from pixelthink.masks import decode_rle, mask_from_box
 from pixelthink.predictions import Prediction, predictions_by_id
-from pixelthink.rewards import RewardConfig, difficulty_bucket
+from pixelthink.rewards import RewardConfig, box_iou, difficulty_bucket
 
 BUCKETS: tuple[str, ...] = ("easy", "medium", "hard", "unrated")
 DEFAULT_EFFICIENCY = EfficiencyConfig()
@@ -219,8 +222,73 @@ def reasoning_length(
 
 
 @dataclass
+class PolicyStat:
+    """gIoU / cIoU of a fixed policy from per-sample expected counts (chance, oracle): sums of the
+    per-sample IoU (the mean over the policy's choices), of the mean I and of the mean U."""
+
+    n: int = 0
+    iou_sum: float = 0.0
+    inter_sum: float = 0.0
+    union_sum: float = 0.0
+
+    def add(self, iou: float, inter: float, union: float) -> None:
+        self.n += 1
+        self.iou_sum += iou
+        self.inter_sum += inter
+        self.union_sum += union
+
+    def merge(self, other: PolicyStat) -> PolicyStat:
+        self.n += other.n
+        self.iou_sum += other.iou_sum
+        self.inter_sum += other.inter_sum
+        self.union_sum += other.union_sum
+        return self
+
+    def giou(self) -> float | None:
+        return self.iou_sum / self.n if self.n else None
+
+    def ciou(self) -> float | None:
+        return self.inter_sum / self.union_sum if self.union_sum > 0 else None
+
+
+@dataclass
+class FaithStat:
+    """Counts of the exact faithfulness of grounded mentions (see ``BucketResult.faith_*``)."""
+
+    n: int = 0
+    n_without: int = 0
+    mentions: int = 0
+    real: int = 0
+    n_with: int = 0
+    last_target: int = 0
+    n_hits: int = 0
+    last_target_hits: int = 0
+
+    def add(self, mentions: int, real: int, last_is_target: bool | None, hit: bool) -> None:
+        self.n += 1
+        self.mentions += mentions
+        self.real += real
+        self.n_without += int(mentions == 0)
+        self.n_with += int(mentions > 0)
+        self.last_target += int(bool(last_is_target))
+        self.n_hits += int(hit)
+        self.last_target_hits += int(hit and bool(last_is_target))
+
+    def merge(self, other: FaithStat) -> FaithStat:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+@dataclass
 class BucketAccumulator:
-    """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.report.BucketResult`)."""
+    """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.report.BucketResult`).
+
+    Per-sample IoUs and hits are kept (one float each) for the bootstrap intervals."""
 
     convention: Convention
     iou: IoUMetric = field(init=False)
@@ -229,12 +297,31 @@ class BucketAccumulator:
     rscore: MeanStat = field(default_factory=MeanStat)
     rscore_no_refs: int = 0
     latency: KeyedMeanStat = field(default_factory=KeyedMeanStat)
+    ious: list[float] = field(default_factory=list)
+    hits: list[float] = field(default_factory=list)
+    chance: PolicyStat = field(default_factory=PolicyStat)
+    oracle: PolicyStat = field(default_factory=PolicyStat)
+    faith: FaithStat = field(default_factory=FaithStat)
+    n_resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
 
     def __post_init__(self) -> None:
         self.iou = IoUMetric(self.convention)
 
-    def add(self, rec: SampleResult, latency: Mapping[str, float], *, no_refs: bool) -> None:
+    def add(
+        self,
+        rec: SampleResult,
+        latency: Mapping[str, float],
+        *,
+        no_refs: bool,
+        baselines: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None,
+    ) -> None:
+        """Fold one sample in; ``baselines``: its chance and oracle ``(IoU, I, U)``, when known."""
         self.iou.add(rec.intersection, rec.union, failed=rec.failed)
+        if rec.iou is not None:
+            self.ious.append(float(rec.iou))
+        if rec.hit is not None:
+            self.hits.append(1.0 if rec.hit else 0.0)
         if rec.tokens is not None:
             self.tokens.update(rec.tokens)
         if rec.uncertainty is not None:
@@ -244,6 +331,11 @@ class BucketAccumulator:
         self.rscore_no_refs += int(no_refs)
         if latency:
             self.latency.update(latency)
+        if baselines is not None:
+            self.chance.add(*baselines[0])
+            self.oracle.add(*baselines[1])
+        if rec.mentions is not None:
+            self.faith.add(rec.mentions, rec.real_mentions or 0, rec.last_is_target, bool(rec.hit))
 
     def merge(self, other: BucketAccumulator) -> BucketAccumulator:
         self.iou.merge(other.iou)
@@ -252,13 +344,23 @@ class BucketAccumulator:
         self.rscore.merge(other.rscore)
         self.rscore_no_refs += other.rscore_no_refs
         self.latency.merge(other.latency)
+        self.ious.extend(other.ious)
+        self.hits.extend(other.hits)
+        self.chance.merge(other.chance)
+        self.oracle.merge(other.oracle)
+        self.faith.merge(other.faith)
         return self
+
+    def _ci(self, values: list[float]) -> list[float] | None:
+        ci = bootstrap_ci(values, n_resamples=self.n_resamples, seed=self.seed)
+        return None if ci is None else [ci[0], ci[1]]
 
     def result(self, efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY) -> BucketResult:
         iou = self.iou.compute()
         tok = self.tokens.compute()
         rscore = self.rscore.compute()
         eff = efficiency_scores(iou.giou, rscore, tok.mean, efficiency)
+        f = self.faith
         return BucketResult(
             n=iou.n,
             n_scored=iou.n_scored,
@@ -280,33 +382,98 @@ class BucketAccumulator:
             rst=eff["rst"],
             urss=eff["urss"],
             latency=self.latency.compute(),
+            giou_ci=self._ci(self.ious),
+            hit_n=len(self.hits),
+            hit_rate=_ratio(sum(self.hits), len(self.hits)),
+            hit_rate_ci=self._ci(self.hits),
+            chance_n=self.chance.n,
+            chance_giou=self.chance.giou(),
+            chance_ciou=self.chance.ciou(),
+            oracle_n=self.oracle.n,
+            oracle_giou=self.oracle.giou(),
+            oracle_ciou=self.oracle.ciou(),
+            faith_n=f.n,
+            faith_n_without_mentions=f.n_without,
+            faith_mentions_mean=_ratio(f.mentions, f.n),
+            faith_real=_ratio(f.real, f.mentions),
+            faith_n_with_mentions=f.n_with,
+            faith_last_is_target=_ratio(f.last_target, f.n_with),
+            faith_n_hits=f.n_hits,
+            faith_last_is_target_hits=_ratio(f.last_target_hits, f.n_hits),
         )
 
 
-class EvalAccumulator:
-    """Per-bucket accumulators (easy, medium, hard, unrated) plus "all"; merge shards with ``merge``."""
+Baselines = tuple[tuple[float, float, float], tuple[float, float, float]]
+"""A sample's chance and oracle ``(IoU, I, U)`` (see :func:`baseline_values`)."""
 
-    def __init__(self, convention: Convention) -> None:
+
+class EvalAccumulator:
+    """Per-bucket accumulators (easy, medium, hard, unrated) plus "all", and one per query family (when
+    samples record one); merge shards with ``merge``."""
+
+    def __init__(
+        self, convention: Convention, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    ) -> None:
         self.convention = check_convention(convention)
-        self.buckets = {name: BucketAccumulator(self.convention) for name in (*BUCKETS, "all")}
+        self.n_resamples = n_resamples
+        self.seed = seed
+        self.buckets = {name: self._new() for name in (*BUCKETS, "all")}
+        self.families: dict[str, BucketAccumulator] = {}
+
+    def _new(self) -> BucketAccumulator:
+        return BucketAccumulator(self.convention, n_resamples=self.n_resamples, seed=self.seed)
 
     def add(
-        self, rec: SampleResult, latency: Mapping[str, float] | None = None, *, no_refs: bool = False
+        self,
+        rec: SampleResult,
+        latency: Mapping[str, float] | None = None,
+        *,
+        no_refs: bool = False,
+        baselines: Baselines | None = None,
     ) -> None:
         if rec.bucket not in self.buckets:
             raise ValueError(f"sample {rec.id!r}: unknown bucket {rec.bucket!r}; expected one of {BUCKETS}")
-        for name in (rec.bucket, "all"):
-            self.buckets[name].add(rec, latency or {}, no_refs=no_refs)
+        targets = [self.buckets[rec.bucket], self.buckets["all"]]
+        if rec.family is not None:
+            targets.append(self.families.setdefault(rec.family, self._new()))
+        for acc in targets:
+            acc.add(rec, latency or {}, no_refs=no_refs, baselines=baselines)
 
     def merge(self, other: EvalAccumulator) -> EvalAccumulator:
         if other.convention != self.convention:
             raise ValueError(f"cannot merge {other.convention!r} results into {self.convention!r} results")
         for name, acc in other.buckets.items():
             self.buckets[name].merge(acc)
+        for name, acc in other.families.items():
+            self.families.setdefault(name, self._new()).merge(acc)
         return self
 
     def results(self, efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY) -> dict[str, BucketResult]:
         return {name: acc.result(efficiency) for name, acc in self.buckets.items()}
+
+    def family_results(self, efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY) -> dict[str, BucketResult]:
+        return {name: acc.result(efficiency) for name, acc in sorted(self.families.items())}
+
+
+def baseline_values(counts: SceneBaselines, convention: Convention) -> Baselines | None:
+    """A sample's chance ``(mean IoU over the scene's shapes, mean I, mean U)`` and oracle ``(IoU, I, U)``
+    under ``convention``; None for a scene without a visible shape."""
+    if not counts.shapes:
+        return None
+    probe = IoUMetric(convention)
+
+    def iou(i: int, u: int) -> float:
+        value = probe.sample_iou(i, u)
+        return 0.0 if value is None else value  # segzero: an empty union cannot happen with a target
+
+    k = len(counts.shapes)
+    chance = (
+        sum(iou(i, u) for i, u in counts.shapes) / k,
+        sum(i for i, _ in counts.shapes) / k,
+        sum(u for _, u in counts.shapes) / k,
+    )
+    oi, ou = counts.oracle
+    return chance, (iou(oi, ou), float(oi), float(ou))
 
 
 @dataclass
@@ -341,10 +508,10 @@ def score_sample(
     pred_arr = None
     think: str | None = None
     frame_used: str | None = None
+    parsed = None
     if pred is None:
         failure = "missing"
     else:
-        parsed = None
         if pred.response is not None:
             resolution, how = prediction_frame(pred, response_frame)
             frame = FrameTransform.for_size(w, h, resolution)
@@ -382,6 +549,18 @@ def score_sample(
         )
     else:
         inter, union = intersection_union_rle(None, sample.mask, sample.ignore, convention=convention)
+
+    hit: bool | None = None
+    if sample.bbox is not None:
+        hit = False
+        if parsed is not None and parsed.bbox is not None:  # as the reward: in the answer's frame
+            gt_box = frame.box_to_model(sample.bbox, segzero_rounding=True)
+            hit = box_iou(parsed.bbox, gt_box) > 0.5
+        elif pred is not None and pred.bbox is not None:  # no raw answer: the original frame
+            hit = box_iou(pred.bbox, sample.bbox) > 0.5
+    faith: dict[str, Any] = {}
+    if pred is not None and pred.response is not None and is_shapes_sample(sample):
+        faith = sample_faithfulness(sample, think or "", frame)
 
     failed = failure is not None
     probe = IoUMetric(convention)
@@ -421,6 +600,11 @@ def score_sample(
         tokens=length,
         rscore=rscore,
         uncertainty=None if pred is None else pred.uncertainty,
+        family=family if isinstance(family := sample.source.get("family"), str) else None,
+        hit=hit,
+        mentions=faith.get("mentions"),
+        real_mentions=faith.get("real"),
+        last_is_target=faith.get("last_is_target"),
     )
     latency = {} if pred is None else {str(k): float(v) for k, v in pred.latency.items()}
     return _SampleOutcome(record, latency, no_refs, length_source, frame_used, judge_failed)
@@ -516,6 +700,11 @@ def evaluate(
     progress: bool = False,
     keep_samples: bool = True,
     tokens: str = "auto",
+    chance: bool | None = None,
+    segmenter: str | None = None,
+    chance_cache: str | os.PathLike[str] | None = "auto",
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> EvalReport:
     """Evaluate predictions against a benchmark.
 
@@ -539,6 +728,13 @@ def evaluate(
             tokenizer tokens of the think text when ``tokenizer`` is given, else
             ``Prediction.reasoning_tokens`` when present, else whitespace words of the think text),
             ``model``, ``paper`` or ``wise`` (needs ``tokenizer``).
+        chance: compute the chance level and the oracle of a shapes benchmark (``evaluate.chance``;
+            segments every scene shape, cached next to the benchmark); None (default): when the
+            benchmark has shapes samples and the segmenter is weight-free (``grabcut``, ``box``).
+        segmenter: the segmenter of the chance level and oracle; None (default): the one the run used
+            (``segmenter`` in ``STEM.run.json`` next to the predictions file), else ``grabcut``.
+        chance_cache: their cache (``"auto"``: ``BENCH/annotations/chance-<segmenter>.jsonl``; None: none).
+        n_resamples, seed: bootstrap resamples and seed of the 95 % intervals (``evaluate.intervals``).
 
     Returns:
         EvalReport (``to_dict()`` for JSON, ``report.format_table`` to print).
@@ -559,7 +755,16 @@ def evaluate(
     if judge_obj is not None and callable(prepare):
         prepare(bench, _judge_items(bench, preds, judge_obj), progress=progress)
 
-    acc = EvalAccumulator(convention)
+    seg_spec, seg_source = (segmenter, "given") if segmenter else run_segmenter(predictions)
+    shapes_bench = any(is_shapes_sample(s) for s in bench)
+    use_chance = shapes_bench and (segmenter_is_weight_free(seg_spec) if chance is None else chance)
+    baselines: dict[str, SceneBaselines] = {}
+    if use_chance:
+        baselines = scene_baselines(
+            bench, seg_spec, convention=convention, cache=chance_cache, progress=progress
+        )
+
+    acc = EvalAccumulator(convention, n_resamples=n_resamples, seed=seed)
     samples: list[SampleResult] = []
     missing: list[str] = []
     mask_sources: Counter[str] = Counter()
@@ -586,7 +791,11 @@ def evaluate(
                 tokens=tokens,
             )
             rec = out.record
-            acc.add(rec, out.latency, no_refs=out.no_refs)
+            counts = baselines.get(sample.id)
+            values = None if counts is None else baseline_values(counts, convention)
+            if values is not None:
+                rec.chance_iou, rec.oracle_iou = values[0][0], values[1][0]
+            acc.add(rec, out.latency, no_refs=out.no_refs, baselines=values)
             n_samples += 1
             if pred is None:
                 missing.append(sample.id)
@@ -609,6 +818,25 @@ def evaluate(
 
     buckets = acc.results(efficiency)
     notes: list[str] = []
+    if use_chance:
+        notes.append(
+            f"chance = picking one of the scene's shapes uniformly at random, its exact box and centre given to "
+            f"the segmenter {seg_spec} ({seg_source}); oracle = the true box and points through the same "
+            "segmenter (shapes benchmarks only; evaluate.chance)"
+        )
+    elif shapes_bench:
+        why = "--no-chance" if chance is False else f"the segmenter {seg_spec} needs weights (use --chance)"
+        notes.append(f"chance level and oracle not computed: {why}")
+    if buckets["all"].faith_n:
+        notes.append(
+            "faithfulness is exact, shapes benchmarks only: grounded mentions 'red star [x1, y1, x2, y2]' "
+            "(answer frame) in the think text checked against the scene (data.shapes.grounding); samples "
+            "without a mention count as not faithful"
+        )
+    notes.append(
+        f"intervals: bootstrap 95 % (percentile, {n_resamples} resamples, seed {seed}) of gIoU and of the "
+        "box-on-target hit rate (predicted box IoU > 0.5 with the target's, the reward's box_iou)"
+    )
     if mask_sources.get("bbox"):
         notes.append(
             f"{mask_sources['bbox']} prediction(s) had no mask: their Prediction.bbox (original frame) was "
@@ -688,6 +916,15 @@ def evaluate(
         if tokenizer is None
         else str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)),
         "efficiency": efficiency.to_dict(),
+        "chance": {
+            "computed": use_chance,
+            "segmenter": seg_spec if shapes_bench else None,
+            "segmenter_source": seg_source if shapes_bench else None,
+            "cache": str(cache_path(bench.root, seg_spec))
+            if use_chance and chance_cache == "auto"
+            else (None if chance_cache in (None, "auto") else str(chance_cache)),
+        },
+        "bootstrap": {"n_resamples": n_resamples, "seed": seed, "level": 0.95, "method": "percentile"},
         "benchmark": str(bench.root),
         "benchmark_name": bench.name,
         "split": bench.split,
@@ -715,7 +952,32 @@ def evaluate(
         extra_ids=extra[:100],
         notes=notes,
         samples=samples,
+        families=acc.family_results(efficiency),
     )
+
+
+def run_segmenter(
+    predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
+) -> tuple[str, str]:
+    """``(segmenter spec, how it was found)``: the ``segmenter`` that ``pixelthink predict`` wrote in
+    ``STEM.run.json`` next to the (first) predictions file (``"run.json"``), else ``("grabcut", "assumed")``."""
+    first: Any = predictions
+    if (
+        isinstance(predictions, list | tuple)
+        and predictions
+        and isinstance(predictions[0], str | os.PathLike)
+    ):
+        first = predictions[0]
+    if isinstance(first, str | os.PathLike):
+        p = Path(first)
+        run_file = p.with_name(p.stem + ".run.json")
+        try:
+            data = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("segmenter"), str) and data["segmenter"].strip():
+            return data["segmenter"].strip(), "run.json"
+    return "grabcut", "assumed"
 
 
 def load_report(path: str | os.PathLike[str]) -> EvalReport:

@@ -182,6 +182,35 @@ def make_run(
     return Run(run_name, preds, report, path, eval_path, info)
 
 
+def restrict_report(report: EvalReport, ids: set[str]) -> EvalReport | None:
+    """``report`` recomputed on the samples ``ids`` from its per-sample results (buckets and families:
+    gIoU, cIoU, lengths, RScore, uncertainty, hit rate, faithfulness; no latency, no chance level), or None
+    when its per-sample results do not cover every id (then it cannot be put on the same samples)."""
+    from pixelthink.evaluate.efficiency import EfficiencyConfig
+    from pixelthink.evaluate.runner import EvalAccumulator
+
+    have = {s.id for s in report.samples}
+    if not ids or not ids <= have:
+        return None
+    if have == ids:
+        return report
+    acc = EvalAccumulator(str(report.settings.get("convention", "lisa")))  # type: ignore[arg-type]
+    kept = [s for s in report.samples if s.id in ids]
+    for rec in kept:
+        acc.add(rec)
+    eff = report.settings.get("efficiency")
+    efficiency = EfficiencyConfig(**eff) if isinstance(eff, Mapping) else EfficiencyConfig()
+    counts = {**report.counts, "n_samples": len(kept), "restricted_from": report.counts.get("n_samples")}
+    return replace(
+        report,
+        buckets=acc.results(efficiency),
+        families=acc.family_results(efficiency),
+        counts=counts,
+        samples=kept,
+        missing_ids=[i for i in report.missing_ids if i in ids],
+    )
+
+
 def parse_compare_spec(spec: str) -> tuple[str, str, str | None]:
     """``"NAME=preds.jsonl[,eval.json]"`` -> (name, predictions path, eval path or None)."""
     name, sep, rest = spec.partition("=")
@@ -264,10 +293,25 @@ def build_report(
     for name, value in (references or {}).items():
         if name == main.name or name in runs or name in refs:
             raise ValueError(f"references: run name {name!r} is used twice (the main run is {main.name!r})")
-        refs[name] = load_eval_report(value)
+        loaded = load_eval_report(value)
         where = str(value) if isinstance(value, str | os.PathLike) else "in memory"
-        n = refs[name].buckets["all"].n if "all" in refs[name].buckets else "?"
-        notes.append(f"{name}: reference result ({where}, {n} samples), shown as recorded, not recomputed")
+        n = loaded.buckets["all"].n if "all" in loaded.buckets else "?"
+        restricted = restrict_report(loaded, ids)
+        if restricted is loaded:
+            refs[name] = loaded
+            notes.append(f"{name}: reference result ({where}), measured on the same {n} samples as this run")
+        elif restricted is not None:
+            refs[name] = restricted
+            notes.append(
+                f"{name}: reference result ({where}, {n} samples) recomputed from its per-sample results on "
+                f"the {len(ids)} samples of this run (gIoU, cIoU, lengths, RScore, hit rate; no latency)"
+            )
+        else:
+            refs[name] = loaded
+            notes.append(
+                f"{name}: reference result ({where}, {n} samples), shown as recorded, not recomputed"
+                + ("" if n == len(ids) else f": other samples than this run's {len(ids)}, see n per row")
+            )
     conv = report.settings.get("convention")
     for run_name, other_report in [*((n, r.report) for n, r in runs.items()), *refs.items()]:
         other = other_report.settings.get("convention")
@@ -314,10 +358,20 @@ def build_report(
         "resolution": main.run_info.get("resolution"),
     }
     report_notes = replace(report, notes=[*report.notes, *notes])
+    sizes = {name: r.buckets["all"].n for name, r in others.items() if "all" in r.buckets}
+    differ = sorted(name for name, n in sizes.items() if n != report.buckets["all"].n)
+    compare_caption = (
+        f"{main.name} is measured on {report.buckets['all'].n} samples; "
+        + ", ".join(f"{name} on {sizes[name]}" for name in differ)
+        + " (other samples: compare with care)."
+        if differ
+        else f"Every row has n = {report.buckets['all'].n} samples."
+    )
     body = [
         H.render_header(main.name, report, generated, run_info),
         H.render_intro(intro),
         H.render_table_section(report_notes),
+        H.render_chance(report),
         H.render_plots(
             [(p.relative_to(out).as_posix(), cap) for p, cap in figures], "Reasoning length and accuracy"
         ),
@@ -325,7 +379,7 @@ def build_report(
     if others:
         all_reports = {main.name: report, **others}
         rel = compare_plot.relative_to(out).as_posix() if compare_plot else None
-        body.append(H.render_compare(all_reports, rel, []))
+        body.append(H.render_compare(all_reports, rel, [], compare_caption))
     body.append(H.render_gallery(gallery, unit_label, gallery_per_bucket))
     body.append(H.render_settings(report, {"run": main.run_info} if main.run_info else None))
     page = H.render_page(f"{main.name} · pixelthink report", "\n".join(body), generated)

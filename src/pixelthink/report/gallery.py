@@ -4,7 +4,8 @@ Selection is deterministic: per difficulty bucket, about half of the slots go to
 (highest IoU, successful) and the rest to the worst (failures first, then the lowest IoU), so every
 bucket shows what works and what does not.
 
-Pictures are in the **original** frame of the image: the predicted mask tinted (``pixelthink.viz``),
+Pictures are in the **original** frame of the image: the predicted mask outlined (``pixelthink.viz``: no
+tint, so the shapes keep their colours),
 the predicted box and points, and the ground-truth mask's contour in white over a dark halo; then the
 picture is scaled down to at most ``max_side`` pixels for the page.
 """
@@ -160,7 +161,7 @@ def draw_example(
 
     image = bench.load_image(sample)
     mask, box, points = prediction_geometry(pred, sample, response_frame)
-    pic = overlay(image, mask, box, points, alpha=0.45)
+    pic = overlay(image, mask, box, points)  # outlined: the shapes keep their colours
     gt = sample.mask_array()
     thickness = max(1, round(max(sample.width, sample.height) / 250))
     line, halo = _contour(gt, thickness)

@@ -42,8 +42,39 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("fail_rate", "fail%", ""),
     ("uncertainty_mean", "mean U", ""),
 )
-LATENCY_ORDER: tuple[str, ...] = ("load", "prefill", "decode", "segment", "total")
-_PCT = {"giou", "ciou", "fail_rate"}
+LATENCY_ORDER: tuple[str, ...] = (
+    "load",
+    "preprocess",
+    "prefill",
+    "decode",
+    "parse",
+    "segment",
+    "total",
+    "queue",
+)
+_PCT = {
+    "giou",
+    "ciou",
+    "fail_rate",
+    "hit_rate",
+    "chance_giou",
+    "chance_ciou",
+    "oracle_giou",
+    "oracle_ciou",
+    "faith_real",
+    "faith_last_is_target",
+    "faith_last_is_target_hits",
+}
+_COUNTS = {
+    "n",
+    "hit_n",
+    "chance_n",
+    "oracle_n",
+    "faith_n",
+    "faith_n_without_mentions",
+    "faith_n_with_mentions",
+    "faith_n_hits",
+}
 _TOK = {"tokens_mean", "tokens_median", "tokens_p90"}
 
 CONVENTION_TEXT = {
@@ -63,8 +94,10 @@ def fmt_cell(key: str, value: Any) -> str:
     """Text of one table cell (``-`` for a missing value)."""
     if value is None:
         return "-"
-    if key == "n":
+    if key in _COUNTS:
         return str(int(value))
+    if key.endswith("_ci"):
+        return f"{100.0 * float(value[0]):.1f}-{100.0 * float(value[1]):.1f}" if value else "-"
     if key in _PCT:
         return f"{100.0 * float(value):.2f}"
     if key in _TOK:
@@ -96,7 +129,9 @@ def bucket_table(report: EvalReport) -> str:
     """The per-bucket table. Rows carry ``data-bucket``, cells ``data-col`` (machine-readable)."""
     names = shown_buckets(report)
     stages = latency_stages([report.buckets[b] for b in names])
-    cols = list(TABLE_COLUMNS) + [(f"latency.{s}", s, "latency (s)") for s in stages]
+    cols = list(TABLE_COLUMNS) + [
+        (f"latency.{s}", "queue*" if s == "queue" else s, "latency (s)") for s in stages
+    ]
     group_cells = []
     k = 0
     while k < len(cols):
@@ -133,6 +168,24 @@ def bucket_table(report: EvalReport) -> str:
     return f'<div class="scroll"><table class="buckets">{head}<tbody>{"".join(rows)}</tbody></table></div>'
 
 
+URSS_TIP = "0.7 SAT + 0.3 RST: accuracy and reasoning score per token, higher = better (docs/METRICS.md)"
+CHANCE_TIP = "a random scene shape's exact box through the same segmenter"
+LATENCY_TEXT = (
+    "Latency: mean seconds per stage of one sample. <b>total</b> is the sample's own work (load + preprocess "
+    "+ prefill + decode + parse + segment); <b>queue*</b> is the time it waited between stages (for a batch, "
+    "for the reasoner, for the segmenter) and is not part of total: with batching and overlapped stages "
+    "it can be many times the total. They measure different things; the wall-clock time per sample of a "
+    "run is its duration divided by its samples."
+)
+
+
+def _ci_text(ci: Sequence[float] | None, n: int) -> str:
+    """``"95 % CI 20.1-30.2, n = 100"`` (percent), or ``"n = 100"`` without an interval."""
+    if not ci:
+        return f"n = {n}" if n else ""
+    return f"95 % CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f}, n = {n}"
+
+
 def _fmt_num(v: Any, digits: int = 2) -> str:
     return "-" if v is None else f"{float(v):.{digits}f}"
 
@@ -157,16 +210,23 @@ def render_header(title: str, report: EvalReport, generated: str, run_info: Mapp
     )
     a = report.buckets.get("all", BucketResult())
     kpis = [
-        ("gIoU (%)", "-" if a.giou is None else f"{100 * a.giou:.2f}"),
-        ("cIoU (%)", "-" if a.ciou is None else f"{100 * a.ciou:.2f}"),
-        ("mean reasoning length", _fmt_num(a.tokens_mean, 1)),
-        ("failures (%)", "-" if a.fail_rate is None else f"{100 * a.fail_rate:.2f}"),
-        ("URSS", _fmt_num(a.urss, 3)),
-        ("mean latency (s)", _fmt_num(a.latency.get("total"), 3)),
+        ("gIoU (%)", "-" if a.giou is None else f"{100 * a.giou:.2f}", _ci_text(a.giou_ci, a.n)),
+        ("cIoU (%)", "-" if a.ciou is None else f"{100 * a.ciou:.2f}", ""),
+    ]
+    if a.chance_giou is not None:
+        kpis.append(("chance gIoU (%)", f"{100 * a.chance_giou:.2f}", CHANCE_TIP))
+    if a.hit_n:
+        kpis.append(("box on target (%)", fmt_cell("hit_rate", a.hit_rate), _ci_text(a.hit_rate_ci, a.hit_n)))
+    kpis += [
+        ("mean reasoning length", _fmt_num(a.tokens_mean, 1), ""),
+        ("failures (%)", "-" if a.fail_rate is None else f"{100 * a.fail_rate:.2f}", ""),
+        ("URSS", _fmt_num(a.urss, 3), URSS_TIP),
+        ("mean latency (s)", _fmt_num(a.latency.get("total"), 3), "the sample's own work, queueing excluded"),
     ]
     kpi_html = "".join(
-        f'<div class="kpi" data-kpi="{esc(label)}"><div class="v">{esc(v)}</div><div class="l">{esc(label)}</div></div>'
-        for label, v in kpis
+        f'<div class="kpi" data-kpi="{esc(label)}" title="{esc(tip)}"><div class="v">{esc(v)}</div>'
+        f'<div class="l">{esc(label)}</div>' + (f'<div class="t">{esc(tip)}</div>' if tip else "") + "</div>"
+        for label, v, tip in kpis
     )
     return (
         '<header><div class="eyebrow">pixelthink evaluation report</div>'
@@ -192,9 +252,10 @@ def render_table_section(report: EvalReport) -> str:
         f"Convention: <b>{esc(CONVENTION_TEXT.get(conv, conv))}</b>. gIoU, cIoU and fail% in percent; "
         f"reasoning length in {esc(unit)} (token convention {esc(s.get('token_convention', 'auto'))}: "
         f"{esc(s.get('token_convention_text', 'see docs/METRICS.md'))}); RScore judge: {esc(s.get('judge'))}; "
-        "latency = mean seconds per "
-        f"stage. Buckets: {esc(', '.join(f'{k}: {v}' for k, v in (s.get('buckets') or {}).items()))}."
+        f"Buckets: {esc(', '.join(f'{k}: {v}' for k, v in (s.get('buckets') or {}).items()))}."
     )
+    if any(b.latency for b in report.buckets.values()):
+        caption += " " + LATENCY_TEXT
     notes = ""
     if report.notes:
         notes = '<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>"
@@ -222,14 +283,19 @@ def render_plots(figures: Sequence[tuple[str, str]], title: str = "Plots", secti
     return f'<section id="{esc(section_id)}"><h2>{esc(title)}</h2><div class="plots">{figs}</div></section>'
 
 
-def render_compare(runs: Mapping[str, EvalReport], plot: str | None, warnings: Sequence[str]) -> str:
-    """Comparison section: table runs x buckets (gIoU %, mean tokens, fail%, URSS) and the bar plot."""
+def render_compare(
+    runs: Mapping[str, EvalReport], plot: str | None, warnings: Sequence[str], caption: str = ""
+) -> str:
+    """Comparison section: table runs x buckets (n, gIoU %, mean tokens, fail%, URSS) and the bar plot.
+
+    Every row shows its own ``n`` per bucket (runs may be measured on different samples). When the first
+    run (the main one) has a chance level / oracle, they follow as rows of their own on its samples."""
     buckets = ("easy", "medium", "hard", "all")
     head = (
         '<thead><tr class="group"><th></th>'
-        + "".join(f'<th colspan="4" class="g">{esc(b)}</th>' for b in buckets)
+        + "".join(f'<th colspan="5" class="g">{esc(b)}</th>' for b in buckets)
         + "</tr><tr><th>run</th>"
-        + "".join("<th>gIoU</th><th>tokens</th><th>fail%</th><th>URSS</th>" for _ in buckets)
+        + "".join("<th>n</th><th>gIoU</th><th>tokens</th><th>fail%</th><th>URSS</th>" for _ in buckets)
         + "</tr></thead>"
     )
     rows = []
@@ -238,6 +304,7 @@ def render_compare(runs: Mapping[str, EvalReport], plot: str | None, warnings: S
         for b in buckets:
             r = rep.buckets.get(b, BucketResult())
             cells += [
+                f'<td data-col="{b}.n">{esc(fmt_cell("n", r.n))}</td>',
                 f'<td data-col="{b}.giou" class="num-main">{esc(fmt_cell("giou", r.giou))}</td>',
                 f'<td data-col="{b}.tokens_mean">{esc(fmt_cell("tokens_mean", r.tokens_mean))}</td>',
                 f'<td data-col="{b}.fail_rate">{esc(fmt_cell("fail_rate", r.fail_rate))}</td>',
@@ -249,6 +316,23 @@ def render_compare(runs: Mapping[str, EvalReport], plot: str | None, warnings: S
             + "".join(cells)
             + "</tr>"
         )
+    main = next(iter(runs.values()), None)
+    if main is not None:
+        for key, label in (("chance", "chance (random scene shape)"), ("oracle", "oracle (true box)")):
+            values = [main.buckets.get(b, BucketResult()) for b in buckets]
+            if all(getattr(v, f"{key}_giou") is None for v in values):
+                continue
+            cells = []
+            for b, v in zip(buckets, values, strict=True):
+                cells += [
+                    f'<td data-col="{b}.n">{esc(fmt_cell("n", getattr(v, f"{key}_n")))}</td>',
+                    f'<td data-col="{b}.giou" class="num-main">{esc(fmt_cell("giou", getattr(v, f"{key}_giou")))}'
+                    "</td>",
+                    "<td>-</td><td>-</td><td>-</td>",
+                ]
+            rows.append(
+                f'<tr data-baseline="{key}" class="baseline"><td>{esc(label)}</td>' + "".join(cells) + "</tr>"
+            )
     warn = ""
     if warnings:
         warn = '<ul class="notes">' + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>"
@@ -258,12 +342,110 @@ def render_compare(runs: Mapping[str, EvalReport], plot: str | None, warnings: S
             f'<figure style="margin-top:14px"><img src="{esc(plot)}" alt="comparison of runs">'
             "<figcaption>Mean reasoning length and gIoU per bucket, one bar per run.</figcaption></figure>"
         )
+    text = (
+        "n = samples per bucket of each row (rows measured on different samples are not directly comparable; "
+        "the intervals of the results table give the noise); gIoU and fail% in percent; tokens = mean "
+        "reasoning length; URSS = 0.7 SAT + 0.3 RST (accuracy and reasoning score per token)."
+        + (
+            " Chance and oracle: on the first row's samples, through the same segmenter (see Against chance)."
+            if main is not None and main.buckets.get("all", BucketResult()).chance_giou is not None
+            else ""
+        )
+    )
     return (
         '<section id="compare"><h2>Comparison of runs</h2>'
-        '<p class="caption">gIoU and fail% in percent; tokens = mean reasoning length.</p>'
+        f'<p class="caption">{esc(caption + " " if caption else "")}{esc(text)}</p>'
         f'<div class="scroll"><table class="compare">{head}<tbody>{"".join(rows)}</tbody></table></div>'
         f"{warn}{fig}</section>"
     )
+
+
+#: columns of the "against chance" tables: (BucketResult key, header)
+CHANCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("n", "n"),
+    ("giou", "gIoU"),
+    ("giou_ci", "gIoU 95% CI"),
+    ("hit_rate", "box on target"),
+    ("hit_rate_ci", "95% CI"),
+    ("chance_giou", "chance gIoU"),
+    ("chance_ciou", "chance cIoU"),
+    ("oracle_giou", "oracle gIoU"),
+)
+FAITH_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("faith_n", "n"),
+    ("faith_n_without_mentions", "no mention"),
+    ("faith_mentions_mean", "mentions / sample"),
+    ("faith_real", "real shapes %"),
+    ("faith_last_is_target", "last = target %"),
+    ("faith_n_with_mentions", "(n with a mention)"),
+    ("faith_last_is_target_hits", "last = target, on hits %"),
+    ("faith_n_hits", "(n hits)"),
+)
+
+
+MAIN_CELL = ' class="num-main"'
+
+
+def _rows_table(
+    cls: str, first: str, rows: Mapping[str, BucketResult], cols: Sequence[tuple[str, str]]
+) -> str:
+    head = f"<thead><tr><th>{esc(first)}</th>" + "".join(
+        f'<th data-col="{esc(k)}">{esc(h)}</th>' for k, h in cols
+    )
+    body = []
+    for name, b in rows.items():
+        cells = "".join(
+            f'<td data-col="{esc(k)}"{MAIN_CELL if k == "giou" else ""}>{esc(fmt_cell(k, getattr(b, k)))}</td>'
+            for k, _ in cols
+        )
+        cls_row = ' class="all"' if name == "all" else ""
+        body.append(f'<tr data-row="{esc(name)}"{cls_row}><td>{esc(name)}</td>{cells}</tr>')
+    return f'<div class="scroll"><table class="{esc(cls)}">{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def render_chance(report: EvalReport) -> str:
+    """The "against chance" section: per bucket and per query family, n, gIoU and the box-on-target hit
+    rate with their bootstrap intervals, the chance level and the oracle; then the exact faithfulness of
+    grounded mentions (shapes benchmarks). "" when there is nothing to show."""
+    names = shown_buckets(report)
+    buckets = {n: report.buckets[n] for n in names}
+    if not any(b.giou_ci or b.hit_n for b in buckets.values()):
+        return ""
+    chance = report.settings.get("chance") or {}
+    boot = report.settings.get("bootstrap") or {}
+    seg = chance.get("segmenter") if chance.get("computed") else None
+    caption = (
+        "Box on target: the predicted box hits the target (box IoU > 0.5, the reward's). Intervals: bootstrap "
+        f"95 % ({boot.get('n_resamples', 1000)} resamples, percentile). "
+        + (
+            f"Chance: each of the scene's shapes in turn, its exact box and centre given to the same segmenter "
+            f"({seg}), averaged: what picking a shape at random scores with perfect perception. Oracle: the "
+            "true box and points through that segmenter, its ceiling."
+            if seg
+            else "No chance level or oracle (not a shapes benchmark, or not computed)."
+        )
+    )
+    parts = [
+        '<section id="chance"><h2>Against chance</h2>',
+        f'<p class="caption">{esc(caption)}</p>',
+        _rows_table("chance", "bucket", buckets, CHANCE_COLUMNS),
+    ]
+    if report.families:
+        parts.append('<h3 style="text-transform:none">Per query family</h3>')
+        parts.append(_rows_table("families", "family", dict(sorted(report.families.items())), CHANCE_COLUMNS))
+    faith = {n: b for n, b in buckets.items() if b.faith_n}
+    if faith:
+        parts.append(
+            '<h3 style="text-transform:none">Faithfulness of the reasoning (exact, shapes benchmarks only)</h3>'
+        )
+        parts.append(
+            '<p class="caption">Grounded mentions ("red star [x1, y1, x2, y2]", the answer\'s frame) in the '
+            "reasoning, checked against the scene: real = the box is a shape of the named colour and kind; "
+            "last = target: the last mention is the target. A sample without a mention counts as not faithful.</p>"
+        )
+        parts.append(_rows_table("faithfulness", "bucket", faith, FAITH_COLUMNS))
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _length_text(tokens: float | None, unit: str) -> str:
@@ -342,6 +524,7 @@ def render_card(item: GalleryItem, unit: str) -> str:
 def render_gallery(gallery: Mapping[str, Sequence[GalleryItem]], unit: str, per_bucket: int) -> str:
     legend = (
         '<p class="legend">Prediction: <span class="sw" style="background:#ff4020;margin-left:4px"></span>mask '
+        "(outline and hatching, no tint: the shapes keep their colours) "
         '<span class="sw" style="background:#20e040"></span>box '
         '<span class="sw" style="background:#ffff00;border-radius:50%"></span>point 1 '
         '<span class="sw" style="background:#00c8ff;border-radius:50%"></span>point 2 '

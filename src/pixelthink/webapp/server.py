@@ -60,13 +60,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ModelSlot:
-    """One model of the app: its key (``a`` / ``b``), what to call it, and its pipeline."""
+    """One model of the app: its key (``a`` / ``b``), what to call it, and its pipeline.
+
+    ``embedded``: the model is the tiny one shipped in the package (a miniature for the shapes world): the
+    page then says so and points to how to run a real checkpoint."""
 
     key: str
     name: str
     spec: str
     pipeline: Any  # pixelthink.pipeline.Pipeline
     backend: str = "transformers"
+    embedded: bool = False
 
 
 # ------------------------------------------------------------------------------------------- schema
@@ -421,6 +425,7 @@ def create_app(
                     "name": m.name,
                     "backend": m.backend,
                     "resolution": m.pipeline.resolution,
+                    "embedded": m.embedded,
                 }
                 for m in models
             ],
