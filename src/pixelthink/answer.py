@@ -44,6 +44,7 @@ __all__ = [
     "THINKING_FORMAT_RE",
     "ParsedAnswer",
     "build_prompt",
+    "check_query_text",
     "extract_answer",
     "extract_think",
     "find_block",
@@ -99,6 +100,17 @@ def query_length_problem(query: object, max_chars: int | None = DEFAULT_MAX_QUER
             "(raise it with --max-query-chars)"
         )
     return None
+
+
+def check_query_text(query: str) -> None:
+    """Raise ``ValueError`` when ``query`` is not text UTF-8 can encode: a lone surrogate such as
+    ``"\\ud800"`` (legal in JSON, refused by tokenizers and by UTF-8 encoders)."""
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"query: character {exc.start} is a lone surrogate ({query[exc.start]!r}), not text"
+        ) from None
 
 
 def normalize_query(query: str) -> str:

@@ -14,7 +14,6 @@ import argparse
 import logging
 import re
 from pathlib import Path
-from typing import Any
 
 from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
 from pixelthink.commands.serve import add_server_arguments, limits_from_args
@@ -128,11 +127,10 @@ def handle(args: argparse.Namespace) -> int:
         max_query_chars=args.max_query_chars or None,
         batch_size=args.batch_size,
     )
-    import uvicorn
+    from pixelthink.httpsafety import run_server
 
     host = f"[{args.host}]" if ":" in args.host else args.host
     suffix = f"?token={limits.api_key}" if limits.api_key else ""
     print(f"pixelthink app: http://{host}:{args.port}/{suffix}  (API docs: /docs)", flush=True)
-    config: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": args.log_level}
-    uvicorn.run(app, **config)
+    run_server(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
