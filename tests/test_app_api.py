@@ -94,6 +94,7 @@ def test_models_examples_and_schema(app):
     assert [m["id"] for m in info["models"]] == ["a"]
     assert info["token_required"] is True and info["run_browser"] is False
     assert info["limits"]["max_pixels"] == 1_000_000 and info["limits"]["max_body_bytes"] == 2**20
+    assert info["segmenter"] == "grabcut" and info["limits"]["segmenter_max_pixels"] == 2_000_000
     assert TOKEN not in json.dumps(info)
     examples = httpx.get(f"{app}/v1/examples", headers=AUTH).json()["examples"]
     assert len(examples) == 2 and all(1 <= e["difficulty"] <= 10 and e["query"] for e in examples)

@@ -120,14 +120,19 @@ def test_queue_time_is_reported_apart_from_the_request(tmp_path, bench, server):
     assert sum(latency["queue"] for latency in latencies) > 0.19 * 4
 
 
+def _predict_cmd(bench: Path, out: Path, url: str, *extra: str) -> list[str]:
+    """`pixelthink predict` as a command line for a separate process (to be killed)."""
+    return [sys.executable, "-m", "pixelthink.cli", "predict", "--data", str(bench), "--out", str(out),
+            "--reasoner", url, "--model", "judge", "--resolution", "112", "--max-query-chars", "100",
+            "--no-progress", *extra]  # fmt: skip
+
+
 def test_kill_9_mid_stream_then_resume_writes_every_id_exactly_once(tmp_path, chat_server):
     n = 14
     bench = _bench(tmp_path / "b", images=7, queries=("the block", "the left part"))
     url, requests = chat_server(lambda payload: _answer(_prompt(payload)), delay=0.3)
     out = tmp_path / "p.jsonl"
-    cmd = [sys.executable, "-m", "pixelthink.cli", "predict", "--data", str(bench), "--out", str(out),
-           "--reasoner", url, "--model", "judge", "--resolution", "112", "--max-query-chars", "100",
-           "--concurrency", "2", "--seg-workers", "1", "--no-progress"]  # fmt: skip
+    cmd = _predict_cmd(bench, out, url, "--concurrency", "2", "--seg-workers", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300  # a new process imports a lot; the machine may be busy
     while time.monotonic() < deadline:
@@ -165,9 +170,7 @@ def test_kill_9_of_predict_ends_its_grabcut_workers(tmp_path, chat_server):
     bench = _bench(tmp_path / "b", images=7, queries=("the block", "the left part"))
     url, _ = chat_server(lambda payload: _answer(_prompt(payload)), delay=0.5)
     out = tmp_path / "p.jsonl"
-    cmd = [sys.executable, "-m", "pixelthink.cli", "predict", "--data", str(bench), "--out", str(out),
-           "--reasoner", url, "--model", "judge", "--resolution", "112", "--max-query-chars", "100",
-           "--concurrency", "1", "--seg-workers", "2", "--no-progress"]  # fmt: skip
+    cmd = _predict_cmd(bench, out, url, "--concurrency", "1", "--seg-workers", "2")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[psutil.Process] = []
     try:

@@ -39,9 +39,10 @@ __all__ = [
     "points_inside",
 ]
 
-#: Largest image GrabCut runs on at full size (2048 x 2048); larger ones are segmented on a scaled-down
-#: copy and the mask is scaled back up (``bench/bench_grabcut_pixels.py``: time and memory per size).
-GRABCUT_MAX_PIXELS = 2048 * 2048
+#: Largest image GrabCut runs on at full size (2 MP; benchmark images are rarely larger); larger ones are
+#: segmented on a scaled-down copy and the mask is scaled back up (``bench/bench_grabcut_pixels.py``:
+#: time and memory per size).
+GRABCUT_MAX_PIXELS = 2_000_000
 
 
 @runtime_checkable
@@ -202,7 +203,7 @@ class GrabCutSegmenter(BaseSegmenter):
 
     Large images: GrabCut's time and memory grow with the pixels (measured: 20 MP took 30 s and 4.7 GB,
     40 MP 67 s and 8.8 GB). An image of more than ``max_pixels`` (default
-    :data:`GRABCUT_MAX_PIXELS`, 2048 x 2048) is segmented on a copy scaled down to fit (area
+    :data:`GRABCUT_MAX_PIXELS`, 2 MP) is segmented on a copy scaled down to fit (area
     interpolation, the prompts scaled alike), and the mask is scaled back up to the original size
     (nearest neighbour), so the mask is as coarse as the scaled copy. ``max_pixels=None``: never scale.
     """

@@ -449,6 +449,8 @@ def create_app(
                 "max_pixels": limits.max_pixels,
                 "max_queue": limits.max_queue,
                 "max_query_chars": max_query_chars,
+                # GrabCut: larger images are segmented scaled down to this, the mask scaled back up
+                "segmenter_max_pixels": getattr(models[0].pipeline.segmenter, "max_pixels", None),
             },
             "token_required": limits.api_key is not None,
             "run_browser": run is not None,
