@@ -46,7 +46,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from PIL import Image
 
-from pixelthink.answer import check_query_text
+from pixelthink.answer import check_query
 from pixelthink.httpsafety import (
     DEFAULT_MAX_TOKENS_CAP,
     Gate,
@@ -89,6 +89,14 @@ def _decode_image(url: str, max_pixels: int | None) -> Image.Image:
         raise RequestError(str(exc), param="messages", status=413, code="image_too_large") from None
     except ImageDecodeError as exc:
         raise RequestError(f"cannot decode the image data URL: {exc}", param="messages") from None
+
+
+def _text(text: str, where: str) -> str:
+    """``text`` if it is text UTF-8 can encode (no lone surrogate such as ``"\\ud800"``), else a 400."""
+    try:
+        return check_query(text, None)
+    except ValueError as exc:
+        raise RequestError(f"{where}: {str(exc).removeprefix('query: ')}", param="messages") from None
 
 
 def _number(value: Any) -> bool:
@@ -144,11 +152,8 @@ def parse_chat_request(
             raise RequestError(f"messages[{i}] must be an object with a 'role'", param="messages")
         content = message.get("content")
         if isinstance(content, str):
-            try:
-                check_query_text(content)
-            except ValueError as exc:
-                raise RequestError(f"messages[{i}].content: {exc}", param="messages") from None
-            converted.append({"role": message["role"], "content": [{"type": "text", "text": content}]})
+            text = _text(content, f"messages[{i}].content")
+            converted.append({"role": message["role"], "content": [{"type": "text", "text": text}]})
             continue
         if not isinstance(content, list):
             raise RequestError(f"messages[{i}].content must be a string or a list of parts", param="messages")
@@ -156,11 +161,9 @@ def parse_chat_request(
         for j, part in enumerate(content):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text" and isinstance(part.get("text"), str):
-                try:
-                    check_query_text(part["text"])
-                except ValueError as exc:
-                    raise RequestError(f"messages[{i}].content[{j}].text: {exc}", param="messages") from None
-                parts.append({"type": "text", "text": part["text"]})
+                parts.append(
+                    {"type": "text", "text": _text(part["text"], f"messages[{i}].content[{j}].text")}
+                )
             elif kind == "image_url":
                 url = part.get("image_url")
                 url = url.get("url") if isinstance(url, dict) else url

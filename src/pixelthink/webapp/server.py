@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field
 
 from pixelthink.answer import (
     DEFAULT_MAX_QUERY_CHARS,  # longest query accepted; longer ones get 400
-    check_query_text,
+    check_query,
 )
 from pixelthink.httpsafety import (
     Gate,
@@ -271,7 +271,7 @@ def create_app(
                 400, f"query: {len(query)} characters, the limit is {max_query_chars}", param="query"
             )
         try:
-            check_query_text(query)
+            check_query(query, None)
         except ValueError as exc:
             raise HTTPError(400, str(exc), param="query") from None
         key = fields.get("model", "a") or "a"
