@@ -56,6 +56,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
 
 __all__ = [
+    "DEFAULT_APP_MAX_QUEUE",
     "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_QUEUE",
@@ -85,6 +86,9 @@ DEFAULT_MAX_TOKENS_CAP = 4096
 #: ``pixelthink predict``'s default ``--concurrency`` (:data:`pixelthink.streaming.DEFAULT_CONCURRENCY`),
 #: so that a default ``predict`` against a default ``serve`` is not refused.
 DEFAULT_MAX_QUEUE = 64
+#: ``pixelthink app``'s default: its requests hold decoded uploads (up to 40 MP, 120 MB each) while they
+#: wait, so 32 of them bound that memory to 3.8 GB (nothing sends it 64 requests at once by default).
+DEFAULT_APP_MAX_QUEUE = 32
 #: Default seconds a client has to send its whole request body (408 and the connection closed after).
 DEFAULT_BODY_TIMEOUT_S = 10.0
 #: Most bytes read and discarded from a refused request's body before the refusal is sent.

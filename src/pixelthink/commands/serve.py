@@ -17,9 +17,12 @@ logger = logging.getLogger(__name__)
 TOKEN_ENV = "PIXELTHINK_TOKEN"
 
 
-def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, pixels: bool = True) -> None:
+def add_server_arguments(
+    parser: argparse.ArgumentParser, *, port: int, pixels: bool = True, max_queue: int | None = None
+) -> None:
     """Bind address, token and limits: the options ``serve`` and ``app`` share (``pixels=False`` when
-    the command already has ``--max-pixels`` from :func:`~pixelthink.commands._options.add_limit_arguments`)."""
+    the command already has ``--max-pixels`` from :func:`~pixelthink.commands._options.add_limit_arguments`;
+    ``max_queue``: the default of ``--max-queue``, else :data:`~pixelthink.httpsafety.DEFAULT_MAX_QUEUE`)."""
     from pixelthink.httpsafety import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE
     from pixelthink.images import DEFAULT_MAX_PIXELS
 
@@ -59,11 +62,11 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, pixels: 
     group.add_argument(
         "--max-queue",
         type=int,
-        default=DEFAULT_MAX_QUEUE,
+        default=max_queue or DEFAULT_MAX_QUEUE,
         metavar="N",
         help="requests admitted at once, running or waiting (a request is admitted once its body has "
-        "arrived); more get 429 with Retry-After (default: %(default)d, pixelthink predict's default "
-        "--concurrency)",
+        "arrived); more get 429 with Retry-After (default: %(default)d"
+        + (", pixelthink predict's default --concurrency)" if max_queue is None else ")"),
     )
     group.add_argument(
         "--body-timeout",

@@ -44,6 +44,7 @@ from pixelthink.answer import (
     check_query,
 )
 from pixelthink.httpsafety import (
+    DEFAULT_APP_MAX_QUEUE,
     Gate,
     HTTPError,
     ServerLimits,
@@ -221,7 +222,7 @@ def create_app(
         raise ValueError("the app needs at least one model")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    limits = limits or ServerLimits(query_token=True)
+    limits = limits or ServerLimits(max_queue=DEFAULT_APP_MAX_QUEUE, query_token=True)
     slots = {m.key: m for m in models}
     by_name = {e.name: e for e in examples or []}
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelthink-app")
