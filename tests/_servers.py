@@ -109,3 +109,15 @@ def read_status(sock: socket.socket, timeout: float) -> tuple[int, bytes]:
         data += chunk
     sock.close()
     return int(data.split(b" ", 2)[1]), data
+
+
+def expect_body_timeouts(sockets: list[socket.socket], timeout: float = 120.0) -> None:
+    """Each of ``sockets`` (from :func:`open_slow_bodies`) gets a 408 ``body_timeout`` reply and is
+    closed by the server within ``timeout`` seconds; all are closed here in any case."""
+    try:
+        for sock in sockets:
+            status, raw = read_status(sock, timeout=timeout)
+            assert status == 408 and b"body_timeout" in raw, raw
+    finally:
+        for sock in sockets:
+            sock.close()

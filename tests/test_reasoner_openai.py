@@ -255,7 +255,8 @@ def test_timeout_is_a_deadline_for_a_trickling_server():
 def test_busy_server_429_shrinks_the_window_and_does_not_use_up_retries():
     """Issue 26 item 11: HTTP 429 is a signal to send fewer requests at once, not a failure: with no
     retries for errors at all (max_retries=0), every request still succeeds against a server that
-    takes 2 at a time and answers 429 with Retry-After to the others; the client's window shrinks."""
+    takes 2 at a time and answers 429 with Retry-After to the others (the window's halving and
+    growth are checked in the next test)."""
     capacity = 2
     lock = threading.Lock()
     state = {"inflight": 0, "busy": 0, "ok": 0}
