@@ -76,3 +76,48 @@ def png_bytes(width: int, height: int, color: tuple[int, int, int] = (40, 120, 2
     buf = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def open_slow_bodies(
+    url: str, path: str, count: int, headers: dict[str, str] | None = None
+) -> list[socket.socket]:
+    """``count`` connections to ``url`` (``http://127.0.0.1:PORT``) that send a POST's headers
+    announcing 1000 bytes of body, then 8 bytes of it, then nothing (a slow or stalled client)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: 1000\r\n{extra}\r\n"
+    ).encode() + b'{"query"'
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(request)
+        sockets.append(sock)
+    return sockets
+
+
+def read_status(sock: socket.socket, timeout: float) -> tuple[int, bytes]:
+    """``(status, raw reply)`` of the HTTP reply on ``sock``, read until the server closes it;
+    raises ``TimeoutError`` when nothing more arrives within ``timeout`` seconds."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    return int(data.split(b" ", 2)[1]), data
+
+
+def expect_body_timeouts(sockets: list[socket.socket], timeout: float = 120.0) -> None:
+    """Each of ``sockets`` (from :func:`open_slow_bodies`) gets a 408 ``body_timeout`` reply and is
+    closed by the server within ``timeout`` seconds; all are closed here in any case."""
+    try:
+        for sock in sockets:
+            status, raw = read_status(sock, timeout=timeout)
+            assert status == 408 and b"body_timeout" in raw, raw
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -20,7 +20,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import numpy as np
 import pytest
-from _servers import free_port, png_bytes, png_header_only, start_server, stop_server
+from _servers import (
+    expect_body_timeouts,
+    free_port,
+    open_slow_bodies,
+    png_bytes,
+    png_header_only,
+    start_server,
+    stop_server,
+)
 from PIL import Image
 
 from pixelthink.masks import decode_rle
@@ -87,6 +95,7 @@ def test_models_examples_and_schema(app):
     assert info["models"][0]["embedded"] is True  # the shipped tiny model: the page says it is a miniature
     assert info["token_required"] is True and info["run_browser"] is False
     assert info["limits"]["max_pixels"] == 1_000_000 and info["limits"]["max_body_bytes"] == 2**20
+    assert info["segmenter"] == "grabcut" and info["limits"]["segmenter_max_pixels"] == 2_000_000
     assert TOKEN not in json.dumps(info)
     examples = httpx.get(f"{app}/v1/examples", headers=AUTH).json()["examples"]
     assert len(examples) == 2 and all(1 <= e["difficulty"] <= 10 and e["query"] for e in examples)
@@ -161,6 +170,13 @@ BAD_REQUESTS = [
     ({"json": {"image": _b64(png_bytes(8, 8)), "example": "shapes-1", "query": "x"}}, 400, "exactly one"),
     ({"json": {"example": "../../../etc/passwd", "query": "x"}}, 400, "example: expected one of"),
     ({"json": {"image": _b64(png_bytes(8, 8)), "query": "x", "model": "b"}}, 400, "model"),
+    ({"json": {"image": _b64(png_bytes(8, 8)), "query": "x", "model": ["a"]}}, 400, "model"),  # issue 26
+    ({"json": {"image": _b64(png_bytes(8, 8)), "query": "x", "model": {"a": 1}}}, 400, "model"),
+    (  # a lone surrogate, legal in JSON: this request's 400 (issue 26, item 2)
+        {"content": b'{"example": "shapes-1", "query": "the \\ud800 one"}', "headers": AUTH},
+        400,
+        "surrogate",
+    ),
     ({"json": {"image": _b64(png_bytes(8, 8)), "query": "x", "mask_png": "maybe"}}, 400, "true or false"),
     ({"json": {"image": "not base64 !!", "query": "x"}}, 400, "not valid base64"),
     ({"json": {"image": _b64(b"GIF89a but not really"), "query": "x"}}, 400, "cannot decode"),
@@ -246,6 +262,8 @@ ANSWER = '<think>the red one is left</think><answer>{"bbox": [10, 10, 40, 40], "
 
 HELD = threading.Event()  # the scripted model received a "hold" query
 RELEASE = threading.Event()  # ... and may answer it
+PAUSED = threading.Event()  # the same for a "pause" query
+RESUME = threading.Event()
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +272,11 @@ def slow_app(scripted_server):
         if "hold" in prompt:
             HELD.set()
             RELEASE.wait(timeout=300)
+        if "pause" in prompt:
+            PAUSED.set()
+            RESUME.wait(timeout=300)
+        if "poison" in prompt:
+            raise RuntimeError("the scripted model breaks on this query")  # the connection is dropped
         time.sleep(0.4)  # a slow model, so that a burst fills the queue
         return "I refuse to answer" if "garbage" in prompt else ANSWER
 
@@ -261,6 +284,7 @@ def slow_app(scripted_server):
     port = free_port()
     cmd = [sys.executable, "-m", "pixelthink.cli", "app", "--reasoner", f"{upstream}?model=scripted",
            "--resolution", "native", "--segmenter", "box", "--port", str(port), "--max-queue", "3",
+           "--max-retries", "0",
            "--examples", "0", "--log-level", "warning"]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     proc = start_server(cmd, f"{url}/health")
@@ -288,18 +312,21 @@ def test_unusable_model_answer_is_200_with_the_failure(slow_app):
     assert result["response"] == "I refuse to answer" and not np.any(decode_rle(result["mask"]))
 
 
+def _health(url: str) -> dict:
+    return httpx.get(f"{url}/health", timeout=60).json()
+
+
+def _until(condition) -> None:
+    deadline = time.monotonic() + 300
+    while not condition():
+        assert time.monotonic() < deadline, "the app did not get there within 300 s"
+        time.sleep(0.05)
+
+
 def test_waiting_requests_are_answered_as_one_batch(slow_app):
     """While the model holds one request, two more wait; released, they are answered as one batch."""
     body = {"image": _b64(png_bytes(64, 64)), "query": "the red one"}
-
-    def health() -> dict:
-        return httpx.get(f"{slow_app}/health", timeout=60).json()
-
-    def until(condition) -> None:
-        deadline = time.monotonic() + 300
-        while not condition():
-            assert time.monotonic() < deadline, "the app did not get there within 300 s"
-            time.sleep(0.05)
+    health, until = (lambda: _health(slow_app)), _until
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         first = pool.submit(_post, slow_app, json=body | {"query": "hold it"}, headers={})
@@ -328,3 +355,41 @@ def test_burst_gets_429_with_retry_after_and_the_server_recovers(slow_app):
             assert r.json()["error"]["code"] == "queue_full"
     assert elapsed < 240  # a loose bound (shared machines): admitted requests only, no backlog
     assert _post(slow_app, json=body, headers={}).status_code == 200
+
+
+def test_a_failing_request_fails_alone_not_its_batch(slow_app):
+    """Issue 26 item 2: one request that breaks the model fails alone (502, with an error id and no
+    details); the requests batched with it are answered."""
+    body = {"image": _b64(png_bytes(64, 64)), "query": "the red one"}
+    queries = ["poison pill", "the red one"]  # with the paused one: the 3 places of --max-queue 3
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        first = pool.submit(_post, slow_app, json=body | {"query": "pause it"}, headers={})
+        _until(PAUSED.is_set)  # the model is busy: the next two wait and form one batch
+        others = [pool.submit(_post, slow_app, json=body | {"query": q}, headers={}) for q in queries]
+        _until(lambda: _health(slow_app)["waiting"] == 2)
+        RESUME.set()
+        responses = [first.result(), *(f.result() for f in others)]
+    assert [r.status_code for r in responses] == [200, 502, 200], [r.text for r in responses]
+    assert responses[2].json()["bbox"] == [10.0, 10.0, 40.0, 40.0]
+    error = _error(responses[1], 502, "error id")
+    assert error["code"] == "model_error"
+    assert "127.0.0.1" not in error["message"] and "/" not in error["message"]  # no URL, no path
+
+
+def test_slow_bodies_do_not_take_queue_slots(slow_app):
+    """Issue 26 item 3: connections that send headers and 8 bytes of body and then nothing do not hold
+    places in the queue (--max-queue 3 here); they get 408 when the body timeout (10 s) has passed."""
+    slow = open_slow_bodies(slow_app, "/v1/segment", 4)
+    body = {"image": _b64(png_bytes(20, 20)), "query": "the red one"}
+    response = _post(slow_app, json=body, headers={})
+    expect_body_timeouts(slow)
+    assert response.status_code == 200, response.text
+    assert _post(slow_app, json=body, headers={}).status_code == 200
+
+
+def test_docs_page_works_offline(app):
+    """Issue 26 item 13: /docs loads nothing from elsewhere (FastAPI's loads Swagger UI from a CDN)."""
+    page = httpx.get(f"{app}/docs?token={TOKEN}", timeout=60)
+    assert page.status_code == 200 and "/v1/segment" in page.text
+    assert "http://" not in page.text and "https://" not in page.text and "<script" not in page.text
+    assert f"openapi.json?token={TOKEN}" in page.text

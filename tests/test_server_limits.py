@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
+import json
+import socket
 import sys
 import threading
+import urllib.error
+import urllib.request
 
 import httpx
 import pytest
-from _servers import free_port, png_bytes, png_header_only, start_server, stop_server
+from _servers import (
+    expect_body_timeouts,
+    free_port,
+    open_slow_bodies,
+    png_bytes,
+    png_header_only,
+    read_status,
+    start_server,
+    stop_server,
+)
 
 NAME = "tiny-qwen"
 TOKEN = "s3cret-token"
@@ -194,3 +208,151 @@ def test_gate_rejects_past_capacity_with_retry_after():
 
     status, retry = asyncio.run(scenario())
     assert status == 429 and int(retry) >= 1
+
+
+# ------------------------------------------------------------------------------ issue 26 (round 2)
+def _raw_chat(text_json: str) -> bytes:
+    """A chat body whose text part is ``text_json``, a JSON string literal written by hand (so that it
+    can hold escapes a Python str cannot encode, such as a lone surrogate)."""
+    body = json.dumps(_chat()).replace('"the box"', text_json)
+    assert text_json in body
+    return body.encode()
+
+
+def test_lone_surrogate_fails_only_its_own_request(plain):
+    """Item 2: a text with a lone surrogate ("\\ud800", legal JSON) is that request's 400; the 7 good
+    requests sent with it are answered (they got 500 with it in their batch)."""
+    bad = _raw_chat('"the box \\ud800"')
+    headers = {"Content-Type": "application/json"}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(_post, plain, content=bad, headers=headers)]
+        futures += [pool.submit(_post, plain, json=_chat(max_tokens=2), headers={}) for _ in range(7)]
+        responses = [f.result() for f in futures]
+    error = _assert_error(responses[0], 400, "surrogate")
+    assert error["param"] == "messages"
+    assert [r.status_code for r in responses[1:]] == [200] * 7, [r.text for r in responses[1:]]
+
+
+def test_slow_bodies_do_not_take_queue_slots(plain):
+    """Item 3: connections that send headers and a few bytes of body, then nothing, do not hold places
+    in the queue (65: more than the default --max-queue), and get 408 when the body timeout passes."""
+    slow = open_slow_bodies(plain, "/v1/chat/completions", 65)
+    response = _post(plain, json=_chat(max_tokens=2), headers={})
+    expect_body_timeouts(slow)
+    assert response.status_code == 200, response.text
+    _alive(plain, headers={})
+
+
+def test_413_reaches_a_client_that_sends_its_whole_body_first(serve):
+    """Item 12: urllib sends the whole body before it reads; the 413 must reach it (not a reset)."""
+    body = json.dumps(_chat() | {"padding": "x" * (4 * 2**20)}).encode()
+    request = urllib.request.Request(
+        f"{serve}/v1/chat/completions", data=body, headers=AUTH | {"Content-Type": "application/json"}
+    )
+    for _ in range(3):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=300)
+        assert info.value.code == 413
+        assert json.loads(info.value.read())["error"]["code"] == "request_too_large"
+    _alive(serve)
+
+
+def test_malformed_http_gets_a_json_400(plain):
+    """Item 13: what uvicorn refuses itself (not HTTP at all) is answered in JSON too."""
+    host, port = plain.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+        status, raw = read_status(sock, timeout=60)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert status == 400 and b"application/json" in head.lower(), raw
+    assert set(json.loads(body)["error"]) == {"message", "type", "param", "code"}
+
+
+def test_docs_page_works_offline(plain):
+    """Item 13: /docs loads nothing from elsewhere (FastAPI's page loads Swagger UI from a CDN)."""
+    page = httpx.get(f"{plain}/docs", timeout=60)
+    assert page.status_code == 200 and "/v1/chat/completions" in page.text and "openapi.json" in page.text
+    assert "http://" not in page.text and "https://" not in page.text and "<script" not in page.text
+    assert httpx.get(f"{plain}/redoc", timeout=60).status_code == 404
+
+
+def test_defaults_fit_each_other():
+    """Item 11: a default `predict` (its --concurrency) against a default `serve` (its --max-queue) is
+    not refused: the queue admits every request the client keeps in flight."""
+    from pixelthink.cli import build_parser
+    from pixelthink.httpsafety import DEFAULT_MAX_QUEUE
+    from pixelthink.streaming import DEFAULT_CONCURRENCY
+
+    parser = build_parser()
+    predict = parser.parse_args(["predict", "--data", "d", "--out", "o.jsonl", "--reasoner", "r"])
+    serve = parser.parse_args(["serve", "m"])
+    assert predict.concurrency == DEFAULT_CONCURRENCY <= serve.max_queue == DEFAULT_MAX_QUEUE
+    assert serve.body_timeout > 0
+
+
+def test_retry_after_is_the_time_the_queue_takes_to_drain(monkeypatch):
+    """Item 11: Retry-After said 15 s while the queue drained in 2.5 s: it counted each request's wait
+    in the queue as service time. With the model's time per request observed, it is the drain time."""
+    import pixelthink.httpsafety as hs
+
+    clock = [0.0]
+    monkeypatch.setattr(hs.time, "monotonic", lambda: clock[0])
+    gate = hs.Gate(8)
+    for _ in range(3):  # rounds of 8 requests admitted together, served one after another, 0.5 s each
+        started = [gate.enter() for _ in range(8)]
+        for t in started:
+            clock[0] += 0.5
+            gate.observe(0.5)
+            gate.leave(t)
+    started = [gate.enter() for _ in range(8)]
+    with pytest.raises(hs.HTTPError) as info:
+        gate.enter()
+    assert int(info.value.headers["Retry-After"]) <= 5  # 8 x 0.5 s = 4 s to drain (1 s rounding)
+
+
+def test_batch_failure_is_retried_one_request_at_a_time():
+    """Item 2: when a batched generation fails, each request is tried alone: only the one that fails
+    alone gets the error."""
+    import asyncio
+
+    from pixelthink.models.server import _Batcher
+
+    calls: list[list[str]] = []
+
+    class Reasoner:
+        def frame_for(self, w, h):
+            class Frame:
+                def image_to_model(self, image):
+                    return image
+
+            return Frame()
+
+        def generate_chat(self, messages, images, frames, **kwargs):
+            texts = [m[0]["content"][0]["text"] for m in messages]
+            calls.append(texts)
+            if "poison" in texts:
+                raise RuntimeError("a bad input broke the batch")
+            return [f"out:{t}" for t in texts]
+
+    class Request:
+        def __init__(self, text):
+            self.messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+            self.image = type("Image", (), {"size": (4, 4)})()
+            self.key = (None, None, None)
+            self.top_logprobs = 0
+            self.max_tokens = self.temperature = self.top_p = None
+
+    async def scenario():
+        batcher = _Batcher(Reasoner(), batch_size=8, wait_s=0.05)
+        batcher.start()
+        try:
+            return await asyncio.gather(
+                *(batcher.submit(Request(t)) for t in ("a", "poison", "b")), return_exceptions=True
+            )
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(scenario())
+    assert results[0] == "out:a" and results[2] == "out:b"
+    assert isinstance(results[1], RuntimeError)
+    assert calls == [["a", "poison", "b"], ["a"], ["poison"], ["b"]]

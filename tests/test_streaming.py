@@ -4,6 +4,7 @@ reported apart, and crash safety (kill -9 mid-run, re-run: every id exactly once
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -119,14 +120,19 @@ def test_queue_time_is_reported_apart_from_the_request(tmp_path, bench, server):
     assert sum(latency["queue"] for latency in latencies) > 0.19 * 4
 
 
+def _predict_cmd(bench: Path, out: Path, url: str, *extra: str) -> list[str]:
+    """`pixelthink predict` as a command line for a separate process (to be killed)."""
+    return [sys.executable, "-m", "pixelthink.cli", "predict", "--data", str(bench), "--out", str(out),
+            "--reasoner", url, "--model", "judge", "--resolution", "112", "--max-query-chars", "100",
+            "--no-progress", *extra]  # fmt: skip
+
+
 def test_kill_9_mid_stream_then_resume_writes_every_id_exactly_once(tmp_path, chat_server):
     n = 14
     bench = _bench(tmp_path / "b", images=7, queries=("the block", "the left part"))
     url, requests = chat_server(lambda payload: _answer(_prompt(payload)), delay=0.3)
     out = tmp_path / "p.jsonl"
-    cmd = [sys.executable, "-m", "pixelthink.cli", "predict", "--data", str(bench), "--out", str(out),
-           "--reasoner", url, "--model", "judge", "--resolution", "112", "--max-query-chars", "100",
-           "--concurrency", "2", "--seg-workers", "1", "--no-progress"]  # fmt: skip
+    cmd = _predict_cmd(bench, out, url, "--concurrency", "2", "--seg-workers", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300  # a new process imports a lot; the machine may be busy
     while time.monotonic() < deadline:
@@ -154,6 +160,48 @@ def test_kill_9_mid_stream_then_resume_writes_every_id_exactly_once(tmp_path, ch
     # image and the over-long query)
     missing = [i for i in expected if i not in before and i not in ("corrupt", "long")]
     assert len(requests) - asked_before == len(missing)
+
+
+def test_kill_9_of_predict_ends_its_grabcut_workers(tmp_path, chat_server):
+    """Issue 26 item 6: the GrabCut worker processes exit when `predict` is killed with -9 (one left by
+    a kill -9 was found alive 56 minutes later, blocked on a pipe)."""
+    import psutil
+
+    bench = _bench(tmp_path / "b", images=7, queries=("the block", "the left part"))
+    url, _ = chat_server(lambda payload: _answer(_prompt(payload)), delay=0.5)
+    out = tmp_path / "p.jsonl"
+    cmd = _predict_cmd(bench, out, url, "--concurrency", "1", "--seg-workers", "2")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 300  # a new process imports a lot; the machine may be busy
+        while len(workers) < 2 or not (out.is_file() and out.read_bytes().count(b"\n") >= 2):
+            assert proc.poll() is None, "predict exited before it was killed"
+            assert time.monotonic() < deadline, "predict made no progress within 300 s"
+            with contextlib.suppress(psutil.Error):
+                workers = [
+                    c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())
+                ]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 120
+
+        def alive(worker: psutil.Process) -> bool:
+            try:
+                return worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return False
+
+        while any(alive(w) for w in workers):
+            assert time.monotonic() < deadline, "the GrabCut workers outlived their killed parent by 120 s"
+            time.sleep(0.1)
+    finally:
+        for w in workers:  # do not leave them behind when the test fails
+            with contextlib.suppress(psutil.Error):
+                w.kill()
+        if proc.poll() is None:
+            proc.kill()
 
 
 # ------------------------------------------------------------------------------ Python API

@@ -6,9 +6,16 @@ One place for what a server exposed to untrusted clients must hold, so both serv
 * **Errors**: every error is a JSON body in OpenAI's format,
   ``{"error": {"message", "type", "param", "code"}}`` (:func:`error_response`), also for unknown
   routes, wrong methods, validation errors, JSON nested too deeply (``RecursionError``) and
-  unexpected exceptions (500). Nothing answers in plain text.
-* **Body size**: a request body larger than ``max_body_bytes`` gets 413 (from ``Content-Length``
-  before anything is read, or while a chunked body streams in).
+  unexpected exceptions (500), and malformed HTTP that uvicorn itself refuses (:func:`run_server`).
+  Nothing answers in plain text. A 500 / 502 body says what failed in a few words and an error id;
+  the details (paths, tracebacks) go to the server log under that id (:func:`internal_error`).
+* **Body first, with a deadline**: the whole request body is read (at most ``max_body_bytes``, within
+  ``body_timeout_s`` seconds) before any route runs, so a request takes its place in the queue only once
+  its body has arrived; a body that does not arrive in time gets 408 and the connection is closed.
+* **Body size**: a request body larger than ``max_body_bytes`` gets 413 (from ``Content-Length``, or
+  while a chunked body streams in). Before a refusal (413, 401) the server reads and discards what the
+  client sends, up to a bound (:data:`DRAIN_BYTES`, ``body_timeout_s``), as common servers do, so that
+  clients that send the whole body before reading (Python's urllib) see the answer, not a reset.
 * **Token**: with a token, every request must send ``Authorization: Bearer TOKEN`` (or, where the
   server allows it, ``?token=TOKEN`` in the URL, for pages and ``<img>`` links); else 401.
   Compared in constant time.
@@ -18,7 +25,8 @@ One place for what a server exposed to untrusted clients must hold, so both serv
 * **No fetching**: image fields take inline bytes only (base64 or a ``data:`` URL); a URL or a
   server path is refused with 400 and never fetched or opened (:func:`decode_base64_image`).
 * **Bounded queue**: :class:`Gate` admits at most ``max_queue`` requests (running or waiting); one more
-  gets 429 with a ``Retry-After`` estimated from recent service times.
+  gets 429 with a ``Retry-After`` estimated from recent service times (time at the model, not time
+  spent waiting in the queue).
 * **Exposure**: :func:`exposure_warning` is the loud warning printed when a server binds a
   non-loopback address without a token.
 """
@@ -32,8 +40,10 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import logging
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,11 +51,13 @@ from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
 
 __all__ = [
+    "DEFAULT_APP_MAX_QUEUE",
+    "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_QUEUE",
     "DEFAULT_MAX_TOKENS_CAP",
@@ -58,16 +70,29 @@ __all__ = [
     "error_response",
     "exposure_warning",
     "install",
+    "internal_error",
     "is_loopback",
     "read_json",
+    "run_server",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Default request-body limit: 25 MiB (a 40 MP PNG rarely exceeds it; base64 adds a third).
 DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
 #: Default cap on the ``max_tokens`` a request to ``pixelthink serve`` may ask for.
 DEFAULT_MAX_TOKENS_CAP = 4096
-#: Default number of requests admitted at once (running + waiting); one more gets 429.
-DEFAULT_MAX_QUEUE = 32
+#: Default number of requests admitted at once (running + waiting); one more gets 429. Equal to
+#: ``pixelthink predict``'s default ``--concurrency`` (:data:`pixelthink.streaming.DEFAULT_CONCURRENCY`),
+#: so that a default ``predict`` against a default ``serve`` is not refused.
+DEFAULT_MAX_QUEUE = 64
+#: ``pixelthink app``'s default: its requests hold decoded uploads (up to 40 MP, 120 MB each) while they
+#: wait, so 32 of them bound that memory to 3.8 GB (nothing sends it 64 requests at once by default).
+DEFAULT_APP_MAX_QUEUE = 32
+#: Default seconds a client has to send its whole request body (408 and the connection closed after).
+DEFAULT_BODY_TIMEOUT_S = 10.0
+#: Most bytes read and discarded from a refused request's body before the refusal is sent.
+DRAIN_BYTES = 32 * 1024 * 1024
 
 _TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
@@ -80,6 +105,7 @@ class ServerLimits:
         max_body_bytes: largest request body accepted (413 above).
         max_pixels: largest decoded image, width x height (413 above; None/0 = no limit).
         max_queue: requests admitted at once, running or waiting (429 above).
+        body_timeout_s: seconds to receive the whole request body (408 after).
         api_key: the token every request must carry, or None (no authentication).
         query_token: also accept the token as ``?token=`` in the URL (pages, image links).
     """
@@ -87,6 +113,7 @@ class ServerLimits:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     max_queue: int = DEFAULT_MAX_QUEUE
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     api_key: str | None = None
     query_token: bool = False
 
@@ -95,6 +122,8 @@ class ServerLimits:
             raise ValueError(f"max body size must be >= 1 byte, got {self.max_body_bytes}")
         if self.max_queue < 1:
             raise ValueError(f"max queue must be >= 1, got {self.max_queue}")
+        if not self.body_timeout_s > 0:
+            raise ValueError(f"body timeout must be > 0 seconds, got {self.body_timeout_s}")
         if self.max_pixels is not None and self.max_pixels < 0:
             raise ValueError(f"max pixels must be >= 0, got {self.max_pixels}")
         if self.api_key is not None and not self.api_key.strip():
@@ -174,7 +203,8 @@ class _BodyTooLarge(HTTPError):
 
 
 class GuardMiddleware:
-    """Pure ASGI middleware: token check and request-body limit, before any route runs."""
+    """Pure ASGI middleware, before any route runs: the token check, then the whole request body read
+    (at most ``max_body_bytes``, within ``body_timeout_s``) and handed to the route from memory."""
 
     def __init__(self, app: Callable[..., Awaitable[None]], limits: ServerLimits) -> None:
         self.app = app
@@ -184,6 +214,7 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers", []))
         if not _authorized(scope, self.limits):
             how = "Authorization: Bearer TOKEN" + (" or ?token=TOKEN" if self.limits.query_token else "")
             response = error_response(
@@ -192,40 +223,99 @@ class GuardMiddleware:
                 code="invalid_api_key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-            await response(scope, receive, send)
+            await self._refuse(response, headers, scope, receive, send)
             return
         limit = self.limits.max_body_bytes
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    await error_response(400, "Content-Length is not an integer")(scope, receive, send)
-                    return
-                if declared > limit:
-                    await error_response(413, str(_BodyTooLarge(limit)), code="request_too_large")(
-                        scope, receive, send
-                    )
-                    return
-        received = 0
+        too_large = error_response(413, str(_BodyTooLarge(limit)), code="request_too_large")
+        if b"content-length" in headers:
+            try:
+                declared = int(headers[b"content-length"])
+            except ValueError:
+                await self._refuse(
+                    error_response(400, "Content-Length is not an integer"), headers, scope, receive, send
+                )
+                return
+            if declared > limit:
+                await self._refuse(too_large, headers, scope, receive, send)
+                return
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                body = await _read_body(receive, limit)
+        except TimeoutError:
+            message = (
+                f"the request body did not arrive within {self.limits.body_timeout_s:g} s "
+                "(the server's --body-timeout)"
+            )
+            await error_response(408, message, code="body_timeout", headers={"Connection": "close"})(
+                scope, receive, send
+            )
+            return
+        if body is None:  # the client went away
+            return
+        if len(body) > limit:
+            await self._refuse(too_large, headers, scope, receive, send)
+            return
+        replayed = False
 
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge(limit)
-            return message
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()  # after the body: waits for the client to disconnect
 
-        await self.app(scope, limited_receive, send)
+        await self.app(scope, replay, send)
+
+    async def _refuse(
+        self,
+        response: Response,
+        headers: Mapping[bytes, bytes],
+        scope: dict,
+        receive: Callable,
+        send: Callable,
+    ) -> None:
+        """Send ``response`` and close the connection, after reading and discarding what the client
+        sends of its body (up to :data:`DRAIN_BYTES`, within ``body_timeout_s``), so that a client that
+        sends its whole body before reading the answer gets the answer rather than a reset connection.
+        A client that waits for ``100 Continue`` has sent nothing: nothing to drain."""
+        if headers.get(b"expect", b"").lower() != b"100-continue":
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.limits.body_timeout_s):
+                    await _read_body(receive, DRAIN_BYTES, keep=False)
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+async def _read_body(receive: Callable, limit: int, *, keep: bool = True) -> bytearray | None:
+    """The request body, read until it ends or has grown past ``limit`` bytes (then what was read,
+    longer than ``limit``); None when the client disconnected. ``keep=False`` discards it (draining)."""
+    body = bytearray()
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if keep:
+            body += chunk
+        if not message.get("more_body", False) or received > limit:
+            return body
 
 
 def install(app: Any, limits: ServerLimits) -> None:
-    """Add the guard middleware and JSON error handlers for every error to a FastAPI ``app``."""
+    """Add the guard middleware, JSON error handlers for every error and the offline ``/docs`` page to
+    a FastAPI ``app`` (created with ``docs_url=None, redoc_url=None``: FastAPI's pages load Swagger UI
+    and ReDoc from a CDN)."""
     from fastapi.exceptions import RequestValidationError
 
     app.add_middleware(GuardMiddleware, limits=limits)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(
+            _docs_page(app.openapi(), request.url.query), headers={"Cache-Control": "no-store"}
+        )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPError)
@@ -251,13 +341,80 @@ def install(app: Any, limits: ServerLimits) -> None:
         return error_response(400, "request JSON is nested too deeply")
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        return error_response(500, f"internal error: {type(exc).__name__}")
+        error = internal_error(500, "internal error", exc)
+        return error_response(error.status, error.message, code=error.code)
 
     app.add_exception_handler(HTTPError, on_http_error)
     app.add_exception_handler(StarletteHTTPException, on_starlette)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(RecursionError, on_recursion)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def internal_error(status: int, what: str, exc: BaseException) -> HTTPError:
+    """A 500 / 502 that tells the client ``what`` failed, the exception's type and an error id, and
+    nothing else (no message, which may hold server paths); the details go to the server log under
+    that id."""
+    error_id = uuid.uuid4().hex[:12]
+    logger.error("%s (error id %s)", what, error_id, exc_info=(type(exc), exc, exc.__traceback__))
+    return HTTPError(
+        status,
+        f"{what}: {type(exc).__name__} (error id {error_id}; the details are in the server log)",
+        code="model_error" if status == 502 else "internal_error",
+    )
+
+
+def run_server(app: Any, *, host: str, port: int, log_level: str) -> None:
+    """``uvicorn.run`` with the h11 protocol answering malformed HTTP with a JSON 400 too (uvicorn's own
+    answer is plain text)."""
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class JSONErrorH11Protocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            import h11
+
+            body = json.dumps(error_body(400, f"malformed HTTP request: {msg}")).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (
+                h11.Response(status_code=400, headers=headers),
+                h11.Data(data=body),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level, http=JSONErrorH11Protocol)
+
+
+def _docs_page(schema: Mapping[str, Any], query: str) -> str:
+    """A self-contained HTML page listing the API's endpoints (no scripts, nothing loaded from elsewhere)."""
+    from html import escape
+
+    rows = []
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            text = operation.get("summary") or operation.get("description") or ""
+            rows.append(
+                f"<tr><td><code>{escape(method.upper())}</code></td><td><code>{escape(path)}</code></td>"
+                f"<td>{escape(text.strip().splitlines()[0] if text.strip() else '')}</td></tr>"
+            )
+    info = schema.get("info", {})
+    link = "openapi.json" + (f"?{escape(query)}" if query else "")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{escape(str(info.get('title', 'API')))}</title></head><body>"
+        f"<h1>{escape(str(info.get('title', 'API')))}</h1>"
+        f"<p>The OpenAPI schema: <a href='{link}'>openapi.json</a> (load it into any OpenAPI viewer). "
+        'Every error is a JSON body <code>{"error": {"message", "type", "param", "code"}}</code>.'
+        "</p><table border='1' cellpadding='4'><tr><th>method</th><th>path</th><th>what</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
 
 
 # --------------------------------------------------------------------------------------- request body
@@ -323,8 +480,11 @@ class Gate:
 
     ``async with gate.slot():`` (or :meth:`enter` / :meth:`leave`, to keep a request admitted until work
     it started in a thread is done) raises :class:`HTTPError` 429 with ``Retry-After`` when full. Used
-    from the event loop only (no lock needed). ``Retry-After`` = ceil(mean recent service time x requests
-    inside / workers), between 1 and 60 seconds.
+    from the event loop only (no lock needed). ``Retry-After`` = ceil(mean service time of a request x
+    requests inside / workers), between 1 and 60 seconds: the time the queue takes to drain. The service
+    time is what the server reports with :meth:`observe` (the model's time per request, e.g. a batch's
+    seconds divided by its size), not the time from admission to the answer, which includes the wait
+    in the queue and would count it twice; without :meth:`observe`, :meth:`leave` measures the latter.
     """
 
     def __init__(self, capacity: int, *, workers: int = 1) -> None:
@@ -335,9 +495,15 @@ class Gate:
         self.inside = 0
         self.rejected = 0
         self._mean_s = 1.0
+        self._observed = False
 
     def retry_after(self) -> int:
         return int(min(60, max(1, math.ceil(self._mean_s * self.inside / self.workers))))
+
+    def observe(self, service_s: float) -> None:
+        """One request's service time: seconds of the model's work for it (queue wait excluded)."""
+        self._observed = True
+        self._mean_s = 0.8 * self._mean_s + 0.2 * max(float(service_s), 0.0)
 
     def enter(self) -> float:
         """Admit one request (its start time, for :meth:`leave`), or raise 429 when full."""
@@ -357,7 +523,8 @@ class Gate:
     def leave(self, started: float) -> None:
         """A request admitted at ``started`` is done (call exactly once per :meth:`enter`)."""
         self.inside -= 1
-        self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - started)
+        if not self._observed:
+            self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - started)
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

@@ -16,7 +16,9 @@ once and hand samples on through queues:
    in one batch), and the segmenter's per-image state (SAM2's embedding) is kept until the last query
    on that image is done, so each image is encoded once when its queries are near each other in the
    input (as benchmarks store them). Process-safe segmenters (GrabCut) run in a pool of
-   ``seg_workers`` processes instead, one task per image;
+   ``seg_workers`` processes instead, one task per image; the workers end when this process dies,
+   ``kill -9`` included (they are started from the caller's thread, all at once, so the kernel's
+   parent-death signal, which follows the thread that started them, fires only when the process ends);
 4. the caller's thread receives ``(key, Result)`` in completion order (not input order).
 
 At most ``concurrency + backlog`` samples are between the feeder and the caller at any time, so memory
@@ -33,10 +35,15 @@ any queueing inside the server.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import logging
 import multiprocessing
+import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -69,6 +76,9 @@ logger = logging.getLogger(__name__)
 
 #: samples in flight at the reasoner by default: enough to keep a vLLM / SGLang server's batch full
 DEFAULT_CONCURRENCY = 64
+
+#: prctl option: the signal a process gets when its parent dies (linux/prctl.h)
+_PR_SET_PDEATHSIG = 1
 
 #: images kept decoded by the feeder (several queries on one image load it once)
 _IMAGE_CACHE = 4
@@ -141,6 +151,25 @@ def _batched_generation(
             yield index, generation
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: end this worker when the process that started it dies, ``kill -9``
+    included (a worker blocked on its task pipe would otherwise live on). On Linux the kernel kills it
+    (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); everywhere a daemon thread checks every second that the
+    parent is still this worker's parent, and exits otherwise."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pixelthink-parent-watch", daemon=True).start()
+
+
 def _warm_up(segmenter: Any) -> None:
     """A pool worker's first task: unpickling the segmenter imports its module; GrabCut imports OpenCV
     only when it first segments, so import it now, before the first answers arrive."""
@@ -199,7 +228,12 @@ def stream_predictions(
     pool: ProcessPoolExecutor | None = None
     if seg_workers > 0 and getattr(segmenter, "process_safe", False):
         # spawn: worker processes must not inherit this process's threads (torch, httpx) mid-flight
-        pool = ProcessPoolExecutor(max_workers=seg_workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            max_workers=seg_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,  # no worker outlives this process (kill -9 included)
+            initargs=(os.getpid(),),
+        )
         for _ in range(
             seg_workers
         ):  # start the workers (imports) while the reasoner works on the first answers

@@ -14,7 +14,6 @@ import argparse
 import logging
 import re
 from pathlib import Path
-from typing import Any
 
 from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
 from pixelthink.commands.serve import add_server_arguments, limits_from_args
@@ -58,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--examples", type=int, default=3, metavar="N", help="embedded example images (default: %(default)s)"
     )
     # --max-pixels and --max-query-chars come with the model arguments (input limits).
-    add_server_arguments(parser, port=DEFAULT_PORT, pixels=False)
+    from pixelthink.httpsafety import DEFAULT_APP_MAX_QUEUE
+
+    add_server_arguments(parser, port=DEFAULT_PORT, pixels=False, max_queue=DEFAULT_APP_MAX_QUEUE)
     parser.set_defaults(func=handle)
 
 
@@ -140,11 +141,10 @@ def handle(args: argparse.Namespace) -> int:
         max_query_chars=args.max_query_chars or None,
         batch_size=args.batch_size,
     )
-    import uvicorn
+    from pixelthink.httpsafety import run_server
 
     host = f"[{args.host}]" if ":" in args.host else args.host
     suffix = f"?token={limits.api_key}" if limits.api_key else ""
     print(f"pixelthink app: http://{host}:{args.port}/{suffix}  (API docs: /docs)", flush=True)
-    config: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": args.log_level}
-    uvicorn.run(app, **config)
+    run_server(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

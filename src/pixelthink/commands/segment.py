@@ -62,7 +62,8 @@ def add_model_arguments(
         default=4,
         metavar="N",
         help="retries of a request to a server after a transient failure (connection error, timeout, "
-        "HTTP 429 / 5xx), with exponential back-off; then the run stops (default: %(default)s)",
+        "HTTP 5xx), with exponential back-off; then the run stops (HTTP 429, a busy server, lowers the "
+        "requests in flight and waits without using them up) (default: %(default)s)",
     )
     group.add_argument(
         "--segmenter",

@@ -17,10 +17,13 @@ logger = logging.getLogger(__name__)
 TOKEN_ENV = "PIXELTHINK_TOKEN"
 
 
-def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, pixels: bool = True) -> None:
+def add_server_arguments(
+    parser: argparse.ArgumentParser, *, port: int, pixels: bool = True, max_queue: int | None = None
+) -> None:
     """Bind address, token and limits: the options ``serve`` and ``app`` share (``pixels=False`` when
-    the command already has ``--max-pixels`` from :func:`~pixelthink.commands._options.add_limit_arguments`)."""
-    from pixelthink.httpsafety import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE
+    the command already has ``--max-pixels`` from :func:`~pixelthink.commands._options.add_limit_arguments`;
+    ``max_queue``: the default of ``--max-queue``, else :data:`~pixelthink.httpsafety.DEFAULT_MAX_QUEUE`)."""
+    from pixelthink.httpsafety import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE
     from pixelthink.images import DEFAULT_MAX_PIXELS
 
     group = parser.add_argument_group("server and safety")
@@ -59,10 +62,19 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, pixels: 
     group.add_argument(
         "--max-queue",
         type=int,
-        default=DEFAULT_MAX_QUEUE,
+        default=max_queue or DEFAULT_MAX_QUEUE,
         metavar="N",
-        help="requests admitted at once, running or waiting; more get 429 with Retry-After "
-        "(default: %(default)d)",
+        help="requests admitted at once, running or waiting (a request is admitted once its body has "
+        "arrived); more get 429 with Retry-After (default: %(default)d"
+        + (", pixelthink predict's default --concurrency)" if max_queue is None else ")"),
+    )
+    group.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        metavar="SECONDS",
+        help="seconds a client has to send its whole request body; a slower one gets 408 and its "
+        "connection is closed (default: %(default)g)",
     )
     group.add_argument("--log-level", default="info", help="uvicorn log level (default: %(default)s)")
 
@@ -70,7 +82,7 @@ def add_server_arguments(parser: argparse.ArgumentParser, *, port: int, pixels: 
 def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> ServerLimits:
     """The :class:`~pixelthink.httpsafety.ServerLimits` of :func:`add_server_arguments` options; prints
     the exposure warning (stderr) when binding a non-loopback address without a token."""
-    from pixelthink.httpsafety import ServerLimits, exposure_warning
+    from pixelthink.httpsafety import DEFAULT_BODY_TIMEOUT_S, ServerLimits, exposure_warning
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be in 1..65535, got {args.port}")
@@ -80,6 +92,9 @@ def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> 
         raise ValueError(f"--max-pixels must be >= 0, got {args.max_pixels}")
     if args.max_queue < 1:
         raise ValueError(f"--max-queue must be >= 1, got {args.max_queue}")
+    body_timeout = getattr(args, "body_timeout", DEFAULT_BODY_TIMEOUT_S)
+    if not 0 < body_timeout < float("inf"):
+        raise ValueError(f"--body-timeout must be a positive number of seconds, got {body_timeout}")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     if token is not None and not token.strip():
         raise ValueError("--token must not be empty")
@@ -90,6 +105,7 @@ def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> 
         max_body_bytes=int(args.max_body_mb * 2**20),
         max_pixels=args.max_pixels or None,
         max_queue=args.max_queue,
+        body_timeout_s=body_timeout,
         api_key=token,
         query_token=query_token,
     )
@@ -142,8 +158,7 @@ def handle(args: argparse.Namespace) -> int:
         )
     limits = limits_from_args(args)
 
-    import uvicorn
-
+    from pixelthink.httpsafety import run_server
     from pixelthink.models.reasoner_hf import TransformersReasoner
     from pixelthink.models.server import create_app
 
@@ -158,5 +173,5 @@ def handle(args: argparse.Namespace) -> int:
     name = args.model_name or path.resolve().name
     logger.info("serving %s as %r on http://%s:%d/v1", path, name, args.host, args.port)
     app = create_app(reasoner, name, limits=limits, max_tokens_cap=args.max_tokens_cap)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    run_server(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -4,8 +4,18 @@ Each (image, query) pair becomes one ``POST {base_url}/chat/completions`` reques
 to the working resolution with :meth:`FrameTransform.image_to_model`, is sent as a lossless PNG
 ``data:`` URL, the prompt is filled with :func:`pixelthink.answer.build_prompt`, and
 ``logprobs=true, top_logprobs=k`` is requested for the uncertainty U. Up to ``concurrency`` requests
-are in flight at once (asyncio + httpx with a semaphore); transient failures (connection errors,
-timeouts, HTTP 429 and 5xx) are retried with exponential back-off (``Retry-After`` honoured).
+are in flight at once (asyncio + httpx); transient failures (connection errors, timeouts, HTTP 5xx)
+are retried with exponential back-off (``Retry-After`` honoured), up to ``max_retries`` times.
+
+``timeout`` is a deadline: it bounds each whole request (connecting, sending, and the reply's last byte,
+streamed or not), not only the gaps between bytes, so a server that trickles its reply cannot hold a
+request longer (the attempt then counts as a timeout and is retried like one).
+
+A busy server (HTTP 429) is a signal to slow down, not a failure: the number of requests in flight
+adapts as in TCP (AIMD): it is halved on a 429 (once per round of requests) and grows back by one per
+window of successful replies, up to ``concurrency``. The request waits ``Retry-After`` (or the
+back-off) and is sent again; 429s do not count against ``max_retries``, only against a budget of
+``busy_budget_s`` seconds of waiting per request (default 10 minutes), after which the run stops.
 
 Failures are sorted by scope. A reply that concerns one request only (HTTP 400 / 413 / 422, a 200 reply
 that is not JSON or lacks a string ``content``, malformed ``logprobs`` or ``usage``) gives that sample a
@@ -36,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import io
 import json
 import logging
@@ -61,6 +72,9 @@ logger = logging.getLogger(__name__)
 END_TOKENS: frozenset[str] = frozenset({"", "<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end|>"})
 
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+#: longest wait for one 429 back-off, whatever ``Retry-After`` says
+_MAX_BUSY_DELAY_S = 60.0
 
 
 #: HTTP statuses that concern one request (its prompt or image), not the server: a per-sample failure.
@@ -202,6 +216,13 @@ def _in_daemon_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], Any]) ->
     return future
 
 
+def _deadline_error(exc: BaseException, timeout: float) -> Exception:
+    """``exc`` itself, or for the deadline (a bare ``TimeoutError``) an ``httpx.ReadTimeout`` saying so."""
+    if isinstance(exc, httpx.TransportError):
+        return exc
+    return httpx.ReadTimeout(f"no complete reply within the {timeout:g} s deadline (timeout)")
+
+
 async def _gather_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
     """The tasks' results in order; when one raises, the others are cancelled and the error re-raised."""
     try:
@@ -213,15 +234,56 @@ async def _gather_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
         raise
 
 
+class _Window:
+    """AIMD window of requests in flight: at most ``floor(limit)`` at once, ``1 <= limit <= maximum``.
+
+    :meth:`busy` (a 429) halves ``limit``, once per round: a 429 on a request sent before the last
+    decrease does not decrease it again. :meth:`ok` (a reply) adds ``1 / limit`` (one per window of
+    replies). Used from one event loop.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = float(maximum)
+        self.inflight = 0
+        self.round = 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> Any:
+        """Wait for room in the window; yields the round the request is sent in (for :meth:`busy`)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.inflight < int(self.limit))
+            self.inflight += 1
+        try:
+            yield self.round
+        finally:
+            async with self._changed:
+                self.inflight -= 1
+                self._changed.notify_all()
+
+    def busy(self, sent_in: int) -> None:
+        if sent_in == self.round:
+            self.limit = max(1.0, self.limit / 2)
+            self.round += 1
+
+    def ok(self) -> None:
+        self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+
+
+#: the window of the requests of the current run (set by each run's coroutine, inherited by its tasks)
+_WINDOW: contextvars.ContextVar[_Window | None] = contextvars.ContextVar("pixelthink_window", default=None)
+
+
 class OpenAIReasoner:
     """Reasoner backed by an OpenAI-compatible chat-completions server.
 
     Args:
         base_url: server URL ending in ``/v1`` (e.g. ``http://127.0.0.1:8000/v1``).
         model: model name as the server lists it in ``GET /v1/models``.
-        concurrency: maximum number of requests in flight.
-        timeout: seconds per request (connect + read).
-        max_retries: retries after the first attempt for transient errors.
+        concurrency: maximum number of requests in flight (fewer while the server answers 429).
+        timeout: deadline in seconds for each whole request (connect, send, the complete reply).
+        max_retries: retries after the first attempt for transient errors (HTTP 429 aside).
         resolution: working resolution (int = square, (width, height), None = native).
         max_new_tokens: ``max_tokens`` of each request.
         temperature: sampling temperature (0 = greedy).
@@ -229,6 +291,7 @@ class OpenAIReasoner:
         prompt_template: prompt with a ``{question}`` field.
         check_model: query ``GET /models`` once before the first request.
         api_key: sent as ``Authorization: Bearer ...`` when given.
+        busy_budget_s: seconds a request may spend waiting out HTTP 429s before the run stops.
     """
 
     def __init__(
@@ -247,7 +310,10 @@ class OpenAIReasoner:
         check_model: bool = True,
         api_key: str | None = None,
         backoff: float = 0.5,
+        busy_budget_s: float = 600.0,
     ) -> None:
+        if not 0 < timeout < float("inf"):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_retries < 0:
@@ -268,6 +334,7 @@ class OpenAIReasoner:
         self.prompt_template = prompt_template
         self.check_model = check_model
         self.backoff = backoff
+        self.busy_budget_s = busy_budget_s
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._checked = False
         self._stream_refused = False
@@ -354,9 +421,12 @@ class OpenAIReasoner:
         return _run_sync(self._chat_all(list(images), list(prompts), temperature, max_new_tokens))
 
     def list_models(self) -> list[str]:
-        """Model names served at ``base_url`` (``GET /models``)."""
-        with httpx.Client(timeout=self.timeout, headers=self.headers) as client:
-            return self._parse_models(self._get_models(client))
+        """Model names served at ``base_url`` (``GET /models``, within ``timeout`` seconds)."""
+        return _run_sync(self._list_models())
+
+    async def _list_models(self) -> list[str]:
+        async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client:
+            return self._parse_models(await self._get_models(client))
 
     # ------------------------------------------------------------------ internals
     def _unreachable(self, exc: Exception) -> ConnectionError:
@@ -364,11 +434,13 @@ class OpenAIReasoner:
             f"cannot reach {self.base_url} ({type(exc).__name__}: {exc}); is the server running?"
         )
 
-    def _get_models(self, client: httpx.Client) -> httpx.Response:
+    async def _get_models(self, client: httpx.AsyncClient) -> httpx.Response:
+        """``GET /models`` within the deadline (``timeout``)."""
         try:
-            return client.get(f"{self.base_url}/models")
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from exc
+            async with asyncio.timeout(self.timeout):
+                return await client.get(f"{self.base_url}/models")
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise self._unreachable(_deadline_error(exc, self.timeout)) from exc
 
     def _parse_models(self, response: httpx.Response) -> list[str]:
         if response.status_code != 200:
@@ -390,11 +462,7 @@ class OpenAIReasoner:
     async def _check(self, client: httpx.AsyncClient) -> None:
         if self._checked or not self.check_model:
             return
-        try:
-            response = await client.get(f"{self.base_url}/models")
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from exc
-        names = self._parse_models(response)
+        names = self._parse_models(await self._get_models(client))
         if self.model not in names:
             raise ValueError(
                 f"model {self.model!r} is not served at {self.base_url}; the server lists {names} "
@@ -406,6 +474,7 @@ class OpenAIReasoner:
         self, images: list[Any], queries: list[str], on_text: TextCallback | None = None
     ) -> list[Generation]:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        _WINDOW.set(_Window(self.concurrency))
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
             await self._check(client)
             semaphore = asyncio.Semaphore(self.concurrency)
@@ -419,6 +488,7 @@ class OpenAIReasoner:
         self, images: list[Any], prompts: list[str], temperature: float | None, max_new_tokens: int | None
     ) -> list[str | Exception]:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        _WINDOW.set(_Window(self.concurrency))
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
             await self._check(client)
             semaphore = asyncio.Semaphore(self.concurrency)
@@ -526,21 +596,33 @@ class OpenAIReasoner:
         on_text: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         url = f"{self.base_url}/chat/completions"
+        window = _WINDOW.get() or _Window(self.concurrency)
         attempt = 0
+        busy_count, busy_waited = 0, 0.0
         while True:
             delay = self.backoff * (2**attempt) * (1 + 0.25 * random.random())
-            try:
-                response, body = await self._send(client, url, payload, on_text)
-            except httpx.TransportError as exc:
+            async with window.slot() as sent_in:
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        response, body = await self._send(client, url, payload, on_text)
+                except (httpx.TransportError, TimeoutError) as exc:
+                    error: Exception | None = _deadline_error(exc, self.timeout)
+                else:
+                    error = None
+            if error is not None:
                 if attempt >= self.max_retries:
-                    if isinstance(exc, httpx.ConnectError):
-                        raise self._unreachable(exc) from exc
+                    if isinstance(error, httpx.ConnectError):
+                        raise self._unreachable(error) from error
                     raise ReasonerServerError(
-                        f"sample {index}: POST {url} failed after {attempt + 1} attempts: {type(exc).__name__}: {exc}"
-                    ) from exc
-                logger.warning("sample %d: %s: %s; retrying in %.1fs", index, type(exc).__name__, exc, delay)
+                        f"sample {index}: POST {url} failed after {attempt + 1} attempts: "
+                        f"{type(error).__name__}: {error}"
+                    ) from error
+                logger.warning(
+                    "sample %d: %s: %s; retrying in %.1fs", index, type(error).__name__, error, delay
+                )
             else:
                 if body is not None:
+                    window.ok()
                     return body
                 message = _error_message(response)
                 if response.status_code in _SAMPLE_STATUS:
@@ -550,18 +632,30 @@ class OpenAIReasoner:
                         f"POST {url}: HTTP 404 (wrong model name {self.model!r}? name the served one with "
                         f"--model NAME, or model=NAME in Python): {message}"
                     )
-                if response.status_code not in _RETRY_STATUS or attempt >= self.max_retries:
+                busy = response.status_code == 429
+                if busy:  # the server is full: fewer in flight, and wait (no retry counted)
+                    window.busy(sent_in)
+                    delay = self.backoff * (2 ** min(busy_count, 4)) * (1 + 0.25 * random.random())
+                if (
+                    not busy and (response.status_code not in _RETRY_STATUS or attempt >= self.max_retries)
+                ) or (busy and busy_waited >= self.busy_budget_s):
+                    spent = f" ({busy_waited:.0f} s waited for a busy server)" if busy else ""
                     raise ReasonerServerError(
                         f"sample {index}: POST {url}: HTTP {response.status_code} after {attempt + 1} "
-                        f"attempt(s): {message}"
+                        f"attempt(s){spent}: {message}"
                     )
                 retry_after = response.headers.get("retry-after")
                 if retry_after is not None:
                     with contextlib.suppress(ValueError):  # an HTTP date: keep the exponential delay
-                        delay = max(delay, float(retry_after))
+                        delay = max(delay, min(float(retry_after), _MAX_BUSY_DELAY_S))
                 logger.warning(
                     "sample %d: HTTP %d (%s); retrying in %.1fs", index, response.status_code, message, delay
                 )
+                if busy:
+                    busy_count += 1
+                    busy_waited += delay
+                    await asyncio.sleep(delay)
+                    continue
             attempt += 1
             await asyncio.sleep(delay)
 
@@ -653,6 +747,7 @@ class OpenAIReasoner:
 
         pending: dict[asyncio.Task[Generation], int] = {}
         fetch: asyncio.Future[Any] | None = None
+        _WINDOW.set(_Window(window))
         try:
             async with httpx.AsyncClient(timeout=self.timeout, limits=limits, headers=self.headers) as client:
                 await self._check(client)

@@ -27,6 +27,7 @@ Point = tuple[float, float]
 Prompt = tuple["Box | None", Sequence[Point]]
 
 __all__ = [
+    "GRABCUT_MAX_PIXELS",
     "SEGMENTERS",
     "BaseSegmenter",
     "BoxSegmenter",
@@ -37,6 +38,11 @@ __all__ = [
     "load_segmenter",
     "points_inside",
 ]
+
+#: Largest image GrabCut runs on at full size (2 MP; benchmark images are rarely larger); larger ones are
+#: segmented on a scaled-down copy and the mask is scaled back up (``bench/bench_grabcut_pixels.py``:
+#: time and memory per size).
+GRABCUT_MAX_PIXELS = 2_000_000
 
 
 @runtime_checkable
@@ -194,14 +200,32 @@ class GrabCutSegmenter(BaseSegmenter):
     Returns the GrabCut foreground (sure + probable) and a score of 1.0, or an empty mask and 0.0 for
     a prompt with neither a usable box nor a point inside the image. The result is deterministic
     (OpenCV's RNG is re-seeded with ``seed`` before each call).
+
+    Large images: GrabCut's time and memory grow with the pixels (measured: 20 MP took 30 s and 4.7 GB,
+    40 MP 67 s and 8.8 GB). An image of more than ``max_pixels`` (default
+    :data:`GRABCUT_MAX_PIXELS`, 2 MP) is segmented on a copy scaled down to fit (area
+    interpolation, the prompts scaled alike), and the mask is scaled back up to the original size
+    (nearest neighbour), so the mask is as coarse as the scaled copy. ``max_pixels=None``: never scale.
     """
 
     name = "grabcut"
     state_attributes = ("_image", "_bgr")
     process_safe = True
 
-    def __init__(self, iterations: int = 5, margin: int = 2, point_radius: int = 3, seed: int = 0) -> None:
+    def __init__(
+        self,
+        iterations: int = 5,
+        margin: int = 2,
+        point_radius: int = 3,
+        seed: int = 0,
+        max_pixels: int | None = None,
+    ) -> None:
         super().__init__()
+        if max_pixels is None:
+            max_pixels = GRABCUT_MAX_PIXELS
+        if max_pixels < 1:
+            raise ValueError(f"GrabCutSegmenter: max_pixels must be >= 1, got {max_pixels}")
+        self.max_pixels = int(max_pixels)
         if iterations < 1:
             raise ValueError(f"GrabCutSegmenter: iterations must be >= 1, got {iterations}")
         if margin < 0 or point_radius < 0:
@@ -215,14 +239,27 @@ class GrabCutSegmenter(BaseSegmenter):
         self._bgr: np.ndarray | None = None
 
     def set_image(self, image: np.ndarray) -> None:
+        """Remember ``image``; GrabCut's BGR copy is scaled down to ``max_pixels`` when it is larger."""
         super().set_image(image)
-        self._bgr = np.ascontiguousarray(self._require_image()[:, :, ::-1])
+        rgb = self._require_image()
+        h, w = rgb.shape[:2]
+        if w * h > self.max_pixels:
+            import cv2
+
+            scale = math.sqrt(self.max_pixels / (w * h))
+            size = (max(1, math.floor(w * scale)), max(1, math.floor(h * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        self._bgr = np.ascontiguousarray(rgb[:, :, ::-1])
 
     def seed_mask(self, box: Box | None, points: Sequence[Point]) -> np.ndarray | None:
-        """The GrabCut initial label map (uint8 ``(H, W)``, values ``cv2.GC_*``), or ``None`` if unusable."""
+        """The GrabCut initial label map (uint8 ``(H, W)``, values ``cv2.GC_*``, original frame), or
+        ``None`` if unusable."""
+        w, h = self.image_size
+        return self._seed(box, points, w, h)
+
+    def _seed(self, box: Box | None, points: Sequence[Point], w: int, h: int) -> np.ndarray | None:
         import cv2
 
-        w, h = self.image_size
         pts = points_inside(points, w, h)
         clipped = clip_box(box, w, h)
         if clipped is None and pts:
@@ -249,14 +286,22 @@ class GrabCutSegmenter(BaseSegmenter):
         import cv2
 
         self._require_image()
-        seed = self.seed_mask(box, points)
+        assert self._bgr is not None
+        w, h = self.image_size
+        small_h, small_w = self._bgr.shape[:2]
+        if (small_w, small_h) != (w, h):  # scaled down (max_pixels): prompts in the scaled frame
+            sx, sy = small_w / w, small_h / h
+            if box is not None:
+                box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+            points = [(x * sx, y * sy) for x, y in points]
+        seed = self._seed(box, points, small_w, small_h)
         if seed is None:
             return self._empty(), 0.0
         background = np.isin(seed, (cv2.GC_BGD, cv2.GC_PR_BGD))
         foreground = np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD))
         if not background.any() or not foreground.any():
             # Too small an image for a background model: the seed region is the best we can do.
-            return foreground, 1.0 if foreground.any() else 0.0
+            return self._full_size(foreground), 1.0 if foreground.any() else 0.0
         bgd_model = np.zeros((1, 65), np.float64)
         fgd_model = np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(self.seed)
@@ -264,7 +309,16 @@ class GrabCutSegmenter(BaseSegmenter):
             self._bgr, seed, None, bgd_model, fgd_model, self.iterations, cv2.GC_INIT_WITH_MASK
         )
         mask = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-        return mask, 1.0 if mask.any() else 0.0
+        return self._full_size(mask), 1.0 if mask.any() else 0.0
+
+    def _full_size(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` (bool, the frame GrabCut ran in) at the original image size (nearest neighbour)."""
+        w, h = self.image_size
+        if mask.shape == (h, w):
+            return mask
+        import cv2
+
+        return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def _make_sam2(arg: str | None, **options: Any) -> Segmenter:

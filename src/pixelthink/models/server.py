@@ -21,7 +21,10 @@ thread, never on the event loop), the requests admitted at once, and ``max_token
 
 The image is used as sent (native resolution); the processor may snap it to its patch grid (see
 :mod:`pixelthink.models.reasoner_hf`). Requests with the same decoding settings that arrive together
-are batched (up to ``batch_size``) into one left-padded ``generate`` call on a single worker thread.
+are batched (up to ``batch_size``) into one left-padded ``generate`` call on a single worker thread;
+when a batched call fails, each of its requests is tried alone, so only a request that fails alone gets
+the error (400 for a ``ValueError``, else 500 with an error id; the details go to the server log).
+A text part that is not text UTF-8 can encode (a lone surrogate such as ``"\\ud800"``) is a 400.
 
 Run it with ``pixelthink serve MODEL_PATH --host 127.0.0.1 --port 8000``.
 """
@@ -43,6 +46,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from PIL import Image
 
+from pixelthink.answer import check_query
 from pixelthink.httpsafety import (
     DEFAULT_MAX_TOKENS_CAP,
     Gate,
@@ -51,6 +55,7 @@ from pixelthink.httpsafety import (
     decode_base64_image,
     error_response,
     install,
+    internal_error,
     read_json,
 )
 from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
@@ -84,6 +89,14 @@ def _decode_image(url: str, max_pixels: int | None) -> Image.Image:
         raise RequestError(str(exc), param="messages", status=413, code="image_too_large") from None
     except ImageDecodeError as exc:
         raise RequestError(f"cannot decode the image data URL: {exc}", param="messages") from None
+
+
+def _text(text: str, where: str) -> str:
+    """``text`` if it is text UTF-8 can encode (no lone surrogate such as ``"\\ud800"``), else a 400."""
+    try:
+        return check_query(text, None)
+    except ValueError as exc:
+        raise RequestError(f"{where}: {str(exc).removeprefix('query: ')}", param="messages") from None
 
 
 def _number(value: Any) -> bool:
@@ -139,7 +152,8 @@ def parse_chat_request(
             raise RequestError(f"messages[{i}] must be an object with a 'role'", param="messages")
         content = message.get("content")
         if isinstance(content, str):
-            converted.append({"role": message["role"], "content": [{"type": "text", "text": content}]})
+            text = _text(content, f"messages[{i}].content")
+            converted.append({"role": message["role"], "content": [{"type": "text", "text": text}]})
             continue
         if not isinstance(content, list):
             raise RequestError(f"messages[{i}].content must be a string or a list of parts", param="messages")
@@ -147,7 +161,9 @@ def parse_chat_request(
         for j, part in enumerate(content):
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text" and isinstance(part.get("text"), str):
-                parts.append({"type": "text", "text": part["text"]})
+                parts.append(
+                    {"type": "text", "text": _text(part["text"], f"messages[{i}].content[{j}].text")}
+                )
             elif kind == "image_url":
                 url = part.get("image_url")
                 url = url.get("url") if isinstance(url, dict) else url
@@ -203,8 +219,11 @@ def parse_chat_request(
 class _Batcher:
     """Collects concurrent requests and runs them as batched ``generate_chat`` calls on one thread."""
 
-    def __init__(self, reasoner: TransformersReasoner, batch_size: int, wait_s: float) -> None:
+    def __init__(
+        self, reasoner: TransformersReasoner, batch_size: int, wait_s: float, gate: Gate | None = None
+    ) -> None:
         self.reasoner = reasoner
+        self.gate = gate
         self.batch_size = batch_size
         self.wait_s = wait_s
         self.queue: asyncio.Queue[tuple[ChatRequest, asyncio.Future[ChatOutput]]] | None = None
@@ -230,7 +249,6 @@ class _Batcher:
     async def _run(self) -> None:
         assert self.queue is not None
         pending: list[tuple[ChatRequest, asyncio.Future[ChatOutput]]] = []
-        loop = asyncio.get_running_loop()
         while True:
             if not pending:
                 pending.append(await self.queue.get())
@@ -243,19 +261,39 @@ class _Batcher:
             batch = [item for item in batch if not item[1].cancelled()]
             if not batch:
                 continue
-            requests = [request for request, _ in batch]
-            top_k = max(2, *(r.top_logprobs for r in requests))
-            try:
-                outputs = await loop.run_in_executor(self.executor, self._generate, requests, top_k)
-            except Exception as exc:  # delivered to every waiting request, which returns HTTP 500
-                logger.exception("generation failed for a batch of %d", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), output in zip(batch, outputs, strict=True):
-                if not future.done():
-                    future.set_result(output)
+            started = time.monotonic()
+            answers = await self._answers([request for request, _ in batch])
+            if self.gate is not None:  # the model's time per request, for the gate's Retry-After
+                self.gate.observe((time.monotonic() - started) / len(batch))
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if future.done():
+                    continue
+                if isinstance(answer, BaseException):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
+
+    async def _answers(self, requests: list[ChatRequest]) -> list[ChatOutput | Exception]:
+        """The outputs of one batch; when the batched call fails, each request is tried alone, so
+        that only the request that fails alone gets the error."""
+        loop = asyncio.get_running_loop()
+        top_k = max(2, *(r.top_logprobs for r in requests))
+        try:
+            return list(await loop.run_in_executor(self.executor, self._generate, requests, top_k))
+        except Exception as exc:
+            if len(requests) == 1:
+                logger.warning("generation failed for one request: %s: %s", type(exc).__name__, exc)
+                return [exc]
+            logger.warning(
+                "generation failed for a batch of %d (%s: %s); trying each request alone",
+                len(requests),
+                type(exc).__name__,
+                exc,
+            )
+        answers: list[ChatOutput | Exception] = []
+        for request in requests:
+            answers.extend(await self._answers([request]))
+        return answers
 
     def _generate(self, requests: list[ChatRequest], top_k: int) -> list[ChatOutput]:
         images, frames = [], []
@@ -337,8 +375,8 @@ def create_app(
         max_tokens_cap: largest ``max_tokens`` a request may ask for (None = no cap).
     """
     limits = limits or ServerLimits()
-    batcher = _Batcher(reasoner, batch_size or reasoner.batch_size, batch_wait_s)
-    gate = Gate(limits.max_queue, workers=batch_size or reasoner.batch_size)
+    gate = Gate(limits.max_queue)
+    batcher = _Batcher(reasoner, batch_size or reasoner.batch_size, batch_wait_s, gate)
     created = int(time.time())
 
     @asynccontextmanager
@@ -347,7 +385,7 @@ def create_app(
         yield
         await batcher.stop()
 
-    app = FastAPI(title="pixelthink reasoner server", lifespan=lifespan)
+    app = FastAPI(title="pixelthink reasoner server", lifespan=lifespan, docs_url=None, redoc_url=None)
     install(app, limits)
 
     @app.get("/v1/models")
@@ -380,8 +418,8 @@ def create_app(
                 output = await batcher.submit(parsed)
             except ValueError as exc:
                 return error_response(400, str(exc))
-            except Exception as exc:
-                return error_response(500, f"generation failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # not the request's fault: no details (paths) in the answer
+                raise internal_error(500, "generation failed", exc) from None
             return JSONResponse(_response(parsed, output, reasoner, model_name))
 
     return app

@@ -39,8 +39,12 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS  # longest query accepted; longer ones get 400
+from pixelthink.answer import (
+    DEFAULT_MAX_QUERY_CHARS,  # longest query accepted; longer ones get 400
+    check_query,
+)
 from pixelthink.httpsafety import (
+    DEFAULT_APP_MAX_QUEUE,
     Gate,
     HTTPError,
     ServerLimits,
@@ -48,6 +52,7 @@ from pixelthink.httpsafety import (
     decode_upload,
     error_body,
     install,
+    internal_error,
     read_json,
 )
 from pixelthink.webapp.examples import Example
@@ -221,7 +226,7 @@ def create_app(
         raise ValueError("the app needs at least one model")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    limits = limits or ServerLimits(query_token=True)
+    limits = limits or ServerLimits(max_queue=DEFAULT_APP_MAX_QUEUE, query_token=True)
     slots = {m.key: m for m in models}
     by_name = {e.name: e for e in examples or []}
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelthink-app")
@@ -238,6 +243,8 @@ def create_app(
         title="pixelthink app",
         summary="Reasoning segmentation: image + query -> reasoning, box, points, mask",
         lifespan=lifespan,
+        docs_url=None,  # the offline /docs page of httpsafety.install (FastAPI's loads a CDN)
+        redoc_url=None,
     )
     install(app, limits)
 
@@ -268,8 +275,12 @@ def create_app(
             raise HTTPError(
                 400, f"query: {len(query)} characters, the limit is {max_query_chars}", param="query"
             )
+        try:
+            check_query(query, None)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc), param="query") from None
         key = fields.get("model", "a") or "a"
-        if key not in slots:
+        if not isinstance(key, str) or key not in slots:
             raise HTTPError(400, f"model: expected one of {sorted(slots)}, got {key!r}", param="model")
         difficulty = None
         sources = [
@@ -358,20 +369,32 @@ def create_app(
                         pending.remove(job)
                         batch.append(job)
         started = time.perf_counter()
+        answers = answer_all(batch, started, len(batch))
+        service = (time.perf_counter() - started) / len(batch)  # the model's time per request
+        batch[0].loop.call_soon_threadsafe(gate.observe, service)
+        for job, answer in zip(batch, answers, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, answer)
+
+    def answer_all(batch: list[_Job], started: float, size: int) -> list[Any]:
+        """On the worker thread: the payloads of a batch, or per job the exception of the model; when
+        the batch fails, each job is run alone, so that only a job that fails alone gets the error."""
         pipeline = batch[0].input.slot.pipeline
         try:
             if batch[0].on_text is not None:
                 results = [pipeline.run(batch[0].input.image, batch[0].input.query, on_text=batch[0].on_text)]
             else:
                 results = pipeline.run_many([j.input.image for j in batch], [j.input.query for j in batch])
-            answers: list[Any] = [
-                payload_of(j, r, started, len(batch)) for j, r in zip(batch, results, strict=True)
-            ]
-        except Exception as exc:  # the model itself failed: every job of the batch gets the error
-            logger.exception("segmentation failed for a batch of %d", len(batch))
-            answers = [exc] * len(batch)
-        for job, answer in zip(batch, answers, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, answer)
+            return [payload_of(j, r, started, size) for j, r in zip(batch, results, strict=True)]
+        except Exception as exc:  # the model itself failed
+            if len(batch) == 1:
+                return [exc]
+            logger.warning(
+                "segmentation failed for a batch of %d (%s: %s); running each request alone",
+                len(batch),
+                type(exc).__name__,
+                exc,
+            )
+        return [answer for job in batch for answer in answer_all([job], started, 1)]
 
     async def admitted(request: Request) -> tuple[_Input, float]:
         """Admit (429 when full), parse and decode; the caller must ``gate.leave(started)`` once."""
@@ -396,10 +419,7 @@ def create_app(
         try:
             return await asyncio.shield(future)
         except Exception as exc:  # the reasoner itself failed (e.g. its server is down): not the client's
-            logger.exception("segmentation failed")
-            raise HTTPError(
-                502, f"the model failed: {type(exc).__name__}: {exc}", code="model_error"
-            ) from None
+            raise internal_error(502, "the model failed", exc) from None
 
     # ------------------------------------------------------------------------------------ endpoints
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -435,6 +455,8 @@ def create_app(
                 "max_pixels": limits.max_pixels,
                 "max_queue": limits.max_queue,
                 "max_query_chars": max_query_chars,
+                # GrabCut: larger images are segmented scaled down to this, the mask scaled back up
+                "segmenter_max_pixels": getattr(models[0].pipeline.segmenter, "max_pixels", None),
             },
             "token_required": limits.api_key is not None,
             "run_browser": run is not None,
@@ -533,8 +555,8 @@ def create_app(
             raise HTTPError(404, f"no sample {id!r} in the run", param="id")
         try:
             data = await asyncio.get_running_loop().run_in_executor(worker, browser.picture, id)
-        except (FileNotFoundError, ValueError) as exc:
-            raise HTTPError(500, f"cannot draw sample {id!r}: {exc}") from None
+        except (OSError, ValueError) as exc:
+            raise internal_error(500, f"cannot draw sample {id!r}", exc) from None
         return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
     return app
