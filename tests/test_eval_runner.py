@@ -366,7 +366,7 @@ def test_token_conventions(bench_and_preds):
 
 def _judge(url, tmp_path, **kw):
     from pixelthink.evaluate.llm_judge import LLMJudge
-    from pixelthink.models.reasoners import load_chat_model
+    from pixelthink.models.registry import load_chat_model
 
     chat = load_chat_model(url, model="judge", max_retries=0)[0]
     return LLMJudge(

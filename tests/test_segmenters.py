@@ -7,12 +7,12 @@ import logging
 import numpy as np
 import pytest
 
+from pixelthink.models.registry import load_segmenter
 from pixelthink.models.segmenters import (
     BoxSegmenter,
     GrabCutSegmenter,
     _box_pixels,
     clip_box,
-    load_segmenter,
     points_inside,
 )
 
@@ -143,7 +143,9 @@ def test_load_segmenter_by_name() -> None:
     assert isinstance(load_segmenter("grabcut"), GrabCutSegmenter)
     assert load_segmenter("grabcut", iterations=2).iterations == 2
     assert isinstance(load_segmenter(" box "), BoxSegmenter)
-    with pytest.raises(ValueError, match=r"unknown segmenter 'sam3'.*'sam2:PATH', 'grabcut', 'box'"):
+    with pytest.raises(
+        ValueError, match=r"unknown segmenter 'sam3'.*'sam:PATH', 'sam2:PATH', 'grabcut', 'box'"
+    ):
         load_segmenter("sam3")
     with pytest.raises(ValueError, match="needs a model directory"):
         load_segmenter("sam2")
@@ -152,13 +154,13 @@ def test_load_segmenter_by_name() -> None:
 
 
 def test_load_segmenter_sam2_missing_directory(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="not a SAM2 model directory"):
+    with pytest.raises(FileNotFoundError, match=r"not a SAM2 / SAM2\.1 model directory"):
         load_segmenter(f"sam2:{tmp_path / 'nope'}")
 
 
 # ---------------------------------------------------------------------------------------------- SAM2
 def test_to_input_frame_hand_computed() -> None:
-    from pixelthink.models.sam2 import to_input_frame
+    from pixelthink.models.sam import to_input_frame
 
     # original W=200, H=400 -> 1024x1024: x * 1024/200 = x * 5.12, y * 1024/400 = y * 2.56
     box, pts = to_input_frame((10, 20, 30, 40), [(100, 200), (0, 400)], (200, 400), (1024, 1024))
@@ -173,7 +175,7 @@ def test_to_input_frame_matches_transformers_processor() -> None:
     torch = pytest.importorskip("torch")
     from transformers.models.sam2.processing_sam2 import Sam2Processor
 
-    from pixelthink.models.sam2 import to_input_frame
+    from pixelthink.models.sam import to_input_frame
 
     box, pts = to_input_frame((13.0, 7.5, 181.0, 333.0), [(44.0, 91.0)], (200, 400), (1024, 1024))
     # Sam2Processor._normalize_coordinates(target_size, coords, original_size=(H, W), ...) uses no state.
@@ -186,7 +188,7 @@ def test_to_input_frame_matches_transformers_processor() -> None:
 
 
 def test_preprocess_image_normalises_with_imagenet_stats() -> None:
-    from pixelthink.models.sam2 import preprocess_image
+    from pixelthink.models.sam import preprocess_image
 
     image = np.zeros((20, 30, 3), np.uint8)
     image[:, :, 1] = 255
@@ -228,7 +230,7 @@ def test_sam2_matches_a_full_forward_pass(tiny_sam2_dir) -> None:
     torch = pytest.importorskip("torch")
     import torch.nn.functional as F
 
-    from pixelthink.models.sam2 import Sam2Segmenter, preprocess_image, to_input_frame
+    from pixelthink.models.sam import Sam2Segmenter, preprocess_image, to_input_frame
 
     seg = Sam2Segmenter.from_pretrained(tiny_sam2_dir, device="cpu")
     image = np.random.default_rng(3).integers(0, 255, (70, 50, 3), dtype=np.uint8)
@@ -307,7 +309,7 @@ def test_sam2_video_checkpoint_loads_its_image_model_quietly(tiny_sam2_dir, tmp_
 
     from safetensors.torch import load_file
 
-    from pixelthink.models.sam2 import Sam2Segmenter
+    from pixelthink.models.sam import Sam2Segmenter
 
     path, image_weights = _sam2_video_checkpoint(tiny_sam2_dir, tmp_path / "sam2.1")
     assert json.loads((path / "config.json").read_text())["model_type"] == "sam2_video"
@@ -342,7 +344,7 @@ def test_sam2_refuses_a_qwen_checkpoint(tiny_vl_dirs, tmp_path, capsys) -> None:
     from pixelthink.cli import main
 
     qwen = tiny_vl_dirs["qwen2_5_vl"]
-    with pytest.raises(ValueError, match=r"model_type 'qwen2_5_vl', not a SAM2 checkpoint"):
+    with pytest.raises(ValueError, match=r"model_type 'qwen2_5_vl' is not a SAM2 / SAM2\.1 checkpoint"):
         load_segmenter(f"sam2:{qwen}", device="cpu")
     from PIL import Image
 
@@ -351,7 +353,7 @@ def test_sam2_refuses_a_qwen_checkpoint(tiny_vl_dirs, tmp_path, capsys) -> None:
                "--segmenter", f"sam2:{qwen}", "--out", str(tmp_path / "o.png")])  # fmt: skip
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a SAM2 checkpoint" in err[0], err
+    assert len(err) == 1 and "is not a SAM2 / SAM2.1 checkpoint" in err[0], err
 
 
 def test_sam2_refuses_foreign_tensor_names_and_shapes(tiny_sam2_dir, tmp_path) -> None:
@@ -366,7 +368,9 @@ def test_sam2_refuses_foreign_tensor_names_and_shapes(tiny_sam2_dir, tmp_path) -
     renamed = {k.replace("vision_encoder.", "image_encoder."): v for k, v in weights.items()}
     assert renamed.keys() != weights.keys()
     save_file(renamed, str(foreign / "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(ValueError, match=r"tensors of the SAM2 image model are missing .*vision_encoder"):
+    with pytest.raises(
+        ValueError, match=r"tensors of the SAM2 / SAM2\.1 image model are missing .*vision_encoder"
+    ):
         load_segmenter(f"sam2:{foreign}", device="cpu")
 
     # a config of another size than the weights

@@ -228,8 +228,8 @@ class Pipeline:
 
         ``resolution="auto"``: the resolution a local checkpoint was trained at (its
         ``pixelthink_recipe.yaml``), else 840."""
-        from pixelthink.models.reasoners import load_reasoner, resolve_resolution
-        from pixelthink.models.segmenters import load_segmenter
+        from pixelthink.models.reasoners import resolve_resolution
+        from pixelthink.models.registry import load_reasoner, load_segmenter
 
         resolved = resolve_resolution(reasoner, resolution)
         seg = (

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _name(spec: str, model: str | None) -> str:
-    if re.match(r"^https?://", spec, re.IGNORECASE):
+    from pixelthink.models.registry import reasoner_backend
+
+    if reasoner_backend(spec) == "openai":
         from pixelthink.models.reasoners import parse_openai_spec
 
         return parse_openai_spec(spec, model)[1]
@@ -72,6 +73,7 @@ def _name(spec: str, model: str | None) -> str:
 
 def handle(args: argparse.Namespace) -> int:
     from pixelthink.commands.demo import shipped_model_dir
+    from pixelthink.models.registry import reasoner_backend
     from pixelthink.webapp.examples import make_examples
     from pixelthink.webapp.runs import RunBrowser
     from pixelthink.webapp.server import ModelSlot, create_app
@@ -95,7 +97,6 @@ def handle(args: argparse.Namespace) -> int:
         print(f"loading the run {args.run_predictions} on {args.run_data} ...", flush=True)
         run = RunBrowser(args.run_data, args.run_predictions, args.run_eval)
 
-    remote = re.compile(r"^https?://", re.IGNORECASE)
     print(f"loading model a: {args.reasoner} ...", flush=True)
     first = pipeline_from_args(args, batch_size=args.batch_size)
     models = [
@@ -104,7 +105,7 @@ def handle(args: argparse.Namespace) -> int:
             _name(args.reasoner, args.model),
             args.reasoner,
             first,
-            "openai" if remote.match(args.reasoner) else "transformers",
+            reasoner_backend(args.reasoner),
         )
     ]
     if args.reasoner_b:
@@ -116,7 +117,7 @@ def handle(args: argparse.Namespace) -> int:
                 _name(args.reasoner_b, args.model_b),
                 args.reasoner_b,
                 pipeline_from_args(other, batch_size=args.batch_size, segmenter=first.segmenter),
-                "openai" if remote.match(args.reasoner_b) else "transformers",
+                reasoner_backend(args.reasoner_b),
             )
         )
     app = create_app(
