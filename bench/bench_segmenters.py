@@ -53,8 +53,8 @@ MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
 DEFAULT = ["sam-vit-base", "sam-hq-vit-base", "sam2.1-tiny", "sam2.1-large", "sam3"]
 
 
-def build(name: str) -> Any:
-    """A :class:`SamSegmenter` with a random-weight model of ``name``'s published size (float32, CPU)."""
+def build(name: str, device: str = "cpu") -> Any:
+    """A :class:`SamSegmenter` with a random-weight model of ``name``'s published size (float32, on ``device``)."""
     import torch
     import transformers
 
@@ -66,20 +66,24 @@ def build(name: str) -> Any:
     if family_name == "sam_hq":  # the HQ decoder reads the ViT's width
         config.mask_decoder_config.vit_dim = config.vision_config.hidden_size
     torch.manual_seed(0)
-    model = getattr(transformers, family.model_class)(config).eval()
+    model = getattr(transformers, family.model_class)(config).eval().to(device)
     size = config.prompt_encoder_config.image_size
     return SamSegmenter(model, input_size=(size, size), mean=family.mean, std=family.std, family=family)
 
 
 def seconds(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process: all its threads) of one call."""
+    """(wall seconds, CPU seconds of this process: all its threads) of one call (CUDA work finished)."""
+    import torch
+
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run(name: str, images: int, prompts: int) -> dict[str, Any]:
-    seg = build(name)
+def run(name: str, images: int, prompts: int, device: str = "cpu") -> dict[str, Any]:
+    seg = build(name, device)
     params = sum(p.numel() for p in seg.model.parameters())
     rng = np.random.default_rng(0)
     encode: list[tuple[float, float]] = []
@@ -109,19 +113,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=2, help="images per model (the first is a warm-up)")
     parser.add_argument("--prompts", type=int, default=3, help="prompts per image")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda (a GPU table)")
     parser.add_argument("--only", nargs="*", choices=sorted(MODELS), default=DEFAULT, help="models to run")
     args = parser.parse_args()
     threads = torch.get_num_threads()
-    print(f"CPU, float32, torch {torch.__version__}, {threads} threads; 640x480 images; "
+    where = "CPU" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name()})"
+    print(f"{where}, float32, torch {torch.__version__}, {threads} CPU threads; 640x480 images; "
           f"{args.images} images x {args.prompts} prompts per model (first image a warm-up)", flush=True)  # fmt: skip
-    print(
-        "| model (published size) | family | params | input | s / image (encoder) | s / prompt (decoder) | GPU |"
-    )
-    print("|---|---|---:|---:|---:|---:|---|")
+    print(f"load average before: {os.getloadavg()[0]:.1f} (wall seconds grow with the machine's other work; "
+          "CPU seconds, summed over this process's threads, much less)", flush=True)  # fmt: skip
+    print("| model (published size) | family | params | input | s / image (encoder), wall (CPU) | "
+          "s / prompt (decoder), wall (CPU) | load avg |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name in args.only:
-        r = run(name, args.images, args.prompts)
+        r = run(name, args.images, args.prompts, args.device)
         print(f"| {name} ({MODELS[name][1]}) | {r['family']} | {r['params'] / 1e6:.0f}M | {r['input']} | "
-              f"{r['encode']:.2f} | {r['decode']:.3f} | n/a |", flush=True)  # fmt: skip
+              f"{r['encode']:.2f} ({r['encode_cpu']:.2f}) | {r['decode']:.3f} ({r['decode_cpu']:.3f}) | "
+              f"{r['load']:.1f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

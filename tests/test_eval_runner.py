@@ -428,7 +428,7 @@ def test_llm_judge_from_the_registry_text_only(bench_and_preds, chat_server, tmp
     assert judge.score("", next(iter(Benchmark(bench)))) == 0.0 and len(requests) == 1  # empty think: 0
     with pytest.raises(ValueError, match="needs a model"):
         get_judge("llm")
-    with pytest.raises(ValueError, match="unknown name 'gpt:x'"):
+    with pytest.raises(ValueError, match="unknown judge 'gpt:x'"):
         get_judge("gpt:x")
 
 

@@ -64,7 +64,7 @@ def format_segmenters(rows: list[dict[str, Any]]) -> str:
             continue
         lines.append(f"{heading}:")
         for r in chosen:
-            mark = "" if r["available"] else " [not available]"
+            mark = "" if r["available"] or "not available" in r["note"] else " [not available]"
             first = r["title"] if kind == "family" else r["spec"]
             text = r["note"] if kind != "checkpoint" else f"{r['title']} ({r['note']})"
             lines.append(f"  {first:<{width}}  {text}{mark}")
