@@ -14,6 +14,8 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+from test_cli_segment_predict import GOOD
+from test_cli_segment_predict import _scene as cli_scene
 
 from pixelthink.cli import main
 from pixelthink.models.registry import SEGMENTERS, list_segmenters, load_segmenter
@@ -37,13 +39,26 @@ def tiny_sams(tmp_path_factory) -> dict:
 
 
 def _scene() -> tuple[np.ndarray, np.ndarray]:
-    """160x120, a bright block at x 30..99, y 40..89 (as tests/test_cli_segment_predict.py)."""
-    rng = np.random.default_rng(0)
-    image = rng.normal(60, 15, (120, 160, 3))
-    obj = np.zeros((120, 160), bool)
-    obj[40:90, 30:100] = True
-    image[obj] = rng.normal([200, 90, 50], 15, (int(obj.sum()), 3))
-    return np.clip(image, 0, 255).astype(np.uint8), obj
+    """160x120, a bright block at x 30..99, y 40..89: the scene of test_cli_segment_predict, as an array."""
+    image, obj = cli_scene()
+    return np.asarray(image), obj
+
+
+def _full_forward(model, pixels, box, points):
+    """``model(pixel_values, one box, its points as positive labels, multimask)``: (pred_masks of the best
+    candidate ``[1, 1, h', w']``, its predicted IoU), the reference our cached-embedding path must equal."""
+    import torch
+
+    with torch.no_grad():
+        out = model(
+            pixel_values=torch.from_numpy(pixels),
+            input_boxes=torch.tensor([[list(box)]], dtype=torch.float32),
+            input_points=torch.tensor([[[list(p) for p in points]]], dtype=torch.float32),
+            input_labels=torch.ones((1, 1, len(points)), dtype=torch.int64),
+            multimask_output=True,
+        )
+    best = int(out.iou_scores[0, 0].argmax())
+    return out.pred_masks[0, :, best : best + 1], float(out.iou_scores[0, 0, best])
 
 
 PROMPTS = [
@@ -91,7 +106,6 @@ def test_sam_letterbox_matches_transformers_processor_and_forward(tiny_sams) -> 
     """SAM / SAM-HQ: our preprocessing, prompt mapping and post-processing == transformers' own
     (``SamImageProcessorPil``, which needs no torchvision, and ``SamProcessor._normalize_coordinates``),
     and cached embeddings == ``SamModel.forward(pixel_values)``."""
-    import torch
     from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
     from transformers.models.sam.processing_sam import SamProcessor
 
@@ -119,56 +133,37 @@ def test_sam_letterbox_matches_transformers_processor_and_forward(tiny_sams) -> 
         seg = load_segmenter(f"sam:{tiny_sams[model_type]}", device="cpu")
         seg.set_image(image)
         mask, score = seg.predict(box, pts)
-        with torch.no_grad():
-            out = seg.model(
-                pixel_values=torch.from_numpy(ours),
-                input_boxes=torch.tensor([[list(mbox)]], dtype=torch.float32),
-                input_points=torch.tensor([[[list(p) for p in mpts]]], dtype=torch.float32),
-                input_labels=torch.tensor([[[1, 1]]]),
-                multimask_output=True,
-            )
-        best = int(out.iou_scores[0, 0].argmax())
-        masks = processor.post_process_masks(out.pred_masks[:, :, best : best + 1], [(50, 80)], [(40, 64)])
+        logits, ref_score = _full_forward(seg.model, ours, mbox, mpts)
+        masks = processor.post_process_masks(logits[None], [(50, 80)], [(40, 64)])
         assert np.array_equal(mask, masks[0][0, 0].numpy()), model_type
-        assert score == pytest.approx(float(out.iou_scores[0, 0, best]), abs=1e-5)
+        assert score == pytest.approx(ref_score, abs=1e-5)
 
 
-@pytest.mark.parametrize("model_type", ["sam3_tracker", "sam3_video"])
-def test_sam3_matches_a_full_forward_pass(tiny_sams, model_type) -> None:
-    """SAM 3: square resize with mean/std 0.5 (Sam3ImageProcessor's defaults), cached embeddings ==
-    ``Sam3TrackerModel.forward(pixel_values)``, masks upsampled straight to the original size."""
-    import torch
+@pytest.mark.parametrize("model_type", ["sam2", "sam3_tracker", "sam3_video"])
+def test_square_families_match_a_full_forward_pass(tiny_sams, model_type) -> None:
+    """SAM2 / SAM 3: square resize (mean/std ImageNet's / 0.5, Sam2- / Sam3ImageProcessor's defaults), cached
+    embeddings + our post-processing == ``model.forward(pixel_values)`` + transformers' recipe (masks
+    upsampled straight to the original size, bilinear, align_corners=False, threshold 0)."""
     import torch.nn.functional as F
 
-    from pixelthink.models.sam import preprocess_image, to_input_frame
+    from pixelthink.models.sam import IMAGENET_MEAN, IMAGENET_STD, preprocess_image, to_input_frame
 
     seg = load_segmenter(f"sam:{tiny_sams[model_type]}", device="cpu")
-    assert seg.mean == (0.5, 0.5, 0.5) and seg.std == (0.5, 0.5, 0.5)
+    mean, std = ((0.5,) * 3, (0.5,) * 3) if model_type.startswith("sam3") else (IMAGENET_MEAN, IMAGENET_STD)
+    assert seg.mean == pytest.approx(mean) and seg.std == pytest.approx(std)
+    size = seg.input_size
     image = np.random.default_rng(4).integers(0, 255, (70, 50, 3), dtype=np.uint8)
-    pixels = preprocess_image(image, (56, 56), (0.5,) * 3, (0.5,) * 3)
-    assert pixels[0, :, 0, 0] == pytest.approx(
-        (np.asarray(Image.fromarray(image).resize((56, 56), Image.Resampling.BILINEAR))[0, 0] / 255 - 0.5)
-        / 0.5,
-        abs=1e-6,
-    )
+    pixels = preprocess_image(image, size, mean, std)
+    resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))[0, 0]
+    assert pixels[0, :, 0, 0] == pytest.approx((resized / 255 - np.asarray(mean)) / np.asarray(std), abs=1e-5)
     box, pts = (5.0, 8.0, 40.0, 60.0), [(20.0, 30.0), (25.0, 40.0)]
     seg.set_image(image)
     mask, score = seg.predict(box, pts)
-    mbox, mpts = to_input_frame(box, pts, (50, 70), (56, 56))
-    with torch.no_grad():
-        out = seg.model(
-            pixel_values=torch.from_numpy(pixels),
-            input_boxes=torch.tensor([[list(mbox)]], dtype=torch.float32),
-            input_points=torch.tensor([[[list(p) for p in mpts]]], dtype=torch.float32),
-            input_labels=torch.tensor([[[1, 1]]]),
-            multimask_output=True,
-        )
-    best = int(out.iou_scores[0, 0].argmax())
-    ref = F.interpolate(
-        out.pred_masks[0, :, best : best + 1], size=(70, 50), mode="bilinear", align_corners=False
-    )
+    mbox, mpts = to_input_frame(box, pts, (50, 70), size)
+    logits, ref_score = _full_forward(seg.model, pixels, mbox, mpts)
+    ref = F.interpolate(logits, size=(70, 50), mode="bilinear", align_corners=False)
     assert np.array_equal(mask, (ref[0, 0] > 0).numpy())
-    assert score == pytest.approx(float(out.iou_scores[0, 0, best]), abs=1e-5)
+    assert score == pytest.approx(ref_score, abs=1e-5)
 
 
 def test_sam3_video_checkpoint_fills_the_tracker_from_its_own_tensors(tiny_sams) -> None:
@@ -300,12 +295,6 @@ def test_published_configurations_go_through_the_loader(name, tmp_path) -> None:
 
 
 # ------------------------------------------------------------------------------------ segment, predict, app
-GOOD = (
-    "<think>The bright block.</think>"
-    '<answer>{"bbox": [157.5, 280, 519.75, 623], "points_1": [336, 448], "points_2": [262.5, 560]}</answer>'
-)
-
-
 @pytest.fixture(scope="module")
 def server_url(scripted_server):
     return scripted_server(lambda prompt: GOOD, usage={"completion_tokens": 40})

@@ -225,36 +225,8 @@ def test_sam2_tiny_masks_and_batching(tiny_sam2_dir) -> None:
         assert single_score == pytest.approx(score, abs=1e-5)
 
 
-def test_sam2_matches_a_full_forward_pass(tiny_sam2_dir) -> None:
-    """Cached embeddings + our post-processing == Sam2Model.forward(pixel_values) + transformers' recipe."""
-    torch = pytest.importorskip("torch")
-    import torch.nn.functional as F
-
-    from pixelthink.models.sam import Sam2Segmenter, preprocess_image, to_input_frame
-
-    seg = Sam2Segmenter.from_pretrained(tiny_sam2_dir, device="cpu")
-    image = np.random.default_rng(3).integers(0, 255, (70, 50, 3), dtype=np.uint8)
-    box, pts = (5.0, 8.0, 40.0, 60.0), [(20.0, 30.0), (25.0, 40.0)]
-    seg.set_image(image)
-    mask, score = seg.predict(box, pts)
-
-    mbox, mpts = to_input_frame(box, pts, (50, 70), (128, 128))
-    with torch.no_grad():
-        out = seg.model(
-            pixel_values=torch.from_numpy(preprocess_image(image, (128, 128))),
-            input_boxes=torch.tensor([[list(mbox)]]),
-            input_points=torch.tensor([[[list(p) for p in mpts]]]),
-            input_labels=torch.tensor([[[1, 1]]]),
-            multimask_output=True,
-        )
-    assert out.iou_scores.shape == (1, 1, 3)  # multimask: 3 candidates
-    best = int(out.iou_scores[0, 0].argmax())
-    # post_process_masks: bilinear (align_corners=False) to the original (H, W), threshold 0
-    ref = F.interpolate(
-        out.pred_masks[0, :, best : best + 1], size=(70, 50), mode="bilinear", align_corners=False
-    )
-    assert np.array_equal(mask, (ref[0, 0] > 0).numpy())
-    assert score == pytest.approx(float(out.iou_scores[0, 0, best]), abs=1e-5)
+# The full-forward comparison of SAM2 (cached embeddings == Sam2Model.forward(pixel_values)) is in
+# tests/test_sam_family.py::test_square_families_match_a_full_forward_pass, with SAM 3's.
 
 
 def test_sam2_single_mask_mode(tiny_sam2_dir) -> None:
