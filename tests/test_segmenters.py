@@ -153,6 +153,29 @@ def test_load_segmenter_by_name() -> None:
         load_segmenter("grabcut:5")
 
 
+def test_registries_resolve_specs_for_the_commands(tmp_path) -> None:
+    """The commands ask the registries which backend a spec names instead of matching spec strings."""
+    from pixelthink.backends import Backend, Registry
+    from pixelthink.models.registry import REASONERS, SEGMENTERS, reasoner_backend
+
+    assert reasoner_backend("http://127.0.0.1:8000/v1?model=m") == "openai"
+    assert reasoner_backend("HTTPS://host/v1") == "openai"
+    assert reasoner_backend(str(tmp_path)) == "transformers"
+    assert REASONERS.resolve("openai:http://h/v1")[1] == "http://h/v1"  # the explicit form works too
+    backend, argument = SEGMENTERS.resolve(f"SAM2:{tmp_path}")  # names are case-insensitive
+    assert backend.name == "sam2" and argument == str(tmp_path) and "device" in backend.options
+    assert SEGMENTERS.resolve(str(tmp_path)) == (SEGMENTERS.get("sam"), str(tmp_path))  # a bare directory
+    assert SEGMENTERS.resolve("grabcut") == (SEGMENTERS.get("grabcut"), None)
+    assert "device" not in SEGMENTERS.get("grabcut").options
+    registry = Registry("widget")
+    with pytest.raises(ValueError, match="without ':'"):
+        registry.register(Backend("a:b", "a:b", "", lambda arg: arg))
+    registry.register(Backend("echo", "echo:TEXT", "", lambda arg, **kw: (arg, kw)))
+    assert registry.load("echo:hi", x=1) == ("hi", {"x": 1})
+    with pytest.raises(ValueError, match=r"unknown widget 'other': expected one of 'echo:TEXT'"):
+        registry.load("other")
+
+
 def test_load_segmenter_sam2_missing_directory(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match=r"not a SAM2 / SAM2\.1 model directory"):
         load_segmenter(f"sam2:{tmp_path / 'nope'}")
