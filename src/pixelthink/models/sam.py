@@ -3,15 +3,11 @@
 One class, :class:`SamSegmenter`, runs every promptable SAM model that transformers 5.23 ships, chosen by
 the ``model_type`` of the checkpoint's ``config.json`` (:data:`FAMILIES`):
 
-====================  ==============================  ===================  =========================
-family                ``model_type`` accepted          transformers class   encoder input
-====================  ==============================  ===================  =========================
-``sam``               ``sam``                         ``SamModel``         longest side 1024, padded
-``sam_hq``            ``sam_hq``                      ``SamHQModel``       longest side 1024, padded
-``sam2``              ``sam2``, ``sam2_video``        ``Sam2Model``        1024 x 1024
-``sam3_tracker``      ``sam3_tracker``, ``sam3_video``  ``Sam3TrackerModel``  1008 x 1008
-``edgetam``           ``edgetam``, ``edgetam_video``  (refused: needs timm, which needs torchvision)
-====================  ==============================  ===================  =========================
+- ``sam``: ``model_type`` ``sam``, ``SamModel``; longest side resized to 1024, padded;
+- ``sam_hq``: ``sam_hq``, ``SamHQModel``; as SAM;
+- ``sam2``: ``sam2``, ``sam2_video``, ``Sam2Model``; 1024 x 1024;
+- ``sam3_tracker``: ``sam3_tracker``, ``sam3_tracker_video``, ``sam3_video``, ``Sam3TrackerModel``; 1008 x 1008;
+- ``edgetam``: ``edgetam``, ``edgetam_video``: refused (its backbone needs timm, which needs torchvision).
 
 The ``*_video`` checkpoints (the published SAM2.1 and SAM 3 ones are saved that way) hold the image
 model plus video memory modules (SAM 3: plus the text-prompted detector, whose vision backbone the
@@ -60,6 +56,7 @@ __all__ = [
     "SamFamily",
     "SamSegmenter",
     "family_of",
+    "find_checkpoints",
     "preprocess_image",
     "resized_size",
     "to_input_frame",
@@ -88,7 +85,6 @@ class SamFamily:
         model_types: ``config.json`` ``model_type`` values whose image model this family loads.
         model_class: the transformers class of the image model.
         config_class: its configuration class (built from the checkpoint's ``config.json``).
-        input_size: default square encoder input (``prompt_encoder_config.image_size`` wins).
         letterbox: True: longest side resized to the input size and the rest padded (SAM, SAM-HQ);
             False: resized to the square input, aspect ratio not kept (SAM2, SAM 3).
         mean, std: default normalisation (``preprocessor_config.json`` wins).
@@ -102,7 +98,6 @@ class SamFamily:
     model_types: tuple[str, ...]
     model_class: str
     config_class: str
-    input_size: int
     letterbox: bool
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -125,16 +120,17 @@ class SamFamily:
 FAMILIES: dict[str, SamFamily] = {
     f.name: f
     for f in (
-        SamFamily("sam", "SAM", ("sam",), "SamModel", "SamConfig", 1024, letterbox=True),
-        SamFamily("sam_hq", "SAM-HQ", ("sam_hq",), "SamHQModel", "SamHQConfig", 1024, letterbox=True),
-        SamFamily("sam2", "SAM2 / SAM2.1", ("sam2", "sam2_video"), "Sam2Model", "Sam2Config", 1024, False),
+        SamFamily("sam", "SAM", ("sam",), "SamModel", "SamConfig", letterbox=True),
+        SamFamily("sam_hq", "SAM-HQ", ("sam_hq",), "SamHQModel", "SamHQConfig", letterbox=True),
+        SamFamily(
+            "sam2", "SAM2 / SAM2.1", ("sam2", "sam2_video"), "Sam2Model", "Sam2Config", letterbox=False
+        ),
         SamFamily(
             "sam3_tracker",
             "SAM 3 tracker",
             ("sam3_tracker", "sam3_tracker_video", "sam3_video"),
             "Sam3TrackerModel",
             "Sam3TrackerConfig",
-            1008,
             letterbox=False,
             mean=HALF,
             std=HALF,
@@ -146,7 +142,6 @@ FAMILIES: dict[str, SamFamily] = {
             ("edgetam", "edgetam_video"),
             "EdgeTamModel",
             "EdgeTamConfig",
-            1024,
             letterbox=False,
             unavailable=_TIMM_WHY,
         ),
@@ -269,15 +264,19 @@ def _square(value: Any, what: str) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _transformers_quiet() -> Iterator[None]:
-    """transformers logs errors only: its loading report is replaced by our own checks and messages."""
+    """transformers logs errors only and shows no progress bar: its loading report is replaced by our own
+    checks and messages."""
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _check_family(root: Path, config: Any, families: Sequence[SamFamily], spec: str) -> SamFamily:
@@ -566,16 +565,6 @@ class Sam2Segmenter(SamSegmenter):
 
     name = "sam2"
     families = ("sam2",)
-
-
-def describe_checkpoint(path: str | Path) -> str | None:
-    """``"SAM2 / SAM2.1 (sam2_video)"`` for a directory holding a SAM-family checkpoint, else None."""
-    model_type = read_model_type(path)
-    family = family_of(model_type)
-    if family is None:
-        return None
-    suffix = "" if family.unavailable is None else ", cannot run here (needs timm)"
-    return f"{family.title} ({model_type}{suffix})"
 
 
 def find_checkpoints(roots: Sequence[str | Path], depth: int = 2) -> list[tuple[Path, SamFamily]]:
