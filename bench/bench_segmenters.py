@@ -50,7 +50,7 @@ MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
                      _hiera([144, 288, 576, 1152], [2, 6, 36, 4], [2, 4, 8, 16], [8, 4, 16, 8], [23, 33, 43], [7, 7])),
     "sam3": ("sam3_tracker", "facebook/sam3 (its tracker)", {}),
 }  # fmt: skip
-DEFAULT = ["sam-vit-base", "sam-hq-vit-base", "sam2.1-tiny", "sam2.1-large", "sam3"]
+DEFAULT = ["sam2.1-tiny", "sam-vit-base", "sam-hq-vit-base", "sam2.1-large", "sam3"]
 
 
 def build(name: str, device: str = "cpu") -> Any:
