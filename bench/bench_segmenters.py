@@ -119,7 +119,8 @@ def main() -> None:
     threads = torch.get_num_threads()
     where = "CPU" if args.device == "cpu" else f"{args.device} ({torch.cuda.get_device_name()})"
     print(f"{where}, float32, torch {torch.__version__}, {threads} CPU threads; 640x480 images; "
-          f"{args.images} images x {args.prompts} prompts per model (first image a warm-up)", flush=True)  # fmt: skip
+          f"{args.images} image(s) x {args.prompts} prompts per model "
+          f"({'the first image a warm-up' if args.images > 1 else 'no warm-up'})", flush=True)  # fmt: skip
     print(f"load average before: {os.getloadavg()[0]:.1f} (wall seconds grow with the machine's other work; "
           "CPU seconds, summed over this process's threads, much less)", flush=True)  # fmt: skip
     print("| model (published size) | family | params | input | s / image (encoder), wall (CPU) | "
