@@ -81,7 +81,7 @@ def main() -> None:
 
     import torch
 
-    from pixelthink.models.sam2 import Sam2Segmenter
+    from pixelthink.models.sam import Sam2Segmenter
     from pixelthink.models.segmenters import GrabCutSegmenter
     from pixelthink.models.tiny import build_tiny_qwen2_5_vl, build_tiny_sam2
 

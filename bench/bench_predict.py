@@ -337,7 +337,7 @@ def main() -> None:
         if not args.skip_sam2:
             from transformers import Sam2Config, Sam2Model
 
-            from pixelthink.models.sam2 import Sam2Segmenter
+            from pixelthink.models.sam import Sam2Segmenter
 
             torch.manual_seed(0)
             model = Sam2Model(Sam2Config()).eval()

@@ -31,7 +31,7 @@ from pixelthink.annotate import (
 from pixelthink.annotate.difficulty import heuristic_features, heuristic_terms
 from pixelthink.cli import main
 from pixelthink.data import Benchmark, BenchmarkWriter
-from pixelthink.models.reasoners import load_chat_model
+from pixelthink.models.registry import load_chat_model
 
 W, H = 64, 48
 IDS = ["s0", "s1", "s2", "s3", "s4", "s5"]

@@ -25,7 +25,7 @@ from pixelthink.annotate import JudgeDifficulty, JudgeReferences, cached_records
 from pixelthink.data import Benchmark, BenchmarkWriter
 from pixelthink.evaluate import evaluate
 from pixelthink.evaluate.llm_judge import LLMJudge
-from pixelthink.models.reasoners import load_chat_model
+from pixelthink.models.registry import load_chat_model
 from pixelthink.predictions import Prediction, PredictionWriter
 
 NAME = "tiny-judge"

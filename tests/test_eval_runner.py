@@ -367,7 +367,7 @@ def test_token_conventions(bench_and_preds):
 
 def _judge(url, tmp_path, **kw):
     from pixelthink.evaluate.llm_judge import LLMJudge
-    from pixelthink.models.reasoners import load_chat_model
+    from pixelthink.models.registry import load_chat_model
 
     chat = load_chat_model(url, model="judge", max_retries=0)[0]
     return LLMJudge(
@@ -429,7 +429,7 @@ def test_llm_judge_from_the_registry_text_only(bench_and_preds, chat_server, tmp
     assert judge.score("", next(iter(Benchmark(bench)))) == 0.0 and len(requests) == 1  # empty think: 0
     with pytest.raises(ValueError, match="needs a model"):
         get_judge("llm")
-    with pytest.raises(ValueError, match="unknown name 'gpt:x'"):
+    with pytest.raises(ValueError, match="unknown judge 'gpt:x'"):
         get_judge("gpt:x")
 
 

@@ -77,7 +77,9 @@ def test_registry():
     assert get_judge("none") is None
     assert get_judge(None) is None
     assert isinstance(get_judge("rougeL-ref"), RougeLRefJudge)
-    with pytest.raises(ValueError, match="unknown name"):
+    with pytest.raises(
+        ValueError, match=r"unknown judge 'gpt-judge': expected one of 'rougeL-ref', 'llm:URL"
+    ):
         get_judge("gpt-judge")
 
     class LengthJudge:
@@ -94,6 +96,6 @@ def test_registry():
         instance = LengthJudge()
         assert get_judge(instance) is instance
     finally:
-        JUDGES.pop("length", None)
+        JUDGES.unregister("length")
     with pytest.raises(ValueError, match="non-empty"):
         register_judge("none", LengthJudge)

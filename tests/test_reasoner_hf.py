@@ -183,7 +183,7 @@ def test_trained_checkpoint_brings_its_resolution_and_prompt(
 
     from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE
     from pixelthink.models.reasoner_hf import checkpoint_defaults
-    from pixelthink.models.reasoners import load_reasoner
+    from pixelthink.models.registry import load_reasoner
     from pixelthink.pipeline import Pipeline
 
     plain = tiny_vl_dirs["qwen2_5_vl"]

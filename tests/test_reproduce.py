@@ -108,7 +108,7 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
 
 
 def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
-    from pixelthink.models.reasoners import load_reasoner
+    from pixelthink.models.registry import load_reasoner
 
     out, log = reproduced
     pkg = out / "package"

@@ -7,12 +7,12 @@ import logging
 import numpy as np
 import pytest
 
+from pixelthink.models.registry import load_segmenter
 from pixelthink.models.segmenters import (
     BoxSegmenter,
     GrabCutSegmenter,
     _box_pixels,
     clip_box,
-    load_segmenter,
     points_inside,
 )
 
@@ -161,7 +161,9 @@ def test_load_segmenter_by_name() -> None:
     assert isinstance(load_segmenter("grabcut"), GrabCutSegmenter)
     assert load_segmenter("grabcut", iterations=2).iterations == 2
     assert isinstance(load_segmenter(" box "), BoxSegmenter)
-    with pytest.raises(ValueError, match=r"unknown segmenter 'sam3'.*'sam2:PATH', 'grabcut', 'box'"):
+    with pytest.raises(
+        ValueError, match=r"unknown segmenter 'sam3'.*'sam:PATH', 'sam2:PATH', 'grabcut', 'box'"
+    ):
         load_segmenter("sam3")
     with pytest.raises(ValueError, match="needs a model directory"):
         load_segmenter("sam2")
@@ -169,14 +171,37 @@ def test_load_segmenter_by_name() -> None:
         load_segmenter("grabcut:5")
 
 
+def test_registries_resolve_specs_for_the_commands(tmp_path) -> None:
+    """The commands ask the registries which backend a spec names instead of matching spec strings."""
+    from pixelthink.backends import Backend, Registry
+    from pixelthink.models.registry import REASONERS, SEGMENTERS, reasoner_backend
+
+    assert reasoner_backend("http://127.0.0.1:8000/v1?model=m") == "openai"
+    assert reasoner_backend("HTTPS://host/v1") == "openai"
+    assert reasoner_backend(str(tmp_path)) == "transformers"
+    assert REASONERS.resolve("openai:http://h/v1")[1] == "http://h/v1"  # the explicit form works too
+    backend, argument = SEGMENTERS.resolve(f"SAM2:{tmp_path}")  # names are case-insensitive
+    assert backend.name == "sam2" and argument == str(tmp_path) and "device" in backend.options
+    assert SEGMENTERS.resolve(str(tmp_path)) == (SEGMENTERS.get("sam"), str(tmp_path))  # a bare directory
+    assert SEGMENTERS.resolve("grabcut") == (SEGMENTERS.get("grabcut"), None)
+    assert "device" not in SEGMENTERS.get("grabcut").options
+    registry = Registry("widget")
+    with pytest.raises(ValueError, match="without ':'"):
+        registry.register(Backend("a:b", "a:b", "", lambda arg: arg))
+    registry.register(Backend("echo", "echo:TEXT", "", lambda arg, **kw: (arg, kw)))
+    assert registry.load("echo:hi", x=1) == ("hi", {"x": 1})
+    with pytest.raises(ValueError, match=r"unknown widget 'other': expected one of 'echo:TEXT'"):
+        registry.load("other")
+
+
 def test_load_segmenter_sam2_missing_directory(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="not a SAM2 model directory"):
+    with pytest.raises(FileNotFoundError, match=r"not a SAM2 / SAM2\.1 model directory"):
         load_segmenter(f"sam2:{tmp_path / 'nope'}")
 
 
 # ---------------------------------------------------------------------------------------------- SAM2
 def test_to_input_frame_hand_computed() -> None:
-    from pixelthink.models.sam2 import to_input_frame
+    from pixelthink.models.sam import to_input_frame
 
     # original W=200, H=400 -> 1024x1024: x * 1024/200 = x * 5.12, y * 1024/400 = y * 2.56
     box, pts = to_input_frame((10, 20, 30, 40), [(100, 200), (0, 400)], (200, 400), (1024, 1024))
@@ -191,7 +216,7 @@ def test_to_input_frame_matches_transformers_processor() -> None:
     torch = pytest.importorskip("torch")
     from transformers.models.sam2.processing_sam2 import Sam2Processor
 
-    from pixelthink.models.sam2 import to_input_frame
+    from pixelthink.models.sam import to_input_frame
 
     box, pts = to_input_frame((13.0, 7.5, 181.0, 333.0), [(44.0, 91.0)], (200, 400), (1024, 1024))
     # Sam2Processor._normalize_coordinates(target_size, coords, original_size=(H, W), ...) uses no state.
@@ -204,7 +229,7 @@ def test_to_input_frame_matches_transformers_processor() -> None:
 
 
 def test_preprocess_image_normalises_with_imagenet_stats() -> None:
-    from pixelthink.models.sam2 import preprocess_image
+    from pixelthink.models.sam import preprocess_image
 
     image = np.zeros((20, 30, 3), np.uint8)
     image[:, :, 1] = 255
@@ -241,36 +266,8 @@ def test_sam2_tiny_masks_and_batching(tiny_sam2_dir) -> None:
         assert single_score == pytest.approx(score, abs=1e-5)
 
 
-def test_sam2_matches_a_full_forward_pass(tiny_sam2_dir) -> None:
-    """Cached embeddings + our post-processing == Sam2Model.forward(pixel_values) + transformers' recipe."""
-    torch = pytest.importorskip("torch")
-    import torch.nn.functional as F
-
-    from pixelthink.models.sam2 import Sam2Segmenter, preprocess_image, to_input_frame
-
-    seg = Sam2Segmenter.from_pretrained(tiny_sam2_dir, device="cpu")
-    image = np.random.default_rng(3).integers(0, 255, (70, 50, 3), dtype=np.uint8)
-    box, pts = (5.0, 8.0, 40.0, 60.0), [(20.0, 30.0), (25.0, 40.0)]
-    seg.set_image(image)
-    mask, score = seg.predict(box, pts)
-
-    mbox, mpts = to_input_frame(box, pts, (50, 70), (128, 128))
-    with torch.no_grad():
-        out = seg.model(
-            pixel_values=torch.from_numpy(preprocess_image(image, (128, 128))),
-            input_boxes=torch.tensor([[list(mbox)]]),
-            input_points=torch.tensor([[[list(p) for p in mpts]]]),
-            input_labels=torch.tensor([[[1, 1]]]),
-            multimask_output=True,
-        )
-    assert out.iou_scores.shape == (1, 1, 3)  # multimask: 3 candidates
-    best = int(out.iou_scores[0, 0].argmax())
-    # post_process_masks: bilinear (align_corners=False) to the original (H, W), threshold 0
-    ref = F.interpolate(
-        out.pred_masks[0, :, best : best + 1], size=(70, 50), mode="bilinear", align_corners=False
-    )
-    assert np.array_equal(mask, (ref[0, 0] > 0).numpy())
-    assert score == pytest.approx(float(out.iou_scores[0, 0, best]), abs=1e-5)
+# The full-forward comparison of SAM2 (cached embeddings == Sam2Model.forward(pixel_values)) is in
+# tests/test_sam_family.py::test_square_families_match_a_full_forward_pass, with SAM 3's.
 
 
 def test_sam2_single_mask_mode(tiny_sam2_dir) -> None:
@@ -325,7 +322,7 @@ def test_sam2_video_checkpoint_loads_its_image_model_quietly(tiny_sam2_dir, tmp_
 
     from safetensors.torch import load_file
 
-    from pixelthink.models.sam2 import Sam2Segmenter
+    from pixelthink.models.sam import Sam2Segmenter
 
     path, image_weights = _sam2_video_checkpoint(tiny_sam2_dir, tmp_path / "sam2.1")
     assert json.loads((path / "config.json").read_text())["model_type"] == "sam2_video"
@@ -360,7 +357,7 @@ def test_sam2_refuses_a_qwen_checkpoint(tiny_vl_dirs, tmp_path, capsys) -> None:
     from pixelthink.cli import main
 
     qwen = tiny_vl_dirs["qwen2_5_vl"]
-    with pytest.raises(ValueError, match=r"model_type 'qwen2_5_vl', not a SAM2 checkpoint"):
+    with pytest.raises(ValueError, match=r"model_type 'qwen2_5_vl' is not a SAM2 / SAM2\.1 checkpoint"):
         load_segmenter(f"sam2:{qwen}", device="cpu")
     from PIL import Image
 
@@ -369,7 +366,7 @@ def test_sam2_refuses_a_qwen_checkpoint(tiny_vl_dirs, tmp_path, capsys) -> None:
                "--segmenter", f"sam2:{qwen}", "--out", str(tmp_path / "o.png")])  # fmt: skip
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a SAM2 checkpoint" in err[0], err
+    assert len(err) == 1 and "is not a SAM2 / SAM2.1 checkpoint" in err[0], err
 
 
 def test_sam2_refuses_foreign_tensor_names_and_shapes(tiny_sam2_dir, tmp_path) -> None:
@@ -384,7 +381,9 @@ def test_sam2_refuses_foreign_tensor_names_and_shapes(tiny_sam2_dir, tmp_path) -
     renamed = {k.replace("vision_encoder.", "image_encoder."): v for k, v in weights.items()}
     assert renamed.keys() != weights.keys()
     save_file(renamed, str(foreign / "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(ValueError, match=r"tensors of the SAM2 image model are missing .*vision_encoder"):
+    with pytest.raises(
+        ValueError, match=r"tensors of the SAM2 / SAM2\.1 image model are missing .*vision_encoder"
+    ):
         load_segmenter(f"sam2:{foreign}", device="cpu")
 
     # a config of another size than the weights

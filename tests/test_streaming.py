@@ -245,7 +245,7 @@ def _items(n_images: int, queries: tuple[str, ...]) -> list[StreamItem]:
 
 
 def test_sam2_encodes_each_image_once_and_masks_equal_the_sequential_loop(tiny_sam2_dir):
-    from pixelthink.models.sam2 import Sam2Segmenter
+    from pixelthink.models.sam import Sam2Segmenter
 
     sam2 = Sam2Segmenter.from_pretrained(tiny_sam2_dir, device="cpu")
     calls = []

@@ -93,7 +93,7 @@ def sft_model(bench: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_sft_saves_a_model_that_load_reasoner_runs(sft_model: Path, bench: Path) -> None:
-    from pixelthink.models.reasoners import load_reasoner
+    from pixelthink.models.registry import load_reasoner
 
     metrics = _metrics(sft_model / "metrics.jsonl")
     losses = [m["loss"] for m in metrics if "loss" in m]

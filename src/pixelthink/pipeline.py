@@ -83,7 +83,7 @@ class Result:
         points: 0..2 (x, y) points of the answer, original frame.
         mask: bool ``(H, W)`` of the original image; all False on failure; None when the image
             could not be loaded (its size is unknown).
-        score: the segmenter's confidence (SAM2: predicted IoU), or None.
+        score: the segmenter's confidence (SAM family: predicted IoU), or None.
         uncertainty: U of the generation (mean top-2 margin uncertainty), or None.
         reasoning_tokens, answer_tokens: generated tokens inside / outside ``<think>``.
         timings: seconds per stage, keys of :data:`STAGES` (batched stages are per-sample shares).
@@ -223,13 +223,13 @@ class Pipeline:
     ) -> Pipeline:
         """Build from spec strings: ``load_reasoner(reasoner, resolution=..., **reasoner_options)`` and
         ``load_segmenter(segmenter, **segmenter_options)`` (see those functions for the syntax); an
-        already loaded segmenter object is used as it is (e.g. one SAM2 shared by two pipelines);
+        already loaded segmenter object is used as it is (e.g. one SAM model shared by two pipelines);
         ``max_query_chars`` and ``max_pixels`` as in the constructor.
 
         ``resolution="auto"``: the resolution a local checkpoint was trained at (its
         ``pixelthink_recipe.yaml``), else 840."""
-        from pixelthink.models.reasoners import load_reasoner, resolve_resolution
-        from pixelthink.models.segmenters import load_segmenter
+        from pixelthink.models.reasoners import resolve_resolution
+        from pixelthink.models.registry import load_reasoner, load_segmenter
 
         resolved = resolve_resolution(reasoner, resolution)
         seg = (

@@ -12,8 +12,8 @@ once and hand samples on through queues:
    ``concurrency`` samples); any other reasoner gets ``generate`` calls of ``batch_size``. Answers are
    parsed as they arrive;
 3. a *segmentation* thread masks the parsed answers while the next ones are generated: answers on the
-   same image go through one ``set_image`` and one ``predict_many`` (SAM2 decodes same-shaped prompts
-   in one batch), and the segmenter's per-image state (SAM2's embedding) is kept until the last query
+   same image go through one ``set_image`` and one ``predict_many`` (SAM-family models decode same-shaped prompts
+   in one batch), and the segmenter's per-image state (a SAM-family embedding) is kept until the last query
    on that image is done, so each image is encoded once when its queries are near each other in the
    input (as benchmarks store them). Process-safe segmenters (GrabCut) run in a pool of
    ``seg_workers`` processes instead, one task per image; the workers end when this process dies,
@@ -198,9 +198,9 @@ def stream_predictions(
         concurrency: samples at the reasoner at once (OpenAI-compatible server: requests in flight;
             transformers: the read-ahead that batches are cut from by prompt length).
         seg_workers: processes segmenting in parallel when the segmenter is process-safe (GrabCut);
-            0 = segment in the segmentation thread. Other segmenters (SAM2) always use the thread.
+            0 = segment in the segmentation thread. Other segmenters (the SAM family) always use the thread.
         backlog: generated samples allowed to wait for segmentation (default ``concurrency``).
-        state_cache: most per-image segmenter states (SAM2 embeddings) kept at once.
+        state_cache: most per-image segmenter states (SAM-family embeddings) kept at once.
         stats: filled with counters while the run goes on.
 
     Results are the same as :meth:`Pipeline.run_many`'s on the same samples (greedy decoding); only

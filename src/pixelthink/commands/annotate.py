@@ -221,7 +221,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 
 def _chat(args: argparse.Namespace) -> tuple[Any, str, str]:
-    from pixelthink.models.reasoners import load_chat_model
+    from pixelthink.models.registry import load_chat_model
 
     return load_chat_model(
         args.judge,
@@ -236,17 +236,16 @@ def _chat(args: argparse.Namespace) -> tuple[Any, str, str]:
 
 
 def _passrate_annotator(args: argparse.Namespace, votes: int) -> Any:
-    import re
-
     from pixelthink.annotate import PassrateDifficulty
-    from pixelthink.models.reasoners import load_reasoner, parse_openai_spec, resolve_resolution
+    from pixelthink.models.reasoners import parse_openai_spec, resolve_resolution
+    from pixelthink.models.registry import load_reasoner, reasoner_backend
 
     if not args.reasoner:
         raise ValueError("--method passrate needs --reasoner (a checkpoint directory or a server URL)")
     temperature = 1.0 if args.temperature is None else args.temperature
     resolution = resolve_resolution(args.reasoner, args.reasoner_resolution)
     options: dict[str, Any] = {"resolution": resolution, "max_new_tokens": args.max_new_tokens}
-    if re.match(r"^https?://", args.reasoner, re.IGNORECASE):
+    if reasoner_backend(args.reasoner) == "openai":
         _base, name = parse_openai_spec(args.reasoner, args.model)
         options |= {"model": name, "temperature": temperature, "top_logprobs": 0}
         options |= {"concurrency": args.concurrency, "timeout": args.timeout, "api_key": _api_key(args)}

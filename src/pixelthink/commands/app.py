@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 
 from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
@@ -64,7 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _name(spec: str, model: str | None) -> str:
-    if re.match(r"^https?://", spec, re.IGNORECASE):
+    from pixelthink.models.registry import reasoner_backend
+
+    if reasoner_backend(spec) == "openai":
         from pixelthink.models.reasoners import parse_openai_spec
 
         return parse_openai_spec(spec, model)[1]
@@ -83,6 +84,7 @@ def _is_shipped(spec: str) -> bool:
 
 def handle(args: argparse.Namespace) -> int:
     from pixelthink.commands.demo import shipped_model_dir
+    from pixelthink.models.registry import reasoner_backend
     from pixelthink.webapp.examples import make_examples
     from pixelthink.webapp.runs import RunBrowser
     from pixelthink.webapp.server import ModelSlot, create_app
@@ -106,7 +108,6 @@ def handle(args: argparse.Namespace) -> int:
         print(f"loading the run {args.run_predictions} on {args.run_data} ...", flush=True)
         run = RunBrowser(args.run_data, args.run_predictions, args.run_eval)
 
-    remote = re.compile(r"^https?://", re.IGNORECASE)
     print(f"loading model a: {args.reasoner} ...", flush=True)
     first = pipeline_from_args(args, batch_size=args.batch_size)
     models = [
@@ -115,7 +116,7 @@ def handle(args: argparse.Namespace) -> int:
             _name(args.reasoner, args.model),
             args.reasoner,
             first,
-            "openai" if remote.match(args.reasoner) else "transformers",
+            reasoner_backend(args.reasoner),
             embedded=_is_shipped(args.reasoner),
         )
     ]
@@ -128,7 +129,7 @@ def handle(args: argparse.Namespace) -> int:
                 _name(args.reasoner_b, args.model_b),
                 args.reasoner_b,
                 pipeline_from_args(other, batch_size=args.batch_size, segmenter=first.segmenter),
-                "openai" if remote.match(args.reasoner_b) else "transformers",
+                reasoner_backend(args.reasoner_b),
                 embedded=_is_shipped(args.reasoner_b),
             )
         )

@@ -185,10 +185,12 @@ def handler(args: argparse.Namespace) -> int:
     if args.bootstrap < 1:
         raise ValueError(f"--bootstrap must be >= 1, got {args.bootstrap}")
     if args.segmenter is not None:
-        from pixelthink.models.segmenters import SEGMENTERS
+        from pixelthink.models.registry import SEGMENTERS
 
-        if args.segmenter.strip().partition(":")[0].lower() not in SEGMENTERS:
-            raise ValueError(f"--segmenter {args.segmenter!r}: expected one of {', '.join(SEGMENTERS)}")
+        try:
+            SEGMENTERS.resolve(args.segmenter)
+        except ValueError as exc:
+            raise ValueError(f"--segmenter: {exc}") from None
     tokenizer = _load_tokenizer(args.tokenizer) if args.tokenizer else None
     if args.tokens == "wise" and tokenizer is None:
         raise ValueError(

@@ -141,7 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         metavar="N",
         help="processes running GrabCut in parallel (default: one per CPU core this process may use; "
-        "0 = in the segmentation thread); SAM2 and box segment in one thread",
+        "0 = in the segmentation thread); SAM-family segmenters and box segment in one thread",
     )
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected samples")
     parser.add_argument("--shard", type=parse_shard, metavar="i/n", help="only shard i of n (by id hash)")

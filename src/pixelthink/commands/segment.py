@@ -40,6 +40,37 @@ def parse_resolution(text: str) -> int | tuple[int, int] | str | None:
     )
 
 
+class _ListSegmenters(argparse.Action):
+    """``--list-segmenters [DIR ...]``: print :func:`pixelthink.models.registry.list_segmenters` and exit
+    (like ``--version``: the command's other arguments are not needed)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None
+    ) -> None:
+        from pixelthink.models.registry import list_segmenters
+
+        print(format_segmenters(list_segmenters(values or [])))
+        parser.exit(0)
+
+
+def format_segmenters(rows: list[dict[str, Any]]) -> str:
+    """The ``--list-segmenters`` table: spec, what it is, and a note (why a family cannot run here)."""
+    width = max(len(r["spec"]) for r in rows)
+    lines = []
+    for kind, heading in (("backend", "--segmenter SPEC"), ("family", "SAM families (sam:PATH)"),
+                          ("checkpoint", "checkpoints found")):  # fmt: skip
+        chosen = [r for r in rows if r["kind"] == kind]
+        if not chosen:
+            continue
+        lines.append(f"{heading}:")
+        for r in chosen:
+            mark = "" if r["available"] or "not available" in r["note"] else " [not available]"
+            first = r["title"] if kind == "family" else r["spec"]
+            text = r["note"] if kind != "checkpoint" else f"{r['title']} ({r['note']})"
+            lines.append(f"  {first:<{width}}  {text}{mark}")
+    return "\n".join(lines)
+
+
 def add_model_arguments(
     parser: argparse.ArgumentParser, *, reasoner_default: str | None = None, max_new_tokens: int = 1024
 ) -> None:
@@ -69,8 +100,17 @@ def add_model_arguments(
         "--segmenter",
         default="grabcut",
         metavar="SPEC",
-        help="sam2:PATH (transformers SAM2 checkpoint directory) | grabcut (no weights) | box "
-        "(default: %(default)s)",
+        help="sam:PATH or PATH (a promptable SAM-family checkpoint directory in transformers format: SAM, "
+        "SAM-HQ, SAM2 / SAM2.1, SAM 3 tracker; the family is read from its config.json) | sam2:PATH (SAM2 / "
+        "SAM2.1 only) | grabcut (no weights) | box (default: %(default)s; --list-segmenters shows them all)",
+    )
+    group.add_argument(
+        "--list-segmenters",
+        nargs="*",
+        metavar="DIR",
+        action=_ListSegmenters,
+        help="list the segmenters --segmenter accepts and the SAM-family checkpoints found in DIR... (two "
+        "levels deep; only config.json files are read), then exit",
     )
     group.add_argument(
         "--resolution",
@@ -102,11 +142,12 @@ def pipeline_from_args(
 ) -> Pipeline:
     """Build the :class:`~pixelthink.pipeline.Pipeline` named by :func:`add_model_arguments` options
     (``segmenter``: an already loaded one instead of ``--segmenter``)."""
+    from pixelthink.models.registry import SEGMENTERS, reasoner_backend
     from pixelthink.pipeline import Pipeline
 
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
-    remote = re.match(r"^https?://", args.reasoner, re.IGNORECASE) is not None
+    remote = reasoner_backend(args.reasoner) == "openai"
     reasoner_options: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
     if args.max_retries < 0:
         raise ValueError(f"--max-retries must be >= 0, got {args.max_retries}")
@@ -126,7 +167,7 @@ def pipeline_from_args(
         if batch_size is not None:
             reasoner_options["batch_size"] = batch_size
     segmenter_options: dict[str, Any] = {}
-    if args.segmenter.strip().lower().startswith("sam2:"):
+    if segmenter is None and "device" in SEGMENTERS.resolve(args.segmenter)[0].options:
         segmenter_options["device"] = args.device
     return Pipeline.from_specs(
         args.reasoner,

@@ -129,7 +129,7 @@ def _worker_baselines(
 ) -> tuple[str, SceneBaselines]:
     """One sample in a worker process (the segmenter is loaded once per process)."""
     from pixelthink.images import decode_image
-    from pixelthink.models.segmenters import load_segmenter
+    from pixelthink.models.registry import load_segmenter
 
     if _WORKER.get("spec") != segmenter:
         _WORKER.update(spec=segmenter, segmenter=load_segmenter(segmenter))

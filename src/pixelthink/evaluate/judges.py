@@ -24,6 +24,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from pixelthink.backends import Backend, Registry
+
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
@@ -116,14 +118,31 @@ def _llm_judge(spec: str | None = None, **options: Any) -> Judge:
     return LLMJudge.from_spec(spec, **options)
 
 
-JUDGES: dict[str, JudgeFactory] = {"rougeL-ref": RougeLRefJudge, "llm": _llm_judge}
+def _plain(factory: JudgeFactory) -> Callable[..., Judge]:
+    """A registry factory for a judge that takes no argument: ``NAME`` -> ``factory(**options)``."""
+
+    def make(argument: str | None, **options: Any) -> Judge:
+        return factory(**options) if argument is None else factory(argument, **options)
+
+    return make
+
+
+JUDGES = Registry("judge")
+"""Judges by name (:class:`pixelthink.backends.Registry`, the mechanism of ``--reasoner`` and ``--segmenter``)."""
+JUDGES.register(Backend("rougeL-ref", "rougeL-ref", "ROUGE-L F1 against the sample's reference reasoning",
+                        _plain(RougeLRefJudge)))  # fmt: skip
+JUDGES.register(Backend("llm", "llm:URL?model=NAME | llm:CHECKPOINT", "an LLM grades the reasoning (0-10)",
+                        lambda argument, **options: _llm_judge(argument, **options)))  # fmt: skip
 
 
 def register_judge(name: str, factory: JudgeFactory) -> None:
-    """Make ``factory()`` available as ``get_judge(name)``; re-registering a name replaces it."""
-    if not name or name == "none":
-        raise ValueError(f"judge name: expected a non-empty name other than 'none', got {name!r}")
-    JUDGES[name] = factory
+    """Make ``factory()`` available as ``get_judge(name)`` (and ``factory(ARGUMENT)`` as
+    ``get_judge("name:ARGUMENT")``); re-registering a name replaces it."""
+    if not name or name == "none" or ":" in name:
+        raise ValueError(
+            f"judge name: expected a non-empty name other than 'none', without ':', got {name!r}"
+        )
+    JUDGES.register(Backend(name, name, "registered with register_judge", _plain(factory)))
 
 
 def get_judge(name: str | Judge | None, **options: Any) -> Judge | None:
@@ -138,13 +157,4 @@ def get_judge(name: str | Judge | None, **options: Any) -> Judge | None:
         if isinstance(name, Judge):
             return name
         raise ValueError(f"judge: expected a name or a Judge, got {type(name).__name__}")
-    base, sep, argument = name.partition(":")
-    factory = JUDGES.get(name) or (JUDGES.get(base) if sep else None)
-    if factory is None:
-        raise ValueError(
-            f"judge: unknown name {name!r}; expected one of {', '.join([*JUDGES, 'none'])} "
-            "(llm as llm:URL?model=NAME or llm:CHECKPOINT)"
-        )
-    if name in JUDGES:
-        return factory(**options)
-    return factory(argument, **options)
+    return JUDGES.load(name, **options)

@@ -139,14 +139,14 @@ class LLMJudge:
         **options: Any,
     ) -> LLMJudge:
         """A judge from ``http(s)://HOST[:PORT][/v1]?model=NAME`` (OpenAI-compatible server) or a local
-        checkpoint directory (transformers), through :func:`pixelthink.models.reasoners.load_chat_model`.
+        checkpoint directory (transformers), through :func:`pixelthink.models.registry.load_chat_model`.
         ``options`` are the constructor's keyword arguments."""
         if not spec:
             raise ValueError(
                 "judge 'llm' needs a model: llm:http://HOST:PORT/v1?model=NAME (an OpenAI-compatible server) "
                 "or llm:/path/to/checkpoint (a local transformers model)"
             )
-        from pixelthink.models.reasoners import load_chat_model
+        from pixelthink.models.registry import load_chat_model
 
         chat, name, backend = load_chat_model(
             spec,

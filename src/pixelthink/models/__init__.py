@@ -2,7 +2,8 @@
 
 Light names are imported eagerly (no torch import); the transformers backend, the OpenAI backend
 and the server are imported lazily on first attribute access, so ``import pixelthink.models`` is cheap.
-Segmenters live in :mod:`pixelthink.models.segmenters` / :mod:`pixelthink.models.sam2` (also lazy here).
+Segmenters live in :mod:`pixelthink.models.segmenters` / :mod:`pixelthink.models.sam` (also lazy here); both
+kinds of backend are chosen by name in :mod:`pixelthink.models.registry`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pixelthink.models.reasoners import Generation, Reasoner, count_reasoning_tokens, load_reasoner
+from pixelthink.models.reasoners import Generation, Reasoner, count_reasoning_tokens
 from pixelthink.models.tiny import (
     build_tiny_qwen2_5_vl,
     build_tiny_qwen3_vl,
@@ -26,10 +27,14 @@ _LAZY = {
     "processed_image_size": "pixelthink.models.processors",
     "create_app": "pixelthink.models.server",
     "Segmenter": "pixelthink.models.segmenters",
-    "load_segmenter": "pixelthink.models.segmenters",
+    "load_segmenter": "pixelthink.models.registry",
+    "load_reasoner": "pixelthink.models.registry",
+    "load_chat_model": "pixelthink.models.registry",
+    "list_segmenters": "pixelthink.models.registry",
     "GrabCutSegmenter": "pixelthink.models.segmenters",
     "BoxSegmenter": "pixelthink.models.segmenters",
-    "Sam2Segmenter": "pixelthink.models.sam2",
+    "Sam2Segmenter": "pixelthink.models.sam",
+    "SamSegmenter": "pixelthink.models.sam",
 }
 
 __all__ = [
@@ -40,6 +45,7 @@ __all__ = [
     "Reasoner",
     "ReasonerServerError",
     "Sam2Segmenter",
+    "SamSegmenter",
     "Segmenter",
     "TransformersReasoner",
     "build_tiny_qwen2_5_vl",
@@ -48,6 +54,8 @@ __all__ = [
     "build_tiny_tokenizer",
     "count_reasoning_tokens",
     "create_app",
+    "list_segmenters",
+    "load_chat_model",
     "load_processor",
     "load_reasoner",
     "load_segmenter",

@@ -7,7 +7,7 @@ Two backends implement :class:`Reasoner`:
 * :class:`pixelthink.models.reasoner_openai.OpenAIReasoner`: any OpenAI-compatible chat-completions
   server (vLLM, SGLang, or ``pixelthink serve``), many requests in flight.
 
-:func:`load_reasoner` picks one from a spec string. This module does not import torch.
+:func:`pixelthink.models.registry.load_reasoner` picks one from a spec string. This module does not import torch.
 
 Conventions shared by both backends:
 
@@ -46,8 +46,6 @@ __all__ = [
     "TextCallback",
     "checkpoint_defaults",
     "count_reasoning_tokens",
-    "load_chat_model",
-    "load_reasoner",
     "parse_openai_spec",
     "resolve_resolution",
 ]
@@ -188,79 +186,3 @@ def resolve_resolution(
             return DEFAULT_RESOLUTION
         trained = checkpoint_defaults(Path(spec).expanduser())
     return trained.get("resolution", DEFAULT_RESOLUTION)
-
-
-def load_reasoner(spec: str, **options: Any) -> Reasoner:
-    """Build a reasoner from a spec string.
-
-    Args:
-        spec: a local checkpoint directory -> :class:`TransformersReasoner`;
-            ``http(s)://HOST[:PORT][/v1][?model=NAME]`` -> :class:`OpenAIReasoner`.
-        **options: keyword arguments of ``TransformersReasoner.from_pretrained`` or ``OpenAIReasoner``
-            (for a URL, ``model=NAME`` may replace the ``?model=`` query). ``resolution="auto"``
-            means the checkpoint's training resolution (local) or 840 (URL).
-
-    Raises:
-        FileNotFoundError: ``spec`` is neither a URL nor an existing directory.
-        ValueError: a URL without a model name.
-    """
-    if _HTTP.match(spec):
-        from pixelthink.models.reasoner_openai import OpenAIReasoner
-
-        base_url, name = parse_openai_spec(spec, options.pop("model", None))
-        if "resolution" in options:  # "auto": Seg-Zero's frame for a server's model
-            options["resolution"] = resolve_resolution(spec, options["resolution"])
-        return OpenAIReasoner(base_url, name, **options)
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"reasoner {spec!r}: no such directory (expected a local checkpoint directory or "
-            "http(s)://HOST:PORT/v1?model=NAME)"
-        )
-    if not path.is_dir():
-        raise FileNotFoundError(f"reasoner {spec!r}: is a file; expected a checkpoint directory")
-    from pixelthink.models.reasoner_hf import TransformersReasoner
-
-    return TransformersReasoner.from_pretrained(path, **options)
-
-
-def load_chat_model(
-    spec: str,
-    *,
-    model: str | None = None,
-    max_new_tokens: int = 1024,
-    concurrency: int = 8,
-    timeout: float = 300.0,
-    max_retries: int = 4,
-    api_key: str | None = None,
-    device: str = "auto",
-    batch_size: int = 8,
-) -> tuple[Any, str, str]:
-    """A chat model for LLM judges: ``(model, name, backend)``, where ``model.chat(images, prompts, ...)``
-    answers free-form prompts (:meth:`OpenAIReasoner.chat` / :meth:`TransformersReasoner.chat`).
-
-    Args:
-        spec: ``http(s)://HOST[:PORT][/v1][?model=NAME]`` (an OpenAI-compatible server: requests run
-            ``concurrency`` at a time with retries and ``timeout``) or a local checkpoint directory.
-        model: the served model's name (wins over ``?model=``); for a local directory, only a label.
-        max_new_tokens: default reply length (``chat`` may override it per call).
-
-    Returns:
-        The chat model, its name (the served model, or the directory name) and its backend (the base URL
-        or the directory).
-    """
-    if _HTTP.match(spec):
-        base_url, name = parse_openai_spec(spec, model)
-        chat = load_reasoner(
-            base_url,
-            model=name,
-            concurrency=concurrency,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_new_tokens=max_new_tokens,
-            top_logprobs=0,
-            api_key=api_key,
-        )
-        return chat, name, base_url
-    chat = load_reasoner(spec, max_new_tokens=max_new_tokens, device=device, batch_size=batch_size)
-    return chat, model or Path(spec).expanduser().name, str(spec)

@@ -7,9 +7,10 @@ Frames: every box and point given to or returned by a segmenter is in the **orig
 (pixels of the image passed to ``set_image``); masks are ``bool`` arrays of shape ``(H, W)`` of
 that image.
 
-Backends, chosen by name with :func:`load_segmenter`:
+Backends, chosen by name with :func:`pixelthink.models.registry.load_segmenter`:
 
-- ``"sam2:PATH"``: :class:`pixelthink.models.sam2.Sam2Segmenter` (transformers ``Sam2Model``).
+- ``"sam:PATH"`` / ``"sam2:PATH"``: :class:`pixelthink.models.sam.SamSegmenter` (the promptable SAM family
+  of transformers: SAM, SAM-HQ, SAM2 / SAM2.1, SAM 3 tracker).
 - ``"grabcut"``: :class:`GrabCutSegmenter`, OpenCV GrabCut seeded by the prompts (no weights).
 - ``"box"``: :class:`BoxSegmenter`, the box itself (a lower-bound baseline).
 """
@@ -17,7 +18,7 @@ Backends, chosen by name with :func:`load_segmenter`:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -28,14 +29,12 @@ Prompt = tuple["Box | None", Sequence[Point]]
 
 __all__ = [
     "GRABCUT_MAX_PIXELS",
-    "SEGMENTERS",
     "BaseSegmenter",
     "BoxSegmenter",
     "GrabCutSegmenter",
     "Segmenter",
     "check_image",
     "clip_box",
-    "load_segmenter",
     "points_inside",
 ]
 
@@ -320,45 +319,3 @@ class GrabCutSegmenter(BaseSegmenter):
 
         return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
-
-def _make_sam2(arg: str | None, **options: Any) -> Segmenter:
-    if not arg:
-        raise ValueError("segmenter 'sam2' needs a model directory: 'sam2:PATH'")
-    from pixelthink.models.sam2 import Sam2Segmenter
-
-    return Sam2Segmenter.from_pretrained(arg, **options)
-
-
-def _make_grabcut(arg: str | None, **options: Any) -> Segmenter:
-    if arg:
-        raise ValueError(f"segmenter 'grabcut' takes no argument, got 'grabcut:{arg}'")
-    return GrabCutSegmenter(**options)
-
-
-def _make_box(arg: str | None, **options: Any) -> Segmenter:
-    if arg:
-        raise ValueError(f"segmenter 'box' takes no argument, got 'box:{arg}'")
-    if options:
-        raise ValueError(f"segmenter 'box' takes no options, got {sorted(options)}")
-    return BoxSegmenter()
-
-
-SEGMENTERS: dict[str, tuple[str, Callable[..., Segmenter]]] = {
-    "sam2": ("sam2:PATH", _make_sam2),
-    "grabcut": ("grabcut", _make_grabcut),
-    "box": ("box", _make_box),
-}
-"""Registry: name -> (spec syntax, factory(argument, **options))."""
-
-
-def load_segmenter(spec: str, **options: Any) -> Segmenter:
-    """Build a segmenter from ``"sam2:PATH"``, ``"grabcut"`` or ``"box"``; ``options`` go to its constructor.
-
-    Raises ``ValueError`` naming the valid specs for an unknown name.
-    """
-    name, sep, arg = spec.strip().partition(":")
-    entry = SEGMENTERS.get(name.lower())
-    if entry is None:
-        valid = ", ".join(repr(syntax) for syntax, _ in SEGMENTERS.values())
-        raise ValueError(f"unknown segmenter {spec!r}: expected one of {valid}")
-    return entry[1](arg if sep else None, **options)

@@ -4,7 +4,7 @@ Every builder creates the *real* transformers model class from a small config, s
 ``save_pretrained`` together with its tokenizer and processor files, and returns the directory.
 The directory loads back through exactly the code path users take for a real checkpoint
 (:func:`pixelthink.models.load_reasoner`, :func:`pixelthink.models.processors.load_processor`,
-``Sam2Model.from_pretrained``), so a test that passes on a tiny model exercises the same code.
+``--segmenter sam:PATH``), so a test that passes on a tiny model exercises the same code.
 
 The weights are random: the text they generate is gibberish, but shapes, token bookkeeping,
 padding, timing and coordinate handling are all real. Each model is well under 5 MB on disk.
@@ -25,6 +25,7 @@ __all__ = [
     "build_tiny_qwen2_5_vl",
     "build_tiny_qwen3_vl",
     "build_tiny_sam2",
+    "build_tiny_sam_family",
     "build_tiny_tokenizer",
     "fourier_code",
     "fourier_number_rows",
@@ -610,17 +611,137 @@ def build_tiny_sam2(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
-    preprocessor = {
-        "image_processor_type": "Sam2ImageProcessorFast",
-        "processor_class": "Sam2Processor",
-        "do_resize": True,
-        "size": {"height": image_size, "width": image_size},
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": [0.485, 0.456, 0.406],
-        "image_std": [0.229, 0.224, 0.225],
-        "mask_size": {"height": image_size // 4, "width": image_size // 4},
+    _save_sam_preprocessor(out, "sam2", image_size)
+    return out
+
+
+#: ``preprocessor_config.json`` of the published checkpoints, per family (sizes replaced by the tiny one's)
+_SAM_PREPROCESSORS: dict[str, dict[str, Any]] = {
+    "sam": {"image_processor_type": "SamImageProcessor", "processor_class": "SamProcessor", "do_pad": True,
+            "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], "resample": 2},
+    "sam2": {"image_processor_type": "Sam2ImageProcessorFast", "processor_class": "Sam2Processor",
+             "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]},
+    "sam3": {"image_processor_type": "Sam3ImageProcessorFast", "processor_class": "Sam3TrackerProcessor",
+             "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]},
+}  # fmt: skip
+
+
+def _save_sam_preprocessor(out: Path, kind: str, image_size: int) -> None:
+    """A ``preprocessor_config.json`` in the layout of the published ``kind`` checkpoints (``sam``: longest
+    side + padding, as facebook/sam-vit-*; ``sam2`` / ``sam3``: a square size)."""
+    pre: dict[str, Any] = dict(_SAM_PREPROCESSORS[kind])
+    pre |= {"do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True}
+    if kind == "sam":
+        pre |= {"size": {"longest_edge": image_size}, "pad_size": {"height": image_size, "width": image_size},
+                "mask_size": {"longest_edge": image_size // 4}}  # fmt: skip
+    else:
+        pre |= {"size": {"height": image_size, "width": image_size},
+                "mask_size": {"height": image_size // 4, "width": image_size // 4}}  # fmt: skip
+    (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2) + "\n", encoding="utf-8")
+
+
+def _tiny_sam_config(model_type: str, s: int, h: int) -> Any:
+    """A tiny configuration of the SAM / SAM-HQ / SAM 3 families (input ``s``, width ``h``)."""
+    import transformers
+
+    decoder = {"hidden_size": h, "mlp_dim": 2 * h, "num_hidden_layers": 2, "num_attention_heads": 2,
+               "iou_head_hidden_dim": h}  # fmt: skip
+    if model_type in ("sam", "sam_hq"):
+        vision = {"hidden_size": h, "output_channels": h, "num_hidden_layers": 2, "num_attention_heads": 2,
+                  "image_size": s, "patch_size": 16, "window_size": 2, "global_attn_indexes": [1],
+                  "num_pos_feats": h // 2, "mlp_dim": 2 * h}  # fmt: skip
+        cls = transformers.SamHQConfig if model_type == "sam_hq" else transformers.SamConfig
+        extra = {"vit_dim": h} if model_type == "sam_hq" else {}
+        return cls(
+            vision_config=vision,
+            prompt_encoder_config={
+                "hidden_size": h,
+                "image_size": s,
+                "patch_size": 16,
+                "mask_input_channels": 4,
+            },
+            mask_decoder_config=decoder | extra,
+        )
+    g = s // 14  # SAM 3's ViT: patch 14, FPN levels at 4x, 2x, 1x the patch grid
+    backbone = {"model_type": "sam3_vit_model", "hidden_size": h, "intermediate_size": 2 * h,
+                "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": s, "patch_size": 14,
+                "window_size": 2, "global_attn_indexes": [1], "pretrain_image_size": s}  # fmt: skip
+    vision = {"model_type": "sam3_vision_model", "backbone_config": backbone, "fpn_hidden_size": h,
+              "backbone_feature_sizes": [[4 * g, 4 * g], [2 * g, 2 * g], [g, g]]}  # fmt: skip
+    tracker = {
+        "vision_config": vision,
+        "image_size": s,
+        "mask_decoder_config": decoder,
+        "prompt_encoder_config": {
+            "hidden_size": h,
+            "image_size": s,
+            "patch_size": 14,
+            "mask_input_channels": 4,
+        },
     }
-    (out / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n", encoding="utf-8")
+    if model_type == "sam3_tracker":
+        return transformers.Sam3TrackerConfig(**tracker)
+    tracker |= {"memory_attention_hidden_size": h, "memory_attention_num_layers": 1,
+                "memory_attention_feed_forward_hidden_size": 2 * h, "memory_encoder_hidden_size": h,
+                "memory_encoder_output_channels": h // 2, "mask_downsampler_embed_dim": h, "memory_fuser_embed_dim": h,
+                "memory_fuser_intermediate_dim": 2 * h, "memory_attention_rope_feat_sizes": [g, g]}  # fmt: skip
+    small = {"hidden_size": h, "num_layers": 1, "num_attention_heads": 2, "intermediate_size": 2 * h}
+    detector = {
+        "vision_config": vision,
+        "text_config": {"model_type": "clip_text_model", "hidden_size": h, "intermediate_size": 2 * h,
+                        "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 99,
+                        "max_position_embeddings": 8, "projection_dim": h, "bos_token_id": 0, "eos_token_id": 1},
+        "geometry_encoder_config": small, "detr_encoder_config": small,
+        "detr_decoder_config": small | {"num_queries": 4}, "mask_decoder_config": {"hidden_size": h, "num_attention_heads": 2},
+    }  # fmt: skip
+    return transformers.Sam3VideoConfig(detector_config=detector, tracker_config=tracker)
+
+
+#: model types :func:`build_tiny_sam_family` builds, and the model class of each
+TINY_SAM_FAMILY = {"sam": "SamModel", "sam_hq": "SamHQModel", "sam2": "Sam2Model",
+                   "sam3_tracker": "Sam3TrackerModel", "sam3_video": "Sam3VideoModel"}  # fmt: skip
+
+
+def build_tiny_sam_family(
+    out_dir: str | Path,
+    model_type: str,
+    *,
+    seed: int = 0,
+    image_size: int | None = None,
+    hidden_size: int = 16,
+) -> Path:
+    """Build, save and return a random tiny checkpoint of a promptable SAM family, laid out as published.
+
+    ``model_type``: ``sam`` (as facebook/sam-vit-*: ``SamModel`` + a longest-side / padding
+    ``preprocessor_config.json``), ``sam_hq`` (as syscv-community/sam-hq-vit-*), ``sam2``
+    (:func:`build_tiny_sam2`), ``sam3_tracker`` (``Sam3TrackerModel``) or ``sam3_video`` (as facebook/sam3:
+    detector + tracker in one file, tensors named ``detector_model.*``, ``tracker_model.*``,
+    ``tracker_neck.*``; written from the state dict, because transformers 5.23's ``save_pretrained`` of
+    ``Sam3VideoModel`` doubles the ``tracker_model.`` prefix, which the published file does not have).
+
+    ``image_size``: the square input (default 64 for SAM / SAM-HQ, a multiple of 16; 56 for SAM 3, a
+    multiple of 14; 128 for SAM2, a multiple of 32).
+    """
+    torch = _require("torch")
+    import transformers
+
+    if model_type not in TINY_SAM_FAMILY:
+        raise ValueError(f"model_type: expected one of {sorted(TINY_SAM_FAMILY)}, got {model_type!r}")
+    out = Path(out_dir)
+    if model_type == "sam2":
+        return build_tiny_sam2(out, seed=seed, image_size=image_size or 128, hidden_size=max(hidden_size, 32))
+    size = image_size or (56 if model_type.startswith("sam3") else 64)
+    config = _tiny_sam_config(model_type, size, hidden_size)
+    torch.manual_seed(seed)
+    model = getattr(transformers, TINY_SAM_FAMILY[model_type])(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    if model_type == "sam3_video":
+        from safetensors.torch import save_file
+
+        for old in out.glob("model*.safetensors*"):
+            old.unlink()
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    _save_sam_preprocessor(out, "sam3" if model_type.startswith("sam3") else "sam", size)
     return out

@@ -211,7 +211,7 @@ def recipe_yaml(recipe: Recipe) -> str:
 def save_final(trainer: Any, processor: Any, recipe: Recipe, output_dir: str | Path) -> Path:
     """Save the final model (LoRA merged into the base) + processor + recipe into ``output_dir``.
 
-    The directory then loads with ``pixelthink.models.reasoners.load_reasoner(output_dir)``.
+    The directory then loads with ``pixelthink.models.registry.load_reasoner(output_dir)``.
     """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

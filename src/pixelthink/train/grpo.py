@@ -489,7 +489,7 @@ def run_grpo(recipe: Recipe, *, resume: bool | str | None = None) -> GRPORun:
 
     Returns:
         :class:`GRPORun`; the final model + processor are saved in ``recipe.output_dir`` and load with
-        ``pixelthink.models.reasoners.load_reasoner``.
+        ``pixelthink.models.registry.load_reasoner``.
     """
     if recipe.kind != "grpo":
         raise ValueError(f"{recipe.source}: kind is {recipe.kind!r}, expected 'grpo'")

@@ -2,7 +2,8 @@
 
 Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``; docs/APP.md):
 
-* ``GET /`` the page; ``GET /health``; ``GET /v1/models`` the models, segmenter and limits.
+* ``GET /`` the page; ``GET /health``; ``GET /v1/models`` the models, the segmenter (its SAM family) and the
+  segmenters ``--segmenter`` accepts, and the limits.
 * ``POST /v1/segment``: an image (multipart ``image`` file, or JSON ``image`` as base64 / data URL, or
   ``example`` naming an embedded example) and a ``query`` -> :class:`SegmentResponse`. A model answer
   that cannot be used is HTTP 200 with ``ok: false`` and ``error`` saying why, never a 500.
@@ -211,7 +212,8 @@ def create_app(
 
     Args:
         models: the models, in the order the page shows them.
-        segmenter: the segmenter spec (shown by ``/v1/models``).
+        segmenter: the segmenter spec (shown by ``/v1/models``, with its SAM family if it is one and the
+            segmenters ``--segmenter`` accepts).
         limits: body size, pixel limit, queue bound and token (the page's and the API's).
         examples: embedded example images (:func:`pixelthink.webapp.examples.make_examples`).
         run: the run browser's run, or None.
@@ -220,10 +222,15 @@ def create_app(
             (``Pipeline.run_many``); streamed requests run alone.
     """
     from pixelthink.masks import encode_rle
+    from pixelthink.models.registry import list_segmenters
     from pixelthink.viz import mask_image, overlay
 
     if not models:
         raise ValueError("the app needs at least one model")
+    # what --segmenter accepts (backends and SAM families), and the family of the one loaded
+    segmenters = [r for r in list_segmenters() if r["kind"] != "checkpoint"]
+    loaded_family = getattr(getattr(models[0].pipeline, "segmenter", None), "family", None)
+    segmenter_family = getattr(loaded_family, "title", None)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     limits = limits or ServerLimits(max_queue=DEFAULT_APP_MAX_QUEUE, query_token=True)
@@ -450,6 +457,8 @@ def create_app(
                 for m in models
             ],
             "segmenter": segmenter,
+            "segmenter_family": segmenter_family,
+            "segmenters": segmenters,
             "limits": {
                 "max_body_bytes": limits.max_body_bytes,
                 "max_pixels": limits.max_pixels,
