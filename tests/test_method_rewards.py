@@ -235,3 +235,37 @@ def test_dr2seg_group_mean_stand_in() -> None:
 def test_unknown_rollout_values_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown rollout value"):
         reward_breakdown(HIT, GT, variant="segzero", target_lenght=3)
+
+
+# -------------------------------------------------------------------------------------------- TRL path
+
+
+def test_trl_reward_function_feeds_each_variant_what_it_needs() -> None:
+    from types import SimpleNamespace
+
+    from pixelthink.train.grpo import make_reward_function
+
+    short, long = _resp(think="a"), _resp(think="a " * 40)
+    texts = [short, long, long, short]
+    ids = [[5] * 10 + [0], [5] * 30 + [0], [5] * 40, [5] * 12 + [0]]  # EOS id 0; the third is truncated
+    common = {"prompts": ["p"] * 4, "completions": texts, "solution": [GT] * 4, "completion_ids": ids}
+    common["id"] = ["a", "a", "b", "b"]
+    cfg = RewardConfig(overlong_max_length=40, overlong_buffer=20, overlong_penalty_factor=0.5)
+    dapo = make_reward_function("dapo_overlong", cfg, eos_token_ids=[0])(**common)
+    assert dapo == pytest.approx([5.0, 5.0 - 0.5 * 11 / 20, 4.5, 5.0])  # TRL's penalty on the token counts
+    assert dapo == pytest.approx(
+        batch_rewards("dapo_overlong", texts, [GT] * 4, config=cfg, num_tokens=[11, 31, 40, 13])
+    )
+    sb = make_reward_function("shorterbetter", CFG, eos_token_ids=[0])(**common)  # groups from the id column
+    assert sb == pytest.approx(batch_rewards("shorterbetter", texts, [GT] * 4, groups=["a", "a", "b", "b"]))
+    state = SimpleNamespace(global_step=10)
+    tp_cfg = RewardConfig(thinkprune_limit=1000)
+    tp = make_reward_function("thinkprune", tp_cfg, eos_token_ids=[0])(**common, trainer_state=state)
+    assert tp == [5.0, 5.0, 0.0, 5.0]  # the truncated rollout scores 0
+    l1_fn = make_reward_function("l1_exact", CFG)
+    l1 = l1_fn(**common, target_length=[10.0, 20.0, 30.0, 40.0])
+    assert l1 == pytest.approx(
+        [5.0 - 0.0003 * abs(t - _words(r)) for t, r in zip((10, 20, 30, 40), texts, strict=True)]
+    )
+    with pytest.raises(ValueError, match="target length"):  # a row without its target (NaN) is refused
+        l1_fn(**common, target_length=[10.0, 10.0, float("nan"), 10.0])
