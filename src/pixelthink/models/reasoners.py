@@ -101,6 +101,22 @@ class Reasoner(Protocol):
     def generate(self, images: Sequence[Image.Image], queries: Sequence[str]) -> list[Generation]: ...
 
 
+THINK_CLOSE = "</think><answer>"
+"""What a think budget forces once the reasoning reaches ``max_think_tokens`` (``--max-think-tokens``)."""
+
+
+def think_budget_close(generated: str) -> str:
+    """The text forced at the end of a think budget: ``</think><answer>``, preceded by ``<think>`` when
+    the generation has not opened a think block yet (a budget of 0: an empty think, NoThinking)."""
+    return THINK_CLOSE if "<think>" in generated else "<think>" + THINK_CLOSE
+
+
+def check_think_budget(max_think_tokens: int | None) -> None:
+    """ValueError unless ``max_think_tokens`` is None (no budget) or >= 0."""
+    if max_think_tokens is not None and (isinstance(max_think_tokens, bool) or max_think_tokens < 0):
+        raise ValueError(f"max_think_tokens must be >= 0 (or None for no budget), got {max_think_tokens!r}")
+
+
 def count_reasoning_tokens(token_texts: Sequence[str]) -> tuple[int, int]:
     """(reasoning_tokens, answer_tokens) of a response given its token texts (no special tokens)."""
     from pixelthink.uncertainty import reasoning_token_mask
@@ -198,19 +214,27 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
             ``http(s)://HOST[:PORT][/v1][?model=NAME]`` -> :class:`OpenAIReasoner`.
         **options: keyword arguments of ``TransformersReasoner.from_pretrained`` or ``OpenAIReasoner``
             (for a URL, ``model=NAME`` may replace the ``?model=`` query). ``resolution="auto"``
-            means the checkpoint's training resolution (local) or 840 (URL).
+            means the checkpoint's training resolution (local) or 840 (URL). ``prompt_preset`` (a name
+            of :data:`pixelthink.answer.PROMPT_PRESETS`) appends its sentence to the prompt template
+            the reasoner uses (the checkpoint's own, or the one given).
 
     Raises:
         FileNotFoundError: ``spec`` is neither a URL nor an existing directory.
         ValueError: a URL without a model name.
     """
+    from pixelthink.answer import apply_prompt_preset
+
+    preset = options.pop("prompt_preset", "default")
+    apply_prompt_preset("", preset)  # an unknown name fails before a model is loaded
     if _HTTP.match(spec):
         from pixelthink.models.reasoner_openai import OpenAIReasoner
 
         base_url, name = parse_openai_spec(spec, options.pop("model", None))
         if "resolution" in options:  # "auto": Seg-Zero's frame for a server's model
             options["resolution"] = resolve_resolution(spec, options["resolution"])
-        return OpenAIReasoner(base_url, name, **options)
+        remote = OpenAIReasoner(base_url, name, **options)
+        remote.prompt_template = apply_prompt_preset(remote.prompt_template, preset)
+        return remote
     path = Path(spec).expanduser()
     if not path.exists():
         raise FileNotFoundError(
@@ -221,7 +245,9 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
         raise FileNotFoundError(f"reasoner {spec!r}: is a file; expected a checkpoint directory")
     from pixelthink.models.reasoner_hf import TransformersReasoner
 
-    return TransformersReasoner.from_pretrained(path, **options)
+    local = TransformersReasoner.from_pretrained(path, **options)
+    local.prompt_template = apply_prompt_preset(local.prompt_template, preset)
+    return local
 
 
 def load_chat_model(
