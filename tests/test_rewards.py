@@ -751,7 +751,13 @@ def test_variants_budgets():
 
 
 def test_registry_and_breakdowns_are_consistent():
-    assert set(BUDGET_REWARDS) == {"pixelthink", "segzero", "naive_length", "difficulty_only", "uncertainty_only"}
+    assert set(BUDGET_REWARDS) == {
+        "pixelthink",
+        "segzero",
+        "naive_length",
+        "difficulty_only",
+        "uncertainty_only",
+    }
     assert set(REWARD_BREAKDOWNS) == set(REWARDS) >= set(BUDGET_REWARDS)
     gt = "<box>(10,10),(100,100)</box><points>(30,40),(50,60)</points>"
     r = _resp([10, 10, 100, 100], [30, 40], [50, 60], think="x " * 300)

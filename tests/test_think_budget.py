@@ -204,15 +204,19 @@ def test_predict_records_the_baseline_settings(tmp_path, budget_server, capsys) 
         w.add({"id": "a", "query": "the cup", "mask": mask, "split": "test"}, _image())
     out = tmp_path / "preds.jsonl"
     base = ["predict", "--data", str(root), "--out", str(out), "--reasoner", budget_server, "--model", "m"]
-    base += ["--prompt-preset", "brevity", "--segmenter", "box", "--no-progress"]
+    base += ["--prompt-preset", "brevity", "--prompt-suffix", " Think for {30} words.", "--segmenter", "box"]
+    base += ["--no-progress"]
     _Budgeted.requests = []
     assert main([*base, "--max-think-tokens", "4"]) == 0
-    assert _Budgeted.requests[0]["messages"][0]["content"][1]["text"].endswith(PROMPT_PRESETS["brevity"])
+    text = _Budgeted.requests[0]["messages"][0]["content"][1]["text"]
+    assert text.endswith(PROMPT_PRESETS["brevity"] + " Think for {30} words.")  # braces are text
     (pred,) = read_predictions(out)
     assert pred.response == "<think>abc</think><answer>" + ANSWER
     settings = json.loads((tmp_path / "preds.run.json").read_text())
     assert settings["max_think_tokens"] == 4 and settings["prompt_preset"] == "brevity"
-    assert settings["think_budget_via"] == "continue"
+    assert (
+        settings["think_budget_via"] == "continue" and settings["prompt_suffix"] == " Think for {30} words."
+    )
     # a resumed run with another budget is refused, naming the option
     assert main([*base, "--max-think-tokens", "8"]) == 2
     assert "--max-think-tokens 8 (was 4)" in capsys.readouterr().err

@@ -60,6 +60,7 @@ MODEL_SETTINGS: dict[str, str] = {
     "max_think_tokens": "--max-think-tokens",
     "think_budget_via": "--think-budget-via",
     "prompt_preset": "--prompt-preset",
+    "prompt_suffix": "--prompt-suffix",
 }
 
 
@@ -165,7 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="resume an existing --out even if it was made with other model settings (--reasoner, --model, "
         "--segmenter, --resolution, --answer-frame, --max-new-tokens, --max-think-tokens, --think-budget-via, "
-        "--prompt-preset); run.json then lists all of them",
+        "--prompt-preset, --prompt-suffix); run.json then lists all of them",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=handler)

@@ -116,6 +116,13 @@ def add_model_arguments(
         default="default",
         help="append a sentence to the model's prompt: brevity (WISE-S style) | no_think; default: none",
     )
+    baselines.add_argument(
+        "--prompt-suffix",
+        default="",
+        metavar="TEXT",
+        help="append TEXT to the model's prompt (after a preset's sentence), e.g. an L1-trained model's "
+        "target: ' Think for 30 words.'",
+    )
     add_limit_arguments(parser)
 
 
@@ -125,6 +132,7 @@ def baseline_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_think_tokens": args.max_think_tokens,
         "think_budget_via": args.think_budget_via if args.max_think_tokens is not None else None,
         "prompt_preset": args.prompt_preset,
+        "prompt_suffix": args.prompt_suffix,
     }
 
 
@@ -142,6 +150,7 @@ def pipeline_from_args(
         "max_new_tokens": args.max_new_tokens,
         "max_think_tokens": args.max_think_tokens,
         "prompt_preset": args.prompt_preset,
+        "prompt_suffix": args.prompt_suffix,
     }
     if args.max_retries < 0:
         raise ValueError(f"--max-retries must be >= 0, got {args.max_retries}")

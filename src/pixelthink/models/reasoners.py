@@ -216,7 +216,7 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
             (for a URL, ``model=NAME`` may replace the ``?model=`` query). ``resolution="auto"``
             means the checkpoint's training resolution (local) or 840 (URL). ``prompt_preset`` (a name
             of :data:`pixelthink.answer.PROMPT_PRESETS`) appends its sentence to the prompt template
-            the reasoner uses (the checkpoint's own, or the one given).
+            the reasoner uses (the checkpoint's own, or the one given), then ``prompt_suffix`` (text).
 
     Raises:
         FileNotFoundError: ``spec`` is neither a URL nor an existing directory.
@@ -225,6 +225,7 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
     from pixelthink.answer import apply_prompt_preset
 
     preset = options.pop("prompt_preset", "default")
+    suffix = str(options.pop("prompt_suffix", "") or "").replace("{", "{{").replace("}", "}}")
     apply_prompt_preset("", preset)  # an unknown name fails before a model is loaded
     if _HTTP.match(spec):
         from pixelthink.models.reasoner_openai import OpenAIReasoner
@@ -233,7 +234,7 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
         if "resolution" in options:  # "auto": Seg-Zero's frame for a server's model
             options["resolution"] = resolve_resolution(spec, options["resolution"])
         remote = OpenAIReasoner(base_url, name, **options)
-        remote.prompt_template = apply_prompt_preset(remote.prompt_template, preset)
+        remote.prompt_template = apply_prompt_preset(remote.prompt_template, preset) + suffix
         return remote
     path = Path(spec).expanduser()
     if not path.exists():
@@ -246,7 +247,7 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
     from pixelthink.models.reasoner_hf import TransformersReasoner
 
     local = TransformersReasoner.from_pretrained(path, **options)
-    local.prompt_template = apply_prompt_preset(local.prompt_template, preset)
+    local.prompt_template = apply_prompt_preset(local.prompt_template, preset) + suffix
     return local
 
 
