@@ -86,6 +86,7 @@ def test_intervals_come_from_the_report_or_a_seeded_bootstrap_of_its_samples(tmp
         ({"split": "val"}, "split differs"),
         ({"convention": "segzero"}, "convention differs (a: 'lisa', b: 'segzero')"),
         ({"token_convention": "paper"}, "token convention differs"),
+        ({"length_unit": "words"}, "length unit differs (a: 'reasoning_tokens', b: 'words')"),
     ],
 )
 def test_runs_that_do_not_measure_the_same_thing_are_refused(

@@ -3,7 +3,7 @@
 Per bucket and run: gIoU with its bootstrap 95 % interval, cIoU, mean / median reasoning length,
 faithfulness (where the evaluation has it), latency per sample, SAT / RST / URSS, n; the Pareto plot of
 gIoU against length per bucket; HTML (the report's style) and Markdown. Runs whose benchmark, split,
-convention or token convention differ are refused (exit 2) with the reason. See docs/METHODS.md.
+convention, token convention or length unit differ are refused (exit 2) with the reason. See docs/METHODS.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
         description="Put the evaluation reports of several runs (pixelthink eval --out) in one table and a "
         "Pareto plot of gIoU against reasoning length per difficulty bucket; writes DIR/index.html, "
         "DIR/compare.md, DIR/compare.json and DIR/pareto.png and prints the Markdown table. Runs must share "
-        "the benchmark, split, convention and token convention.",
+        "the benchmark, split, convention, token convention and length unit.",
     )
     parser.add_argument(
         "evals", nargs="+", metavar="[NAME=]EVAL.json", help="evaluation reports; NAME defaults to the file's"

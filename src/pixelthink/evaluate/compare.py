@@ -1,7 +1,7 @@
 """Runs side by side: evaluation reports (``pixelthink eval --out``) -> one table per difficulty bucket.
 
 ``load_runs(["a=eval_a.json", "eval_b.json"])`` reads the reports, :func:`check_comparable` refuses runs
-whose benchmark (name and sample count), split, gIoU/cIoU convention or token convention differ (their
+whose benchmark (name and sample count), split, gIoU/cIoU convention, token convention or length unit differ (their
 numbers would not measure the same thing), and :func:`compare_rows` gives, per run and bucket: n, gIoU with
 its bootstrap 95 % interval, cIoU, mean / median reasoning length, faithfulness where the report has it,
 latency per sample, SAT / RST / URSS. ``pixelthink compare`` writes them as Markdown and HTML with a Pareto
@@ -122,14 +122,16 @@ def _identity(run: RunEval) -> dict[str, Any]:
         "split": s.get("split"),
         "convention": s.get("convention"),
         "token convention": s.get("token_convention"),
+        "length unit": s.get("length_unit"),
     }
 
 
 def check_comparable(runs: Sequence[RunEval]) -> list[str]:
     """Why ``runs`` cannot share one table: one line per setting that differs (empty when they can).
 
-    Compared: the benchmark (its name and number of samples), the split, the gIoU/cIoU convention and the
-    token convention (the reasoning lengths' unit).
+    Compared: the benchmark (its name and number of samples), the split, the gIoU/cIoU convention, the
+    token convention and the length unit it gave (``auto`` counts tokenizer tokens with ``--tokenizer``,
+    recorded tokens or words without).
     """
     if not runs:
         return ["no runs"]
