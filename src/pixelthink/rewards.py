@@ -30,6 +30,12 @@ budget: D >= ``tau_hard``: ``budget_hard + uncertainty_scale * U``; ``tau_medium
 
 reward = accuracy * length score (the format terms are scaled too).
 
+The field's efficient-reasoning methods are variants of :data:`REWARDS` too (``l1_exact``, ``l1_max``,
+``dapo_overlong``, ``thinkprune``, ``shorterbetter``, ``group_length``, ``think_or_not``, ``dr2seg``): one
+pure function each (:func:`l1_exact_reward`, :func:`overlong_penalty`, :func:`shorterbetter_target`, ...),
+documented with its paper and equation, applied to the same accuracy; the group variants
+(:data:`GROUP_REWARDS`) are scored by the batch functions over rollout groups. docs/METHODS.md.
+
 The authors' patterns are matched in time linear in the response length
 (:func:`pixelthink.answer.is_thinking_format`, :func:`~pixelthink.answer.json_object_span`), with the
 same result as their backtracking regexes, which are quadratic on adversarial text.
