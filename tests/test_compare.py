@@ -164,6 +164,7 @@ def test_shipped_evaluations_compare(tmp_path: Path, capsys: pytest.CaptureFixtu
     )
     data = json.loads((out / "compare.json").read_text())
     assert {r["giou_ci"] for r in data["rows"]} == {None}  # no samples in the shipped reports
+    assert "no gIoU intervals" in data["caption"]
 
 
 def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

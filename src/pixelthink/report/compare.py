@@ -164,15 +164,14 @@ def write_comparison(
     plot_pareto(rows, [r.name for r in runs], out_dir / "pareto.png", unit=unit)
     markdown = markdown_table(rows, unit)
     sources = {r["giou_ci_source"] for r in rows if r["giou_ci_source"]}
-    ci_note = {
-        frozenset({"report"}): "gIoU intervals: the evaluation reports' own (bootstrap, 95 %)",
-        frozenset(
-            {"bootstrap"}
-        ): f"gIoU intervals: bootstrap of the per-sample IoUs, 95 %, 1000 resamples, seed {seed}",
-    }.get(
-        frozenset(sources),
-        "gIoU intervals: the reports' own where present, else a bootstrap of the per-sample IoUs",
-    )
+    if sources == {"report"}:
+        ci_note = "gIoU intervals: the evaluation reports' own (bootstrap, 95 %)"
+    elif sources == {"bootstrap"}:
+        ci_note = f"gIoU intervals: bootstrap of the per-sample IoUs, 95 %, 1000 resamples, seed {seed}"
+    elif sources:
+        ci_note = "gIoU intervals: the reports' own where present, else a bootstrap of the per-sample IoUs"
+    else:
+        ci_note = "no gIoU intervals (the reports hold neither intervals nor per-sample IoUs)"
     caption = (
         f"benchmark {settings.get('benchmark_name') or settings.get('benchmark')}, split {settings.get('split')}, "
         f"convention {settings.get('convention')}, lengths: {settings.get('token_convention')} ({unit}); "
