@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pixelthink.rewards import (
+    BUDGET_REWARDS,
     REWARD_BREAKDOWNS,
     REWARDS,
     TERM_NAMES,
@@ -750,16 +751,23 @@ def test_variants_budgets():
 
 
 def test_registry_and_breakdowns_are_consistent():
-    assert set(REWARDS) == {"pixelthink", "segzero", "naive_length", "difficulty_only", "uncertainty_only"}
-    assert set(REWARD_BREAKDOWNS) == set(REWARDS)
+    assert set(BUDGET_REWARDS) == {
+        "pixelthink",
+        "segzero",
+        "naive_length",
+        "difficulty_only",
+        "uncertainty_only",
+    }
+    assert set(REWARD_BREAKDOWNS) == set(REWARDS) >= set(BUDGET_REWARDS)
     gt = "<box>(10,10),(100,100)</box><points>(30,40),(50,60)</points>"
     r = _resp([10, 10, 100, 100], [30, 40], [50, 60], think="x " * 300)
-    for name, fn in REWARDS.items():
+    for name in BUDGET_REWARDS:
+        fn = REWARDS[name]
         for d in (None, 2.0, 4.0, 8.0):
             b = get_reward_breakdown(name)(r, gt, d, 0.3)
             assert fn(r, gt, d, 0.3) == b["reward"] == get_reward(name)(r, gt, d, 0.3)
             assert b["accuracy"] == sum(b[k] for k in TERM_NAMES)
-    with pytest.raises(ValueError, match=r"valid names: \['difficulty_only'"):
+    with pytest.raises(ValueError, match=r"valid names: \['dapo_overlong', 'difficulty_only'"):
         get_reward("pixelthinc")
 
 
@@ -919,7 +927,7 @@ def test_difficulty_bucket():
 
 
 @_FAST
-@given(gt_and_response(), _difficulty, _uncertainty, st.sampled_from(sorted(REWARDS)))
+@given(gt_and_response(), _difficulty, _uncertainty, st.sampled_from(sorted(BUDGET_REWARDS)))
 def test_ranges(case, difficulty, uncertainty, name):
     response, gt = case
     b = reward_breakdown(response, gt, difficulty, uncertainty, variant=name)

@@ -253,3 +253,49 @@ def test_resumed_run_sets_aside_the_rows_of_steps_it_repeats(tmp_path: Path) -> 
         None, SimpleNamespace(global_step=0, is_world_process_zero=True), None
     )
     assert path.read_text().splitlines() == kept
+
+
+METHOD_RECIPES = sorted((ROOT / "recipes").glob("*/methods/*.yaml")) + sorted(
+    (ROOT / "recipes" / "qwen25vl_7b_methods" / "trl").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize(
+    "path", METHOD_RECIPES, ids=[str(p.relative_to(ROOT / "recipes")) for p in METHOD_RECIPES]
+)
+def test_method_recipes_build_their_reward_function(path: Path) -> None:
+    """Every method recipe (miniature and 7B TRL) builds the TRL reward function of its variant, which scores
+    a group of rollouts with the values the trainer hands it."""
+    from pixelthink.rewards import REWARDS, batch_rewards
+    from pixelthink.train.grpo import make_reward_function
+
+    recipe = load_recipe(path)
+    assert recipe.reward.name == path.stem and recipe.reward.name in REWARDS
+    cfg = recipe.reward.reward_config()
+    fn = make_reward_function(recipe.reward.name, cfg, eos_token_ids=[0])
+    gt = "<box>(10,10),(100,100)</box><points>(30,40),(50,60)</points>"
+    answer = '<answer>{"bbox": [10, 10, 100, 100], "points_1": [30, 40], "points_2": [50, 60]}</answer>'
+    texts = ["<think>" + "w " * n + "</think>" + answer for n in (1, 20, 60, 0)]
+    kwargs = {"id": ["a", "a", "b", "b"], "target_length": [30.0] * 4, "completion_ids": [[5] * 20 + [0]] * 4}
+    got = fn(prompts=["p"] * 4, completions=texts, solution=[gt] * 4, **kwargs)
+    assert len(got) == 4 and all(isinstance(v, float) for v in got)
+    if recipe.reward.name not in ("dapo_overlong",):  # the pure function, fed the same values, agrees
+        expected = batch_rewards(
+            recipe.reward.name, texts, [gt] * 4, config=cfg, groups=kwargs["id"],
+            target_lengths=kwargs["target_length"], num_tokens=[21] * 4, truncated=[False] * 4,
+        )  # fmt: skip
+        assert got == pytest.approx(expected)
+    if recipe.data.target_length is not None:
+        assert "{target}" in recipe.data.target_length_prompt
+
+
+def test_l1_needs_a_target_and_dapo_its_maximum_length() -> None:
+    base = ROOT / "recipes" / "shapes_tiny" / "methods"
+    with pytest.raises(RecipeError, match=r"needs data\.target_length"):
+        load_recipe(base / "l1_exact.yaml", ["data.target_length=null"])
+    with pytest.raises(RecipeError, match=r"must contain '\{target\}'"):
+        load_recipe(base / "l1_exact.yaml", ["data.target_length_prompt=Think briefly."])
+    with pytest.raises(
+        RecipeError, match=r"overlong_max_length \(320\) must equal trainer.max_completion_length"
+    ):
+        load_recipe(base / "dapo_overlong.yaml", ["trainer.max_completion_length=100"])

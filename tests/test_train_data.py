@@ -328,3 +328,21 @@ def test_name_fraction_replays_referring_rows_in_the_task_mix(tmp_path: Path) ->
     assert [r["completion"][0]["content"] for r in sft_rows(base)] == list(plain.values())
     with pytest.raises(ValueError, match=r"data\.name_fraction: expected a number in \[0, 1\], got 2\.0"):
         list(sft_rows(replace(base, name_fraction=2.0)))
+
+
+def test_l1_target_length_is_stated_in_the_prompt_and_given_as_a_column(tmp_path: Path) -> None:
+    from pixelthink.rewards import l1_target_length
+
+    b = _bench(tmp_path / "b")
+    plain = list(grpo_rows(DataConfig(path=str(b), resolution=112)))
+    assert all(r["target_length"] is None for r in plain)
+    cfg = DataConfig(
+        path=str(b), resolution=112, target_length=[10, 50], target_length_prompt=" At most {target}."
+    )
+    rows = list(grpo_rows(cfg))
+    for row, base in zip(rows, plain, strict=True):
+        target = l1_target_length(row["id"], 10, 50)
+        assert row["target_length"] == target
+        assert row["prompt"][0]["content"] == base["prompt"][0]["content"] + f" At most {target}."
+    ds = build_dataset(cfg, "grpo", cache_dir=str(tmp_path / "cache"))
+    assert ds["target_length"] == [float(r["target_length"]) for r in rows]

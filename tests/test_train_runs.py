@@ -21,7 +21,13 @@ from safetensors.torch import load_file
 
 from pixelthink.data import BenchmarkWriter
 from pixelthink.frames import FrameTransform
-from pixelthink.rewards import RewardConfig, difficulty_bucket, format_ground_truth
+from pixelthink.rewards import (
+    RewardConfig,
+    batch_rewards,
+    difficulty_bucket,
+    format_ground_truth,
+    l1_target_length,
+)
 from pixelthink.train.config import load_recipe
 from pixelthink.train.data import answer_json
 
@@ -163,6 +169,78 @@ def test_grpo_every_reward_logs_and_updates(
     rows = [json.loads(x) for x in run.rollouts_file.read_text().splitlines()]
     assert len(rows) == 2 * 4
     assert all({"advantage", "reward", "uncertainty", "bucket", "length"} <= r.keys() for r in rows)
+
+
+METHODS = sorted((ROOT / "recipes" / "shapes_tiny" / "methods").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe_path", METHODS, ids=[p.stem for p in METHODS])
+def test_method_recipes_run_two_grpo_steps(
+    recipe_path: Path, sft_model: Path, bench: Path, tmp_path: Path
+) -> None:
+    """Each method recipe of the harness (recipes/shapes_tiny/methods/) through the shipped code path:
+    its own reward and settings, on the tiny warm-started model and benchmark, 2 steps."""
+    from pixelthink.train.grpo import run_grpo
+
+    overrides = [
+        f"model.path={sft_model}",
+        f"data.path={bench}",
+        "data.split=null",
+        "data.resolution=112",
+        "data.prompt_template=null",
+        f"output_dir={tmp_path / 'run'}",
+        "trainer.max_steps=2",
+        "trainer.save_steps=100",
+        "trainer.num_generations=4",
+        "trainer.per_device_train_batch_size=4",
+        "trainer.max_completion_length=72",
+        "trainer.logging_steps=1",
+    ]
+    if recipe_path.stem == "dapo_overlong":  # L_max follows the (shortened) maximum completion length
+        overrides += ["reward.overlong_max_length=72", "reward.overlong_buffer=16"]
+    recipe = load_recipe(recipe_path, overrides)
+    name = recipe.reward.name
+    assert name == recipe_path.stem
+    run = run_grpo(recipe, resume=False)
+    assert run.global_step == 2
+    steps = [m for m in _metrics(run.metrics_file) if "reward" in m]
+    assert len(steps) == 2 and all(f"rewards/{name}/mean" in m for m in steps)
+    rows = [json.loads(x) for x in run.rollouts_file.read_text().splitlines()]
+    assert len(rows) == 2 * 4 and all(name in r["rewards"] for r in rows)
+    if name.startswith("l1_"):  # the target reached the reward (and was logged)
+        assert all("pixelthink/target_length" in m for m in steps)
+    # the trainer's rewards are the pure function's, fed what the rollout carried (per step: one prompt x 4)
+    cfg = recipe.reward.reward_config()
+    for k, step in enumerate((rows[:4], rows[4:])):
+        lo_hi = recipe.data.target_length
+        expected = batch_rewards(
+            name,
+            [r["completion"] for r in step],
+            [_solution(bench, r["id"]) for r in step],
+            [r["difficulty"] for r in step],
+            [r["uncertainty"] for r in step],
+            cfg,
+            groups=[r["id"] for r in step],
+            step=k,
+            target_lengths=None if lo_hi is None else [l1_target_length(r["id"], *lo_hi) for r in step],
+            num_tokens=[r["num_tokens"] for r in step],
+            truncated=[r["num_tokens"] >= 72 for r in step],  # at the token limit (72): cut
+        )
+        got = [r["rewards"][name] for r in step]
+        assert got == pytest.approx(expected, abs=1e-6), (name, k)
+    # rewards that differ within a group move the parameters (GRPO's advantages are then non-zero)
+    if any(abs(r["advantage"]) > 0 for r in rows):
+        before, after = _weights(sft_model), _weights(run.output_dir)
+        assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def _solution(bench: Path, sample_id: str) -> str:
+    """The GRPO row's ground truth of a sample at the test's 112 frame."""
+    from pixelthink.data import Benchmark
+
+    s = Benchmark(bench).get(sample_id)
+    ft = FrameTransform.for_size(s.width, s.height, RES)
+    return format_ground_truth(ft.box_to_model(s.bbox), ft.points_to_model(s.points))
 
 
 def test_reward_sees_the_uncertainty_of_its_own_completion(bench: Path, tmp_path: Path) -> None:

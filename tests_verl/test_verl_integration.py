@@ -340,3 +340,120 @@ def test_online_difficulty_through_verls_batch_manager(tiny: Path) -> None:
     assert info["score"][:3] == [pytest.approx(3.86), pytest.approx(3.86), pytest.approx(5.0)]
     assert info["budget"] == [96.0, 96.0, 256.0, 256.0]
     assert float(out["reward_tensor"].sum()) == pytest.approx(sum(info["score"]), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- issue 27
+
+
+def test_dapo_overlong_equals_verls_own_dapo_manager(tiny: Path) -> None:
+    """rewards.dapo_overlong through our manager == verl's DAPO manager (overlong_buffer_cfg) on segzero."""
+    from hydra import compose, initialize_config_dir
+    from verl.experimental.reward_loop.reward_loop import migrate_legacy_reward_impl
+
+    import pixelthink.integrations.verl.reward as reward_module
+    from pixelthink.models.processors import load_processor
+
+    tok = load_processor(tiny).tokenizer
+    texts = [SHORT, LONG, LONG[:-40] + ANSWER, "<think>x</think>"]
+    data = _batch(tok, texts, [2.0] * 4)
+    n_tokens = data.batch["attention_mask"][:, data.batch["prompts"].shape[1] :].sum(1).tolist()
+    max_len, buffer = (
+        max(n_tokens) + 5,
+        max(n_tokens) - min(n_tokens),
+    )  # every length but the shortest in the buffer
+    cfg_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    with initialize_config_dir(config_dir=cfg_dir, version_base=None):
+        dapo = compose(
+            config_name="ppo_trainer",
+            overrides=[
+                f"actor_rollout_ref.model.path={tiny}",
+                "reward.reward_manager.name=dapo",
+                f"reward.custom_reward_function.path={reward_module.__file__}",
+                "reward.custom_reward_function.name=compute_score",
+                "+reward.custom_reward_function.reward_kwargs.reward_name=segzero",
+                "+reward.reward_kwargs.overlong_buffer_cfg.enable=true",
+                f"+reward.reward_kwargs.overlong_buffer_cfg.len={buffer}",
+                "+reward.reward_kwargs.overlong_buffer_cfg.penalty_factor=0.5",
+                "+reward.reward_kwargs.overlong_buffer_cfg.log=false",
+                f"+reward.reward_kwargs.max_resp_len={max_len}",
+            ],
+        )
+    theirs, _ = _score(migrate_legacy_reward_impl(dapo), data)
+    ours_cfg = _config(
+        tiny,
+        reward_name="dapo_overlong",
+        overlong_max_length=max_len,
+        overlong_buffer=buffer,
+        overlong_penalty_factor=0.5,
+    )
+    ours, _ = _score(ours_cfg, data)
+    expected = [float(t["reward_score"]) for t in theirs]
+    assert [o["reward_score"] for o in ours] == pytest.approx(expected, abs=1e-6)
+    assert len({round(x, 6) for x in expected}) > 2  # the penalty varies across the batch
+    assert [o["reward_extra_info"]["uncertainty_source"] for o in ours] == [3.0] * 4
+
+
+def test_group_variants_are_refused_by_the_reward_loop_and_scored_by_the_batch_manager(tiny: Path) -> None:
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+    from verl.workers.reward_manager.batch import BatchRewardManager
+
+    from pixelthink.integrations.verl import reward as reward_module
+    from pixelthink.models.processors import load_processor
+    from pixelthink.rewards import batch_rewards
+
+    with pytest.raises(ValueError, match="compares the rollouts of one prompt"):
+        RewardLoopWorker(_config(tiny, reward_name="shorterbetter"))
+    with pytest.raises(ValueError, match="compares the rollouts of one prompt"):
+        compute_score("x", SHORT, GT, {"difficulty": 2.0}, reward_name="group_length")
+    tok = load_processor(tiny).tokenizer
+    texts = [SHORT, LONG, LONG, SHORT]
+    data = _batch(tok, texts, [2.0] * 4)
+    data.non_tensor_batch["extra_info"] = np.array([{"index": i // 2} for i in range(4)], dtype=object)
+    manager = BatchRewardManager(tok, 0, reward_module.compute_score_batch, reward_name="shorterbetter")
+    scores = manager(data, return_dict=True)["reward_extra_info"]["score"]
+    assert scores == pytest.approx(batch_rewards("shorterbetter", texts, [GT] * 4, groups=[0, 0, 1, 1]))
+    assert scores[0] == 5.0 and scores[1] < 5.0  # the longer hit of a group is penalised
+
+
+def test_l1_target_length_reaches_prompt_and_reward(tmp_path: Path, parquet: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from pixelthink.rewards import l1_target_length
+
+    bench = parquet.parent.parent / "bench"
+    out = convert_benchmark(bench, tmp_path / "l1.parquet", resolution=RES, target_length=(5, 50)).out
+    rows = pq.read_table(out).to_pylist()
+    for row in rows:
+        target = l1_target_length(row["extra_info"]["id"], 5, 50)
+        assert row["extra_info"]["target_length"] == target
+        assert row["prompt"][0]["content"].endswith(f"Think for {target} words.")
+    info = rows[0]["extra_info"]
+    got = compute_score("x", SHORT, GT, info, reward_name="l1_exact")["score"]
+    assert got == pytest.approx(5.0 - 0.0003 * abs(info["target_length"] - 12))  # SHORT has 12 words
+    assert math.isnan(pq.read_table(parquet).to_pylist()[0]["extra_info"]["target_length"])
+
+
+VERL_METHODS = sorted((ROOT / "recipes" / "qwen25vl_7b_methods" / "verl").glob("*.env"))
+
+
+@pytest.mark.parametrize("recipe", VERL_METHODS, ids=[p.stem for p in VERL_METHODS])
+def test_verl_method_recipes_compose_a_config_our_manager_accepts(
+    recipe: Path, tmp_path: Path, tiny: Path
+) -> None:
+    """Each verl method recipe, sourced before launch_grpo.sh, gives a verl config whose reward settings
+    the pixelthink manager accepts (a valid variant and RewardConfig)."""
+    from pixelthink.integrations.verl.reward import reward_settings
+
+    script = ROOT / "src" / "pixelthink" / "integrations" / "verl" / "launch_grpo.sh"
+    env = {**os.environ, "PY": sys.executable, "MODEL": str(tiny), "TRAIN": str(tmp_path / "t.parquet")}
+    cmd = f"set -a; . '{recipe}'; set +a; bash '{script}' --cfg job"
+    out = subprocess.run(["bash", "-c", cmd], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cfg = OmegaConf.create(out.stdout)
+    kwargs = dict(cfg.reward.reward_kwargs)
+    assert kwargs["reward_name"] == recipe.stem
+    kwargs.pop("uncertainty_fallback")
+    name, config = reward_settings(kwargs)
+    assert name == recipe.stem and config.length_mode == "words"
+    if name == "dapo_overlong":  # L_max is the response length verl generates
+        assert config.overlong_max_length == cfg.data.max_response_length

@@ -82,6 +82,25 @@ DEFAULT_PROMPT_TEMPLATE = (
 """Seg-Zero / PixelThink user prompt with a ``{question}`` field (a ``str.format`` template)."""
 
 
+PROMPT_PRESETS: dict[str, str] = {
+    "default": "",
+    "brevity": " Keep the thinking process very short: one brief sentence.",
+    "no_think": " Do not think: leave <think> </think> empty and give the answer directly.",
+}
+"""Inference-time prompt baselines (no training): the sentence each preset appends to a reasoner's
+prompt template. ``brevity``: a brevity instruction in the style of WISE-S (arXiv 2604.02040, whose
+7B-S model is prompted for brevity at inference); ``no_think``: a no-think instruction (answer with an
+empty think block, as AdaptThink's NoThinking mode)."""
+
+
+def apply_prompt_preset(template: str, preset: str) -> str:
+    """``template`` with the preset's sentence appended (:data:`PROMPT_PRESETS`; ``default`` keeps it)."""
+    if preset not in PROMPT_PRESETS:
+        raise ValueError(f"unknown prompt preset {preset!r}; expected one of {sorted(PROMPT_PRESETS)}")
+    suffix = PROMPT_PRESETS[preset]
+    return template + suffix.replace("{", "{{").replace("}", "}}")
+
+
 DEFAULT_MAX_QUERY_CHARS = 4096
 """Longest query, in characters, sent to a reasoner (``--max-query-chars``; ``0``/``None``: no limit).
 

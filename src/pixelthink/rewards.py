@@ -30,6 +30,12 @@ budget: D >= ``tau_hard``: ``budget_hard + uncertainty_scale * U``; ``tau_medium
 
 reward = accuracy * length score (the format terms are scaled too).
 
+The field's efficient-reasoning methods are variants of :data:`REWARDS` too (``l1_exact``, ``l1_max``,
+``dapo_overlong``, ``thinkprune``, ``shorterbetter``, ``group_length``, ``think_or_not``, ``dr2seg``): one
+pure function each (:func:`l1_exact_reward`, :func:`overlong_penalty`, :func:`shorterbetter_target`, ...),
+documented with its paper and equation, applied to the same accuracy; the group variants
+(:data:`GROUP_REWARDS`) are scored by the batch functions over rollout groups. docs/METHODS.md.
+
 The authors' patterns are matched in time linear in the response length
 (:func:`pixelthink.answer.is_thinking_format`, :func:`~pixelthink.answer.json_object_span`), with the
 same result as their backtracking regexes, which are quadratic on adversarial text.
@@ -47,6 +53,7 @@ given float (only values within float32 rounding of a threshold can differ).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -59,7 +66,10 @@ from pixelthink.answer import extract_think, is_thinking_format, json_object_spa
 from pixelthink.frames import Box, Point
 
 __all__ = [
+    "BUDGET_REWARDS",
     "DIFFICULTY_SOURCES",
+    "DR2SEG_SECOND_STAGES",
+    "GROUP_REWARDS",
     "LENGTH_MODES",
     "REWARDS",
     "REWARD_BREAKDOWNS",
@@ -72,19 +82,27 @@ __all__ = [
     "batch_rewards",
     "difficulty_bucket",
     "difficulty_only_reward",
+    "dr2seg_length_reward",
     "format_ground_truth",
     "get_reward",
     "get_reward_breakdown",
     "ground_truth_string",
+    "group_length_rewards",
+    "l1_exact_reward",
+    "l1_max_reward",
+    "l1_target_length",
     "length_budget",
     "length_score",
     "naive_length_reward",
     "online_difficulties",
+    "overlong_penalty",
     "passrate_difficulty",
     "pixelthink_reward",
     "response_length",
     "reward_breakdown",
     "segzero_reward",
+    "shorterbetter_target",
+    "thinkprune_limit_at",
     "uncertainty_only_reward",
 ]
 
@@ -108,8 +126,31 @@ _NON_NEGATIVE = (
     "beta",
     "box_l1_threshold",
     "point_l1_threshold",
+    "l1_alpha_exact",
+    "l1_alpha_max",
+    "overlong_penalty_factor",
+    "thinkprune_decrement",
+    "thinkprune_round_steps",
+    "shorterbetter_beta",
+    "group_length_weight",
+    "no_think_bonus",
+    "dr2seg_gamma",
+    "dr2seg_anchor",
+    "dr2seg_weight",
 )
-_POSITIVE = ("budget_hard", "budget_easy", "budget_uniform")  # a zero budget penalises every token
+# a zero budget penalises every token
+_POSITIVE = (
+    "budget_hard",
+    "budget_easy",
+    "budget_uniform",
+    "overlong_max_length",
+    "overlong_buffer",
+    "thinkprune_limit",
+    "thinkprune_limit_min",
+)
+_BOOLEAN = ("no_think_bonus_needs_hit",)
+_NON_NUMERIC = ("length_mode", "difficulty_source", "dr2seg_second_stage", *_BOOLEAN)
+DR2SEG_SECOND_STAGES: tuple[str, ...] = ("given", "group_mean")
 _DIFFICULTY_SCALE = (1.0, 10.0)  # the difficulty model's 1..10 scale (data.format.DIFFICULTY_RANGE)
 _AUTHOR_PARAM_ALIASES = {  # PixelThinkRewardParams field names in the authors' verl fork
     "hard_difficulty_threshold": "tau_hard",
@@ -148,6 +189,31 @@ class RewardConfig:
             difficulty of every rollout is :func:`passrate_difficulty` of its rollout group's pass
             rate, see :func:`online_difficulties`; needs the group of each response, so only the
             batch functions support it).
+
+    The field's length rewards (the ``REWARDS`` beyond PixelThink's; lengths L are in ``length_mode``
+    units unless said otherwise; "hit" = the ``iou`` accuracy term, the correctness of a rollout):
+        l1_alpha_exact: L1-Exact's alpha (arXiv 2503.04697 eq. 1: 0.0003).
+        l1_alpha_max, l1_delta: L1-Max's alpha and delta (eq. 2: 0.01 and 0.5).
+        overlong_max_length, overlong_buffer, overlong_penalty_factor: DAPO's soft overlong punishment
+            (arXiv 2503.14476 eq. 13): L_max (tokens of the whole completion; must equal the trainer's
+            maximum completion length), L_cache (verl's ``overlong_buffer.len``) and verl's
+            ``overlong_buffer.penalty_factor``. Defaults: 1300 (the authors' max response length)
+            and 260 (DAPO's 4096 / 20480 = 0.2 of it).
+        thinkprune_limit: ThinkPrune's hard length limit (arXiv 2504.01296: over the limit the reward
+            is 0). With ``thinkprune_round_steps`` > 0 the limit in force at training step s is
+            ``max(thinkprune_limit_min, thinkprune_limit - thinkprune_decrement * floor(s / round_steps))``
+            (the paper's rounds 4k -> 3k -> 2k, as one run); 0 = a fixed limit.
+        shorterbetter_beta: ShorterBetter's beta (arXiv 2504.21370: 0.001).
+        group_length_weight: weight of Kimi k1.5's length reward (arXiv 2501.12599, section 2.3.3).
+        no_think_bonus: AdaptThink's delta (arXiv 2505.13417 eq. 7: 0.05 on a 0..1 accuracy), in
+            this module's 0..5 accuracy units (default 0.25 = 5 x 0.05).
+        no_think_bonus_needs_hit: the bonus only for hits (the issue's "correct answers without
+            thinking"); False = every empty-think response, as AdaptThink's objective.
+        dr2seg_gamma, dr2seg_anchor, dr2seg_weight: DR²Seg's gamma and N0 (arXiv 2601.09981; their
+            values are not public: documented guesses) and the weight of the length self-reward.
+        dr2seg_second_stage: where N2 comes from: ``given`` (per rollout, from the rollout: a
+            ``second_length`` column / rollout key / extra info) or ``group_mean`` (a one-stage
+            stand-in: the mean length of the rollout's group; not DR²Seg's second stage).
     """
 
     tau_hard: float = 5.0
@@ -163,10 +229,33 @@ class RewardConfig:
     default_difficulty: float = 3.0
     budget_uniform: float = 176
     difficulty_source: str = "annotation"
+    # --- the field's length rewards (docs/METHODS.md; each variant's docstring cites its equation) ---
+    l1_alpha_exact: float = 0.0003
+    l1_alpha_max: float = 0.01
+    l1_delta: float = 0.5
+    overlong_max_length: float = 1300
+    overlong_buffer: float = 260
+    overlong_penalty_factor: float = 1.0
+    thinkprune_limit: float = 256
+    thinkprune_limit_min: float = 1
+    thinkprune_decrement: float = 0
+    thinkprune_round_steps: float = 0
+    shorterbetter_beta: float = 0.001
+    group_length_weight: float = 1.0
+    no_think_bonus: float = 0.25
+    no_think_bonus_needs_hit: bool = True
+    dr2seg_gamma: float = 0.01
+    dr2seg_anchor: float = 96
+    dr2seg_weight: float = 1.0
+    dr2seg_second_stage: str = "given"
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in ("length_mode", "difficulty_source"):
+            if f.name in _NON_NUMERIC:
+                if f.name in _BOOLEAN and not isinstance(getattr(self, f.name), bool):
+                    raise ValueError(
+                        f"RewardConfig.{f.name} must be true or false, got {getattr(self, f.name)!r}"
+                    )
                 continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -203,6 +292,16 @@ class RewardConfig:
             raise ValueError(
                 f"RewardConfig.difficulty_source must be one of {list(DIFFICULTY_SOURCES)}, "
                 f"got {self.difficulty_source!r}"
+            )
+        if self.overlong_buffer > self.overlong_max_length:
+            raise ValueError(
+                f"RewardConfig.overlong_buffer ({self.overlong_buffer}) must be <= overlong_max_length "
+                f"({self.overlong_max_length})"
+            )
+        if self.dr2seg_second_stage not in DR2SEG_SECOND_STAGES:
+            raise ValueError(
+                f"RewardConfig.dr2seg_second_stage must be one of {list(DR2SEG_SECOND_STAGES)}, "
+                f"got {self.dr2seg_second_stage!r}"
             )
 
     @classmethod
@@ -691,6 +790,159 @@ _BUDGET_RULES: dict[str, Callable[[float | None, float | None, RewardConfig], fl
 }
 
 
+def l1_exact_reward(accuracy: float, length: float, target: float, alpha: float) -> float:
+    """L1-Exact (LCPO, Aggarwal & Welleck, arXiv 2503.04697, eq. 1): ``r = I(y = y_gold) - alpha |n_gold - n_y|``.
+
+    ``I(y = y_gold)`` is this module's accuracy (0..5, the Seg-Zero sum), ``n_gold`` the target length
+    written in the prompt, ``n_y`` the response's length.
+    """
+    return accuracy - alpha * abs(target - length)
+
+
+def l1_max_reward(accuracy: float, length: float, target: float, alpha: float, delta: float) -> float:
+    """L1-Max (arXiv 2503.04697, eq. 2): ``r = I(y = y_gold) * clip(alpha (n_gold - n_y) + delta, 0, 1)``."""
+    return accuracy * min(1.0, max(0.0, alpha * (target - length) + delta))
+
+
+def overlong_penalty(num_tokens: float, max_length: float, buffer: float, factor: float = 1.0) -> float:
+    """DAPO's soft overlong punishment (arXiv 2503.14476, eq. 13) with verl's ``overlong_buffer_cfg`` semantics.
+
+    verl (``reward_manager=dapo``): ``expected = max_resp_len - buffer.len``,
+    ``min(-(L - expected) / buffer.len * penalty_factor, 0)``: 0 up to ``L_max - L_cache``, then linear
+    down to ``-factor`` at ``L_max`` (and on below it past ``L_max``, which a trainer never produces;
+    TRL's ``get_soft_overlong_punishment`` is -1 there). L counts the completion's tokens.
+    """
+    return min(-(num_tokens - (max_length - buffer)) / buffer * factor, 0.0)
+
+
+def thinkprune_limit_at(step: int | None, config: RewardConfig = DEFAULT_CONFIG) -> float:
+    """ThinkPrune's length limit in force at training step ``step`` (None: the initial limit)."""
+    limit = config.thinkprune_limit
+    if step is None or config.thinkprune_round_steps <= 0 or config.thinkprune_decrement <= 0:
+        return limit
+    rounds = math.floor(int(step) / config.thinkprune_round_steps)
+    return max(config.thinkprune_limit_min, limit - config.thinkprune_decrement * rounds)
+
+
+def shorterbetter_target(lengths: Sequence[float], hits: Sequence[float]) -> float:
+    """ShorterBetter's Sample Optimal Length (arXiv 2504.21370, eq. 3): the length of the group's shortest
+    correct response; the group's mean length when none is correct."""
+    correct = [length for length, hit in zip(lengths, hits, strict=True) if hit]
+    return float(min(correct)) if correct else float(sum(lengths)) / len(lengths)
+
+
+def group_length_rewards(lengths: Sequence[float], hits: Sequence[float]) -> list[float]:
+    """Kimi k1.5's length reward (arXiv 2501.12599, section 2.3.3) of every response of one group.
+
+    ``lambda = 0.5 - (len(i) - min_len) / (max_len - min_len)``; ``lambda`` for a correct response,
+    ``min(0, lambda)`` for a wrong one. When every length is equal (``max_len == min_len``) the
+    fraction is 0/0: every response gets 0 (no length signal).
+    """
+    lo, hi = min(lengths), max(lengths)
+    out = []
+    for length, hit in zip(lengths, hits, strict=True):
+        lam = 0.0 if hi == lo else 0.5 - (length - lo) / (hi - lo)
+        out.append(lam if hit else min(0.0, lam))
+    return out
+
+
+def dr2seg_length_reward(n1: float, n2: float, n0: float, gamma: float) -> float:
+    """DR²Seg's length self-reward (arXiv 2601.09981): ``clip(1[N2 < N1] - gamma * max(0, N1 - N0), 0, 1)``.
+
+    N1: the first-stage rollout's reasoning length, N2: the second stage's, N0: the length anchor.
+    """
+    return min(1.0, max(0.0, (1.0 if n2 < n1 else 0.0) - gamma * max(0.0, n1 - n0)))
+
+
+def l1_target_length(sample_id: str, low: int, high: int, seed: int = 0) -> int:
+    """The L1 target length of a sample: uniform in [low, high] (inclusive), fixed by (seed, sample id).
+
+    L1 samples the target uniformly per training example (arXiv 2503.04697, section 3: n_gold ~ U(100,
+    4000) tokens); here it is a function of the sample id so that the TRL dataset, the verl converter and
+    a re-run agree, whatever the order of the rows.
+    """
+    if not 0 < low <= high:
+        raise ValueError(f"target length range must satisfy 0 < low <= high, got [{low}, {high}]")
+    digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+    return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
+
+
+def _empty_think(response: object) -> bool:
+    """The response opens with a think block that holds only whitespace (AdaptThink's NoThinking mode)."""
+    if not isinstance(response, str):
+        return False
+    think = extract_think(response)
+    return think is not None and think == "" and response.lstrip().startswith("<think>")
+
+
+_ROLLOUT_EXTRAS = ("target_length", "num_tokens", "truncated", "second_length")
+
+
+def _shape(name: str, b: dict[str, Any], response: object, config: RewardConfig, ex: dict[str, Any]) -> None:
+    """Set ``b["reward"]`` (and what the variant logs) for the per-sample variants of the field."""
+    acc, length = b["accuracy"], b["length"]
+    if name in ("l1_exact", "l1_max"):
+        target = ex.get("target_length")
+        if target is None:
+            raise ValueError(
+                f"reward {name!r} needs the target length of each sample (the 'target_length' column / "
+                "extra_info key that the prompt states; set data.target_length in the recipe)"
+            )
+        b["target_length"] = float(target)
+        if name == "l1_exact":
+            b["reward"] = l1_exact_reward(acc, length, float(target), config.l1_alpha_exact)
+        else:
+            b["reward"] = l1_max_reward(acc, length, float(target), config.l1_alpha_max, config.l1_delta)
+    elif name == "dapo_overlong":
+        tokens = ex.get("num_tokens")
+        if tokens is None:
+            raise ValueError(
+                "reward 'dapo_overlong' needs the number of completion tokens of each response (num_tokens)"
+            )
+        penalty = overlong_penalty(
+            tokens, config.overlong_max_length, config.overlong_buffer, config.overlong_penalty_factor
+        )
+        b["num_tokens"], b["overlong_penalty"] = int(tokens), penalty
+        b["reward"] = acc + penalty
+    elif name == "thinkprune":
+        limit = thinkprune_limit_at(ex.get("step"), config)
+        over = length > limit or bool(ex.get("truncated"))
+        b["budget"], b["length_score"] = limit, 0.0 if over else 1.0
+        b["reward"] = 0.0 if over else acc
+    elif name == "think_or_not":
+        empty = _empty_think(response)
+        earned = empty and (b["iou"] == 1.0 or not config.no_think_bonus_needs_hit)
+        b["no_think"] = 1.0 if empty else 0.0
+        b["reward"] = acc + (config.no_think_bonus if earned else 0.0)
+    elif name == "dr2seg" and ex.get("second_length") is not None:
+        _dr2seg(b, float(ex["second_length"]), config)
+
+
+def _dr2seg(b: dict[str, Any], n2: float, config: RewardConfig) -> None:
+    r_len = dr2seg_length_reward(b["length"], n2, config.dr2seg_anchor, config.dr2seg_gamma)
+    b["second_length"], b["length_self_reward"] = n2, r_len
+    b["reward"] = b["accuracy"] + config.dr2seg_weight * r_len
+
+
+def _needs_group(name: str, config: RewardConfig, extras: Mapping[str, Any]) -> bool:
+    if name in GROUP_REWARDS:
+        return True
+    return name == "dr2seg" and extras.get("second_length") is None
+
+
+def _group_error(name: str, config: RewardConfig) -> str:
+    if name == "dr2seg" and config.dr2seg_second_stage == "given":
+        return (
+            "reward 'dr2seg' needs N2, the length of each rollout's second stage (a 'second_length' value from "
+            "the rollout), or dr2seg_second_stage=group_mean (a one-stage stand-in scored over rollout groups)"
+        )
+    return (
+        f"reward {name!r} compares the rollouts of one prompt: score whole groups with batch_rewards / "
+        "batch_breakdowns(..., groups=...) (TRL's reward function and verl's compute_score_batch do; verl's "
+        "per-rollout compute_score and reward manager cannot see the group)"
+    )
+
+
 def reward_breakdown(
     response: str,
     ground_truth: object,
@@ -701,6 +953,8 @@ def reward_breakdown(
     *,
     variant: str = "pixelthink",
     length: int | None = None,
+    step: int | None = None,
+    **rollout: Any,
 ) -> dict[str, Any]:
     """Every term of a reward variant, for logging.
 
@@ -712,14 +966,47 @@ def reward_breakdown(
         variant: a name of :data:`REWARDS`.
         length: precomputed length L (skips :func:`response_length`), e.g. a reasoning-token
             count taken from the generated ids.
+        step: the training step (ThinkPrune's schedule).
+        rollout: what some variants need of the rollout: ``target_length`` (L1: the target stated in
+            the prompt), ``num_tokens`` (DAPO: the completion's token count), ``truncated`` (ThinkPrune:
+            the generation hit the token limit), ``second_length`` (DR²Seg: N2).
 
     Returns:
         dict with the five terms, ``accuracy``, ``length`` (int or None when not computed),
         ``budget`` (float or None), ``length_score``, ``reward``, ``difficulty``,
-        ``uncertainty``, ``bucket``, ``variant`` and ``notes`` (why each 0 term is 0).
+        ``uncertainty``, ``bucket``, ``variant`` and ``notes`` (why each 0 term is 0), plus the
+        variant's own terms (``target_length``, ``overlong_penalty``, ``no_think``, ...).
+
+    Raises:
+        ValueError: unknown variant or rollout key; a group variant (:data:`GROUP_REWARDS`: score it
+            with :func:`batch_breakdowns` and ``groups``); a missing value the variant needs.
     """
-    if variant not in _BUDGET_RULES:
-        raise ValueError(f"unknown reward {variant!r}; valid names: {sorted(_BUDGET_RULES)}")
+    if variant not in _BUDGET_RULES and variant not in _FIELD_DOCS:
+        raise ValueError(f"unknown reward {variant!r}; valid names: {sorted(REWARDS)}")
+    if _needs_group(variant, config, rollout):
+        raise ValueError(_group_error(variant, config))
+    return _breakdown(
+        response, ground_truth, difficulty, uncertainty, config, tokenizer, variant, length, step, rollout
+    )
+
+
+def _breakdown(
+    response: Any,
+    ground_truth: object,
+    difficulty: Any,
+    uncertainty: Any,
+    config: RewardConfig,
+    tokenizer: Any,
+    variant: str,
+    length: int | None,
+    step: int | None,
+    rollout: Mapping[str, Any],
+) -> dict[str, Any]:
+    unknown = set(rollout) - set(_ROLLOUT_EXTRAS)
+    if unknown:
+        raise ValueError(
+            f"reward_breakdown: unknown rollout value(s) {sorted(unknown)}; known: {list(_ROLLOUT_EXTRAS)}"
+        )
     if config.difficulty_source != "annotation":
         raise ValueError(
             f"RewardConfig.difficulty_source={config.difficulty_source!r} sets the difficulty from the rollout "
@@ -729,12 +1016,15 @@ def reward_breakdown(
     u = None if uncertainty is None else _uncertainty(uncertainty)
     terms, notes = _accuracy(response, ground_truth, config)
     accuracy = sum(terms[k] for k in TERM_NAMES)
-    rule = _BUDGET_RULES[variant]
+    rule = _BUDGET_RULES.get(variant)
     budget = rule(d, u, config) if rule is not None else None
-    if length is None and (budget is not None or config.length_mode == "words" or tokenizer is not None):
+    field_variant = variant in _FIELD_DOCS
+    if length is None and (
+        budget is not None or field_variant or config.length_mode == "words" or tokenizer is not None
+    ):
         length = response_length(response, config, tokenizer)
     score = length_score(length if length is not None else 0, budget, config)
-    return {
+    b = {
         **terms,
         "accuracy": accuracy,
         "length": length,
@@ -747,6 +1037,9 @@ def reward_breakdown(
         "variant": variant,
         "notes": notes,
     }
+    if field_variant:
+        _shape(variant, b, response, config, {**rollout, "step": step})
+    return b
 
 
 def _variant_functions(name: str, doc: str) -> tuple[RewardFn, BreakdownFn]:
@@ -761,9 +1054,20 @@ def _variant_functions(name: str, doc: str) -> tuple[RewardFn, BreakdownFn]:
         tokenizer: Any = None,
         *,
         length: int | None = None,
+        step: int | None = None,
+        **rollout: Any,
     ) -> dict[str, Any]:
         return reward_breakdown(
-            response, ground_truth, difficulty, uncertainty, config, tokenizer, variant=name, length=length
+            response,
+            ground_truth,
+            difficulty,
+            uncertainty,
+            config,
+            tokenizer,
+            variant=name,
+            length=length,
+            step=step,
+            **rollout,
         )
 
     def reward(
@@ -775,10 +1079,20 @@ def _variant_functions(name: str, doc: str) -> tuple[RewardFn, BreakdownFn]:
         tokenizer: Any = None,
         *,
         length: int | None = None,
+        step: int | None = None,
+        **rollout: Any,
     ) -> float:
-        return breakdown(response, ground_truth, difficulty, uncertainty, config, tokenizer, length=length)[
-            "reward"
-        ]
+        return breakdown(
+            response,
+            ground_truth,
+            difficulty,
+            uncertainty,
+            config,
+            tokenizer,
+            length=length,
+            step=step,
+            **rollout,
+        )["reward"]
 
     reward.__name__ = reward.__qualname__ = f"{name}_reward"
     reward.__doc__ = doc
@@ -803,13 +1117,70 @@ _VARIANT_DOCS: dict[str, str] = {
     """,
 }
 
+_FIELD_DOCS: dict[str, str] = {
+    "l1_exact": """L1-Exact (LCPO, arXiv 2503.04697, eq. 1): ``accuracy - l1_alpha_exact * |target - L|``.
+
+    The target length is stated in the prompt (``data.target_length``) and reaches the reward as the
+    ``target_length`` column (TRL) or ``extra_info["target_length"]`` (verl). See :func:`l1_exact_reward`.
+    """,
+    "l1_max": """L1-Max (arXiv 2503.04697, eq. 2): ``accuracy * clip(l1_alpha_max * (target - L) + l1_delta, 0, 1)``.
+
+    Only the overshoot is penalised (a shorter response keeps its accuracy once ``alpha (target - L) +
+    delta >= 1``). See :func:`l1_max_reward`.
+    """,
+    "dapo_overlong": """DAPO's soft overlong punishment (arXiv 2503.14476, eq. 13) added to the accuracy.
+
+    ``accuracy + overlong_penalty(num_tokens)`` (:func:`overlong_penalty`: 0 up to ``overlong_max_length -
+    overlong_buffer`` completion tokens, then linear down to ``-overlong_penalty_factor``). The TRL path
+    takes the penalty from ``trl.rewards.get_soft_overlong_punishment``, the verl path from this module
+    (verl's ``overlong_buffer_cfg`` semantics); the two agree on every length up to the maximum (tested).
+    """,
+    "thinkprune": """ThinkPrune (arXiv 2504.01296, section 3): the accuracy, or 0 when the response is over the limit.
+
+    Over the limit: L > :func:`thinkprune_limit_at` (step) or the generation was truncated (hit the token
+    limit before its end). The limit tightens over training steps with ``thinkprune_round_steps``.
+    """,
+    "shorterbetter": """ShorterBetter (arXiv 2504.21370, eq. 4): ``accuracy - shorterbetter_beta * |L - SOL|``.
+
+    SOL (:func:`shorterbetter_target`) is the length of the shortest hit of the rollout's group (the mean
+    length when none hits): a group variant. The paper's ``alpha * I(correct)`` is this module's 0..5
+    accuracy.
+    """,
+    "group_length": """Kimi k1.5's group length reward (arXiv 2501.12599, 2.3.3): ``accuracy + w * len_reward``.
+
+    ``len_reward`` (:func:`group_length_rewards`) is min/max-normalised within the rollout's group:
+    ``lambda = 0.5 - (L - min) / (max - min)`` for hits, ``min(0, lambda)`` for misses; a group variant.
+    """,
+    "think_or_not": """AdaptThink (arXiv 2505.13417, eq. 7) / TON (arXiv 2505.16854): thinking is optional.
+
+    An empty think block (``<think></think><answer>...``) is a well-formed answer (it already is for the
+    thinking-format term); ``accuracy + no_think_bonus`` when the think block is empty (and, with
+    ``no_think_bonus_needs_hit``, the box hits). AdaptThink's ``- R_ref(x)`` term is a per-prompt
+    constant, which GRPO's group normalisation removes: not computed.
+    """,
+    "dr2seg": """DR²Seg (arXiv 2601.09981): ``accuracy + dr2seg_weight * clip(1[N2 < N1] - gamma max(0, N1 - N0), 0, 1)``.
+
+    N1 = L of this (first-stage) rollout, N2 = the length of its second-stage rollout (``second_length``
+    from the rollout), N0 = ``dr2seg_anchor``. The trainers' rollout hooks produce one stage; without
+    N2, ``dr2seg_second_stage=group_mean`` uses the mean length of the rollout's group instead (a
+    documented one-stage stand-in, scored over groups; docs/METHODS.md says what differs).
+    """,
+}
+
+GROUP_REWARDS: frozenset[str] = frozenset({"shorterbetter", "group_length"})
+"""Variants whose reward compares the rollouts of one prompt (need ``groups=`` in the batch functions;
+``dr2seg`` too when N2 is not given and ``dr2seg_second_stage == "group_mean"``)."""
+
+BUDGET_REWARDS: tuple[str, ...] = tuple(_VARIANT_DOCS)
+"""PixelThink's variants and ablations: ``accuracy * length_score(L, budget)``, in [0, 5]."""
+
 _VARIANTS: dict[str, tuple[RewardFn, BreakdownFn]] = {
-    name: _variant_functions(name, doc) for name, doc in _VARIANT_DOCS.items()
+    name: _variant_functions(name, doc) for name, doc in {**_VARIANT_DOCS, **_FIELD_DOCS}.items()
 }
 
 # Every variant has the signature
 # ``fn(response, ground_truth, difficulty=None, uncertainty=None, config=DEFAULT_CONFIG, tokenizer=None,
-# *, length=None) -> float`` and returns ``reward_breakdown(..., variant=name)["reward"]``.
+# *, length=None, step=None, **rollout) -> float`` and returns ``reward_breakdown(..., variant=name)["reward"]``.
 pixelthink_reward: RewardFn = _VARIANTS["pixelthink"][0]
 segzero_reward: RewardFn = _VARIANTS["segzero"][0]
 naive_length_reward: RewardFn = _VARIANTS["naive_length"][0]
@@ -839,6 +1210,30 @@ def get_reward_breakdown(name: str) -> BreakdownFn:
         raise ValueError(f"unknown reward {name!r}; valid names: {sorted(REWARDS)}") from None
 
 
+def _apply_group(name: str, parts: list[dict[str, Any]], groups: Sequence[Any], config: RewardConfig) -> None:
+    """The group variants' rewards, per rollout group (``parts`` hold the accuracy and length of each)."""
+    members: dict[Any, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    for idx in members.values():
+        lengths = [float(parts[i]["length"]) for i in idx]
+        hits = [parts[i]["iou"] for i in idx]
+        if name == "shorterbetter":
+            sol = shorterbetter_target(lengths, hits)
+            for i, length in zip(idx, lengths, strict=True):
+                parts[i]["target_length"] = sol
+                parts[i]["reward"] = parts[i]["accuracy"] - config.shorterbetter_beta * abs(length - sol)
+        elif name == "group_length":
+            for i, bonus in zip(idx, group_length_rewards(lengths, hits), strict=True):
+                parts[i]["group_length_reward"] = bonus
+                parts[i]["reward"] = parts[i]["accuracy"] + config.group_length_weight * bonus
+        else:  # dr2seg, group_mean stand-in for N2
+            mean = sum(lengths) / len(lengths)
+            for i in idx:
+                if parts[i].get("second_length") is None:
+                    _dr2seg(parts[i], mean, config)
+
+
 def _column(values: Sequence[Any] | None, n: int, what: str) -> Sequence[Any]:
     if values is None:
         return [None] * n
@@ -860,11 +1255,19 @@ def batch_breakdowns(
     *,
     lengths: Sequence[int | None] | None = None,
     groups: Sequence[Any] | None = None,
+    step: int | None = None,
+    target_lengths: Sequence[float | None] | None = None,
+    num_tokens: Sequence[int | None] | None = None,
+    truncated: Sequence[bool | None] | None = None,
+    second_lengths: Sequence[float | None] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`reward_breakdown` for lists of samples (one dict per response).
 
     With ``config.difficulty_source == "online"`` the ``difficulties`` are ignored and replaced by
-    :func:`online_difficulties` over ``groups`` (required then: the rollout group of each response).
+    :func:`online_difficulties` over ``groups`` (required then: the rollout group of each response). The
+    group variants (:data:`GROUP_REWARDS`, and ``dr2seg`` with ``dr2seg_second_stage=group_mean``) need
+    ``groups`` too. ``target_lengths`` / ``num_tokens`` / ``truncated`` / ``second_lengths`` are the
+    per-rollout values of :func:`reward_breakdown`'s ``rollout`` keywords; ``step`` the training step.
     """
     get_reward(name)
     if isinstance(responses, str) or not isinstance(responses, Sequence):
@@ -876,18 +1279,46 @@ def batch_breakdowns(
     ds = _column(difficulties, n, "difficulties")
     us = _column(uncertainties, n, "uncertainties")
     ls = _column(lengths, n, "lengths")
+    extras = {
+        key: _column(values, n, what)
+        for key, values, what in (
+            ("target_length", target_lengths, "target_lengths"),
+            ("num_tokens", num_tokens, "num_tokens"),
+            ("truncated", truncated, "truncated"),
+            ("second_length", second_lengths, "second_lengths"),
+        )
+    }
+    grouped = name in GROUP_REWARDS or (name == "dr2seg" and any(v is None for v in extras["second_length"]))
+    if name == "dr2seg" and grouped and config.dr2seg_second_stage == "given":
+        raise ValueError(_group_error(name, config))
+    if groups is None and (grouped or config.difficulty_source == "online"):
+        what = (
+            "RewardConfig.difficulty_source='online'" if not grouped else f"reward {name!r} (a group variant)"
+        )
+        raise ValueError(
+            f"batch_rewards: {what} needs groups= (the rollout group of each response, e.g. its prompt id)"
+        )
     if config.difficulty_source == "online":
-        if groups is None:
-            raise ValueError(
-                "batch_rewards: RewardConfig.difficulty_source='online' needs groups= (the rollout group "
-                "of each response, e.g. its prompt id)"
-            )
         ds = online_difficulties(responses, gts, _column(groups, n, "groups"), config)
         config = replace(config, difficulty_source="annotation")
-    return [
-        reward_breakdown(r, g, d, u, config, tokenizer, variant=name, length=length)
-        for r, g, d, u, length in zip(responses, gts, ds, us, ls, strict=True)
+    parts = [
+        _breakdown(
+            r,
+            g,
+            d,
+            u,
+            config,
+            tokenizer,
+            name,
+            length,
+            step,
+            {k: v[i] for k, v in extras.items() if v[i] is not None},
+        )
+        for i, (r, g, d, u, length) in enumerate(zip(responses, gts, ds, us, ls, strict=True))
     ]
+    if grouped:
+        _apply_group(name, parts, _column(groups, n, "groups"), config)
+    return parts
 
 
 def batch_rewards(
@@ -898,14 +1329,13 @@ def batch_rewards(
     uncertainties: Sequence[float | None] | None = None,
     config: RewardConfig = DEFAULT_CONFIG,
     tokenizer: Any = None,
-    *,
-    lengths: Sequence[int | None] | None = None,
-    groups: Sequence[Any] | None = None,
+    **kwargs: Any,
 ) -> list[float]:
-    """Rewards of variant ``name`` for lists of samples.
+    """Rewards of variant ``name`` for lists of samples (:func:`batch_breakdowns`' keywords).
 
     ``difficulties`` / ``uncertainties`` / ``lengths`` may be None (every sample missing); ``groups``
-    (the rollout group of each response) is needed when ``config.difficulty_source == "online"``.
+    (the rollout group of each response) is needed when ``config.difficulty_source == "online"`` and by
+    the group variants.
 
     Raises:
         ValueError: unknown name, or a list whose length differs from ``responses``.
@@ -913,14 +1343,6 @@ def batch_rewards(
     return [
         b["reward"]
         for b in batch_breakdowns(
-            name,
-            responses,
-            ground_truths,
-            difficulties,
-            uncertainties,
-            config,
-            tokenizer,
-            lengths=lengths,
-            groups=groups,
+            name, responses, ground_truths, difficulties, uncertainties, config, tokenizer, **kwargs
         )
     ]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.commands._options import non_negative_int, positive_int
-from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
+from pixelthink.commands.segment import add_model_arguments, baseline_settings, pipeline_from_args
 from pixelthink.data.format import select_ids
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.handoff import usable_cores
@@ -57,6 +57,10 @@ MODEL_SETTINGS: dict[str, str] = {
     "resolution": "--resolution",
     "answer_frame": "--answer-frame",
     "max_new_tokens": "--max-new-tokens",
+    "max_think_tokens": "--max-think-tokens",
+    "think_budget_via": "--think-budget-via",
+    "prompt_preset": "--prompt-preset",
+    "prompt_suffix": "--prompt-suffix",
 }
 
 
@@ -153,7 +157,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--allow-mixed",
         action="store_true",
         help="resume an existing --out even if it was made with other model settings (--reasoner, --model, "
-        "--segmenter, --resolution, --answer-frame, --max-new-tokens); run.json then lists all of them",
+        "--segmenter, --resolution, --answer-frame, --max-new-tokens, --max-think-tokens, --think-budget-via, "
+        "--prompt-preset, --prompt-suffix); run.json then lists all of them",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=handler)
@@ -186,6 +191,7 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
         "resolution": "native" if args.resolution is None else args.resolution,
         "answer_frame": args.answer_frame,
         "max_new_tokens": args.max_new_tokens,
+        **baseline_settings(args),
         "max_query_chars": args.max_query_chars,
         "max_pixels": args.max_pixels,
         "batch_size": args.batch_size,

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixelthink.commands._options import add_limit_arguments
+from pixelthink.answer import PROMPT_PRESETS
+from pixelthink.commands._options import add_limit_arguments, non_negative_int
 
 if TYPE_CHECKING:
     from pixelthink.models.segmenters import Segmenter
@@ -134,7 +135,46 @@ def add_model_arguments(
     group.add_argument(
         "--device", default="auto", help="torch device for local models: auto | cpu | cuda | cuda:1 ..."
     )
+    baselines = parser.add_argument_group("inference-time baselines (no training; docs/METHODS.md)")
+    baselines.add_argument(
+        "--max-think-tokens",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="think budget: after N generated tokens the reasoning is stopped and '</think><answer>' forced "
+        "(0 = no reasoning); default: none",
+    )
+    baselines.add_argument(
+        "--think-budget-via",
+        choices=["continue", "server"],
+        default="continue",
+        help="servers: continue = a second request continuing the cut text (vLLM continue_final_message), "
+        "server = the server's own thinking_token_budget (vLLM --reasoning-config); default: %(default)s",
+    )
+    baselines.add_argument(
+        "--prompt-preset",
+        choices=sorted(PROMPT_PRESETS),
+        default="default",
+        help="append a sentence to the model's prompt: brevity (WISE-S style) | no_think; default: none",
+    )
+    baselines.add_argument(
+        "--prompt-suffix",
+        default="",
+        metavar="TEXT",
+        help="append TEXT to the model's prompt (after a preset's sentence), e.g. an L1-trained model's "
+        "target: ' Think for 30 words.'",
+    )
     add_limit_arguments(parser)
+
+
+def baseline_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The inference-time baseline options of a run (recorded with its outputs)."""
+    return {
+        "max_think_tokens": args.max_think_tokens,
+        "think_budget_via": args.think_budget_via if args.max_think_tokens is not None else None,
+        "prompt_preset": args.prompt_preset,
+        "prompt_suffix": args.prompt_suffix,
+    }
 
 
 def pipeline_from_args(
@@ -148,11 +188,17 @@ def pipeline_from_args(
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     remote = reasoner_backend(args.reasoner) == "openai"
-    reasoner_options: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
+    reasoner_options: dict[str, Any] = {
+        "max_new_tokens": args.max_new_tokens,
+        "max_think_tokens": args.max_think_tokens,
+        "prompt_preset": args.prompt_preset,
+        "prompt_suffix": args.prompt_suffix,
+    }
     if args.max_retries < 0:
         raise ValueError(f"--max-retries must be >= 0, got {args.max_retries}")
     if remote:
         reasoner_options["max_retries"] = args.max_retries
+        reasoner_options["think_budget_via"] = args.think_budget_via
         if args.model:
             reasoner_options["model"] = args.model
         if os.environ.get("OPENAI_API_KEY"):  # the server's token (pixelthink serve --token, vLLM --api-key)
@@ -270,6 +316,7 @@ def handler(args: argparse.Namespace) -> int:
         mask_image(mask).save(mask_out)
     if args.json:
         payload = result.to_json() | {"overlay": str(out), "mask_file": str(mask_out)}
+        payload["settings"] = baseline_settings(args)
         print(json.dumps(payload, ensure_ascii=False))
     else:
         print(describe(result))

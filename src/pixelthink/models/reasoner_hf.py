@@ -54,9 +54,11 @@ from pixelthink.models.processors import load_processor, processed_image_size
 from pixelthink.models.reasoners import (
     Generation,
     TextCallback,
+    check_think_budget,
     checkpoint_defaults,
     count_reasoning_tokens,
     resolve_resolution,
+    think_budget_close,
 )
 from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
 
@@ -153,6 +155,65 @@ class TopKRecorder(LogitsProcessor):
         return torch.stack(self._chosen).cpu()
 
 
+class ThinkBudgetProcessor(LogitsProcessor):
+    """Logits processor ending the reasoning at a token budget (``--max-think-tokens N``, a baseline
+    without training: "would truncation do?").
+
+    Per row: once ``budget`` tokens have been generated without a ``</think>``, the next steps are forced
+    (every other logit -inf) to the tokens of :func:`~pixelthink.models.reasoners.think_budget_close`
+    (``</think><answer>``, with ``<think>`` first when none was opened), then the model writes the answer
+    freely. A row that closes its think block itself is left alone. N counts every generated token
+    before the forced close (the ``<think>`` tag included), as ``max_tokens`` of the OpenAI backend's
+    first request does. Tags are looked for in the decoded last :attr:`WINDOW` tokens at each step.
+    """
+
+    WINDOW = 16
+
+    def __init__(self, budget: int, tokenizer: Any) -> None:
+        check_think_budget(budget)
+        self.budget = budget
+        self.tokenizer = tokenizer
+        self._prompt_len: int | None = None
+        self._opened: list[bool] = []
+        self._closed: list[bool] = []
+        self._forced: list[list[int]] = []
+
+    def _seen(self, ids: torch.Tensor, tag: str) -> bool:
+        return tag in self.tokenizer.decode(ids[-self.WINDOW :].tolist(), skip_special_tokens=True)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._prompt_len is None:
+            self._prompt_len = input_ids.shape[1]
+            rows = input_ids.shape[0]
+            self._opened, self._closed, self._forced = (
+                [False] * rows,
+                [False] * rows,
+                [[] for _ in range(rows)],
+            )
+        generated = input_ids[:, self._prompt_len :]
+        n = generated.shape[1]
+        for b in range(input_ids.shape[0]):
+            if self._closed[b]:
+                continue
+            if not self._forced[b]:
+                if n:
+                    self._opened[b] = self._opened[b] or self._seen(generated[b], "<think>")
+                    if self._seen(generated[b], "</think>"):
+                        self._closed[b] = True  # closed by the model itself
+                        continue
+                if n < self.budget:
+                    continue
+                text = "<think>" if self._opened[b] else ""
+                ids = self.tokenizer(think_budget_close(text), add_special_tokens=False)["input_ids"]
+                self._forced[b] = [int(i) for i in ids]
+            token = self._forced[b].pop(0)
+            row = torch.full_like(scores[b], float("-inf"))
+            row[token] = 0.0
+            scores[b] = row
+            self._closed[b] = not self._forced[b]  # the whole close is forced: the answer is free
+        return scores
+
+
 class CallbackStreamer(TextStreamer):
     """transformers' :class:`TextStreamer` (batch size 1) handing each finished piece of text, special
     tokens skipped and the prompt left out, to ``callback(text)`` instead of printing it."""
@@ -206,7 +267,9 @@ class TransformersReasoner:
         prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
         name: str = "",
         answer_frame: str = "input",
+        max_think_tokens: int | None = None,
     ) -> None:
+        check_think_budget(max_think_tokens)
         if answer_frame not in ANSWER_FRAMES:
             raise ValueError(f"answer_frame must be one of {ANSWER_FRAMES}, got {answer_frame!r}")
         if batch_size < 1:
@@ -222,6 +285,7 @@ class TransformersReasoner:
         self.batch_size = batch_size
         self.prompt_template = prompt_template
         self.name = name
+        self.max_think_tokens = max_think_tokens
         self.generation_config = self._generation_config(max_new_tokens, do_sample, temperature, top_p)
         eos = self.generation_config.eos_token_id
         self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -252,6 +316,7 @@ class TransformersReasoner:
         prompt_template: str | None = None,
         attn_implementation: str | None = None,
         answer_frame: str = "input",
+        max_think_tokens: int | None = None,
     ) -> TransformersReasoner:
         """Load model + processor from a local checkpoint directory.
 
@@ -272,6 +337,7 @@ class TransformersReasoner:
             attn_implementation: e.g. "sdpa", "flash_attention_2"; None = transformers' default.
             answer_frame: "input" (the working-resolution image, as PixelThink/Seg-Zero are trained) or
                 "vision" (the processor's grid, as stock Qwen2.5-VL grounding); see the module docstring.
+            max_think_tokens: a think budget (:class:`ThinkBudgetProcessor`); None = none.
         """
         root = Path(path)
         if not root.is_dir():
@@ -304,6 +370,7 @@ class TransformersReasoner:
             prompt_template=prompt_template,
             name=root.name,
             answer_frame=answer_frame,
+            max_think_tokens=max_think_tokens,
         )
 
     # ------------------------------------------------------------------ configuration
@@ -427,6 +494,7 @@ class TransformersReasoner:
         temperature: float | None = None,
         top_p: float | None = None,
         streamer: Any = None,
+        think_budget: bool = False,
     ) -> list[ChatOutput]:
         """Generate for one batch of ready-made chat conversations (no prompt template applied).
 
@@ -438,6 +506,7 @@ class TransformersReasoner:
             top_k: number of top log-probs to keep per generated token (>= 2).
             max_new_tokens, temperature, top_p: per-call overrides (temperature 0 = greedy).
             streamer: a transformers streamer (e.g. :class:`CallbackStreamer`; batch size 1 only).
+            think_budget: apply ``max_think_tokens`` (:class:`ThinkBudgetProcessor`) when it is set.
         """
         n = len(conversations)
         n_images = n if model_images is None else len(model_images)
@@ -455,7 +524,14 @@ class TransformersReasoner:
         out = self.model.generate(
             **inputs,
             generation_config=self._call_config(max_new_tokens, temperature, top_p),
-            logits_processor=LogitsProcessorList([recorder]),
+            logits_processor=LogitsProcessorList(
+                [recorder]  # the model's own distribution (U) is recorded before a forced token
+                + (
+                    [ThinkBudgetProcessor(self.max_think_tokens, self.tokenizer)]
+                    if think_budget and self.max_think_tokens is not None
+                    else []
+                )
+            ),
             streamer=streamer,
         )
         if on_cuda:
@@ -640,7 +716,11 @@ class TransformersReasoner:
             if on_text is not None:
                 streamer = CallbackStreamer(self.tokenizer, lambda text, i=start: on_text(i, text))
             outputs = self.generate_chat(
-                [self.messages_for(q) for q in batch_queries], model_images, frames, streamer=streamer
+                [self.messages_for(q) for q in batch_queries],
+                model_images,
+                frames,
+                streamer=streamer,
+                think_budget=True,
             )
             for output in outputs:
                 output.generation.timings["preprocess"] += resize

@@ -52,6 +52,7 @@ import json
 import logging
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -62,7 +63,13 @@ import httpx
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt, extract_think
 from pixelthink.frames import FrameTransform
 from pixelthink.handoff import END, Raised, receive
-from pixelthink.models.reasoners import Generation, TextCallback, count_reasoning_tokens
+from pixelthink.models.reasoners import (
+    Generation,
+    TextCallback,
+    check_think_budget,
+    count_reasoning_tokens,
+    think_budget_close,
+)
 
 __all__ = ["END_TOKENS", "OpenAIReasoner", "ReasonerServerError", "image_to_data_url"]
 
@@ -79,6 +86,7 @@ _MAX_BUSY_DELAY_S = 60.0
 
 #: HTTP statuses that concern one request (its prompt or image), not the server: a per-sample failure.
 _SAMPLE_STATUS = frozenset({400, 413, 422})
+THINK_BUDGET_VIA = ("continue", "server")
 
 
 class ReasonerServerError(ConnectionError):
@@ -122,6 +130,47 @@ def _json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         raise _SampleFailure(f"malformed reply: not JSON: {response.text[:200]!r}") from None
+
+
+def _completion_tokens(body: Any) -> int:
+    """Generated tokens of a reply: ``usage.completion_tokens``, else its log-prob entries (0 if neither)."""
+    with contextlib.suppress(AttributeError, KeyError, IndexError, TypeError):
+        n = body["usage"]["completion_tokens"]
+        if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
+            return n
+    with contextlib.suppress(AttributeError, KeyError, IndexError, TypeError):
+        return len(body["choices"][0]["logprobs"]["content"] or [])
+    return 0
+
+
+def _joined_reply(first: Any, forced: str, second: Any, prefix: str) -> Any:
+    """One chat-completions reply from a budgeted first request, the forced text and the continuation."""
+    try:
+        choice = second["choices"][0]
+        rest = str(choice["message"]["content"] or "")
+    except (KeyError, IndexError, TypeError):
+        return second  # malformed: _to_generation reports it
+    entries: list[Any] = []
+    for part, body in ((None, first), (forced, None), (None, second)):
+        if part:  # one entry per forced tag: tag-only tokens count as neither reasoning nor answer
+            entries.extend(
+                {"token": tag, "logprob": 0.0, "top_logprobs": []} for tag in re.findall(r"<[^>]*>", part)
+            )
+        elif body is not None:
+            with contextlib.suppress(AttributeError, KeyError, IndexError, TypeError):
+                entries.extend(body["choices"][0]["logprobs"]["content"] or [])
+    joined = {
+        "choices": [
+            {
+                "message": {"role": "assistant", "content": prefix + rest},
+                "finish_reason": choice.get("finish_reason"),
+                "logprobs": {"content": entries} if entries else None,
+            }
+        ],
+        "usage": {"completion_tokens": _completion_tokens(first) + _completion_tokens(second)},
+        "think_budget": {"forced": forced, "requests": 2},
+    }
+    return joined
 
 
 async def _read_stream(response: httpx.Response, on_text: Callable[[str], None]) -> dict[str, Any]:
@@ -292,6 +341,12 @@ class OpenAIReasoner:
         check_model: query ``GET /models`` once before the first request.
         api_key: sent as ``Authorization: Bearer ...`` when given.
         busy_budget_s: seconds a request may spend waiting out HTTP 429s before the run stops.
+        max_think_tokens: a think budget (``--max-think-tokens``; None = none): the reasoning stops after
+            this many generated tokens and ``</think><answer>`` is forced (:meth:`_complete`).
+        think_budget_via: ``continue`` (default: two requests, the second continuing the first's text
+            plus the forced close, with vLLM's ``continue_final_message``) or ``server`` (one request with
+            the server's own ``thinking_token_budget`` field, e.g. vLLM started with ``--reasoning-config``;
+            the server then closes the think block itself).
     """
 
     def __init__(
@@ -311,9 +366,14 @@ class OpenAIReasoner:
         api_key: str | None = None,
         backoff: float = 0.5,
         busy_budget_s: float = 600.0,
+        max_think_tokens: int | None = None,
+        think_budget_via: str = "continue",
     ) -> None:
         if not 0 < timeout < float("inf"):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
+        check_think_budget(max_think_tokens)
+        if think_budget_via not in THINK_BUDGET_VIA:
+            raise ValueError(f"think_budget_via must be one of {THINK_BUDGET_VIA}, got {think_budget_via!r}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_retries < 0:
@@ -335,6 +395,8 @@ class OpenAIReasoner:
         self.check_model = check_model
         self.backoff = backoff
         self.busy_budget_s = busy_budget_s
+        self.max_think_tokens = max_think_tokens
+        self.think_budget_via = think_budget_via
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._checked = False
         self._stream_refused = False
@@ -557,6 +619,68 @@ class OpenAIReasoner:
             payload["top_logprobs"] = self.top_logprobs
         return payload
 
+    async def _complete(
+        self,
+        client: httpx.AsyncClient,
+        payload: dict[str, Any],
+        index: int,
+        on_text: Callable[[str], None] | None,
+    ) -> Any:
+        """One sample's reply, with the think budget applied (see ``max_think_tokens``).
+
+        ``continue``: request 1 asks for at most N tokens, stopping at ``</think>``. Cut by the budget
+        (``finish_reason: length``), the text is continued after :func:`think_budget_close`'s forced
+        ``</think><answer>``; closed by the model, after its own ``</think>``; a reply that already holds
+        ``</answer>`` (or ended without a think block) is final. Request 2 sends the first text as a
+        partial assistant message (``continue_final_message: true, add_generation_prompt: false``) with
+        the remaining ``max_tokens``. The combined reply's log-probs are request 1's, one entry for the
+        forced text (no top log-probs: not in U, a tag for the token counts), then request 2's.
+        """
+        budget = self.max_think_tokens
+        if budget is None:
+            return await self._post(client, payload, index, on_text)
+        if self.think_budget_via == "server":
+            return await self._post(client, payload | {"thinking_token_budget": budget}, index, on_text)
+        if budget == 0:  # no reasoning at all: nothing to ask before the forced close
+            first: Any = {"choices": [{"message": {"content": ""}, "finish_reason": "length"}], "usage": {}}
+        else:
+            first = await self._post(
+                client, payload | {"max_tokens": budget, "stop": ["</think>"]}, index, on_text
+            )
+        try:
+            choice = first["choices"][0]
+            text = str(choice["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError):
+            return first  # malformed: _to_generation reports it
+        if "</answer>" in text:
+            return first
+        if "</think>" in text:  # a server that keeps the stop string
+            forced = ""
+        elif choice.get("finish_reason") == "length":
+            forced = think_budget_close(text)
+        elif "<think>" in text:  # stopped at the model's own </think> (stop strings are not returned)
+            forced = "</think>"
+        else:  # ended without a think block
+            return first
+        used = _completion_tokens(first)
+        if on_text is not None and forced:
+            on_text(forced)
+        prefix = text + forced
+        messages = [*payload["messages"], {"role": "assistant", "content": prefix}]
+        second = await self._post(
+            client,
+            payload
+            | {
+                "messages": messages,
+                "max_tokens": max(self.max_new_tokens - used - 1, 1),
+                "continue_final_message": True,
+                "add_generation_prompt": False,
+            },
+            index,
+            on_text,
+        )
+        return _joined_reply(first, forced, second, prefix)
+
     async def _send(
         self,
         client: httpx.AsyncClient,
@@ -697,7 +821,7 @@ class OpenAIReasoner:
             failure: str | None = None
             callback = None if on_text is None else (lambda text: on_text(index, text))
             try:
-                body: Any = await self._post(client, self._payload(data_url, query), index, callback)
+                body: Any = await self._complete(client, self._payload(data_url, query), index, callback)
             except _SampleFailure as exc:
                 body, failure = None, str(exc)
             t3 = time.perf_counter()

@@ -99,6 +99,22 @@ class Reasoner(Protocol):
     def generate(self, images: Sequence[Image.Image], queries: Sequence[str]) -> list[Generation]: ...
 
 
+THINK_CLOSE = "</think><answer>"
+"""What a think budget forces once the reasoning reaches ``max_think_tokens`` (``--max-think-tokens``)."""
+
+
+def think_budget_close(generated: str) -> str:
+    """The text forced at the end of a think budget: ``</think><answer>``, preceded by ``<think>`` when
+    the generation has not opened a think block yet (a budget of 0: an empty think, NoThinking)."""
+    return THINK_CLOSE if "<think>" in generated else "<think>" + THINK_CLOSE
+
+
+def check_think_budget(max_think_tokens: int | None) -> None:
+    """ValueError unless ``max_think_tokens`` is None (no budget) or >= 0."""
+    if max_think_tokens is not None and (isinstance(max_think_tokens, bool) or max_think_tokens < 0):
+        raise ValueError(f"max_think_tokens must be >= 0 (or None for no budget), got {max_think_tokens!r}")
+
+
 def count_reasoning_tokens(token_texts: Sequence[str]) -> tuple[int, int]:
     """(reasoning_tokens, answer_tokens) of a response given its token texts (no special tokens)."""
     from pixelthink.uncertainty import reasoning_token_mask

@@ -182,13 +182,22 @@ def load_reasoner(spec: str, **options: Any) -> Reasoner:
             ``http(s)://HOST[:PORT][/v1][?model=NAME]`` -> :class:`OpenAIReasoner`.
         **options: keyword arguments of ``TransformersReasoner.from_pretrained`` or ``OpenAIReasoner``
             (for a URL, ``model=NAME`` may replace the ``?model=`` query). ``resolution="auto"``
-            means the checkpoint's training resolution (local) or 840 (URL).
+            means the checkpoint's training resolution (local) or 840 (URL). ``prompt_preset`` (a name
+            of :data:`pixelthink.answer.PROMPT_PRESETS`) appends its sentence to the prompt template
+            the reasoner uses (the checkpoint's own, or the one given), then ``prompt_suffix`` (text).
 
     Raises:
         FileNotFoundError: ``spec`` is neither a URL nor an existing directory.
         ValueError: a URL without a model name.
     """
-    return REASONERS.load(spec, **options)
+    from pixelthink.answer import apply_prompt_preset
+
+    preset = options.pop("prompt_preset", "default")
+    suffix = str(options.pop("prompt_suffix", "") or "").replace("{", "{{").replace("}", "}}")
+    apply_prompt_preset("", preset)  # an unknown name fails before a model is loaded
+    reasoner = REASONERS.load(spec, **options)
+    reasoner.prompt_template = apply_prompt_preset(reasoner.prompt_template, preset) + suffix
+    return reasoner
 
 
 def load_chat_model(

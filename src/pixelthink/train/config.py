@@ -122,6 +122,11 @@ class DataConfig:
     difficulty_file: str | None = None
     max_samples: int | None = None
     shuffle_seed: int | None = None
+    #: GRPO only, L1 (reward l1_exact / l1_max): [low, high] range of each sample's target length
+    #: (``rewards.l1_target_length``: uniform, fixed by the sample id), appended to the prompt with
+    #: ``target_length_prompt`` and given to the reward as the ``target_length`` column; null = none
+    target_length: list[int] | None = None
+    target_length_prompt: str = " Think for {target} words."
     #: SFT only: which reference reasoning becomes the target: short | long | mix, or ``name``: the
     #: target's name only ("the red star", from ``source.target`` of a shapes benchmark), a referring
     #: stage that teaches query -> target -> box at the shortest distance before the task's reasoning
@@ -147,6 +152,17 @@ class DataConfig:
     def paths(self) -> list[str]:
         """``path`` as a list (one entry for a single dataset)."""
         return [self.path] if isinstance(self.path, str) else list(self.path)
+
+    def target_length_problem(self) -> str | None:
+        """``"data.target_length: ..."`` when the range or its prompt is malformed; None when fine."""
+        if self.target_length is None:
+            return None
+        t = self.target_length
+        if len(t) != 2 or not 0 < t[0] <= t[1]:
+            return f"data.target_length: expected [low, high] with 0 < low <= high, got {t}"
+        if "{target}" not in self.target_length_prompt:
+            return f"data.target_length_prompt: must contain '{{target}}', got {self.target_length_prompt!r}"
+        return None
 
     def fraction_problem(self) -> str | None:
         """``"data.NAME: expected a number in [0, 1], got V"`` for the first share outside [0, 1]."""
@@ -456,11 +472,16 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
         raise RecipeError(
             f"{source}: data.resolution: expected an int or [width, height], got {data_cfg.resolution}"
         )
-    problem = data_cfg.fraction_problem()
+    problem = data_cfg.fraction_problem() or data_cfg.target_length_problem()
     if problem:
         raise RecipeError(f"{source}: {problem}")
     output_dir = _coerce(data["output_dir"], str, f"{source}: output_dir")
     reward = _reward_section(data.get("reward"), source)
+    if kind == "grpo" and reward.name in ("l1_exact", "l1_max") and data_cfg.target_length is None:
+        raise RecipeError(
+            f"{source}: reward.name {reward.name!r} needs data.target_length: [low, high] (L1 states a target "
+            "length in the prompt and rewards the distance to it)"
+        )
     lora = _build_dataclass(LoraSection, data.get("lora") or {}, "lora", source)
     unc = _build_dataclass(UncertaintySection, data.get("uncertainty") or {}, "uncertainty", source)
     trainer = data.get("trainer") or {}
@@ -468,6 +489,13 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
         raise RecipeError(
             f"{source}: trainer: expected a mapping of GRPOConfig/SFTConfig fields, got {trainer!r}"
         )
+    if kind == "grpo" and reward.name == "dapo_overlong" and "max_completion_length" in trainer:
+        max_len = reward.reward_config().overlong_max_length
+        if trainer["max_completion_length"] != max_len:
+            raise RecipeError(
+                f"{source}: reward.overlong_max_length ({max_len:g}) must equal trainer.max_completion_length "
+                f"({trainer['max_completion_length']}): DAPO's penalty reaches -1 at the longest completion"
+            )
     for reserved in ("output_dir",):
         if reserved in trainer:
             raise RecipeError(

@@ -6,7 +6,8 @@ GRPO rows (one per sample)::
      "prompt": [{"role": "user", "content": PROMPT_TEXT}],   # answer.build_prompt(query, template)
      "image": PIL.Image (RGB, already resized to the model frame by FrameTransform),
      "solution": "<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>",   # MODEL frame, integers
-     "difficulty": float | None}                              # 1..10, None = unrated
+     "difficulty": float | None,                              # 1..10, None = unrated
+     "target_length": float | None}                           # L1's target (data.target_length), else None
 
 TRL inserts the image before the text of the user message (``prepare_multimodal_messages``) and
 passes ``solution`` / ``difficulty`` / ``id`` to every reward function as keyword arguments.
@@ -45,6 +46,7 @@ from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
 from pixelthink.data.importers import read_difficulty_entries
 from pixelthink.data.shapes.grounding import rescale_mentions
 from pixelthink.frames import FrameTransform
+from pixelthink.rewards import l1_target_length
 
 from .config import DataConfig
 
@@ -316,12 +318,18 @@ def grpo_rows(cfg: DataConfig, stats: DataStats | None = None) -> Iterator[dict[
     for it in _limited(_with_difficulty(_items(cfg, stats), cfg, stats), cfg):
         image, box, pts = _model_geometry(it, cfg)
         stats.kept += 1
+        prompt = build_prompt(it.query, template)
+        target = None
+        if cfg.target_length is not None:  # L1: the target length is stated in the prompt
+            target = l1_target_length(it.id, cfg.target_length[0], cfg.target_length[1])
+            prompt += cfg.target_length_prompt.format(target=target)
         yield {
             "id": it.id,
-            "prompt": [{"role": "user", "content": build_prompt(it.query, template)}],
+            "prompt": [{"role": "user", "content": prompt}],
             "image": image,
             "solution": _ground_truth(box, pts),
             "difficulty": it.difficulty,
+            "target_length": None if target is None else float(target),
         }
 
 
@@ -497,6 +505,7 @@ def _features(kind: str) -> Any:
         features["completion"] = msg
     else:
         features["solution"] = datasets.Value("string")
+        features["target_length"] = datasets.Value("float64")  # L1's target (None without data.target_length)
     return datasets.Features(features)
 
 

@@ -68,6 +68,15 @@ log = logging.getLogger(__name__)
 
 #: numeric terms of rewards.reward_breakdown logged per step
 _LOGGED_TERMS = ("thinking_format", "answer_format", "iou", "box_l1", "point_l1", "accuracy", "length_score")
+#: terms of the field's reward variants, logged when present
+_VARIANT_TERMS = (
+    "target_length",
+    "overlong_penalty",
+    "no_think",
+    "group_length_reward",
+    "second_length",
+    "length_self_reward",
+)
 
 
 def completion_text(completion: Any) -> str:
@@ -109,6 +118,14 @@ def make_reward_function(
 
     rewards.get_reward(name)  # fail early on a bad name
     eos = set(int(i) for i in eos_token_ids)
+    grouped = name in rewards.GROUP_REWARDS or name == "dr2seg" or config.difficulty_source == "online"
+    soft_overlong = None
+    if name == "dapo_overlong":  # TRL's own DAPO penalty (its parity with rewards.overlong_penalty is tested)
+        from trl.rewards import get_soft_overlong_punishment
+
+        soft_overlong = get_soft_overlong_punishment(
+            max_completion_len=int(config.overlong_max_length), soft_punish_cache=int(config.overlong_buffer)
+        )
 
     def reward_fn(
         prompts: list[Any],
@@ -131,15 +148,36 @@ def make_reward_function(
             else None
         )
         groups = None
-        if config.difficulty_source == "online":
+        if grouped:
             ids = kwargs.get("id")
             groups = list(ids) if ids is not None else [repr(p) for p in prompts]
+        state = kwargs.get("trainer_state")
         parts = rewards.batch_breakdowns(
-            name, texts, list(solution), diffs, uncertainty, config, tokenizer, groups=groups
+            name,
+            texts,
+            list(solution),
+            diffs,
+            uncertainty,
+            config,
+            tokenizer,
+            groups=groups,
+            step=None if state is None else int(state.global_step),
+            target_lengths=_nan_to_none(kwargs.get("target_length")),
+            num_tokens=None if completion_ids is None else [len(ids) for ids in completion_ids],
+            truncated=None
+            if completion_ids is None or not eos
+            else [not ids or int(ids[-1]) not in eos for ids in completion_ids],
+            second_lengths=_nan_to_none(kwargs.get("second_length")),
         )
+        if soft_overlong is not None:
+            if completion_ids is None:
+                raise ValueError("reward 'dapo_overlong' needs completion_ids (TRL passes them)")
+            for p, value in zip(parts, soft_overlong(completion_ids=completion_ids), strict=True):
+                p["overlong_penalty"] = config.overlong_penalty_factor * value
+                p["reward"] = p["accuracy"] + p["overlong_penalty"]
         if log_metric is not None:
             _log_breakdowns(parts, uncertainty, completion_ids, eos, log_metric, metric_prefix)
-            if groups is not None:
+            if config.difficulty_source == "online":
                 log_metric(
                     f"{metric_prefix}/online_difficulty", float(np.mean([p["difficulty"] for p in parts]))
                 )
@@ -148,6 +186,13 @@ def make_reward_function(
     reward_fn.__name__ = name
     reward_fn.__qualname__ = name
     return reward_fn
+
+
+def _nan_to_none(values: Sequence[Any] | None) -> list[Any] | None:
+    """A dataset column as a list, NaN / None meaning "missing" (datasets stores a missing float as None)."""
+    if values is None:
+        return None
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
 
 
 def _log_breakdowns(
@@ -163,6 +208,10 @@ def _log_breakdowns(
         return
     for term in _LOGGED_TERMS:
         log_metric(f"{prefix}/{term}", float(np.mean([float(p[term]) for p in parts])))
+    for term in _VARIANT_TERMS:  # the field's variants' own terms, where the variant has them
+        values = [float(p[term]) for p in parts if p.get(term) is not None]
+        if values:
+            log_metric(f"{prefix}/{term}", float(np.mean(values)))
     by_bucket: dict[str, list[float]] = defaultdict(list)
     for p in parts:
         if p["length"] is not None:

@@ -8,7 +8,7 @@ One row per sample::
     ability:      "reasoning_segmentation"
     reward_model: {"style": "rule", "ground_truth": "<box>(x1,y1),(x2,y2)</box><points>(x,y),(x,y)</points>"}
     extra_info:   {"split", "index", "id", "difficulty" (float, or NaN when unrated), "question",
-                   "model_width", "model_height"}
+                   "model_width", "model_height", "target_length" (L1's target, NaN without one)}
 
 The geometry and prompt come from :func:`pixelthink.train.data.grpo_rows` (the same code as the TRL
 path), so GT strings are in the model frame. An unrated difficulty is stored as NaN (a float column
@@ -70,6 +70,8 @@ def convert_benchmark(
     data_format: str = "auto",
     max_samples: int | None = None,
     rows_per_group: int = 64,
+    target_length: tuple[int, int] | None = None,
+    target_length_prompt: str | None = None,
 ) -> ConvertReport:
     """Write ``out`` (a .parquet file) for verl's ``RLHFDataset`` from a benchmark / Seg-Zero layout.
 
@@ -81,6 +83,10 @@ def convert_benchmark(
         data_source: verl's ``data_source`` (default ``pixelthink/<directory name>``).
         difficulty_file: the authors' ``[{"image_id", "difficulty_score_model"}]`` list.
         prompt_template: template with ``{question}`` (default: answer.DEFAULT_PROMPT_TEMPLATE).
+        target_length: L1 (rewards ``l1_exact`` / ``l1_max``): (low, high) range of each sample's target
+            length, stated in the prompt and written to ``extra_info["target_length"]`` (the TRL path's
+            ``data.target_length``; same targets for the same sample ids).
+        target_length_prompt: the sentence appended to the prompt, with ``{target}``.
 
     Raises:
         FileNotFoundError: ``data`` or ``difficulty_file`` does not exist.
@@ -108,7 +114,12 @@ def convert_benchmark(
         prompt_template=prompt_template,
         difficulty_file=difficulty_file,
         max_samples=max_samples,
+        target_length=None if target_length is None else list(target_length),
+        **({} if target_length_prompt is None else {"target_length_prompt": target_length_prompt}),
     )
+    problem = cfg.target_length_problem()
+    if problem:
+        raise ValueError(problem.replace("data.target_length", "target_length"))
     source = data_source or f"pixelthink/{src.stem if src.is_file() else src.name}"
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +141,7 @@ def convert_benchmark(
                         ("question", pa.string()),
                         ("model_width", pa.int64()),
                         ("model_height", pa.int64()),
+                        ("target_length", pa.float64()),
                     ]
                 ),
             ),
@@ -182,6 +194,7 @@ def _write_rows(
                         "question": text,
                         "model_width": row["image"].width,
                         "model_height": row["image"].height,
+                        "target_length": math.nan if row["target_length"] is None else row["target_length"],
                     },
                 }
             )
@@ -241,6 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--difficulty-file", default=None, help="the authors' difficulty JSON list")
     p.add_argument("--data-source", default=None, help="verl data_source (default: pixelthink/<DATA name>)")
     p.add_argument("--max-samples", type=_nonnegative, default=None, help="stop after N samples")
+    p.add_argument(
+        "--target-length",
+        type=_nonnegative,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=None,
+        help="L1 rewards: each sample's target length, uniform in [LOW, HIGH], stated in the prompt",
+    )
+    p.add_argument("--target-length-prompt", default=None, help="appended sentence with {target}")
     a = p.parse_args(argv)
     try:
         rep = convert_benchmark(
@@ -251,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             data_source=a.data_source,
             difficulty_file=a.difficulty_file,
             max_samples=a.max_samples,
+            target_length=None if a.target_length is None else tuple(a.target_length),
+            target_length_prompt=a.target_length_prompt,
         )
     except (OSError, ValueError) as exc:  # FileNotFoundError is an OSError
         print(f"{prog}: error: {_cli_message(exc)}", file=sys.stderr)

@@ -34,7 +34,8 @@ EPOCHS=${EPOCHS:-1}
 ROLLOUT_TP=${ROLLOUT_TP:-2}
 ROLLOUT_MEM=${ROLLOUT_MEM:-0.5}
 SAVE_FREQ=${SAVE_FREQ:-50}
-REWARD=${REWARD:-pixelthink}                       # pixelthink | segzero | naive_length | difficulty_only | uncertainty_only
+REWARD=${REWARD:-pixelthink}                       # a name of pixelthink.rewards.REWARDS (docs/METHODS.md)
+REWARD_KWARGS=${REWARD_KWARGS:-}                   # "+reward.reward_kwargs.KEY=VALUE ..." (recipes/qwen25vl_7b_methods/verl/*.env)
 U_FALLBACK=${U_FALLBACK:-sampled_logprob}          # sampled_logprob | zero | error (see reward_manager.py)
 PROJECT=${PROJECT:-pixelthink}
 EXPERIMENT=${EXPERIMENT:-pixelthink_$(date +%m%d_%H%M)}
@@ -84,4 +85,5 @@ exec $PY -m verl.trainer.main_ppo \
     trainer.save_freq="$SAVE_FREQ" \
     trainer.test_freq=-1 \
     trainer.val_before_train=False \
+    $REWARD_KWARGS \
     "$@"

@@ -45,7 +45,7 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
-from pixelthink.integrations.verl.reward import _float_or_none, reward_settings, score_dict
+from pixelthink.integrations.verl.reward import _float_or_none, reward_settings, rollout_values, score_dict
 
 __all__ = ["UNCERTAINTY_SOURCES", "PixelThinkRewardManager", "uncertainty_of_rollout"]
 
@@ -129,6 +129,16 @@ class PixelThinkRewardManager(RewardManagerBase):
                 f"reward.reward_kwargs.uncertainty_fallback: expected one of {_FALLBACKS}, got {self.uncertainty_fallback!r}"
             )
         self.reward_name, self.reward_config = reward_settings(settings)
+        from pixelthink.rewards import GROUP_REWARDS
+
+        if self.reward_name in GROUP_REWARDS or (
+            self.reward_name == "dr2seg" and self.reward_config.dr2seg_second_stage == "group_mean"
+        ):
+            raise ValueError(
+                f"pixelthink reward manager: reward {self.reward_name!r} compares the rollouts of one prompt, and "
+                "verl's reward loop scores one rollout at a time; use compute_score_batch with verl's batch "
+                "reward manager (pixelthink.integrations.verl.reward)"
+            )
 
     async def run_single(self, data: DataProto) -> dict:
         item = data[-1:][0]  # multi-sequence outputs: the last sequence carries the answer
@@ -141,6 +151,10 @@ class PixelThinkRewardManager(RewardManagerBase):
         extra_info = nt.get("extra_info", None) or {}
         difficulty = _float_or_none(_get(extra_info, "difficulty"))
         uncertainty, source = uncertainty_of_rollout(nt, item.batch, valid, self.uncertainty_fallback)
+        # the rollout's own values (a rollout server's extra fields, e.g. DR2Seg's second_length), then the
+        # dataset's (L1's target_length); the token count and truncation are the manager's own
+        rollout = rollout_values(_get(nt, "tool_extra_fields") or {}, extra_info)
+        rollout.update(num_tokens=valid, truncated=valid >= response_length)
         loop = asyncio.get_running_loop()  # the loop running this coroutine (verl's or the caller's)
         text = await loop.run_in_executor(
             None, lambda: self.tokenizer.decode(valid_ids, skip_special_tokens=True)
@@ -155,6 +169,8 @@ class PixelThinkRewardManager(RewardManagerBase):
                 self.reward_name,
                 self.reward_config,
                 self.tokenizer,
+                step=_get(data.meta_info, "global_steps"),
+                **rollout,
             ),
         )
         reward = scores.pop("score")

@@ -59,7 +59,14 @@ def reward_settings(kwargs: Mapping[str, Any]) -> tuple[str, Any]:
 def _settings_of_call(kwargs: Mapping[str, Any]) -> tuple[str, Any]:
     """:func:`reward_settings` of a ``compute_score`` call's keyword arguments (data keys removed)."""
     # keys verl itself may pass (reward router etc.) and per-rollout data are not reward settings
-    skip = ("uncertainty", "tokenizer", "reward_router_address", "reward_model_tokenizer")
+    skip = (
+        "uncertainty",
+        "tokenizer",
+        "reward_router_address",
+        "reward_model_tokenizer",
+        "step",
+        *ROLLOUT_KEYS,
+    )
     return reward_settings({k: v for k, v in kwargs.items() if k not in skip})
 
 
@@ -73,6 +80,24 @@ def _float_or_none(v: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
+#: per-rollout values some reward variants need (rewards.reward_breakdown's ``rollout`` keywords), read
+#: from the call's keyword arguments or ``extra_info``
+ROLLOUT_KEYS = ("target_length", "num_tokens", "truncated", "second_length")
+
+
+def rollout_values(kwargs: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`ROLLOUT_KEYS` present (keyword argument first, then ``extra_info``; NaN = absent)."""
+    out: dict[str, Any] = {}
+    for key in ROLLOUT_KEYS:
+        value = kwargs.get(key, info.get(key))
+        if key == "truncated":
+            if value is not None:
+                out[key] = bool(value)
+        elif (v := _float_or_none(value)) is not None:
+            out[key] = v
+    return out
+
+
 def score_dict(
     solution_str: str,
     ground_truth: Any,
@@ -81,11 +106,30 @@ def score_dict(
     name: str,
     config: Any,
     tokenizer: Any = None,
+    *,
+    step: int | None = None,
+    **rollout: Any,
 ) -> dict[str, float]:
-    """verl's result dict: ``score`` plus :data:`EXTRA_KEYS` (floats; -1.0 for "no budget"/"unknown")."""
+    """verl's result dict: ``score`` plus :data:`EXTRA_KEYS` (floats; -1.0 for "no budget"/"unknown").
+
+    ``rollout``: :data:`ROLLOUT_KEYS` values (``dapo_overlong`` without ``num_tokens`` counts the response's
+    tokens with ``tokenizer``).
+    """
     from pixelthink.rewards import reward_breakdown
 
-    b = reward_breakdown(solution_str, ground_truth, difficulty, uncertainty, config, tokenizer, variant=name)
+    if name == "dapo_overlong" and "num_tokens" not in rollout and tokenizer is not None:
+        rollout["num_tokens"] = len(tokenizer(solution_str, add_special_tokens=False)["input_ids"])
+    b = reward_breakdown(
+        solution_str,
+        ground_truth,
+        difficulty,
+        uncertainty,
+        config,
+        tokenizer,
+        variant=name,
+        step=step,
+        **rollout,
+    )
     return _verl_dict(b)
 
 
@@ -95,6 +139,9 @@ def _verl_dict(breakdown: Mapping[str, Any]) -> dict[str, float]:
         v = breakdown.get(key)
         out[key] = -1.0 if v is None else float(v)
     return out
+
+
+_PLURALS = ("target_lengths", "num_tokens", "truncated", "second_lengths")
 
 
 def compute_score_batch(
@@ -127,6 +174,8 @@ def compute_score_batch(
         (str(src), info.get("index", info.get("id", i)))
         for i, (src, info) in enumerate(zip(data_sources, infos, strict=True))
     ]
+    given_extra = {k: kwargs[k] for k in ROLLOUT_KEYS if k in kwargs}  # lists, one value per rollout
+    per = [rollout_values({k: v[i] for k, v in given_extra.items()}, info) for i, info in enumerate(infos)]
     parts = batch_breakdowns(
         name,
         list(solution_strs),
@@ -136,6 +185,11 @@ def compute_score_batch(
         config,
         kwargs.get("tokenizer"),
         groups=groups,
+        step=kwargs.get("step"),
+        **{
+            plural: [p.get(key) for p in per] if any(key in p for p in per) else None
+            for key, plural in zip(ROLLOUT_KEYS, _PLURALS, strict=True)
+        },
     )
     if len(parts) != n:  # pragma: no cover - batch_breakdowns checks the lengths
         raise ValueError(f"compute_score_batch: {len(parts)} results for {n} responses")
@@ -162,4 +216,6 @@ def compute_score(
         name,
         config,
         kwargs.get("tokenizer"),
+        step=kwargs.get("step", info.get("step")),
+        **rollout_values(kwargs, info),
     )

@@ -1,0 +1,222 @@
+"""Inference-time baselines (issue 27): a think budget (``--max-think-tokens``) on the transformers reasoner
+and on OpenAI-compatible servers (a loopback stand-in: the two-request continuation and the server's own
+budget field), and the brevity / no-think prompt presets."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelthink.answer import PROMPT_PRESETS, apply_prompt_preset
+from pixelthink.models import load_reasoner
+from pixelthink.models.reasoner_openai import OpenAIReasoner
+
+ANSWER = '{"bbox": [1, 2, 30, 40], "points_1": [5, 6], "points_2": [7, 8]}</answer>'
+
+
+def _image() -> Image.Image:
+    return Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8))
+
+
+# -------------------------------------------------------------------------------------------- transformers
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_vl_dirs):
+    return tiny_vl_dirs["qwen2_5_vl"]
+
+
+def test_hf_budget_forces_the_close_after_n_tokens(model_dir) -> None:
+    free = load_reasoner(str(model_dir), resolution=112, max_new_tokens=24)
+    budget = load_reasoner(str(model_dir), resolution=112, max_new_tokens=24, max_think_tokens=5)
+    (g_free,) = free.generate([_image()], ["the cup"])
+    (g_cut,) = budget.generate([_image()], ["the cup"])
+    tok = budget.tokenizer
+    # the random model never writes <think>: the forced close opens and closes an empty think block
+    assert "<think>" not in tok.decode(g_free.token_ids[:5])
+    forced = tok("<think></think><answer>", add_special_tokens=False)["input_ids"]
+    assert g_cut.token_ids[:5] == g_free.token_ids[:5]  # greedy: the same first N tokens
+    assert g_cut.token_ids[5 : 5 + len(forced)] == forced
+    assert "<think></think><answer>" in g_cut.text
+
+
+def test_hf_budget_zero_is_no_thinking(model_dir) -> None:
+    reasoner = load_reasoner(str(model_dir), resolution=112, max_new_tokens=16, max_think_tokens=0)
+    (g,) = reasoner.generate([_image()], ["the cup"])
+    assert g.text.startswith("<think></think><answer>") and g.reasoning_tokens == 0
+
+
+def test_hf_budget_leaves_a_closed_think_block_alone(model_dir) -> None:
+    from pixelthink.models.reasoner_hf import ThinkBudgetProcessor
+
+    reasoner = load_reasoner(str(model_dir), resolution=112, max_new_tokens=8)
+    tok = reasoner.tokenizer
+    prompt = torch.tensor([tok("user: find it", add_special_tokens=False)["input_ids"]])
+    proc = ThinkBudgetProcessor(2, tok)
+    vocab = len(tok)
+    scores = torch.zeros(1, vocab)
+    proc(prompt, scores.clone())  # first step: nothing generated yet
+    closed = tok("<think>ab</think><answer>", add_special_tokens=False)["input_ids"]
+    ids = torch.cat([prompt, torch.tensor([closed])], dim=1)
+    assert torch.equal(proc(ids, scores.clone()), scores)  # over budget, but already closed: unchanged
+    proc2 = ThinkBudgetProcessor(2, tok)
+    proc2(prompt, scores.clone())
+    ids = torch.cat([prompt, torch.tensor([tok("<think>abc", add_special_tokens=False)["input_ids"]])], dim=1)
+    forced = proc2(ids, scores.clone())
+    first = tok("</think><answer>", add_special_tokens=False)["input_ids"][0]
+    assert int(forced[0].argmax()) == first and torch.isinf(forced[0]).sum() == vocab - 1
+    with pytest.raises(ValueError, match="max_think_tokens must be >= 0"):
+        ThinkBudgetProcessor(-1, tok)
+
+
+# -------------------------------------------------------------------------------------------- OpenAI servers
+
+
+def _entries(tokens: list[str]) -> list[dict[str, Any]]:
+    top = [{"token": "a", "logprob": math.log(0.5)}, {"token": "b", "logprob": math.log(0.25)}]
+    return [{"token": t, "logprob": math.log(0.5), "top_logprobs": top} for t in tokens]
+
+
+class _Budgeted(BaseHTTPRequestHandler):
+    """Stand-in server: a first request (user turn last) thinks 'a b c d' and is cut by max_tokens; a
+    continuation (assistant turn last) writes the answer; a request with thinking_token_budget answers
+    in one go, its think block closed by the 'server'."""
+
+    requests: ClassVar[list[dict[str, Any]]] = []
+    lock = threading.Lock()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # the model list
+        self._reply({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+    def _reply(self, obj: dict[str, Any]) -> None:
+        body = json.dumps(obj).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.lock:
+            type(self).requests.append(payload)
+        last = payload["messages"][-1]
+        if last["role"] == "assistant":  # the continuation
+            tokens, finish = (
+                ['{"bbox": [1, 2, 30, 40], "points_1": [5, 6], "points_2": [7, 8]}', "</answer>"],
+                "stop",
+            )
+        elif "thinking_token_budget" in payload:
+            tokens, finish = ["<think>", "a", "</think>", "<answer>", ANSWER], "stop"
+        else:
+            tokens = ["<think>", "a", "b", "c", "d", "e"][: payload["max_tokens"]]
+            finish = "length"
+        text = "".join(tokens)
+        reply = {
+            "choices": [
+                {
+                    "message": {"content": text},
+                    "finish_reason": finish,
+                    "logprobs": {"content": _entries(tokens)},
+                }
+            ],
+            "usage": {"completion_tokens": len(tokens)},
+        }
+        self._reply(reply)
+
+
+@pytest.fixture(scope="module")
+def budget_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Budgeted)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _remote(url: str, **kw: Any) -> OpenAIReasoner:
+    return OpenAIReasoner(url, "m", check_model=False, backoff=0.01, max_new_tokens=64, **kw)
+
+
+def test_openai_budget_by_two_requests(budget_server) -> None:
+    _Budgeted.requests = []
+    (g,) = _remote(budget_server, max_think_tokens=4).generate([_image()], ["the cup"])
+    first, second = _Budgeted.requests
+    assert first["max_tokens"] == 4 and first["stop"] == ["</think>"]
+    assert second["messages"][-1] == {"role": "assistant", "content": "<think>abc</think><answer>"}
+    assert second["continue_final_message"] is True and second["add_generation_prompt"] is False
+    assert second["max_tokens"] == 64 - 4 - 1
+    assert g.text == "<think>abc</think><answer>" + ANSWER
+    assert g.reasoning_tokens == 3  # a b c; the forced close is one tag entry, the answer the rest
+    # U over the real tokens only (margin 0.25 each): the forced entry has no top log-probs
+    assert g.uncertainty == pytest.approx(0.75)
+    assert g.error is None
+
+
+def test_openai_budget_zero_and_server_budget(budget_server) -> None:
+    _Budgeted.requests = []
+    (g,) = _remote(budget_server, max_think_tokens=0).generate([_image()], ["q"])
+    (only,) = _Budgeted.requests  # nothing to ask before the forced close: the continuation only
+    assert only["messages"][-1]["content"] == "<think></think><answer>"
+    assert g.text.startswith("<think></think><answer>") and g.reasoning_tokens == 0
+    _Budgeted.requests = []
+    (g,) = _remote(budget_server, max_think_tokens=7, think_budget_via="server").generate([_image()], ["q"])
+    (only,) = _Budgeted.requests
+    assert only["thinking_token_budget"] == 7 and "stop" not in only
+    assert g.text == "<think>a</think><answer>" + ANSWER
+    with pytest.raises(ValueError, match="think_budget_via"):
+        _remote(budget_server, think_budget_via="guess")
+
+
+# -------------------------------------------------------------------------------------------- prompt presets
+
+
+def test_prompt_presets_append_to_the_models_template(model_dir) -> None:
+    plain = load_reasoner(str(model_dir), resolution=112)
+    brief = load_reasoner(str(model_dir), resolution=112, prompt_preset="brevity")
+    assert brief.prompt_template == plain.prompt_template + PROMPT_PRESETS["brevity"]
+    nothink = apply_prompt_preset("Find '{question}'.", "no_think")
+    assert nothink.format(question="x").endswith("leave <think> </think> empty and give the answer directly.")
+    with pytest.raises(ValueError, match="unknown prompt preset"):
+        load_reasoner(str(model_dir), prompt_preset="terse")
+
+
+def test_predict_records_the_baseline_settings(tmp_path, budget_server, capsys) -> None:
+    from pixelthink.cli import main
+    from pixelthink.data import BenchmarkWriter
+    from pixelthink.predictions import read_predictions
+
+    root = tmp_path / "bench"
+    mask = np.zeros((60, 80), bool)
+    mask[10:30, 10:40] = True
+    with BenchmarkWriter(root, name="t") as w:
+        w.add({"id": "a", "query": "the cup", "mask": mask, "split": "test"}, _image())
+    out = tmp_path / "preds.jsonl"
+    base = ["predict", "--data", str(root), "--out", str(out), "--reasoner", budget_server, "--model", "m"]
+    base += ["--prompt-preset", "brevity", "--prompt-suffix", " Think for {30} words.", "--segmenter", "box"]
+    base += ["--no-progress"]
+    _Budgeted.requests = []
+    assert main([*base, "--max-think-tokens", "4"]) == 0
+    text = _Budgeted.requests[0]["messages"][0]["content"][1]["text"]
+    assert text.endswith(PROMPT_PRESETS["brevity"] + " Think for {30} words.")  # braces are text
+    (pred,) = read_predictions(out)
+    assert pred.response == "<think>abc</think><answer>" + ANSWER
+    settings = json.loads((tmp_path / "preds.run.json").read_text())
+    assert settings["max_think_tokens"] == 4 and settings["prompt_preset"] == "brevity"
+    assert (
+        settings["think_budget_via"] == "continue" and settings["prompt_suffix"] == " Think for {30} words."
+    )
+    # a resumed run with another budget is refused, naming the option
+    assert main([*base, "--max-think-tokens", "8"]) == 2
+    assert "--max-think-tokens 8 (was 4)" in capsys.readouterr().err
