@@ -44,6 +44,7 @@ __all__ = [
     "THINKING_FORMAT_RE",
     "ParsedAnswer",
     "build_prompt",
+    "check_query",
     "extract_answer",
     "extract_think",
     "find_block",
@@ -54,6 +55,7 @@ __all__ = [
     "parse_lenient",
     "parse_strict",
     "query_length_problem",
+    "query_problem",
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -99,6 +101,40 @@ def query_length_problem(query: object, max_chars: int | None = DEFAULT_MAX_QUER
             "(raise it with --max-query-chars)"
         )
     return None
+
+
+def query_problem(query: object, max_chars: int | None = DEFAULT_MAX_QUERY_CHARS) -> str | None:
+    """Why ``query`` cannot be sent to a reasoner, or None: not a string, longer than ``max_chars``
+    (:func:`query_length_problem`), or not valid Unicode text.
+
+    A lone surrogate (``"\\ud800"``: legal as a JSON escape, and what Python makes of undecodable bytes
+    in a command-line argument) cannot be encoded as UTF-8, so no tokenizer, HTTP client or output file
+    can take it. The one check every entry point (``predict``, ``segment``, ``data validate``, the app,
+    ``serve``) applies to a query; :func:`check_query` raises its message.
+    """
+    problem = query_length_problem(query, max_chars)
+    if problem is not None:
+        return problem
+    assert isinstance(query, str)
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = query[exc.start]
+        return (
+            f"not valid Unicode text: a lone surrogate {bad!r} at character {exc.start} "
+            "(it cannot be encoded as UTF-8)"
+        )
+    return None
+
+
+def check_query(query: object, max_chars: int | None = DEFAULT_MAX_QUERY_CHARS) -> str:
+    """Return ``query`` if a reasoner can take it, else raise ``ValueError("query: ...")``
+    (:func:`query_problem`: not a string, over ``max_chars``, or a lone surrogate)."""
+    problem = query_problem(query, max_chars)
+    if problem is not None:
+        raise ValueError(f"query: {problem}")
+    assert isinstance(query, str)
+    return query
 
 
 def normalize_query(query: str) -> str:

@@ -206,13 +206,11 @@ def default_mask_path(overlay_path: Path) -> Path:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from pixelthink.answer import query_length_problem
+    from pixelthink.answer import check_query
     from pixelthink.pipeline import load_image
     from pixelthink.viz import mask_image, overlay
 
-    problem = query_length_problem(args.query, args.max_query_chars)
-    if problem is not None:
-        raise ValueError(problem)
+    check_query(args.query, args.max_query_chars)  # ValueError "query: ..." -> one-line CLI error
 
     # FileNotFoundError / ValueError (ImageTooLargeError included) -> one-line CLI error
     image = load_image(args.image, max_pixels=args.max_pixels)

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, query_length_problem
+from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, query_length_problem, query_problem
 from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, image_size
 from pixelthink.jsonio import dumps_line, read_json_file, to_number
 from pixelthink.jsonio import is_number as _is_number
@@ -483,6 +483,9 @@ def validate_benchmark(
         long_query = query_length_problem(sample.query, max_query_chars)
         if long_query is not None and warnings is not None:
             warnings.append(f"{where}: field 'query': {long_query}")
+        bad_query = query_problem(sample.query, None)  # not valid text: every reasoner would refuse it
+        if bad_query is not None:
+            errors.append(f"{where}: field 'query': {bad_query}")
         img = root / sample.image
         if not img.is_file():
             errors.append(f"{where}: field 'image': file not found: {img}")
