@@ -19,8 +19,18 @@ logger = logging.getLogger(__name__)
 
 
 def dumps_line(obj: Any) -> str:
-    """Compact, deterministic JSON for one JSONL line (key order as given, UTF-8 kept, no NaN)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """Compact, deterministic JSON for one JSONL line (key order as given, UTF-8 kept, no NaN).
+
+    A string holding a lone surrogate (``"\\ud800"``: legal in JSON, not encodable as UTF-8) makes the
+    whole line use ``\\uXXXX`` escapes, so the line can be written and reads back to the same value.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 def to_number(value: Any, where: str = "JSON") -> int | float:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pixelthink.answer import query_problem
 from pixelthink.data.format import Benchmark, Sample, select_ids, update_meta, update_samples_by_id
 from pixelthink.judging import JudgeCache, read_cache_records
 
@@ -191,9 +192,18 @@ def run_annotation(
             batch: list[Sample] = []
 
             def flush() -> None:
-                records = annotator.annotate(batch, bench)
-                if len(records) != len(batch):
-                    raise RuntimeError(f"annotator returned {len(records)} records for {len(batch)} samples")
+                # a query no model can take (a lone surrogate) is this sample's recorded failure
+                refused = {s.id: f"query: {p}" for s in batch if (p := query_problem(s.query, None))}
+                asked = [s for s in batch if s.id not in refused]
+                answers = iter(annotator.annotate(asked, bench) if asked else [])
+                records = [
+                    {"status": "failed", "errors": [refused[s.id]]}
+                    if s.id in refused
+                    else next(answers, None)
+                    for s in batch
+                ]
+                if None in records or next(answers, None) is not None:
+                    raise RuntimeError(f"annotator did not return one record per sample ({len(asked)} asked)")
                 for sample, record in zip(batch, records, strict=True):
                     written = cache.write(sample.id, {"id": sample.id, **record})
                     summary.written += 1
