@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pixelthink.answer import query_problem
-from pixelthink.data.format import Benchmark, Sample, select_ids, update_meta, update_samples_by_id
+from pixelthink.data.format import (
+    DIFFICULTY_RANGE,
+    Benchmark,
+    Sample,
+    select_ids,
+    update_meta,
+    update_samples_by_id,
+)
+from pixelthink.jsonio import is_number
 from pixelthink.judging import JudgeCache, read_cache_records
 
 __all__ = [
@@ -96,9 +104,28 @@ def cache_files(cache_dir: str | Path, task: str, key: str) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
+def difficulty_record_problem(record: Mapping[str, Any]) -> str | None:
+    """What is wrong with a difficulty cache record, or None: an ok record's ``difficulty`` must be null
+    or a finite number in :data:`~pixelthink.data.format.DIFFICULTY_RANGE` (not NaN, not 5000 digits)."""
+    value = record.get("difficulty")
+    if record.get("status") != "ok" or value is None:
+        return None
+    lo, hi = DIFFICULTY_RANGE
+    if not is_number(value) or not lo <= float(value) <= hi:
+        shown = (
+            repr(value)
+            if len(repr(value)) <= 40
+            else f"{repr(value)[:20]}... ({len(repr(value))} characters)"
+        )
+        return f"field 'difficulty': expected null or a number in {lo:g}..{hi:g}, got {shown}"
+    return None
+
+
 def cached_records(cache_dir: str | Path, task: str, key: str) -> dict[str, dict[str, Any]]:
-    """The records of a job (all its cache files merged), sample id -> record."""
-    return read_cache_records(cache_files(cache_dir, task, key))
+    """The records of a job (all its cache files merged), sample id -> record; a difficulty record with
+    an unusable value is an error naming its file and line (:func:`difficulty_record_problem`)."""
+    check = difficulty_record_problem if task == "difficulty" else None
+    return read_cache_records(cache_files(cache_dir, task, key), check)
 
 
 @dataclass

@@ -8,7 +8,10 @@ images under ``DIR/assets/``. Without ``--eval`` the predictions are evaluated f
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from pixelthink.commands._options import check_outputs
 
 
 def _non_negative(text: str) -> int:
@@ -100,6 +103,18 @@ def handler(args: argparse.Namespace) -> int:
             raise ValueError(f"--reference: run name {name.strip()!r} given twice")
         references[name.strip()] = path.strip()
 
+    out = Path(args.out)
+    check_outputs(
+        {
+            "--data": args.data,
+            "--predictions": args.predictions,
+            "--eval": args.eval,
+            "--compare": [p for preds_eval in compare.values() for p in preds_eval],
+            "--reference": list(references.values()),
+        },
+        {"--out's index.html": out / "index.html", "--out's eval.json": out / "eval.json"},
+        {"--out": out},
+    )
     split = args.split
     report = None
     if args.eval:

@@ -467,7 +467,9 @@ def validate_benchmark(
     except ValueError as exc:
         errors.append(str(exc))
     seen: dict[str, int] = {}
+    lines = 0
     for lineno, line in iter_raw_lines(samples_file):
+        lines += 1
         where = f"{samples_file}:{lineno}"
         try:
             sample = Sample.from_json(_load_json_line(line, where), where)
@@ -515,6 +517,8 @@ def validate_benchmark(
             y0, y1, x0, x1 = max(y - 1, 0), min(y + 2, h), max(x - 1, 0), min(x + 2, w)
             if not mask[y0:y1, x0:x1].any():
                 errors.append(f"{where}: field 'points': point {list(p)} lies outside the mask")
+    if lines == 0:
+        errors.append(f"{samples_file}: no samples (an empty benchmark: nothing to predict or evaluate)")
     return errors
 
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from typing import Any
 
@@ -64,6 +66,8 @@ def _cli_shapes(args: argparse.Namespace) -> int:
             f"{', '.join(in_world)}; --world rich has all)"
         )
     check_crop(args.crop_window, args.crop_jitter, args.max_shapes, "--crop-window/--crop-jitter")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise NotADirectoryError(errno.ENOTDIR, "--out is a file, expected a directory", args.out)
     progress = not args.no_progress and sys.stderr.isatty()
     from pixelthink.data.format import BenchmarkExistsError
 
