@@ -188,6 +188,8 @@ def _os_error_argv(case: str, run: dict, tmp_path: Path) -> tuple[list[str], str
     report = ["report", "--data", bench, "--predictions", preds, "--out"]
     predict = ["predict", "--data", bench, *run["reasoner"], "--out"]
     d, f = str(tmp_path / "dir"), str(tmp_path / "file")
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "index.html").symlink_to("/dev/full")
     cases = {
         "eval_dir": ([*eval_argv, d], d, "is a directory"),
         "eval_perm": ([*eval_argv, "/sys/pt_eval.json"], "/sys/pt_eval.json", "Permission denied"),
@@ -203,6 +205,7 @@ def _os_error_argv(case: str, run: dict, tmp_path: Path) -> tuple[list[str], str
         "segment_full": ([*segment, str(full), "--mask-out", str(tmp_path / "m.png")], str(full), "No space"),
         "report_perm": ([*report, "/sys/pt_r"], "/sys/pt_r", "not permitted"),
         "report_file": ([*report, f], f, "is a file, expected a directory"),
+        "report_full": ([*report, str(tmp_path / "rep")], str(tmp_path / "rep" / "index.html"), "No space left"),
         "shapes_file": (["data", "shapes", "--out", f, "--train", "1", "--val", "0", "--test", "0"], f,
                         "is a file, expected a directory"),
         "shapes_perm": (["data", "shapes", "--out", "/sys/pt_s", "--train", "1", "--val", "0", "--test", "0"],
@@ -215,7 +218,7 @@ def _os_error_argv(case: str, run: dict, tmp_path: Path) -> tuple[list[str], str
     "case",
     ["eval_dir", "eval_perm", "eval_full", "export_dir", "export_perm", "cache_perm", "predict_perm",
      "predict_full", "predict_dir_parent", "segment_dir", "segment_perm", "segment_full", "report_perm",
-     "report_file", "shapes_file", "shapes_perm"],
+     "report_file", "report_full", "shapes_file", "shapes_perm"],
 )  # fmt: skip
 def test_os_errors_are_one_line_naming_the_path(tmp_path, run, case, capsys) -> None:
     argv, path, cause = _os_error_argv(case, run, tmp_path / "os")

@@ -40,9 +40,8 @@ def error_text(exc: BaseException) -> str:
     """The one-line message of a user error; an OS error reads ``PATH: CAUSE`` (``[Errno 28] ...:
     'PATH'`` becomes ``PATH: No space left on device``)."""
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        where = os.fsdecode(exc.filename)
-        if exc.filename2 is not None:
-            where += f" -> {os.fsdecode(exc.filename2)}"
+        names = [n for n in (exc.filename, exc.filename2) if n is not None]
+        where = " -> ".join(os.fsdecode(n) if isinstance(n, (str, bytes)) else str(n) for n in names)
         return f"{where}: {exc.strerror}"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror} (errno {exc.errno})"

@@ -174,10 +174,8 @@ def scan_jsonl(path: str | os.PathLike[str]) -> tuple[list[tuple[int, Any]], int
                     truncated = pos
                     break
                 raise ValueError(f"{p}:{lineno}: invalid JSON ({exc})") from None
-            except (
-                ValueError,
-                RecursionError,
-            ) as exc:  # > 4300 digits, nesting beyond the stack: complete lines
+            # an integer of > 4300 digits, nesting beyond the stack: complete lines, never a truncation
+            except (ValueError, RecursionError) as exc:
                 raise ValueError(f"{p}:{lineno}: invalid JSON ({_load_problem(exc)})") from None
             records.append((lineno, obj))
         pos = len(data) if last else end + 1

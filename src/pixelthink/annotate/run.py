@@ -112,11 +112,9 @@ def difficulty_record_problem(record: Mapping[str, Any]) -> str | None:
         return None
     lo, hi = DIFFICULTY_RANGE
     if not is_number(value) or not lo <= float(value) <= hi:
-        shown = (
-            repr(value)
-            if len(repr(value)) <= 40
-            else f"{repr(value)[:20]}... ({len(repr(value))} characters)"
-        )
+        shown = repr(value)
+        if len(shown) > 40:
+            shown = f"{shown[:20]}... ({len(shown)} characters)"
         return f"field 'difficulty': expected null or a number in {lo:g}..{hi:g}, got {shown}"
     return None
 

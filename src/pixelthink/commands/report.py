@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.commands._options import check_outputs
+from pixelthink.jsonio import naming_path
 
 
 def _non_negative(text: str) -> int:
@@ -132,16 +133,17 @@ def handler(args: argparse.Namespace) -> int:
         options["convention"] = args.convention
     if args.response_frame is not None:
         options["response_frame"] = args.response_frame
-    index = build_report(
-        open_benchmark(args.data, split=split),
-        args.predictions,
-        args.out,
-        eval_report=args.eval,
-        compare=compare or None,
-        title=args.title,
-        gallery_per_bucket=args.gallery,
-        eval_options=options,
-        references=references or None,
-    )
+    with naming_path(out):  # a full disk while plots and pictures are written: an error naming DIR
+        index = build_report(
+            open_benchmark(args.data, split=split),
+            args.predictions,
+            args.out,
+            eval_report=args.eval,
+            compare=compare or None,
+            title=args.title,
+            gallery_per_bucket=args.gallery,
+            eval_options=options,
+            references=references or None,
+        )
     print(f"report written to {index}")
     return 0
