@@ -128,27 +128,41 @@ def _predict_cmd(bench: Path, out: Path, url: str, *extra: str) -> list[str]:
 
 
 def test_kill_9_mid_stream_then_resume_writes_every_id_exactly_once(tmp_path, chat_server):
-    n = 14
     bench = _bench(tmp_path / "b", images=7, queries=("the block", "the left part"))
-    url, requests = chat_server(lambda payload: _answer(_prompt(payload)), delay=0.3)
+    # The first 4 requests are answered; later ones wait at the server until the kill, so the run is
+    # killed in the middle however slow or busy the machine is (no race between the kill and the run).
+    gate, lock, let_through = threading.Event(), threading.Lock(), [0]
+
+    def reply(payload):
+        with lock:
+            go = gate.is_set() or let_through[0] < 4
+            let_through[0] += go
+        if not go:
+            gate.wait(timeout=600)
+        return _answer(_prompt(payload))
+
+    url, requests = chat_server(reply, delay=0.3)
     out = tmp_path / "p.jsonl"
     cmd = _predict_cmd(bench, out, url, "--concurrency", "2", "--seg-workers", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300  # a new process imports a lot; the machine may be busy
-    while time.monotonic() < deadline:
-        if out.is_file() and len(out.read_bytes().splitlines()) >= 4:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"predict exited early: {proc.stdout.read() if proc.stdout else ''}")
-        time.sleep(0.02)
-    else:
-        pytest.fail("no progress within 300 s")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    try:
+        while time.monotonic() < deadline:  # polling the file (not a sleep standing in for an event)
+            if out.is_file() and len(out.read_bytes().splitlines()) >= 4:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"predict exited early: {proc.stdout.read() if proc.stdout else ''}")
+            time.sleep(0.02)
+        else:
+            pytest.fail("no progress within 300 s")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        gate.set()
     assert proc.returncode == -signal.SIGKILL
     asked_before = len(requests)
     before = [p.id for p in read_predictions(out)]
-    assert 4 <= len(before) < n + 2, "the run was not killed in the middle"
+    assert 4 <= len(before) <= 4 + 2, "the run was not killed in the middle"  # 4 answered + corrupt, long
 
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
@@ -159,7 +173,9 @@ def test_kill_9_mid_stream_then_resume_writes_every_id_exactly_once(tmp_path, ch
     # the resumed run asked only for the samples not written before the kill (no request for the corrupt
     # image and the over-long query)
     missing = [i for i in expected if i not in before and i not in ("corrupt", "long")]
-    assert len(requests) - asked_before == len(missing)
+    # up to --concurrency (2) requests of the killed run may reach the server's list after asked_before
+    # was read (sent just before the kill, read by the server later): a bound, not an exact count
+    assert len(missing) <= len(requests) - asked_before <= len(missing) + 2
 
 
 def test_kill_9_of_predict_ends_its_grabcut_workers(tmp_path, chat_server):
@@ -281,8 +297,18 @@ def test_a_reasoner_failure_stops_the_stream_after_what_completed():
             got.append(key)
             assert result.error is None and result.mask is not None and result.mask.any()
     assert sorted(got) == ["i0q0", "i0q1", "i1q0", "i1q1"]  # the 4 generated before the failure
-    time.sleep(0.5)
-    assert not [t for t in threading.enumerate() if t.name.startswith("pixelthink-")]
+    assert _stream_threads_gone()
+
+
+def _stream_threads_gone(timeout: float = 60) -> bool:
+    """Whether the stream's threads (``pixelthink-*``) exit within ``timeout`` s (polled: a thread that is
+    ending may still be listed for a moment on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while [t for t in threading.enumerate() if t.name.startswith("pixelthink-")]:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_closing_the_stream_early_stops_its_threads():
@@ -292,12 +318,7 @@ def test_closing_the_stream_early_stops_its_threads():
     stream = stream_predictions(pipeline, _items(20, ("the block",)), concurrency=2)
     assert next(stream)[1].error is None
     stream.close()
-    deadline = time.monotonic() + 15
-    while [
-        t for t in threading.enumerate() if t.name.startswith("pixelthink-")
-    ] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [t for t in threading.enumerate() if t.name.startswith("pixelthink-")]
+    assert _stream_threads_gone()
 
 
 def test_seg_workers_default_and_concurrency_default():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -31,7 +32,20 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     ValueError,
+    OSError,  # a directory where a file is expected, no permission, a full disk: the environment's, not a bug
 )
+
+
+def error_text(exc: BaseException) -> str:
+    """The one-line message of a user error; an OS error reads ``PATH: CAUSE`` (``[Errno 28] ...:
+    'PATH'`` becomes ``PATH: No space left on device``)."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        names = [n for n in (exc.filename, exc.filename2) if n is not None]
+        where = " -> ".join(os.fsdecode(n) if isinstance(n, (str, bytes)) else str(n) for n in names)
+        return f"{where}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror} (errno {exc.errno})"
+    return str(exc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO ("HTTP Request: POST ... 200 OK"): only with --verbose
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -66,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except USER_ERRORS as exc:
-        print(f"pixelthink {args.command}: error: {exc}", file=sys.stderr)
+        print(f"pixelthink {args.command}: error: {error_text(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -5,11 +5,13 @@ Layer 0: imports nothing from pixelthink.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,8 +21,18 @@ logger = logging.getLogger(__name__)
 
 
 def dumps_line(obj: Any) -> str:
-    """Compact, deterministic JSON for one JSONL line (key order as given, UTF-8 kept, no NaN)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """Compact, deterministic JSON for one JSONL line (key order as given, UTF-8 kept, no NaN).
+
+    A string holding a lone surrogate (``"\\ud800"``: legal in JSON, not encodable as UTF-8) makes the
+    whole line use ``\\uXXXX`` escapes, so the line can be written and reads back to the same value.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 def to_number(value: Any, where: str = "JSON") -> int | float:
@@ -76,6 +88,60 @@ def read_json_file(path: str | os.PathLike[str], what: str = "file") -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits, nesting beyond the stack
+        raise ValueError(f"{p}: invalid JSON ({_load_problem(exc)})") from None
+
+
+def _load_problem(exc: BaseException) -> str:
+    """What ``json.loads`` refused, in words (its messages for these two name no place)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]
+
+
+# ------------------------------------------------------------------------ writing files
+
+
+@contextmanager
+def naming_path(path: str | os.PathLike[str], *aliases: str | os.PathLike[str]) -> Iterator[None]:
+    """Re-raise an ``OSError`` without a file name (a ``write`` on a full disk: ``ENOSPC``), or naming one
+    of ``aliases`` (a temporary file written in its place), with ``path`` as its file name, so the error
+    says which file could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        named = exc.filename is not None and os.fspath(exc.filename) not in {os.fspath(a) for a in aliases}
+        if named or exc.errno is None or exc.filename2 is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), os.fspath(path)) from None
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and ``os.replace``: a full disk or a
+    crash leaves the old file (or none), never a partial one. Parent directories are created.
+
+    A path that resolves to something other than a regular file (``/dev/stdout``, a pipe) is written in
+    place; a symlink stays a link (its target is replaced). Errors are ``OSError`` naming the path.
+    """
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory, expected a file path", os.fspath(path))
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with naming_path(path, target, tmp):
+        if target.exists() and not target.is_file():
+            with open(target, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return Path(path)
 
 
 # ------------------------------------------------------------------------ resumable JSONL files
@@ -108,6 +174,9 @@ def scan_jsonl(path: str | os.PathLike[str]) -> tuple[list[tuple[int, Any]], int
                     truncated = pos
                     break
                 raise ValueError(f"{p}:{lineno}: invalid JSON ({exc})") from None
+            # an integer of > 4300 digits, nesting beyond the stack: complete lines, never a truncation
+            except (ValueError, RecursionError) as exc:
+                raise ValueError(f"{p}:{lineno}: invalid JSON ({_load_problem(exc)})") from None
             records.append((lineno, obj))
         pos = len(data) if last else end + 1
     return records, truncated
@@ -223,13 +292,15 @@ class JsonlAppender:
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            with naming_path(self.path):  # closing flushes: a full disk names the file
+                self._fh.close()
 
     def write_line(self, line: str) -> None:
         """Append one line (no newline inside ``line``) and flush it."""
         if "\n" in line:
             raise ValueError(f"{self.path}: a JSONL line must not contain a newline")
-        self._fh.write(line + "\n")
-        self._fh.flush()
-        if self.fsync:
-            os.fsync(self._fh.fileno())
+        with naming_path(self.path):  # a full disk: an error naming the file
+            self._fh.write(line + "\n")
+            self._fh.flush()
+            if self.fsync:
+                os.fsync(self._fh.fileno())

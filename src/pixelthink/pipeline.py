@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, parse_lenient, query_length_problem
+from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, parse_lenient, query_problem
 from pixelthink.frames import Box, FrameTransform, Point
 from pixelthink.images import DEFAULT_MAX_PIXELS, decode_image
 
@@ -286,7 +286,7 @@ class Pipeline:
         Returns the image, or None with ``result.error`` set (query over the limit, image unreadable or
         over ``max_pixels``); records ``timings["load"]`` and ``image_size``.
         """
-        problem = query_length_problem(result.query, self.max_query_chars)
+        problem = query_problem(result.query, self.max_query_chars)
         if problem is not None:  # refused before its image is read or a prompt is built
             result.error = f"query: {problem}"
             return None

@@ -38,6 +38,7 @@ def load_difficulty_source(spec: str) -> tuple[dict[str, float], str]:
     Raises:
         FileNotFoundError: a path that does not exist. ValueError: a file that is none of the above.
     """
+    from pixelthink.annotate.run import difficulty_record_problem
     from pixelthink.data.format import SAMPLES_FILE, Benchmark
     from pixelthink.data.importers import load_difficulty
     from pixelthink.judging import read_cache_records
@@ -56,7 +57,7 @@ def load_difficulty_source(spec: str) -> tuple[dict[str, float], str]:
         }
         return scores, f"benchmark {bench.root} (difficulty field)"
     if all(p.suffix == ".jsonl" for p in paths):
-        records = read_cache_records(paths)
+        records = read_cache_records(paths, difficulty_record_problem)
         scores = {
             str(r.get("id", k)): float(r["difficulty"])
             for k, r in records.items()

@@ -34,7 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pixelthink.data.format import Benchmark, Sample, select_ids, update_meta, update_samples_by_id
+from pixelthink.answer import query_problem
+from pixelthink.data.format import (
+    DIFFICULTY_RANGE,
+    Benchmark,
+    Sample,
+    select_ids,
+    update_meta,
+    update_samples_by_id,
+)
+from pixelthink.jsonio import is_number
 from pixelthink.judging import JudgeCache, read_cache_records
 
 __all__ = [
@@ -95,9 +104,26 @@ def cache_files(cache_dir: str | Path, task: str, key: str) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
+def difficulty_record_problem(record: Mapping[str, Any]) -> str | None:
+    """What is wrong with a difficulty cache record, or None: an ok record's ``difficulty`` must be null
+    or a finite number in :data:`~pixelthink.data.format.DIFFICULTY_RANGE` (not NaN, not 5000 digits)."""
+    value = record.get("difficulty")
+    if record.get("status") != "ok" or value is None:
+        return None
+    lo, hi = DIFFICULTY_RANGE
+    if not is_number(value) or not lo <= float(value) <= hi:
+        shown = repr(value)
+        if len(shown) > 40:
+            shown = f"{shown[:20]}... ({len(shown)} characters)"
+        return f"field 'difficulty': expected null or a number in {lo:g}..{hi:g}, got {shown}"
+    return None
+
+
 def cached_records(cache_dir: str | Path, task: str, key: str) -> dict[str, dict[str, Any]]:
-    """The records of a job (all its cache files merged), sample id -> record."""
-    return read_cache_records(cache_files(cache_dir, task, key))
+    """The records of a job (all its cache files merged), sample id -> record; a difficulty record with
+    an unusable value is an error naming its file and line (:func:`difficulty_record_problem`)."""
+    check = difficulty_record_problem if task == "difficulty" else None
+    return read_cache_records(cache_files(cache_dir, task, key), check)
 
 
 @dataclass
@@ -191,9 +217,18 @@ def run_annotation(
             batch: list[Sample] = []
 
             def flush() -> None:
-                records = annotator.annotate(batch, bench)
-                if len(records) != len(batch):
-                    raise RuntimeError(f"annotator returned {len(records)} records for {len(batch)} samples")
+                # a query no model can take (a lone surrogate) is this sample's recorded failure
+                refused = {s.id: f"query: {p}" for s in batch if (p := query_problem(s.query, None))}
+                asked = [s for s in batch if s.id not in refused]
+                answers = iter(annotator.annotate(asked, bench) if asked else [])
+                records = [
+                    {"status": "failed", "errors": [refused[s.id]]}
+                    if s.id in refused
+                    else next(answers, None)
+                    for s in batch
+                ]
+                if None in records or next(answers, None) is not None:
+                    raise RuntimeError(f"annotator did not return one record per sample ({len(asked)} asked)")
                 for sample, record in zip(batch, records, strict=True):
                     written = cache.write(sample.id, {"id": sample.id, **record})
                     summary.written += 1

@@ -21,7 +21,7 @@ import os
 import sys
 from typing import Any
 
-from pixelthink.commands._options import non_negative_int, positive_int
+from pixelthink.commands._options import check_outputs, non_negative_int, positive_float, positive_int
 from pixelthink.commands.predict import parse_shard
 from pixelthink.commands.segment import parse_resolution
 
@@ -89,7 +89,9 @@ def _add_judge_arguments(parser: argparse.ArgumentParser, *, required: bool, max
     group.add_argument(
         "--concurrency", type=positive_int, default=8, metavar="N", help="requests in flight (default: 8)"
     )
-    group.add_argument("--timeout", type=float, default=300.0, metavar="S", help="seconds per request")
+    group.add_argument(
+        "--timeout", type=positive_float, default=300.0, metavar="S", help="seconds per request (> 0)"
+    )
     group.add_argument(
         "--api-key",
         default=os.environ.get("OPENAI_API_KEY"),
@@ -309,6 +311,7 @@ def _run_and_apply(args: argparse.Namespace, bench: Any, annotator: Any, apply: 
 def _difficulty(args: argparse.Namespace) -> int:
     from pixelthink.annotate import HeuristicDifficulty, JudgeDifficulty, apply_difficulty
 
+    check_outputs({"BENCH": args.bench, "--calibrate": args.calibrate}, {"--export": args.export})
     bench = _open_bench(args)
     if args.max_new_tokens is None:
         args.max_new_tokens = 1024 if args.method == "passrate" else 256

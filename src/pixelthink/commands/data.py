@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pixelthink.commands._options import add_limit_arguments
+from pixelthink.commands._options import add_limit_arguments, check_outputs
 
 TAU_MEDIUM = 3.5
 TAU_HARD = 5.0
@@ -56,6 +56,7 @@ def _exists_is_user_error() -> Iterator[None]:
 def _import_lisa(args: argparse.Namespace) -> int:
     from pixelthink.data.importers import import_lisa
 
+    check_outputs({"DIR": args.dir}, dirs={"--out": args.out}, replaced=True)
     with _exists_is_user_error():
         report = import_lisa(
             args.dir,
@@ -74,6 +75,7 @@ def _import_lisa(args: argparse.Namespace) -> int:
 def _import_segzero(args: argparse.Namespace) -> int:
     from pixelthink.data.importers import import_segzero
 
+    check_outputs({"PATH": args.path}, dirs={"--out": args.out}, replaced=True)
     with _exists_is_user_error():
         report = import_segzero(
             args.path,
@@ -100,6 +102,7 @@ def _import_difficulty(args: argparse.Namespace) -> int:
 def _export_segzero(args: argparse.Namespace) -> int:
     from pixelthink.data.exporters import export_segzero
 
+    check_outputs({"BENCH": args.bench}, {"--out": args.out})
     report = export_segzero(
         args.bench,
         args.out,
@@ -115,6 +118,7 @@ def _export_segzero(args: argparse.Namespace) -> int:
 def _export_difficulty(args: argparse.Namespace) -> int:
     from pixelthink.data.exporters import export_difficulty
 
+    check_outputs({"BENCH": args.bench}, {"--out": args.out})
     n = export_difficulty(args.bench, args.out, split=args.split)
     print(f"exported {args.bench} -> {args.out}: {n} rated sample(s)")
     return 0

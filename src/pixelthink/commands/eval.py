@@ -16,6 +16,8 @@ import argparse
 import sys
 from typing import Any
 
+from pixelthink.commands._options import check_outputs
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -174,6 +176,7 @@ def handler(args: argparse.Namespace) -> int:
     from pixelthink.evaluate.runner import evaluate
     from pixelthink.rewards import RewardConfig
 
+    check_outputs({"--data": args.data, "--predictions": args.predictions}, {"--out": args.out})
     config = RewardConfig()
     if args.tau_medium is not None:
         config = replace(config, tau_medium=args.tau_medium)

@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pixelthink.commands._options import non_negative_int, positive_int
+from pixelthink.commands._options import check_outputs, non_negative_int, positive_int
 from pixelthink.commands.segment import add_model_arguments, baseline_settings, pipeline_from_args
 from pixelthink.data.format import select_ids
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.handoff import usable_cores
+from pixelthink.jsonio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +210,8 @@ def handler(args: argparse.Namespace) -> int:
     from pixelthink.predictions import PredictionWriter
     from pixelthink.streaming import StreamItem, sequential_predictions, stream_predictions
 
+    run_file = args.out.with_name(args.out.stem + ".run.json")
+    check_outputs({"--data": args.data}, {"--out": args.out, "--out's run file": run_file})
     bench = open_benchmark(args.data, split=args.split)
     selected = select_ids(bench, shard=args.shard, limit=args.limit)
     if not selected:
@@ -220,7 +223,6 @@ def handler(args: argparse.Namespace) -> int:
     from pixelthink.models.reasoners import resolve_resolution
 
     args.resolution = resolve_resolution(args.reasoner, args.resolution)  # "auto" -> the number used
-    run_file = args.out.with_name(args.out.stem + ".run.json")
     settings = _settings(args, len(selected))
     writer = PredictionWriter(args.out, resume=not args.overwrite, overwrite=args.overwrite)
     with writer:
@@ -242,10 +244,10 @@ def handler(args: argparse.Namespace) -> int:
                 if diffs:
                     logger.warning("%s: mixing settings (--allow-mixed): %s", args.out, "; ".join(diffs))
         # written now so that an interrupted run can be resumed with its settings checked
-        run_file.write_text(
+        atomic_write_text(
+            run_file,
             json.dumps(settings | {"finished": None, "written": 0, "failed": 0, "seconds": None}, indent=2)
             + "\n",
-            encoding="utf-8",
         )
         already = len(wanted & writer.done_ids)
         remaining = len(selected) - already
@@ -297,7 +299,7 @@ def handler(args: argparse.Namespace) -> int:
             "failed": failed,
             "seconds": round(elapsed, 3),
         }
-        run_file.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")  # still under the lock
+        atomic_write_text(run_file, json.dumps(settings, indent=2) + "\n")  # still under the lock
     rate = f", {written / elapsed:.2f} samples/s" if written and elapsed > 0 else ""
     print(f"wrote {written} predictions to {args.out} ({failed} failed{rate}); settings in {run_file}")
     if errors:

@@ -8,7 +8,11 @@ images under ``DIR/assets/``. Without ``--eval`` the predictions are evaluated f
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from pixelthink.commands._options import check_outputs
+from pixelthink.jsonio import naming_path
 
 
 def _non_negative(text: str) -> int:
@@ -100,6 +104,18 @@ def handler(args: argparse.Namespace) -> int:
             raise ValueError(f"--reference: run name {name.strip()!r} given twice")
         references[name.strip()] = path.strip()
 
+    out = Path(args.out)
+    check_outputs(
+        {
+            "--data": args.data,
+            "--predictions": args.predictions,
+            "--eval": args.eval,
+            "--compare": [p for preds_eval in compare.values() for p in preds_eval],
+            "--reference": list(references.values()),
+        },
+        {"--out's index.html": out / "index.html", "--out's eval.json": out / "eval.json"},
+        {"--out": out},
+    )
     split = args.split
     report = None
     if args.eval:
@@ -117,16 +133,17 @@ def handler(args: argparse.Namespace) -> int:
         options["convention"] = args.convention
     if args.response_frame is not None:
         options["response_frame"] = args.response_frame
-    index = build_report(
-        open_benchmark(args.data, split=split),
-        args.predictions,
-        args.out,
-        eval_report=args.eval,
-        compare=compare or None,
-        title=args.title,
-        gallery_per_bucket=args.gallery,
-        eval_options=options,
-        references=references or None,
-    )
+    with naming_path(out):  # a full disk while plots and pictures are written: an error naming DIR
+        index = build_report(
+            open_benchmark(args.data, split=split),
+            args.predictions,
+            args.out,
+            eval_report=args.eval,
+            compare=compare or None,
+            title=args.title,
+            gallery_per_bucket=args.gallery,
+            eval_options=options,
+            references=references or None,
+        )
     print(f"report written to {index}")
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixelthink.answer import PROMPT_PRESETS
-from pixelthink.commands._options import add_limit_arguments, non_negative_int
+from pixelthink.commands._options import add_limit_arguments, check_outputs, non_negative_int
 
 if TYPE_CHECKING:
     from pixelthink.models.segmenters import Segmenter
@@ -294,26 +294,28 @@ def default_mask_path(overlay_path: Path) -> Path:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from pixelthink.answer import query_length_problem
+    from pixelthink.answer import check_query
+    from pixelthink.jsonio import naming_path
     from pixelthink.pipeline import load_image
     from pixelthink.viz import mask_image, overlay
 
-    problem = query_length_problem(args.query, args.max_query_chars)
-    if problem is not None:
-        raise ValueError(problem)
+    check_query(args.query, args.max_query_chars)  # ValueError "query: ..." -> one-line CLI error
+    out = args.out or Path(f"{args.image.stem}.overlay.png")
+    mask_out = args.mask_out or default_mask_path(out)
+    check_outputs({"IMAGE": args.image}, {"--out": out, "--mask-out": mask_out})
 
     # FileNotFoundError / ValueError (ImageTooLargeError included) -> one-line CLI error
     image = load_image(args.image, max_pixels=args.max_pixels)
-    out = args.out or Path(f"{args.image.stem}.overlay.png")
-    mask_out = args.mask_out or default_mask_path(out)
     pipeline = pipeline_from_args(args)
     result = pipeline.run(image, args.query)
     mask = result.mask
     for path in (out, mask_out):
         path.parent.mkdir(parents=True, exist_ok=True)
-    overlay(image, mask, result.bbox, result.points).save(out)
+    with naming_path(out):  # a full disk: an error naming the file
+        overlay(image, mask, result.bbox, result.points).save(out)
     if mask is not None:
-        mask_image(mask).save(mask_out)
+        with naming_path(mask_out):
+            mask_image(mask).save(mask_out)
     if args.json:
         payload = result.to_json() | {"overlay": str(out), "mask_file": str(mask_out)}
         payload["settings"] = baseline_settings(args)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.data.format import Benchmark, Sample
+from pixelthink.jsonio import atomic_write_text
 from pixelthink.masks import Box, Point
 
 SEGZERO_COLUMNS = ("id", "problem", "solution", "image", "img_height", "img_width", "difficulty")
@@ -209,9 +210,5 @@ def export_difficulty(
         for obj in bm.raw_records()
         if obj.get("difficulty") is not None and (split is None or obj.get("split") == split)
     ]
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(out, json.dumps(entries, indent=1) + "\n")
     return len(entries)

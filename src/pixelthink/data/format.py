@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, query_length_problem
+from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, query_length_problem, query_problem
 from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, image_size
 from pixelthink.jsonio import dumps_line, read_json_file, to_number
 from pixelthink.jsonio import is_number as _is_number
@@ -467,7 +467,9 @@ def validate_benchmark(
     except ValueError as exc:
         errors.append(str(exc))
     seen: dict[str, int] = {}
+    lines = 0
     for lineno, line in iter_raw_lines(samples_file):
+        lines += 1
         where = f"{samples_file}:{lineno}"
         try:
             sample = Sample.from_json(_load_json_line(line, where), where)
@@ -483,6 +485,9 @@ def validate_benchmark(
         long_query = query_length_problem(sample.query, max_query_chars)
         if long_query is not None and warnings is not None:
             warnings.append(f"{where}: field 'query': {long_query}")
+        bad_query = query_problem(sample.query, None)  # not valid text: every reasoner would refuse it
+        if bad_query is not None:
+            errors.append(f"{where}: field 'query': {bad_query}")
         img = root / sample.image
         if not img.is_file():
             errors.append(f"{where}: field 'image': file not found: {img}")
@@ -512,6 +517,8 @@ def validate_benchmark(
             y0, y1, x0, x1 = max(y - 1, 0), min(y + 2, h), max(x - 1, 0), min(x + 2, w)
             if not mask[y0:y1, x0:x1].any():
                 errors.append(f"{where}: field 'points': point {list(p)} lies outside the mask")
+    if lines == 0:
+        errors.append(f"{samples_file}: no samples (an empty benchmark: nothing to predict or evaluate)")
     return errors
 
 

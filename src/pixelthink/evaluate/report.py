@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pixelthink.jsonio import atomic_write_text
+
 #: Display order of buckets; buckets with n = 0 other than easy/medium/hard are not printed.
 BUCKET_ORDER: tuple[str, ...] = ("easy", "medium", "hard", "unrated", "all")
 
@@ -182,14 +184,10 @@ class EvalReport:
         )
 
     def save(self, path: str | os.PathLike[str], *, include_samples: bool = True) -> Path:
-        """Write the report as indented JSON (parent directories created); returns the path."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(
-            json.dumps(self.to_dict(include_samples=include_samples), indent=2, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
-        return p
+        """Write the report as indented JSON (parent directories created; atomically: a full disk leaves
+        no partial file); returns the path."""
+        text = json.dumps(self.to_dict(include_samples=include_samples), indent=2, ensure_ascii=False)
+        return atomic_write_text(path, text + "\n")
 
 
 def _pct(v: float | None) -> str:

@@ -11,7 +11,7 @@ A key is written at most once per file; :meth:`JudgeCache.drop` rewrites the fil
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,20 @@ from pixelthink.jsonio import JsonlAppender, dumps_line, plain, scan_jsonl
 __all__ = ["JudgeCache", "read_cache_records"]
 
 
-def _records(path: Path, entries: Iterable[tuple[int, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+RecordCheck = Callable[[Mapping[str, Any]], str | None]
+"""``check(record) -> problem or None``: what a job requires of its records beyond a string ``key``."""
+
+
+def _records(
+    path: Path, entries: Iterable[tuple[int, Any]], check: RecordCheck | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     seen: dict[str, int] = {}
     for lineno, obj in entries:
         if not isinstance(obj, dict) or not isinstance(obj.get("key"), str):
             raise ValueError(f"{path}:{lineno}: expected a JSON object with a string field 'key'")
+        problem = None if check is None else check(obj)
+        if problem is not None:
+            raise ValueError(f"{path}:{lineno}: {problem}")
         key = obj["key"]
         if key in seen:
             raise ValueError(
@@ -106,17 +115,20 @@ class JudgeCache:
         return len(gone)
 
 
-def read_cache_records(paths: Sequence[str | os.PathLike[str]]) -> dict[str, dict[str, Any]]:
+def read_cache_records(
+    paths: Sequence[str | os.PathLike[str]], check: RecordCheck | None = None
+) -> dict[str, dict[str, Any]]:
     """The records of several cache files (the shards of one job), merged by key.
 
-    A truncated last line (an interrupted run) is skipped; a key in two files is an error naming both.
+    A truncated last line (an interrupted run) is skipped; a key in two files is an error naming both;
+    a record ``check`` finds a problem with is an error naming ``FILE:LINE``.
     """
     merged: dict[str, dict[str, Any]] = {}
     where: dict[str, Path] = {}
     for path in paths:
         p = Path(path)
         entries, _truncated = scan_jsonl(p)
-        for key, obj in _records(p, entries):
+        for key, obj in _records(p, entries, check):
             if key in merged:
                 raise ValueError(f"judge cache: key {key!r} is in both {where[key]} and {p}")
             merged[key], where[key] = obj, p

@@ -318,4 +318,3 @@ class GrabCutSegmenter(BaseSegmenter):
         import cv2
 
         return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
-

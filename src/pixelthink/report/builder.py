@@ -23,7 +23,7 @@ from typing import Any
 from pixelthink.data import Benchmark
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.evaluate.report import EvalReport, SampleResult
-from pixelthink.jsonio import read_json_file
+from pixelthink.jsonio import atomic_write_text, read_json_file
 from pixelthink.predictions import Prediction, predictions_by_id
 
 __all__ = ["Run", "build_report", "load_eval_report", "make_run", "parse_compare_spec"]
@@ -383,6 +383,4 @@ def build_report(
     body.append(H.render_gallery(gallery, unit_label, gallery_per_bucket))
     body.append(H.render_settings(report, {"run": main.run_info} if main.run_info else None))
     page = H.render_page(f"{main.name} · pixelthink report", "\n".join(body), generated)
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    return atomic_write_text(out / "index.html", page)

@@ -86,8 +86,14 @@ CONVENTION_TEXT = {
 
 
 def esc(value: Any) -> str:
-    """``html.escape(str(value), quote=True)``; None becomes an empty string."""
-    return "" if value is None else html.escape(str(value), quote=True)
+    """``html.escape(str(value), quote=True)``; None becomes an empty string.
+
+    A lone surrogate (``"\\ud800"``, legal in JSON, not encodable as UTF-8) is shown as its escape.
+    """
+    if value is None:
+        return ""
+    text = html.escape(str(value), quote=True)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def fmt_cell(key: str, value: Any) -> str:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from typing import Any
 
@@ -12,6 +14,7 @@ from pixelthink.data.shapes.queries import FAMILIES
 from pixelthink.data.shapes.references import LONG_OPENINGS
 from pixelthink.data.shapes.scene import check_crop, check_shape_scale
 from pixelthink.data.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS
+from pixelthink.jsonio import naming_path
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -64,34 +67,37 @@ def _cli_shapes(args: argparse.Namespace) -> int:
             f"{', '.join(in_world)}; --world rich has all)"
         )
     check_crop(args.crop_window, args.crop_jitter, args.max_shapes, "--crop-window/--crop-jitter")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise NotADirectoryError(errno.ENOTDIR, "--out is a file, expected a directory", args.out)
     progress = not args.no_progress and sys.stderr.isatty()
     from pixelthink.data.format import BenchmarkExistsError
 
-    try:
-        out = generate_benchmark(
-            args.out,
-            n_train=args.train,
-            n_val=args.val,
-            n_test=args.test,
-            seed=args.seed,
-            image_size=size,
-            progress=progress,
-            overwrite=args.overwrite,
-            config=ShapesConfig(
-                world=args.world,
-                family_weights=families,
-                max_shapes=args.max_shapes,
-                shape_scale=args.shape_scale,
-                crop_window=args.crop_window,
-                crop_jitter=args.crop_jitter,
-                long_opening=args.long_opening,
-                references=args.references,
-            ),
-        )
-    except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
-        raise ValueError(
-            f"--out {args.out}: a benchmark already exists there (pass --overwrite to replace it)"
-        ) from None
+    with naming_path(args.out):  # a full disk: an error naming --out
+        try:
+            out = generate_benchmark(
+                args.out,
+                n_train=args.train,
+                n_val=args.val,
+                n_test=args.test,
+                seed=args.seed,
+                image_size=size,
+                progress=progress,
+                overwrite=args.overwrite,
+                config=ShapesConfig(
+                    world=args.world,
+                    family_weights=families,
+                    max_shapes=args.max_shapes,
+                    shape_scale=args.shape_scale,
+                    crop_window=args.crop_window,
+                    crop_jitter=args.crop_jitter,
+                    long_opening=args.long_opening,
+                    references=args.references,
+                ),
+            )
+        except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
+            raise ValueError(
+                f"--out {args.out}: a benchmark already exists there (pass --overwrite to replace it)"
+            ) from None
     print(
         f"wrote shapes benchmark to {out}: train={args.train} val={args.val} test={args.test} "
         f"seed={args.seed} size={size[0]}x{size[1]} world={args.world}"
