@@ -110,7 +110,7 @@ def test_eval_errors_are_one_line(files, tmp_path, capsys):
     rc = main(
         ["eval", "--data", str(bench), "--predictions", str(tmp_path / "none.jsonl"), "--judge", "nope"]
     )
-    assert rc == 2 and "unknown name" in capsys.readouterr().err
+    assert rc == 2 and "unknown judge 'nope'" in capsys.readouterr().err
 
 
 def test_eval_predictions_of_another_benchmark_exit_2(files, tmp_path, capsys):

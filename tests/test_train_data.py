@@ -305,6 +305,8 @@ def test_name_reasoning_is_the_target_name(tmp_path: Path) -> None:
 def test_name_fraction_replays_referring_rows_in_the_task_mix(tmp_path: Path) -> None:
     """data.name_fraction: that share of the task rows reason with the target's name only."""
     from pixelthink.data import Benchmark
+    from pixelthink.data.shapes.grounding import rescale_mentions
+    from pixelthink.frames import FrameTransform
 
     b = _shapes_bench(tmp_path / "s")
     samples = {s.id: s for s in Benchmark(b)}
@@ -320,7 +322,9 @@ def test_name_fraction_replays_referring_rows_in_the_task_mix(tmp_path: Path) ->
         is_name = text.startswith(f"<think>the {t['colour']} {t['kind']}</think>")
         kinds.append(is_name)
         if not is_name:  # the other rows are untouched: the long reference (long_fraction 1)
-            assert text == plain[sid] and samples[sid].reasoning_long in text
+            s = samples[sid]  # the long reference, its boxes moved into the model frame (48 px)
+            frame = FrameTransform.for_size(s.width, s.height, 48)
+            assert text == plain[sid] and rescale_mentions(s.reasoning_long, frame.box_to_model) in text
     assert 0 < sum(kinds) < len(kinds)  # 6 rows at 0.5, seed 0: some of each
     # every task row at 1.0, none at 0 (and the default leaves the earlier rows byte-identical)
     all_named = list(sft_rows(replace(base, name_fraction=1.0)))
