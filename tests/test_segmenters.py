@@ -104,6 +104,25 @@ def test_grabcut_scales_a_large_image_down_and_its_mask_back_up() -> None:
     assert _iou(mask, full.predict((240, 120, 480, 360), [(360, 240)])[0]) > 0.8
 
 
+def test_a_mask_from_a_scaled_down_copy_says_so_in_the_result() -> None:
+    """Issue 26 item 4: "downscale for the segmenter (and say so in the answer)": the result's problems
+    (the app's JSON answer, each prediction's meta) name the bound; an image within it says nothing."""
+    from pixelthink.pipeline import Result, segment_results
+
+    image, _ = _scene("disc", seed=3)
+    big = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # 640 x 480
+    seg = GrabCutSegmenter(max_pixels=160 * 120)
+    for picture, said in ((big, True), (image, False)):
+        h, w = picture.shape[:2]
+        scale = w / image.shape[1]
+        result = Result("q", bbox=(60 * scale, 30 * scale, 120 * scale, 90 * scale), image_size=(w, h))
+        segment_results(seg, picture, [result])
+        assert result.error is None and result.mask is not None and result.mask.shape == (h, w)
+        notes = [p for p in result.problems if "scaled down to at most 19,200 pixels" in p]
+        assert bool(notes) is said, result.problems
+        assert result.to_json()["problems"] == result.problems
+
+
 def test_grabcut_points_only_uses_a_box_around_the_points() -> None:
     image, obj = _scene("disc", seed=2)
     seg = GrabCutSegmenter()

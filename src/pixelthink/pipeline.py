@@ -435,9 +435,11 @@ def apply_masks(
     outputs: Sequence[tuple[np.ndarray, float] | Exception],
     set_seconds: float,
     predict_seconds: float,
+    segmenter: Segmenter | None = None,
 ) -> None:
     """Store :func:`segment_prompts`' outputs in the prompted ``results`` (same order); each gets an
-    equal share of the set-image and predict seconds as ``timings["segment"]``."""
+    equal share of the set-image and predict seconds as ``timings["segment"]``, and the segmenter's
+    ``input_note`` for the image (e.g. GrabCut's scaled-down copy) in its ``problems``."""
     each = (set_seconds + predict_seconds) / max(len(results), 1)
     for result, out in zip(results, outputs, strict=True):
         result.timings["segment"] = each
@@ -453,6 +455,10 @@ def apply_masks(
             continue
         result.mask = mask
         result.score = float(score)
+        note = getattr(segmenter, "input_note", None)
+        said = note(width, height) if note is not None else None
+        if said:
+            result.problems.append(said)
 
 
 def segment_results(segmenter: Segmenter, image: np.ndarray | None, results: Sequence[Result]) -> None:
@@ -461,7 +467,9 @@ def segment_results(segmenter: Segmenter, image: np.ndarray | None, results: Seq
     prompted ones."""
     todo = prompted(results)
     if todo:
-        apply_masks(todo, *segment_prompts(segmenter, image, [(r.bbox, r.points) for r in todo]))
+        apply_masks(
+            todo, *segment_prompts(segmenter, image, [(r.bbox, r.points) for r in todo]), segmenter=segmenter
+        )
 
 
 def finish_timings(result: Result) -> None:

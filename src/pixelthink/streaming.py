@@ -348,7 +348,7 @@ def stream_predictions(
             except BaseException as exc:  # the pool broke (a worker died): stop the run
                 out.put(Raised(exc))
             else:
-                apply_masks(todo, outputs, set_s, predict_s)
+                apply_masks(todo, outputs, set_s, predict_s, segmenter)
                 emit(group, [finished - s.generated - set_s - predict_s for s in group])
             finally:
                 pool_slots.release()
@@ -407,7 +407,7 @@ def stream_predictions(
                             and not all(isinstance(o, Exception) for o in outputs)
                         ):
                             states[image_key] = segmenter.image_state()  # type: ignore[attr-defined]
-                        apply_masks(todo, outputs, set_s, predict_s)
+                        apply_masks(todo, outputs, set_s, predict_s, segmenter)
                     emit(group, [start - s.generated for s in group])
                     release(image_key, len(group), states)
         except BaseException as exc:

@@ -145,6 +145,11 @@ class BaseSegmenter:
         """Remember ``image`` (``(H, W, 3)`` uint8 RGB, original frame)."""
         self._image = check_image(image)
 
+    def input_note(self, width: int, height: int) -> str | None:
+        """What a mask of an image of this size should say about how it was made (None: nothing), e.g.
+        that it came from a scaled-down copy; recorded in each result's ``problems``."""
+        return None
+
     def image_state(self) -> tuple[Any, ...]:
         """What :meth:`set_image` computed for the current image (opaque; for :meth:`restore_image_state`)."""
         self._require_image()
@@ -236,6 +241,14 @@ class GrabCutSegmenter(BaseSegmenter):
         self.point_radius = int(point_radius)
         self.seed = int(seed)
         self._bgr: np.ndarray | None = None
+
+    def input_note(self, width: int, height: int) -> str | None:
+        if width * height <= self.max_pixels:
+            return None
+        return (
+            f"segmenter: GrabCut ran on a copy scaled down to at most {self.max_pixels:,} pixels "
+            f"(the image has {width * height:,}); the mask was scaled back up"
+        )
 
     def set_image(self, image: np.ndarray) -> None:
         """Remember ``image``; GrabCut's BGR copy is scaled down to ``max_pixels`` when it is larger."""
