@@ -70,3 +70,18 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys, monkeypatch) -
     assert main(args) == 0
     assert (out / "pixelthink-tiny.preds.jsonl").read_text().count("\n") == lines_before
     assert "reusing 8 test samples" in capsys.readouterr().out
+
+
+def test_demo_benchmark_uses_the_references_the_shipped_model_was_made_with() -> None:
+    """RScore of the demo run is compared with the shipped evaluations: same reference style as the
+    data `make reproduce` generates (REFERENCES in scripts/reproduce_tiny.sh), not the generator's
+    newer default (grounded chains, issue 30)."""
+    import re
+
+    from pixelthink.commands.demo import DEMO_REFERENCES, DEMO_WORLD
+    from pixelthink.data.shapes.world import WORLDS
+
+    script = (Path(__file__).resolve().parents[1] / "scripts" / "reproduce_tiny.sh").read_text()
+    default = re.search(r"^REFERENCES=\$\{REFERENCES:-(\w+)\}", script, re.M)
+    assert default is not None and default.group(1) == DEMO_REFERENCES == "text"
+    assert WORLDS[DEMO_WORLD].references == "grounded"  # the generator's own default differs

@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 DEMO_SEED = 0
 DEMO_IMAGE_SIZE = (256, 256)  # the generator's default, as scripts/reproduce_tiny.sh makes the benchmark
 DEMO_WORLD = "simple"  # the shipped model's world (docs/SHAPES.md, "Worlds")
+#: the references the shipped model was trained and evaluated with (REFERENCES in reproduce_tiny.sh), so
+#: that RScore against them compares with the shipped evaluations
+DEMO_REFERENCES = "text"
 #: evaluation results shipped with the model (eval/NAME.eval.json) and how the report names them
 SHIPPED_EVALS = {
     "sft": "SFT (shipped eval)",
@@ -126,7 +129,13 @@ def _benchmark(bench_dir: Path, samples: int) -> str:
     from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
 
     info = bench_dir.with_name(bench_dir.name + ".demo.json")
-    wanted = {"samples": samples, "seed": DEMO_SEED, "size": list(DEMO_IMAGE_SIZE), "world": DEMO_WORLD}
+    wanted = {
+        "samples": samples,
+        "seed": DEMO_SEED,
+        "size": list(DEMO_IMAGE_SIZE),
+        "world": DEMO_WORLD,
+        "references": DEMO_REFERENCES,
+    }
     made = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else None
     if (bench_dir / "samples.jsonl").is_file() and made == wanted:
         _seed_chance_cache(bench_dir)
@@ -140,7 +149,7 @@ def _benchmark(bench_dir: Path, samples: int) -> str:
         image_size=DEMO_IMAGE_SIZE,
         overwrite=True,
         progress=False,
-        config=ShapesConfig(world=DEMO_WORLD),
+        config=ShapesConfig(world=DEMO_WORLD, references=DEMO_REFERENCES),
     )
     info.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
     _seed_chance_cache(bench_dir)
