@@ -23,8 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-Box = tuple[float, float, float, float]
-Point = tuple[float, float]
+from pixelthink.frames import Box, Point
+
 Prompt = tuple["Box | None", Sequence[Point]]
 
 __all__ = [
