@@ -100,3 +100,21 @@ def test_sft_rows_move_the_chain_into_the_model_frame(tmp_path) -> None:
         last = parse_mentions(think)[-1]
         answer_box = [round(v) for v in ft.box_to_model(tuple(float(v) for v in sample.bbox))]
         assert list(last.box) == answer_box and f'"bbox": {answer_box}' in text.replace(".0", "")
+
+
+def test_pick_comparisons_decide_a_superlative_in_one_step() -> None:
+    pick = ShapesConfig(comparisons="pick")
+    shorter = 0
+    for i in range(200):
+        g = generate_sample(sample_rng(22, "train", i), pick)
+        if g.family not in ("superlative", "multi_step"):
+            continue
+        f = faithfulness(g.reasoning_short, _scene(g), g.target)
+        assert f["real"] == f["mentions"] and f["last_is_target"], g.reasoning_short
+        assert " of the " not in g.reasoning_short  # no pairwise step ("lower of A and B: ..")
+        pairwise = generate_sample(sample_rng(22, "train", i))
+        assert pairwise.query == g.query and pairwise.target == g.target  # only the references differ
+        shorter += len(g.reasoning_short) < len(pairwise.reasoning_short)
+    assert shorter >= 20
+    with pytest.raises(ValueError, match="comparisons must be one of"):
+        ShapesConfig(comparisons="vote")

@@ -49,6 +49,10 @@ from pixelthink.data.shapes.queries import (
 from pixelthink.data.shapes.scene import Scene
 
 STEP_SEP = "; "
+#: how a superlative is decided: ``"pairwise"`` (a running comparison of two adjacent boxes per step:
+#: ``lower of A [..] and B [..]: B [..]``) or ``"pick"`` (one step over the candidates just listed:
+#: ``lowest: B [..]``, fewer tokens; issue 30's second lever)
+COMPARISONS = ("pairwise", "pick")
 #: what one comparison step of each superlative says ("larger of A and B: B")
 COMPARE_WORDS = {
     "largest": "larger",
@@ -69,8 +73,11 @@ def _LOOKUP_ORDER(p: Pred) -> int:
 class _Chain:
     """Builds the steps of one query's chain over one scene."""
 
-    def __init__(self, scene: Scene) -> None:
+    def __init__(self, scene: Scene, comparisons: str = "pairwise") -> None:
+        if comparisons not in COMPARISONS:
+            raise ValueError(f"comparisons must be one of {COMPARISONS}, got {comparisons!r}")
         self.scene = scene
+        self.comparisons = comparisons
         self.steps: list[str] = []
         self.order = {id(s): k for k, s in enumerate(reading_order(scene.shapes, scene))}
 
@@ -184,6 +191,10 @@ class _Chain:
         ref_shape = self.scene.shapes[ref] if ref is not None else None
         if ref is not None:
             cands = [i for i in cands if i != ref]
+        if self.comparisons == "pick":  # one step: the superlative named over the list just written
+            best = max(cands, key=lambda i: _measure(q.measure, self.scene.shapes[i], ref_shape))
+            label = "closest to it" if q.measure == "closest" else q.measure
+            return self.say(label, [best])
         best = cands[0]
         for c in cands[1:]:
             score = _measure(q.measure, self.scene.shapes[c], ref_shape)
@@ -206,9 +217,12 @@ class _Chain:
         return self.extreme(q) if isinstance(q, Extreme) else self.select(q.pred)
 
 
-def grounded_references(scene: Scene, query: Query, target: int) -> tuple[str, str]:
-    """(short, long) grounded chains for ``query`` over ``scene`` whose answer is shape ``target``."""
-    chain = _Chain(scene)
+def grounded_references(
+    scene: Scene, query: Query, target: int, *, comparisons: str = "pairwise"
+) -> tuple[str, str]:
+    """(short, long) grounded chains for ``query`` over ``scene`` whose answer is shape ``target``
+    (``comparisons``: how superlatives are decided, :data:`COMPARISONS`)."""
+    chain = _Chain(scene, comparisons)
     found = chain.query(query)
     if found != [target]:
         raise AssertionError(f"grounded chain of {query!r} ends at {found}, not at the target {target}")

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from pixelthink.data.shapes.chains import COMPARISONS
 from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
 from pixelthink.data.shapes.queries import FAMILIES
 from pixelthink.data.shapes.references import LONG_OPENINGS
@@ -92,6 +93,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
                     crop_jitter=args.crop_jitter,
                     long_opening=args.long_opening,
                     references=args.references,
+                    comparisons=args.comparisons,
                 ),
             )
         except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
@@ -180,6 +182,13 @@ def register_cli(data_sub: Any) -> None:
         default=None,
         help="reference reasoning style: 'grounded' (chains of lookups, every shape named with its box; "
         "the simple world's default) or 'text' (words only; the rich world's default); docs/SHAPES.md",
+    )
+    p.add_argument(
+        "--comparisons",
+        choices=COMPARISONS,
+        default="pairwise",
+        help="grounded chains: decide a superlative by a running comparison of two adjacent boxes per step "
+        "('pairwise', default) or in one step over the candidates listed ('pick': fewer tokens)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

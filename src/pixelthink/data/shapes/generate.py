@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelthink.data.shapes.chains import grounded_references
+from pixelthink.data.shapes.chains import COMPARISONS, grounded_references
 from pixelthink.data.shapes.difficulty import difficulty
 from pixelthink.data.shapes.queries import ENUMERATORS, FAMILIES, Candidate, Query, evaluate
 from pixelthink.data.shapes.references import LONG_OPENINGS, references
@@ -69,6 +69,8 @@ class ShapesConfig:
     world: str = DEFAULT_WORLD
     #: reference style: ``"grounded"`` (``chains.grounded_references``) or ``"text"``; None: the world's
     references: str | None = None
+    #: grounded chains: how superlatives are decided (``chains.COMPARISONS``: pairwise | pick)
+    comparisons: str = "pairwise"
 
     @property
     def reference_style(self) -> str:
@@ -85,6 +87,10 @@ class ShapesConfig:
             raise ValueError(f"ShapesConfig.max_shapes must be >= 1 or None, got {self.max_shapes}")
         check_shape_scale(self.shape_scale, "ShapesConfig.shape_scale", self.spec)
         check_crop(self.crop_window, self.crop_jitter, self.max_shapes, "ShapesConfig")
+        if self.comparisons not in COMPARISONS:
+            raise ValueError(
+                f"ShapesConfig.comparisons must be one of {COMPARISONS}, got {self.comparisons!r}"
+            )
         if self.references is not None and self.references not in REFERENCE_STYLES:
             raise ValueError(
                 f"ShapesConfig.references must be one of {REFERENCE_STYLES}, got {self.references!r}"
@@ -206,7 +212,7 @@ def generate_sample(
             continue
         cand, target = cands[int(rng.integers(len(cands)))]
         if config.reference_style == "grounded":
-            short, long = grounded_references(scene, cand.ast, target)
+            short, long = grounded_references(scene, cand.ast, target, comparisons=config.comparisons)
         else:
             short, long = references(scene, cand, target, opening=config.long_opening)
         return GeneratedSample(
@@ -327,6 +333,7 @@ def generate_benchmark(
             "shape_scale": cfg.shape_scale,
             "long_opening": cfg.long_opening,
             "references": cfg.reference_style,
+            **({"comparisons": cfg.comparisons} if cfg.comparisons != "pairwise" else {}),
             **({"crop_window": cfg.crop_window, "crop_jitter": cfg.crop_jitter} if cfg.crop_window else {}),
         }
     }
