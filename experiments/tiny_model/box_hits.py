@@ -2,7 +2,7 @@
 target's box, in the response's frame; ``pixelthink.annotate.difficulty.hits_target``, the passrate
 estimator's hit), per difficulty bucket and per query family (the referring stage's measure in
 docs/TINY_MODEL.md). With grounded reasoning (docs/SHAPES.md), also the exact faithfulness of the
-chains (``data.shapes.grounding.faithfulness``): the share of mentioned boxes that are real shapes of
+chains (``evaluate.shapes.sample_faithfulness``, as ``pixelthink eval`` reports it): the share of mentioned boxes that are real shapes of
 the named colour and kind, and how often the last mention is the target. The chance column is the hit
 rate of a uniformly random scene shape (1 / number of shapes).
 
@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from pixelthink.annotate.difficulty import hits_target
 from pixelthink.answer import extract_think
 from pixelthink.data.format import Benchmark
-from pixelthink.data.shapes.grounding import faithfulness
+from pixelthink.evaluate.shapes import sample_faithfulness
 from pixelthink.frames import FrameTransform
 from pixelthink.predictions import read_predictions
 from pixelthink.rewards import RewardConfig, difficulty_bucket
@@ -39,10 +39,8 @@ def main() -> None:
         source = sample.source or {}
         family = str(source.get("family", "?"))
         shapes = source.get("shapes") or []
-        ft = FrameTransform.for_size(sample.width, sample.height, model_size)
-        scene = [(s["kind"], s["colour"], ft.box_to_model(tuple(s["bbox"]))) for s in shapes]
-        target = next((i for i, s in enumerate(shapes) if list(s["bbox"]) == list(sample.bbox or [])), None)
-        f = faithfulness(extract_think(pred.response or "") or "", scene, target)
+        frame_t = FrameTransform.for_size(sample.width, sample.height, model_size)
+        f = sample_faithfulness(sample, extract_think(pred.response or "") or "", frame_t)
         for key in ("all", difficulty_bucket(sample.difficulty, cfg), family):
             c = counts[key]
             c[0] += hit

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from pixelthink.data.shapes.grounding import mention
 from pixelthink.data.shapes.queries import (
     And,
@@ -47,6 +45,7 @@ from pixelthink.data.shapes.queries import (
     resolve,
 )
 from pixelthink.data.shapes.scene import Scene
+from pixelthink.masks import box_from_mask
 
 STEP_SEP = "; "
 #: how a superlative is decided: ``"pairwise"`` (a running comparison of two adjacent boxes per step:
@@ -82,12 +81,13 @@ class _Chain:
         self.order = {id(s): k for k, s in enumerate(reading_order(scene.shapes, scene))}
 
     # -- notation ---------------------------------------------------------------------------------
-    def box(self, i: int) -> list[int]:
-        ys, xs = np.nonzero(self.scene.masks[i])
-        if not xs.size:  # fully covered: the drawn shape's own extent
+    def box(self, i: int) -> tuple[float, ...]:
+        """The box of the shape's visible pixels (``source.shapes``' bbox); its centre when covered."""
+        box = box_from_mask(self.scene.masks[i])
+        if box is None:
             s = self.scene.shapes[i]
-            return [round(s.cx), round(s.cy), round(s.cx), round(s.cy)]
-        return [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())]
+            return (s.cx, s.cy, s.cx, s.cy)
+        return box
 
     def name(self, i: int) -> str:
         s = self.scene.shapes[i]
@@ -128,8 +128,10 @@ class _Chain:
         """The label of a filter step over the candidates just listed."""
         if isinstance(pred, Kind):
             return plural(pred.kind)
-        if isinstance(pred, Colour | Size):
-            return getattr(pred, "colour", None) or getattr(pred, "size")  # noqa: B009
+        if isinstance(pred, Colour):
+            return pred.colour
+        if isinstance(pred, Size):
+            return pred.size
         if isinstance(pred, Region):
             return region_phrase(pred.v, pred.h)
         if isinstance(pred, Occluded):

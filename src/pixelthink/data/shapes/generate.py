@@ -25,6 +25,7 @@ from pixelthink.data.shapes.scene import (
     generate_scene,
 )
 from pixelthink.data.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS, World
+from pixelthink.masks import box_from_mask
 
 GENERATOR = "pixelthink.data.shapes"
 # The newest generator version; each world's samples carry their own (``World.generator_version``).
@@ -244,8 +245,8 @@ def scene_shapes(scene: Scene) -> list[dict[str, Any]]:
     its visible pixels (XYXY, inclusive pixel extremes, original frame); e.g. for caption pre-training."""
     out = []
     for shape, mask in zip(scene.shapes, scene.masks, strict=True):
-        ys, xs = np.nonzero(mask)
-        box = [int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())] if xs.size else None
+        extent = box_from_mask(mask)
+        box = None if extent is None else [int(v) for v in extent]
         out.append(
             {
                 "kind": shape.kind,
