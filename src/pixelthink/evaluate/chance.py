@@ -73,8 +73,15 @@ class SceneBaselines:
 
 
 def segmenter_is_weight_free(spec: str) -> bool:
-    """True for ``grabcut`` and ``box`` (no weights to load), False for ``sam2:PATH``."""
-    return spec.strip().partition(":")[0].lower() in WEIGHT_FREE_SEGMENTERS
+    """True for ``grabcut`` and ``box`` (no weights to load), False for a SAM-family checkpoint or a spec
+    that names no segmenter (the backend registry decides what a spec names)."""
+    from pixelthink.models.registry import SEGMENTERS
+
+    try:
+        backend, _ = SEGMENTERS.resolve(spec)
+    except ValueError:
+        return False
+    return backend.name in WEIGHT_FREE_SEGMENTERS
 
 
 def cache_path(bench_root: str | os.PathLike[str], segmenter: str) -> Path:
