@@ -15,17 +15,20 @@
 #
 # Settings (environment variables):
 #   SFT_MODEL=runs/reproduce/sft (the task-SFT model of `make reproduce`; only the GRPO model is shipped)
+#   START_LABEL=sft (the start model's name in the table, e.g. "shipped" when SFT_MODEL is the shipped model)
 #   TRAIN_BENCH=runs/reproduce/bench  OUT=runs/methods  RECIPES=recipes/shapes_tiny
 #   TEST_N=1000 TEST_SEED=1000  GRPO_STEPS=200  JOBS=2 (GRPO runs at once, one core each)
 #   METHODS="segzero pixelthink l1_exact l1_max dapo_overlong thinkprune shorterbetter group_length think_or_not dr2seg"
 #   BASELINES="budget brevity no_think"  BUDGET=30 (tokens; the recipes' easy budget is 30 words)
 #   L1_TARGET=30 (the target L1-trained models are evaluated at, in words)  MAX_NEW_TOKENS=320 (predict)
 #   GRPO_ARGS="key=value ..." (extra recipe overrides for every GRPO run, e.g. a shortened test)
+#   REFERENCES=text (the generated benchmarks' reference style, as scripts/reproduce_tiny.sh pins it)
 #   DOCS=docs/METHODS.md  PIXELTHINK, PYTHON: the CLI and Python to call (default: .venv/bin/ ones if present)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SFT_MODEL=${SFT_MODEL:-runs/reproduce/sft}
+START_LABEL=${START_LABEL:-sft}
 TRAIN_BENCH=${TRAIN_BENCH:-runs/reproduce/bench}
 OUT=${OUT:-runs/methods}
 RECIPES=${RECIPES:-recipes/shapes_tiny}
@@ -40,6 +43,7 @@ L1_TARGET=${L1_TARGET:-30}
 MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-320}
 read -r -a grpo_args <<< "${GRPO_ARGS:-}"
 DOCS=${DOCS-docs/METHODS.md}
+REFERENCES=${REFERENCES:-text}
 if [[ -x .venv/bin/pixelthink ]]; then venv_bin=.venv/bin/; else venv_bin=; fi
 PIXELTHINK=${PIXELTHINK:-${venv_bin}pixelthink}
 PYTHON=${PYTHON:-${venv_bin}python}
@@ -58,10 +62,10 @@ fi
 say "1/4 data: training $TRAIN_BENCH, test $OUT/test ($TEST_N samples, seed $TEST_SEED)"
 if [[ ! -f "$TRAIN_BENCH/samples.jsonl" ]]; then  # the recipes' benchmark, exactly as reproduce_tiny.sh makes it
     $PIXELTHINK data shapes --world simple --out "$TRAIN_BENCH" --seed 0 --train "${TRAIN_N:-3000}" --val 0 \
-        --test 300 --no-progress
+        --test 300 --references "$REFERENCES" --no-progress
 fi
 [[ -f "$OUT/test/samples.jsonl" ]] || $PIXELTHINK data shapes --world simple --out "$OUT/test" \
-    --seed "$TEST_SEED" --train 0 --val 0 --test "$TEST_N" --no-progress
+    --seed "$TEST_SEED" --train 0 --val 0 --test "$TEST_N" --references "$REFERENCES" --no-progress
 
 recipe_of() { case "$1" in segzero|pixelthink) echo "$RECIPES/grpo_$1.yaml" ;; *) echo "$RECIPES/methods/$1.yaml" ;; esac; }
 for m in $METHODS; do [[ -f "$(recipe_of "$m")" ]] || { echo "no recipe for method $m: $(recipe_of "$m")" >&2; exit 2; }; done
@@ -93,11 +97,11 @@ evaluate() {  # evaluate NAME MODEL [predict options...]
             --convention lisa --tokenizer "$model" --out "$OUT/eval/$name.eval.json" --no-progress
 }
 runs=()
-evaluate sft "$SFT_MODEL"; runs+=("sft=$OUT/eval/sft.eval.json")
+evaluate sft "$SFT_MODEL"; runs+=("$START_LABEL=$OUT/eval/sft.eval.json")
 for b in $BASELINES; do
     case "$b" in
-        budget) evaluate "sft_budget$BUDGET" "$SFT_MODEL" --max-think-tokens "$BUDGET"; runs+=("sft + budget $BUDGET=$OUT/eval/sft_budget$BUDGET.eval.json") ;;
-        brevity|no_think) evaluate "sft_$b" "$SFT_MODEL" --prompt-preset "$b"; runs+=("sft + $b prompt=$OUT/eval/sft_$b.eval.json") ;;
+        budget) evaluate "sft_budget$BUDGET" "$SFT_MODEL" --max-think-tokens "$BUDGET"; runs+=("$START_LABEL + budget $BUDGET=$OUT/eval/sft_budget$BUDGET.eval.json") ;;
+        brevity|no_think) evaluate "sft_$b" "$SFT_MODEL" --prompt-preset "$b"; runs+=("$START_LABEL + $b prompt=$OUT/eval/sft_$b.eval.json") ;;
         *) echo "unknown baseline $b (budget | brevity | no_think)" >&2; exit 2 ;;
     esac
 done
@@ -113,7 +117,7 @@ done
 say "4/4 compare -> $OUT/compare"
 minutes=$(( ($(date +%s) - start) / 60 ))
 $PIXELTHINK compare "${runs[@]}" --out "$OUT/compare" \
-    --title "Methods on the miniature (GRPO $GRPO_STEPS steps from $(basename "$SFT_MODEL"), test $TEST_N)"
+    --title "Methods on the miniature (GRPO $GRPO_STEPS steps from $START_LABEL, test $TEST_N)"
 if [[ -n "$DOCS" ]]; then
     $PYTHON - "$DOCS" "$OUT/compare/compare.md" "$minutes" "$SFT_MODEL" "$GRPO_STEPS" "$TEST_N" <<'EOF'
 import sys
