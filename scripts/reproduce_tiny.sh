@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Reproduce the shipped tiny PixelThink model (docs/TINY_MODEL.md) with the project's own commands:
-#   1. generate the data   pixelthink data shapes (simple world): the benchmark, direct queries, task queries
+#   1. generate the data   pixelthink data shapes (simple world): the benchmark (train), direct queries, task
+#                          queries, and the test split: its own benchmark and seed, never used in training
 #   2. tower               pixelthink train tower --config "$RECIPES/tower.yaml" (builds the model; the
 #                          vision tower learns colour, kind, box and centre of the shape at every image token)
 #   3. referring SFT       pixelthink train sft --config "$RECIPES/refer.yaml" (tower frozen; query ->
 #                          "<think>the red star</think><answer>{box}</answer>")
-#   4. task SFT            pixelthink train sft --config "$RECIPES/task.yaml" (long/short references)
+#   4. task SFT            pixelthink train sft --config "$RECIPES/task.yaml" (long/short references), and the
+#                          no-reasoning baseline: the same with name-only answers ("$RECIPES/task_name.yaml")
 #   5. GRPO, twice         pixelthink train grpo --config "$RECIPES"/grpo_{segzero,pixelthink}.yaml
-#   6. evaluate all three  pixelthink predict + pixelthink eval (test split, GrabCut, lisa)
+#   6. evaluate all four   pixelthink predict + pixelthink eval (test split, GrabCut, lisa; chance, oracle,
+#                          intervals, faithfulness)
 #   7. package             scripts/package_tiny_model.py (model + eval results + model card)
 # Every stage is skipped when its output is complete and resumes from its last checkpoint when it is
 # not, so an interrupted run continues where it stopped.
 #
 # Settings (environment variables; the defaults are the shipped model's):
 #   RECIPES=recipes/shapes_tiny   OUT=runs/reproduce
-#   TRAIN_N=3000 TEST_N=300 DIRECT_N=20000 TASK_N=20000   (data sizes)
+#   TRAIN_N=3000 TEST_N=1000 DIRECT_N=20000 TASK_N=20000   (data sizes)
+#   TEST_SEED=1000 (the test benchmark's own seed; the training data use seeds 0, 1 and 2)
+#   NAME_BASELINE=1 (0: skip the no-reasoning SFT baseline)
 #   REFERENCES=text (the references' style of the generated data: text | grounded)
 #   TOWER_STEPS=1500 REFER_STEPS=3000 SFT_STEPS=2000 GRPO_STEPS=200
 #   PARALLEL=1 (run the two GRPO jobs at once, one core each)
@@ -27,7 +32,9 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/reproduce}
 RECIPES=${RECIPES:-recipes/shapes_tiny}
 TRAIN_N=${TRAIN_N:-3000}
-TEST_N=${TEST_N:-300}
+TEST_N=${TEST_N:-1000}
+TEST_SEED=${TEST_SEED:-1000}
+NAME_BASELINE=${NAME_BASELINE:-1}
 DIRECT_N=${DIRECT_N:-20000}
 TASK_N=${TASK_N:-20000}
 TOWER_STEPS=${TOWER_STEPS:-1500}
@@ -54,10 +61,17 @@ shapes() {  # shapes OUT_DIR SEED N_TRAIN N_TEST [data shapes options...]: gener
 start=$(date +%s)
 mkdir -p "$OUT"
 
-say "1/7 data (simple world) -> $OUT/bench, $OUT/direct, $OUT/task"
-shapes "$OUT/bench" 0 "$TRAIN_N" "$TEST_N"                                    # every family; the test split
+say "1/7 data (simple world) -> $OUT/bench, $OUT/direct, $OUT/task, $OUT/test"
+shapes "$OUT/bench" 0 "$TRAIN_N" 0                                            # every family; GRPO's data
 shapes "$OUT/direct" 1 "$DIRECT_N" 0 --families direct_kind=1,direct_attr=1   # "the star", "the blue star"
 shapes "$OUT/task" 2 "$TASK_N" 0                                              # every family, more scenes
+shapes "$OUT/test" "$TEST_SEED" 0 "$TEST_N"                                   # the test split, own seed
+# what the package records (training/data.json) and the demo regenerates its test samples from
+cat > "$OUT/data.json" <<EOF
+{"world": "simple", "references": "$REFERENCES", "size": [256, 256],
+ "bench": {"seed": 0, "train": $TRAIN_N}, "direct": {"seed": 1, "train": $DIRECT_N},
+ "task": {"seed": 2, "train": $TASK_N}, "test": {"seed": $TEST_SEED, "test": $TEST_N}}
+EOF
 
 say "2/7 tower ($TOWER_STEPS steps; builds the model) -> $OUT/tower"
 done_model "$OUT/tower" || $PIXELTHINK train tower --config "$RECIPES/tower.yaml" output_dir="$OUT/tower" \
@@ -70,6 +84,10 @@ done_model "$OUT/refer" || $PIXELTHINK train sft --config "$RECIPES/refer.yaml" 
 say "4/7 task SFT ($SFT_STEPS steps) -> $OUT/sft"
 done_model "$OUT/sft" || $PIXELTHINK train sft --config "$RECIPES/task.yaml" output_dir="$OUT/sft" \
     model.path="$OUT/refer" data.path="$OUT/task" trainer.max_steps="$SFT_STEPS"
+if [[ "$NAME_BASELINE" == 1 ]]; then  # the same data, steps and seeds with the target's name as the reasoning
+    done_model "$OUT/sft_name" || $PIXELTHINK train sft --config "$RECIPES/task_name.yaml" \
+        output_dir="$OUT/sft_name" model.path="$OUT/refer" data.path="$OUT/task" trainer.max_steps="$SFT_STEPS"
+fi
 
 say "5/7 GRPO x2 (segzero, pixelthink; $GRPO_STEPS steps each) -> $OUT/grpo_*"
 grpo() {
@@ -86,13 +104,15 @@ else
     grpo pixelthink
 fi
 
-say "6/7 evaluate on the test split (GrabCut, lisa) -> $OUT/eval"
+say "6/7 evaluate on the test split ($OUT/test; GrabCut, lisa) -> $OUT/eval"
 mkdir -p "$OUT/eval"
-for run in sft grpo_segzero grpo_pixelthink; do
+runs=(sft grpo_segzero grpo_pixelthink)
+[[ "$NAME_BASELINE" == 1 ]] && runs+=(sft_name)
+for run in "${runs[@]}"; do
     model="$OUT/$run"
-    $PIXELTHINK predict --data "$OUT/bench" --split test --reasoner "$model" --segmenter grabcut \
+    $PIXELTHINK predict --data "$OUT/test" --split test --reasoner "$model" --segmenter grabcut \
         --max-new-tokens 320 --batch-size 16 --out "$OUT/eval/$run.predictions.jsonl" --no-progress
-    $PIXELTHINK eval --data "$OUT/bench" --split test --predictions "$OUT/eval/$run.predictions.jsonl" \
+    $PIXELTHINK eval --data "$OUT/test" --split test --predictions "$OUT/eval/$run.predictions.jsonl" \
         --convention lisa --tokenizer "$model" --out "$OUT/eval/$run.eval.json" --no-progress
 done
 

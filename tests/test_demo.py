@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pixelthink.cli import main
 from pixelthink.commands.demo import SHIPPED_EVALS, shipped_model_dir
 from pixelthink.models.reasoners import checkpoint_defaults
@@ -16,7 +18,10 @@ def test_shipped_model_and_its_evaluation_are_in_the_package() -> None:
         assert (model / name).is_file(), name
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file())
     assert size < 12e6  # issue 22 allows up to ~30 MB of weights; the shipped model is ~8 MB
-    for name in SHIPPED_EVALS:
+    shipped = {p.name.removesuffix(".eval.json") for p in (model / "eval").glob("*.eval.json")}
+    # the no-reasoning baseline is packaged by reproduce runs since issue 30; the shipped model predates it
+    assert {"sft", "segzero", "pixelthink"} <= shipped <= set(SHIPPED_EVALS)
+    for name in shipped:
         report = json.loads((model / "eval" / f"{name}.eval.json").read_text())
         assert report["settings"]["convention"] == "lisa" and report["settings"]["split"] == "test"
         assert report["buckets"]["all"]["n"] == 300
@@ -55,8 +60,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys, monkeypatch) -
     res = checkpoint_defaults(shipped_model_dir())["resolution"]  # the frame it was trained at
     assert all(p["meta"]["model_size"] == [res, res] for p in preds)
     html = index.read_text()
-    for label in SHIPPED_EVALS.values():
-        assert f'data-run="{label}"' in html
+    shipped = {n for n in SHIPPED_EVALS if (shipped_model_dir() / "eval" / f"{n}.eval.json").is_file()}
+    for name, label in SHIPPED_EVALS.items():  # every evaluation the package has, no other
+        assert (f'data-run="{label}"' in html) == (name in shipped), label
     # above the table: what the model is and what its numbers mean
     assert html.index('id="about"') < html.index('id="results"') < html.index('id="compare"')
     assert "A miniature." in html and "M-parameter model of the Qwen2.5-VL architecture" in html
@@ -85,3 +91,22 @@ def test_demo_benchmark_uses_the_references_the_shipped_model_was_made_with() ->
     default = re.search(r"^REFERENCES=\$\{REFERENCES:-(\w+)\}", script, re.M)
     assert default is not None and default.group(1) == DEMO_REFERENCES == "text"
     assert WORLDS[DEMO_WORLD].references == "grounded"  # the generator's own default differs
+
+
+def test_demo_regenerates_the_test_split_the_package_records(tmp_path: Path) -> None:
+    """A package made by reproduce_tiny.sh records its test split (training/data.json: own seed, issue 30);
+    the demo regenerates exactly that split, and falls back to its constants for an older package."""
+    from pixelthink.cli import CommandError
+    from pixelthink.commands.demo import DEMO_SEED, demo_data
+
+    assert demo_data(tmp_path)["seed"] == DEMO_SEED  # no record: the shipped model's own (seed 0) split
+    (tmp_path / "training").mkdir()
+    record = tmp_path / "training" / "data.json"
+    record.write_text(
+        json.dumps({"world": "simple", "references": "grounded", "test": {"seed": 1000, "test": 1000}})
+    )
+    spec = demo_data(tmp_path)
+    assert spec["seed"] == 1000 and spec["references"] == "grounded" and spec["world"] == "simple"
+    record.write_text(json.dumps({"test": {"test": 1000}}))
+    with pytest.raises(CommandError, match=r"data\.json.*test\.seed"):
+        demo_data(tmp_path)

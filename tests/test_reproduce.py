@@ -64,7 +64,7 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     for stage in ("1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"):
         assert stage in log
     chain = ("tower", "refer", "sft")
-    for run in (*chain, "grpo_segzero", "grpo_pixelthink"):
+    for run in (*chain, "sft_name", "grpo_segzero", "grpo_pixelthink"):
         assert (out / run / "model.safetensors").is_file(), run
     recipes = {
         r: yaml.safe_load((out / r / "pixelthink_recipe.yaml").read_text())
@@ -86,6 +86,11 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     assert recipes["sft"]["data"]["reasoning"] == "mix" and recipes["sft"]["data"]["path"] == str(
         out / "task"
     )
+    # the no-reasoning baseline: the task SFT's start, data and steps, the name as the whole reasoning
+    name = yaml.safe_load((out / "sft_name" / "pixelthink_recipe.yaml").read_text())
+    assert name["data"]["reasoning"] == "name" and name["model"]["path"] == str(out / "refer")
+    assert {k: v for k, v in name["trainer"].items()} == recipes["sft"]["trainer"]
+    assert name["data"]["path"] == recipes["sft"]["data"]["path"]
     assert recipes["grpo_pixelthink"]["model"]["path"] == str(out / "sft")
     assert recipes["grpo_pixelthink"]["reward"]["name"] == "pixelthink"
     seg = yaml.safe_load((out / "grpo_segzero" / "pixelthink_recipe.yaml").read_text())
@@ -98,13 +103,17 @@ def test_every_stage_runs_and_feeds_the_next(reproduced: tuple[Path, str]) -> No
     assert {k: v for k, v in seg["reward"].items() if k != "name"} == {
         k: v for k, v in recipes["grpo_pixelthink"]["reward"].items() if k != "name"
     }
-    # the benchmark has every split the recipe needs, of the simple world
+    # training data and the test split are separate benchmarks; the test split has its own seed (issue 30)
     meta = json.loads((out / "bench" / "meta.json").read_text())
-    assert meta["splits"] == {"train": 24, "test": 6} and meta["generator"]["world"] == "simple"
-    for run in ("sft", "grpo_segzero", "grpo_pixelthink"):
+    assert meta["splits"] == {"train": 24} and meta["generator"]["world"] == "simple"
+    test = json.loads((out / "test" / "meta.json").read_text())
+    assert test["splits"] == {"test": 6} and test["generator"]["seed"] == 1000
+    data = json.loads((out / "data.json").read_text())
+    assert data["test"] == {"seed": 1000, "test": 6} and data["bench"] == {"seed": 0, "train": 24}
+    for run in ("sft", "sft_name", "grpo_segzero", "grpo_pixelthink"):
         report = json.loads((out / "eval" / f"{run}.eval.json").read_text())
         assert report["buckets"]["all"]["n"] == 6 and report["settings"]["convention"] == "lisa"
-        assert report["settings"]["split"] == "test"
+        assert report["settings"]["split"] == "test" and report["settings"]["benchmark"] == str(out / "test")
 
 
 def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
@@ -114,11 +123,13 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
     pkg = out / "package"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "pixelthink_recipe.yaml", "README.md"):
         assert (pkg / name).is_file(), name
-    for name in ("sft", "segzero", "pixelthink"):
+    for name in ("sft", "no_reasoning", "segzero", "pixelthink"):
         data = json.loads((pkg / "eval" / f"{name}.eval.json").read_text())
         assert "samples" not in data and data["buckets"]["all"]["n"] == 6
+    assert json.loads((pkg / "training" / "data.json").read_text())["test"]["seed"] == 1000
     card = (pkg / "README.md").read_text()
-    assert "## Targets" in card and "| pixelthink |" in card and "| segzero |" in card
+    assert "## Targets (issue 30)" in card and "| pixelthink |" in card and "| segzero |" in card
+    assert "| no_reasoning |" in card and "reasoning pays" in card and "chance + 25" in card
     assert "What this is: a miniature" in card and "simple world" in card
     assert "both with a KL anchor to the SFT model (beta 0.4)" in card  # read from the GRPO runs' recipes
     assert "[ok]" in log or "[MISSED]" in log  # the targets are checked and printed
@@ -134,7 +145,7 @@ def test_rerun_skips_finished_stages(reproduced: tuple[Path, str]) -> None:
     out, _ = reproduced
     before = {
         r: (out / r / "model.safetensors").stat().st_mtime_ns
-        for r in ("tower", "refer", "sft", "grpo_segzero")
+        for r in ("tower", "refer", "sft", "sft_name", "grpo_segzero")
     }
     proc = _run_script(out)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -152,16 +163,17 @@ def test_demo_runs_on_the_packaged_model(reproduced: tuple[Path, str], tmp_path:
     index = demo / "report" / "index.html"
     assert f"report: {index}" in printed
     html = index.read_text(encoding="utf-8")
-    for label in ("SFT (shipped eval)", "segzero GRPO (shipped eval)", "pixelthink GRPO (shipped eval)"):
+    labels = ("SFT (shipped eval)", "no-reasoning SFT (shipped eval)", "segzero GRPO (shipped eval)")
+    for label in (*labels, "pixelthink GRPO (shipped eval)"):
         assert f'data-run="{label}"' in html
     report = json.loads((demo / "pixelthink-tiny.eval.json").read_text())
     assert report["buckets"]["all"]["n"] == 4
     assert report["settings"]["length_unit"] == "tokenizer"
-    # the demo's 4 samples are the first 4 of the reproduction's test split (same generator settings)
+    # the demo's 4 samples are the first 4 of the reproduction's test split (its seed, from data.json)
     demo_ids = [
         json.loads(line)["id"] for line in (demo / "bench" / "samples.jsonl").read_text().splitlines()
     ]
-    bench = [json.loads(line) for line in (out / "bench" / "samples.jsonl").read_text().splitlines()]
+    bench = [json.loads(line) for line in (out / "test" / "samples.jsonl").read_text().splitlines()]
     test = {r["id"]: r for r in bench if r["split"] == "test"}
     demo_rows = [json.loads(line) for line in (demo / "bench" / "samples.jsonl").read_text().splitlines()]
     assert all(r["query"] == test[r["id"]]["query"] and r["mask"] == test[r["id"]]["mask"] for r in demo_rows)

@@ -13,6 +13,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from pixelthink.cli import CommandError
 
@@ -48,6 +49,7 @@ DEMO_REFERENCES = "text"
 #: evaluation results shipped with the model (eval/NAME.eval.json) and how the report names them
 SHIPPED_EVALS = {
     "sft": "SFT (shipped eval)",
+    "no_reasoning": "no-reasoning SFT (shipped eval)",
     "segzero": "segzero GRPO (shipped eval)",
     "pixelthink": "pixelthink GRPO (shipped eval)",
 }
@@ -125,17 +127,37 @@ def _seed_chance_cache(bench_dir: Path) -> None:
         shutil.copyfile(SHIPPED_CHANCE, target)
 
 
-def _benchmark(bench_dir: Path, samples: int) -> str:
-    from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
-
-    info = bench_dir.with_name(bench_dir.name + ".demo.json")
-    wanted = {
-        "samples": samples,
+def demo_data(model_dir: Path) -> dict[str, Any]:
+    """The test samples' recipe: the seed, size, world and references of the test split the model was
+    evaluated on, as ``scripts/reproduce_tiny.sh`` recorded them (``training/data.json`` of the package);
+    the DEMO_* constants for a package made before that record existed."""
+    spec = {
         "seed": DEMO_SEED,
         "size": list(DEMO_IMAGE_SIZE),
         "world": DEMO_WORLD,
         "references": DEMO_REFERENCES,
     }
+    record = model_dir / "training" / "data.json"
+    if not record.is_file():
+        return spec
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        spec.update(
+            seed=int(data["test"]["seed"]),
+            size=[int(v) for v in data.get("size", DEMO_IMAGE_SIZE)],
+            world=str(data.get("world", DEMO_WORLD)),
+            references=str(data.get("references", DEMO_REFERENCES)),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"{record}: expected the test split's seed at test.seed ({exc!r})") from exc
+    return spec
+
+
+def _benchmark(bench_dir: Path, samples: int, spec: dict[str, Any]) -> str:
+    from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
+
+    info = bench_dir.with_name(bench_dir.name + ".demo.json")
+    wanted = {"samples": samples, **spec}
     made = json.loads(info.read_text(encoding="utf-8")) if info.is_file() else None
     if (bench_dir / "samples.jsonl").is_file() and made == wanted:
         _seed_chance_cache(bench_dir)
@@ -145,11 +167,11 @@ def _benchmark(bench_dir: Path, samples: int) -> str:
         n_train=0,
         n_val=0,
         n_test=samples,
-        seed=DEMO_SEED,
-        image_size=DEMO_IMAGE_SIZE,
+        seed=spec["seed"],
+        image_size=tuple(spec["size"]),
         overwrite=True,
         progress=False,
-        config=ShapesConfig(world=DEMO_WORLD, references=DEMO_REFERENCES),
+        config=ShapesConfig(world=spec["world"], references=spec["references"]),
     )
     info.write_text(json.dumps(wanted) + "\n", encoding="utf-8")
     _seed_chance_cache(bench_dir)
@@ -173,7 +195,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
 
     bench_dir = out / "bench"
-    how = _benchmark(bench_dir, args.samples)
+    how = _benchmark(bench_dir, args.samples, demo_data(model_dir))
     print(f"[1/4] {how} {args.samples} test samples of the shapes benchmark -> {bench_dir}")
 
     preds = out / "pixelthink-tiny.preds.jsonl"
