@@ -183,3 +183,13 @@ def test_pareto_front() -> None:
     # (tokens, gIoU): (10, 50) and (30, 70) are on the front; (20, 40) and (40, 70) are dominated
     assert pareto_front([(20, 40), (10, 50), (40, 70), (30, 70)]) == [1, 3]
     assert pareto_front([(5, 5)]) == [0]
+
+
+def test_pareto_runs_never_share_a_look() -> None:
+    """14 runs (the method table) on a 10-colour palette: colour and marker together tell every run apart."""
+    from pixelthink.report.compare import RUN_COLORS, run_styles
+
+    runs = [f"run{k}" for k in range(len(RUN_COLORS) + 4)]
+    styles = run_styles(runs)
+    assert len(set(styles.values())) == len(runs)
+    assert styles["run0"][0] == styles[f"run{len(RUN_COLORS)}"][0]  # the palette starts over, the marker differs

@@ -67,6 +67,19 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
+#: marker shapes of the Pareto plot, one per round of the colour palette
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def run_styles(runs: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``run -> (colour, marker)``: the palette's colours in turn, the marker changing each time the palette
+    starts over, so that no two runs of a plot look alike (up to 60 runs)."""
+    n = len(RUN_COLORS)
+    return {
+        name: (RUN_COLORS[k % n], RUN_MARKERS[(k // n) % len(RUN_MARKERS)]) for k, name in enumerate(runs)
+    }
+
+
 def plot_pareto(
     rows: Sequence[dict[str, Any]], runs: Sequence[str], path: str | os.PathLike[str], *, unit: str = "tokens"
 ) -> Path:
@@ -78,7 +91,7 @@ def plot_pareto(
     if not buckets:
         _empty(axes[0], "no runs")
         return _save(fig, path)
-    colors = {name: RUN_COLORS[k % len(RUN_COLORS)] for k, name in enumerate(runs)}
+    styles = run_styles(runs)
     for ax, bucket in zip(axes, buckets, strict=True):
         _style(ax)
         ax.set_title(bucket, fontsize=11, loc="left")
@@ -97,7 +110,13 @@ def plot_pareto(
                 lo, hi = 100.0 * r["giou_ci"][0], 100.0 * r["giou_ci"][1]
                 err = [[max(y - lo, 0.0)], [max(hi - y, 0.0)]]
             ax.errorbar(
-                r["tokens_mean"], y, yerr=err, fmt="o", color=colors[r["run"]], capsize=3, label=r["run"]
+                r["tokens_mean"],
+                y,
+                yerr=err,
+                fmt=styles[r["run"]][1],
+                color=styles[r["run"]][0],
+                capsize=3,
+                label=r["run"],
             )
         front = pareto_front([(r["tokens_mean"], 100.0 * r["giou"]) for r in pts])
         if len(front) > 1:
