@@ -27,7 +27,7 @@ import logging
 import platform
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -199,7 +199,7 @@ def _predict_loop(
     batch_size: int,
     concurrency: int,
     seg_workers: int | None,
-) -> Any:
+) -> Iterator[tuple[Any, Result]]:
     """The ``(sample id, Result)`` iterator of the chosen loop over the samples in ``todo``."""
     items = (
         StreamItem(
@@ -266,64 +266,39 @@ def run_predictions(
         MixedSettingsError: resuming ``out`` made with other model settings without ``allow_mixed``.
         OutputLockedError: another process writes ``out``.
     """
-    from tqdm import tqdm
-
     from pixelthink.predictions import PredictionWriter
 
     if loop not in ("stream", "sequential"):
         raise ValueError(f"loop must be 'stream' or 'sequential', got {loop!r}")
     out = Path(out)
-    run_file = run_file_for(out)
     name = str(source if source is not None else benchmark.root)
     selected = select_ids(benchmark, shard=shard, limit=limit)
     if not selected:
         where = f" in split {benchmark.split!r}" if benchmark.split else ""
         part = f" of shard {shard[0]}/{shard[1]}" if shard else ""
         raise ValueError(f"{name}: no samples{where}{part}")
-    wanted = set(selected)
     shard_text = None if shard is None else f"{shard[0]}/{shard[1]}"
     recorded: dict[str, Any] = {"data": name, "split": benchmark.split, "shard": shard_text, "limit": limit}
-    recorded |= {"selected": len(selected), **(settings or {})}
-    recorded |= {
-        "batch_size": batch_size,
-        "loop": loop,
-        "concurrency": concurrency if loop == "stream" else None,
-    }
-    recorded |= {"seg_workers": seg_workers, "versions": _versions()}
-    report = PredictReport(out=out, run_file=run_file, selected=len(selected))
+    recorded |= {"selected": len(selected), **(settings or {}), "batch_size": batch_size, "loop": loop}
+    recorded |= {"concurrency": concurrency if loop == "stream" else None, "seg_workers": seg_workers}
+    recorded["versions"] = _versions()
+    report = PredictReport(out=out, run_file=run_file_for(out), selected=len(selected))
     with PredictionWriter(out, resume=not overwrite, overwrite=overwrite) as writer:
         if writer.done_ids:
-            _check_resume(writer, run_file, recorded, allow_mixed=allow_mixed)
+            _check_resume(writer, report.run_file, recorded, allow_mixed=allow_mixed)
         # written now so that an interrupted run can be resumed with its settings checked
         started = recorded | {"finished": None, "written": 0, "failed": 0, "seconds": None}
-        atomic_write_text(run_file, json.dumps(started, indent=2) + "\n")
-        report.already = len(wanted & writer.done_ids)
+        atomic_write_text(report.run_file, json.dumps(started, indent=2) + "\n")
+        report.already = len(set(selected) & writer.done_ids)
         if report.already and say is not None:
             say(f"resuming {out}: {report.already} of {len(selected)} selected samples already done")
         start = time.perf_counter()
         if report.already < len(selected):
             built = pipeline if isinstance(pipeline, Pipeline) else pipeline()
-            todo = wanted - writer.done_ids  # a snapshot: the writer adds ids while samples are read
-            results = _predict_loop(
-                benchmark,
-                built,
-                todo,
-                loop=loop,
-                batch_size=batch_size,
-                concurrency=concurrency,
-                seg_workers=seg_workers,
-            )
-            with tqdm(
-                total=len(selected),
-                initial=report.already,
-                unit="sample",
-                desc="predict",
-                disable=not progress,
-            ) as bar:
-                for sample_id, result in results:
-                    writer.write(result.to_prediction(sample_id))
-                    _count(report, sample_id, result)
-                    bar.update(1)
+            todo = set(selected) - writer.done_ids  # a snapshot: the writer adds ids while samples are read
+            loop_options = {"batch_size": batch_size, "concurrency": concurrency, "seg_workers": seg_workers}
+            results = _predict_loop(benchmark, built, todo, loop=loop, **loop_options)
+            _write(writer, results, report, progress=progress)
         report.seconds = time.perf_counter() - start
         report.settings = recorded | {
             "versions": _versions(),  # torch / transformers are imported by now if the run used them
@@ -332,8 +307,23 @@ def run_predictions(
             "failed": report.failed,
             "seconds": round(report.seconds, 3),
         }
-        atomic_write_text(run_file, json.dumps(report.settings, indent=2) + "\n")  # still under the lock
+        atomic_write_text(report.run_file, json.dumps(report.settings, indent=2) + "\n")  # under the lock
     return report
+
+
+def _write(
+    writer: PredictionWriter, results: Iterator[tuple[Any, Result]], report: PredictReport, *, progress: bool
+) -> None:
+    """Write each result as it comes and count it (and its failure, by the stage that failed)."""
+    from tqdm import tqdm
+
+    with tqdm(
+        total=report.selected, initial=report.already, unit="sample", desc="predict", disable=not progress
+    ) as bar:
+        for sample_id, result in results:
+            writer.write(result.to_prediction(sample_id))
+            _count(report, sample_id, result)
+            bar.update(1)
 
 
 def _count(report: PredictReport, sample_id: str, result: Result) -> None:
