@@ -19,10 +19,11 @@ the generation's :class:`~pixelthink.frames.FrameTransform`, and asks a
 
 Failures of a sample never stop a run: an unreadable or over-large image (``max_pixels``), a query
 over ``max_query_chars``, a generation the reasoner marks as failed (``Generation.error``: a malformed
-server reply), an answer without a usable box or point, or a segmenter error gives a :class:`Result` with an empty (or no) mask, ``error`` set and ``error_stage`` naming the
-stage (:data:`ERROR_STAGES`). Exceptions
-raised by the reasoner itself (a model or server failure, which affects every sample alike) propagate,
-so that a resumable job stops and can be re-run rather than record a whole benchmark of failures.
+server reply), an answer without a usable box or point, or a segmenter error gives a :class:`Result`
+with an empty (or no) mask, ``error`` set and ``error_stage`` naming the stage (:data:`ERROR_STAGES`).
+Exceptions raised by the reasoner itself (a model or server failure, which affects every sample alike)
+propagate, so that a resumable job stops and can be re-run rather than record a whole benchmark of
+failures.
 """
 
 from __future__ import annotations

@@ -242,7 +242,8 @@ def run_predictions(
     """Predict the selected samples of ``benchmark`` into ``out`` (``predictions.jsonl``), resuming it.
 
     Args:
-        benchmark: the benchmark (opened with its split, e.g. by :func:`pixelthink.data.resolve.open_benchmark`).
+        benchmark: the benchmark, opened with its split (e.g. by
+            :func:`pixelthink.data.resolve.open_benchmark`).
         pipeline: the pipeline, or a zero-argument function that builds it: called only when some
             selected sample is left to predict (a finished run loads no model).
         out: the predictions file; ``OUT_STEM.run.json`` beside it records the run (:func:`run_file_for`).

@@ -1,25 +1,28 @@
 """Prediction loops over many samples: the streaming loop (``pixelthink predict``'s default) and the
 sequential one it replaced (kept as the reference and the benchmark's baseline).
 
-:func:`stream_predictions` keeps the reasoner busy and hides segmentation behind it. Four stages run at
-once and hand samples on through queues:
+:func:`stream_predictions` (a :class:`StreamRunner`) keeps the reasoner busy and hides segmentation behind
+it. It is built from the pipeline's stages (:mod:`pixelthink.pipeline.core`: prepare -> reason -> parse ->
+segment -> finish), one method of the runner per thread, handing samples on through queues:
 
-1. a *feeder* thread checks each query and loads its image (the last few images are kept by
-   ``image_key``, so several queries on one image decode it once);
-2. a *generation* thread keeps a bounded window of samples at the reasoner: ``generate_stream`` of the
-   built-in backends (OpenAI-compatible servers: ``concurrency`` requests in flight, a new one sent as
-   soon as a reply arrives; transformers: batches of similar prompt length cut from a read-ahead of
-   ``concurrency`` samples); any other reasoner gets ``generate`` calls of ``batch_size``. Answers are
-   parsed as they arrive;
-3. a *segmentation* thread masks the parsed answers while the next ones are generated: answers on the
-   same image go through one ``set_image`` and one ``predict_many`` (SAM-family models decode same-shaped prompts
-   in one batch), and the segmenter's per-image state (a SAM-family embedding) is kept until the last query
-   on that image is done, so each image is encoded once when its queries are near each other in the
-   input (as benchmarks store them). Process-safe segmenters (GrabCut) run in a pool of
-   ``seg_workers`` processes instead, one task per image; the workers end when this process dies,
-   ``kill -9`` included (they are started from the caller's thread, all at once, so the kernel's
-   parent-death signal, which follows the thread that started them, fires only when the process ends);
-4. the caller's thread receives ``(key, Result)`` in completion order (not input order).
+1. a *feeder* thread (:meth:`StreamRunner.feed`: the prepare stage) checks each query and loads its image
+   (the last few images are kept by ``image_key``, so several queries on one image decode it once);
+2. a *generation* thread (:meth:`StreamRunner.generate`: reason, then parse) keeps a bounded window of
+   samples at the reasoner: ``generate_stream`` of the built-in backends (OpenAI-compatible servers:
+   ``concurrency`` requests in flight, a new one sent as soon as a reply arrives; transformers: batches of
+   similar prompt length cut from a read-ahead of ``concurrency`` samples); any other reasoner gets
+   ``generate`` calls of ``batch_size``. Answers are parsed as they arrive;
+3. a *segmentation* thread (:meth:`StreamRunner.segment`: segment, then finish) masks the parsed answers
+   while the next ones are generated: answers on the same image go through one ``set_image`` and one
+   ``predict_many`` (SAM-family models decode same-shaped prompts in one batch), and the segmenter's
+   per-image state (a SAM-family embedding) is kept until the last query on that image is done, so each
+   image is encoded once when its queries are near each other in the input (as benchmarks store them).
+   Process-safe segmenters (GrabCut) run in a pool of ``seg_workers`` processes instead, one task per
+   image; the workers end when this process dies, ``kill -9`` included (they are started from the caller's
+   thread, all at once, so the kernel's parent-death signal, which follows the thread that started them,
+   fires only when the process ends);
+4. the caller's thread (:meth:`StreamRunner.run`) receives ``(key, Result)`` in completion order (not
+   input order).
 
 At most ``concurrency + backlog`` samples are between the feeder and the caller at any time, so memory
 stays bounded when segmentation is the slower stage. Per-sample failures are results with ``error``
