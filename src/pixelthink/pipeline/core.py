@@ -7,9 +7,9 @@ Every sample goes through five stages, the contract both runners are built from 
 2. **reason** (:meth:`Pipeline.reason`, or :meth:`Pipeline.reason_stream` for a stream of samples): the
    reasoner's generation, in the model frame;
 3. **parse** (:meth:`Pipeline.parse`): the lenient answer parser, box and points mapped to the original frame;
-4. **segment** (:func:`segment_results`, or its parts :func:`prompted` -> :func:`segment_prompts` ->
-   :func:`apply_masks` when the runner places them itself): the mask;
-5. **finish** (:func:`finish_timings`): the stage timings completed.
+4. **segment** (:meth:`Pipeline.segment`, or its parts :func:`prompted` -> :func:`segment_prompts` ->
+   :func:`apply_masks` when the runner places them itself: a process pool, kept segmenter states): the mask;
+5. **finish** (:meth:`Pipeline.finish`): the stage timings completed.
 
 :class:`Pipeline` runs a :class:`~pixelthink.models.reasoners.Reasoner` (which writes
 ``<think>...</think><answer>{"bbox": ..., "points_1": ..., "points_2": ...}</answer>`` about the image in
@@ -311,7 +311,7 @@ class Pipeline:
             self._segment(images, loaded, results, todo)
 
         for result in results:
-            finish_timings(result)
+            self.finish(result)
         return results
 
     # ------------------------------------------------------------------ stages
@@ -426,6 +426,15 @@ class Pipeline:
             result.fail("answer", f"no usable box or points ({detail})")
         result.timings["parse"] = time.perf_counter() - start
 
+    def segment(self, image: np.ndarray | None, results: Sequence[Result]) -> None:
+        """Stage 4, *segment*: masks for the parsed results on one image (:func:`segment_results`)."""
+        segment_results(self.segmenter, image, results)
+
+    @staticmethod
+    def finish(result: Result) -> None:
+        """Stage 5, *finish*: complete the stage timings (:func:`finish_timings`)."""
+        finish_timings(result)
+
     def _segment(
         self,
         sources: Sequence[ImageSource],
@@ -443,7 +452,7 @@ class Pipeline:
         for group in groups:
             image = loaded[group[0]]
             assert image is not None
-            segment_results(self.segmenter, np.asarray(image, dtype=np.uint8), [results[i] for i in group])
+            self.segment(np.asarray(image, dtype=np.uint8), [results[i] for i in group])
 
 
 def segment_prompts(

@@ -63,7 +63,6 @@ from pixelthink.pipeline.core import (
     Pipeline,
     Result,
     apply_masks,
-    finish_timings,
     prompted,
     segment_prompts,
 )
@@ -280,7 +279,7 @@ class StreamRunner:
                     cached if cached is not None else item.source, sample.result
                 )
                 if sample.image is None:  # query over the limit, unreadable image: done already
-                    finish_timings(sample.result)
+                    self.pipeline.finish(sample.result)
                     self._out.put(sample)
                     continue
                 if cached is None:
@@ -445,7 +444,7 @@ class StreamRunner:
         for sample, wait in zip(samples, queued, strict=True):
             timings = sample.result.timings
             timings["queue"] = timings.get("queue", 0.0) + sample.extra_queue + max(wait, 0.0)
-            finish_timings(sample.result)
+            self.pipeline.finish(sample.result)
             self._out.put(sample)
 
     def _release(self, image_key: Hashable, count: int, states: OrderedDict[Hashable, Any]) -> None:
