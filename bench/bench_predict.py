@@ -101,7 +101,7 @@ def four_queries_bench(source: Path, root: Path, images: int) -> Path:
 
 def items_of(bench_dir: Path) -> list[Any]:
     from pixelthink.data import Benchmark
-    from pixelthink.streaming import StreamItem
+    from pixelthink.pipeline.streaming import StreamItem
 
     bench = Benchmark(bench_dir)
     return [
@@ -131,7 +131,7 @@ def grabcut_table(
     its wall time."""
     from pixelthink.answer import build_prompt
     from pixelthink.pipeline import Result
-    from pixelthink.streaming import sequential_predictions, stream_predictions
+    from pixelthink.pipeline.streaming import sequential_predictions, stream_predictions
 
     texts: dict[str, str] = {}
 
@@ -146,7 +146,7 @@ def grabcut_table(
                 yield k, image, item.query
 
         for k, gen in pipe.reasoner.generate_stream(requests(), window=args.concurrency):
-            pipe.apply_generation(results[k], gen)
+            pipe.parse(results[k], gen)
             prompt = build_prompt(items[k].query, pipe.reasoner.prompt_template)
             texts[request_key(images[items[k].image_key], prompt)] = gen.text
         return [results[k] for k in range(len(items))]
@@ -287,12 +287,16 @@ def main() -> None:
     from _servers import stop_server
 
     from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE
-    from pixelthink.commands.demo import shipped_model_dir
-    from pixelthink.commands.predict import seg_workers
     from pixelthink.models.reasoners import checkpoint_defaults
     from pixelthink.models.segmenters import GrabCutSegmenter
+    from pixelthink.models.tiny import shipped_model_dir
     from pixelthink.pipeline import Pipeline
-    from pixelthink.streaming import StreamStats, sequential_predictions, stream_predictions
+    from pixelthink.pipeline.streaming import (
+        StreamStats,
+        seg_workers,
+        sequential_predictions,
+        stream_predictions,
+    )
 
     torch.set_num_threads(1)
     global TEMPLATE

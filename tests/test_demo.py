@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from pixelthink.cli import main
-from pixelthink.commands.demo import SHIPPED_EVALS, shipped_model_dir
+from pixelthink.commands.demo import SHIPPED_EVALS
 from pixelthink.models.reasoners import checkpoint_defaults
+from pixelthink.models.tiny import shipped_model_dir
 
 
 def test_shipped_model_and_its_evaluation_are_in_the_package() -> None:

@@ -143,6 +143,23 @@ def test_reasoner_without_resolution_gets_resized_images_and_composed_frames() -
     assert result.mask is not None and result.mask.sum() == 70 * 50  # inclusive box 30..99 x 40..89
 
 
+def test_reasoner_protocols_name_what_the_pipeline_uses() -> None:
+    """FramedReasoner (resolution) and StreamingReasoner (on_text, generate_stream) are declared, and the
+    pipeline picks its path by them: both built-in backends stream, a scripted one is framed only, a plain
+    one is a bare Reasoner."""
+    from pixelthink.models.reasoner_openai import OpenAIReasoner
+    from pixelthink.models.reasoners import FramedReasoner, Reasoner, StreamingReasoner
+
+    server = OpenAIReasoner("http://127.0.0.1:9/v1", "m", check_model=False)  # no request is made
+    framed, plain = ScriptedReasoner({}), PlainReasoner({})
+    assert isinstance(server, StreamingReasoner)
+    assert isinstance(framed, FramedReasoner) and not isinstance(framed, StreamingReasoner)
+    assert isinstance(plain, Reasoner) and not isinstance(plain, FramedReasoner)
+    assert Pipeline(framed, BoxSegmenter(), resolution=(320, 240)).reasoner_resizes
+    assert framed.resolution == (320, 240)
+    assert not Pipeline(plain, BoxSegmenter()).reasoner_resizes
+
+
 class CountingBox(BoxSegmenter):
     def __init__(self) -> None:
         super().__init__()

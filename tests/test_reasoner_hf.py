@@ -46,7 +46,9 @@ def batch(reasoner) -> list[Generation]:
 
 
 def test_generation_fields(reasoner, batch):
-    assert isinstance(reasoner, Reasoner)
+    from pixelthink.models.reasoners import StreamingReasoner
+
+    assert isinstance(reasoner, Reasoner) and isinstance(reasoner, StreamingReasoner)
     assert len(batch) == 3
     eos = reasoner.eos_ids
     for g in batch:

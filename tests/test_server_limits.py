@@ -281,7 +281,7 @@ def test_defaults_fit_each_other():
     not refused: the queue admits every request the client keeps in flight."""
     from pixelthink.cli import build_parser
     from pixelthink.httpsafety import DEFAULT_MAX_QUEUE
-    from pixelthink.streaming import DEFAULT_CONCURRENCY
+    from pixelthink.pipeline.streaming import DEFAULT_CONCURRENCY
 
     parser = build_parser()
     predict = parser.parse_args(["predict", "--data", "d", "--out", "o.jsonl", "--reasoner", "r"])

@@ -23,14 +23,14 @@ from pixelthink.data import BenchmarkWriter
 from pixelthink.frames import FrameTransform
 from pixelthink.models.reasoners import Generation
 from pixelthink.pipeline import STAGES, Pipeline
-from pixelthink.predictions import read_predictions
-from pixelthink.streaming import (
+from pixelthink.pipeline.streaming import (
     DEFAULT_CONCURRENCY,
     StreamItem,
     StreamStats,
     sequential_predictions,
     stream_predictions,
 )
+from pixelthink.predictions import read_predictions
 
 # The block of _scene() (160x120, x 30..99, y 40..89) in the 112x112 model frame (x * 0.7, y * 14/15).
 BLOCK = '<think>the block</think><answer>{"bbox": [21, 37, 69, 83], "points_1": [45, 60], "points_2": [35, 75]}</answer>'
@@ -322,8 +322,9 @@ def test_closing_the_stream_early_stops_its_threads():
 
 
 def test_seg_workers_default_and_concurrency_default():
-    from pixelthink.commands.predict import register, seg_workers, usable_cores
+    from pixelthink.commands.predict import register
     from pixelthink.models.segmenters import BoxSegmenter, GrabCutSegmenter
+    from pixelthink.pipeline.streaming import seg_workers, usable_cores
 
     assert seg_workers(None, GrabCutSegmenter()) == usable_cores() >= 1
     assert seg_workers(3, GrabCutSegmenter()) == 3
@@ -413,8 +414,8 @@ def test_local_stream_equals_sequential_with_the_shipped_model(tmp_path, tiny_sa
     """The shipped tiny model answers shapes scenes with usable boxes: the streamed loop (batches by prompt
     length, SAM2 per image) gives the responses and masks of the sequential loop (U and SAM2's score to
     float rounding: the batches differ)."""
-    from pixelthink.commands.demo import shipped_model_dir
     from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
+    from pixelthink.models.tiny import shipped_model_dir
 
     generate_benchmark(tmp_path / "shapes", n_train=0, n_val=0, n_test=2, seed=0, image_size=(224, 224),
                        overwrite=True, progress=False, config=ShapesConfig(world="simple"))  # fmt: skip

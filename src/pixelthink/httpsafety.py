@@ -83,7 +83,7 @@ DEFAULT_MAX_BODY_BYTES = 25 * 1024 * 1024
 #: Default cap on the ``max_tokens`` a request to ``pixelthink serve`` may ask for.
 DEFAULT_MAX_TOKENS_CAP = 4096
 #: Default number of requests admitted at once (running + waiting); one more gets 429. Equal to
-#: ``pixelthink predict``'s default ``--concurrency`` (:data:`pixelthink.streaming.DEFAULT_CONCURRENCY`),
+#: ``pixelthink predict``'s default ``--concurrency`` (:data:`pixelthink.pipeline.streaming.DEFAULT_CONCURRENCY`),
 #: so that a default ``predict`` against a default ``serve`` is not refused.
 DEFAULT_MAX_QUEUE = 64
 #: ``pixelthink app``'s default: its requests hold decoded uploads (up to 40 MP, 120 MB each) while they

@@ -73,8 +73,8 @@ def _name(spec: str, model: str | None) -> str:
 
 
 def _is_shipped(spec: str) -> bool:
-    """Whether ``spec`` is the tiny model shipped in the package (``commands.demo.shipped_model_dir``)."""
-    from pixelthink.commands.demo import shipped_model_dir
+    """Whether ``spec`` is the tiny model shipped in the package (``models.tiny.shipped_model_dir``)."""
+    from pixelthink.models.tiny import shipped_model_dir
 
     try:
         return Path(spec).expanduser().resolve() == shipped_model_dir()
@@ -83,8 +83,8 @@ def _is_shipped(spec: str) -> bool:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from pixelthink.commands.demo import shipped_model_dir
     from pixelthink.models.registry import reasoner_backend
+    from pixelthink.models.tiny import shipped_model_dir
     from pixelthink.webapp.examples import make_examples
     from pixelthink.webapp.runs import RunBrowser
     from pixelthink.webapp.server import ModelSlot, create_app

@@ -102,11 +102,6 @@ def demo_intro(model_dir: Path, shipped: int) -> str:
     )
 
 
-def shipped_model_dir() -> Path:
-    """``src/pixelthink/assets/tiny_model`` (inside the installed package)."""
-    return Path(__file__).resolve().parents[1] / "assets" / "tiny_model"
-
-
 #: the chance level and oracle (``evaluate.chance``) of the demo's benchmark through GrabCut, computed
 #: once for its whole 300-sample test split (about 1 min per 100 samples on 2 busy cores) and shipped so
 #: the demo does not recompute them. Each line carries its sample's fingerprint and settings key: lines of
@@ -178,9 +173,27 @@ def _benchmark(bench_dir: Path, samples: int, spec: dict[str, Any]) -> str:
     return "generated"
 
 
+def _predict_options(bench_dir: Path, preds: Path, model_dir: Path) -> argparse.Namespace:
+    """The model options of the demo's run, as ``pixelthink predict`` parses them: the shipped model with
+    GrabCut, 320 new tokens, batches of 16, every other option at its default (so the run.json settings
+    are those of ``pixelthink predict`` with these options, which can resume the demo's predictions)."""
+    from pixelthink.commands import predict
+
+    parser = argparse.ArgumentParser(prog="pixelthink")
+    predict.register(parser.add_subparsers())
+    argv = ["predict", "--data", str(bench_dir), "--out", str(preds), "--reasoner", str(model_dir)]
+    return parser.parse_args(
+        [*argv, "--segmenter", "grabcut", "--max-new-tokens", "320", "--batch-size", "16"]
+    )
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    from pixelthink.cli import main as cli_main
+    from pixelthink.commands.predict import run_settings
+    from pixelthink.commands.segment import pipeline_from_args
+    from pixelthink.data.resolve import open_benchmark
     from pixelthink.evaluate import evaluate, format_table
+    from pixelthink.models.tiny import shipped_model_dir
+    from pixelthink.pipeline.run import run_predictions
 
     if args.samples < 1:
         raise CommandError(f"--samples must be >= 1, got {args.samples}")
@@ -200,13 +213,18 @@ def run_demo(args: argparse.Namespace) -> int:
 
     preds = out / "pixelthink-tiny.preds.jsonl"
     print(f"[2/4] tiny PixelThink model ({model_dir}) + GrabCut")
-    predict = ["predict", "--data", str(bench_dir), "--out", str(preds), "--reasoner", str(model_dir)]
-    predict += ["--segmenter", "grabcut", "--max-new-tokens", "320", "--batch-size", "16"]
-    if args.no_progress:
-        predict.append("--no-progress")
-    status = cli_main(predict)
-    if status != 0:
-        raise CommandError(f"predict failed with status {status}")
+    options = _predict_options(bench_dir, preds, model_dir)
+    predicted = run_predictions(
+        open_benchmark(bench_dir),
+        lambda: pipeline_from_args(options, batch_size=options.batch_size),
+        preds,
+        settings=run_settings(options),
+        batch_size=options.batch_size,
+        progress=not args.no_progress,
+        source=bench_dir,
+        say=print,
+    )
+    print(predicted.summary())
 
     print(f"[3/4] evaluating ({args.convention} convention, reasoning length in the model's tokens)")
     from pixelthink.models.processors import load_processor

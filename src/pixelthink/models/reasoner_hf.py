@@ -251,7 +251,11 @@ class TransformersReasoner:
 
     Build it with :meth:`from_pretrained`. ``generate(images, queries)`` processes the inputs in
     batches of ``batch_size`` with left padding and returns one :class:`Generation` per input.
+    A :class:`~pixelthink.models.reasoners.StreamingReasoner`: it resizes to ``resolution`` itself, streams
+    text (``on_text``) and many samples (:meth:`generate_stream`).
     """
+
+    resolution: int | tuple[int, int] | None
 
     def __init__(
         self,

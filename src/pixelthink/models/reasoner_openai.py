@@ -327,6 +327,9 @@ _WINDOW: contextvars.ContextVar[_Window | None] = contextvars.ContextVar("pixelt
 class OpenAIReasoner:
     """Reasoner backed by an OpenAI-compatible chat-completions server.
 
+    A :class:`~pixelthink.models.reasoners.StreamingReasoner`: it resizes to ``resolution`` itself, streams
+    text (``on_text``: ``stream=true``) and many samples (:meth:`generate_stream`: a window of requests).
+
     Args:
         base_url: server URL ending in ``/v1`` (e.g. ``http://127.0.0.1:8000/v1``).
         model: model name as the server lists it in ``GET /v1/models``.
@@ -348,6 +351,8 @@ class OpenAIReasoner:
             the server's own ``thinking_token_budget`` field, e.g. vLLM started with ``--reasoning-config``;
             the server then closes the think block itself).
     """
+
+    resolution: int | tuple[int, int] | None
 
     def __init__(
         self,

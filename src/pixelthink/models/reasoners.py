@@ -28,7 +28,7 @@ Conventions shared by both backends:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TRAINED_RECIPE_FILE",
+    "FramedReasoner",
     "Generation",
     "Reasoner",
+    "StreamingReasoner",
     "TextCallback",
     "checkpoint_defaults",
     "count_reasoning_tokens",
@@ -94,9 +96,45 @@ TextCallback = Callable[[int, str], None]
 
 @runtime_checkable
 class Reasoner(Protocol):
-    """Anything that turns images and queries into :class:`Generation` objects (same order, same length)."""
+    """Anything that turns images and queries into :class:`Generation` objects (same order, same length).
+
+    The minimum a reasoner must have. :class:`~pixelthink.pipeline.Pipeline` resizes the images of such a
+    reasoner to the model frame itself and hands ``on_text`` the whole response at once; a reasoner that
+    also has what :class:`FramedReasoner` or :class:`StreamingReasoner` declare is used through those.
+    """
 
     def generate(self, images: Sequence[Image.Image], queries: Sequence[str]) -> list[Generation]: ...
+
+
+@runtime_checkable
+class FramedReasoner(Reasoner, Protocol):
+    """A reasoner that resizes images to its model frame itself (it receives the original images).
+
+    ``resolution`` is that frame (an int ``r``: ``r x r``; ``(width, height)``; None: native size); the
+    pipeline sets it to its own resolution when it is built.
+    """
+
+    resolution: int | tuple[int, int] | None
+
+
+@runtime_checkable
+class StreamingReasoner(FramedReasoner, Protocol):
+    """What both built-in backends offer: their own resizing, text streamed while it is generated, and
+    many samples streamed through a bounded window (:mod:`pixelthink.pipeline.streaming` uses it)."""
+
+    def generate(
+        self, images: Sequence[Image.Image], queries: Sequence[str], *, on_text: TextCallback | None = None
+    ) -> list[Generation]:
+        """As :meth:`Reasoner.generate`; ``on_text(i, text)`` receives the response of input ``i`` piece by
+        piece while it is generated (the generations returned are the same as without it)."""
+        ...
+
+    def generate_stream(
+        self, requests: Iterable[tuple[int, Image.Image, str]], *, window: int | None = None
+    ) -> Iterator[tuple[int, Generation]]:
+        """Generate for a stream of ``(index, image, query)`` requests, yielding ``(index, Generation)``
+        in completion order with up to ``window`` of them at the reasoner; closing the iterator stops it."""
+        ...
 
 
 THINK_CLOSE = "</think><answer>"

@@ -30,6 +30,7 @@ __all__ = [
     "fourier_code",
     "fourier_number_rows",
     "init_number_rows",
+    "shipped_model_dir",
 ]
 
 #: Special tokens of the Qwen2.5-VL / Qwen3-VL vocabularies that the processors and models rely on.
@@ -745,3 +746,9 @@ def build_tiny_sam_family(
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     _save_sam_preprocessor(out, "sam3" if model_type.startswith("sam3") else "sam", size)
     return out
+
+
+def shipped_model_dir() -> Path:
+    """``src/pixelthink/assets/tiny_model``: the tiny PixelThink model shipped in the installed package
+    (what ``pixelthink demo`` and ``pixelthink app`` run by default; made by ``make reproduce``)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "tiny_model"

@@ -1,5 +1,16 @@
 """Image + query -> reasoning, prompts and mask: the reasoning model followed by a prompted segmenter.
 
+Every sample goes through five stages, the contract both runners are built from (the batch runner
+:meth:`Pipeline.run_many` here, the streaming runner :mod:`pixelthink.pipeline.streaming`):
+
+1. **prepare** (:meth:`Pipeline.prepare`): check the query, load the image (original frame);
+2. **reason** (:meth:`Pipeline.reason`, or :meth:`Pipeline.reason_stream` for a stream of samples): the
+   reasoner's generation, in the model frame;
+3. **parse** (:meth:`Pipeline.parse`): the lenient answer parser, box and points mapped to the original frame;
+4. **segment** (:meth:`Pipeline.segment`, or its parts :func:`prompted` -> :func:`segment_prompts` ->
+   :func:`apply_masks` when the runner places them itself: a process pool, kept segmenter states): the mask;
+5. **finish** (:meth:`Pipeline.finish`): the stage timings completed.
+
 :class:`Pipeline` runs a :class:`~pixelthink.models.reasoners.Reasoner` (which writes
 ``<think>...</think><answer>{"bbox": ..., "points_1": ..., "points_2": ...}</answer>`` about the image in
 its *model* frame), parses the answer leniently, maps box and points back to the *original* frame with
@@ -8,17 +19,19 @@ the generation's :class:`~pixelthink.frames.FrameTransform`, and asks a
 
 Failures of a sample never stop a run: an unreadable or over-large image (``max_pixels``), a query
 over ``max_query_chars``, a generation the reasoner marks as failed (``Generation.error``: a malformed
-server reply), an answer without a usable box or point, or a segmenter error gives a :class:`Result` with an empty (or no) mask and ``error`` set. Exceptions
-raised by the reasoner itself (a model or server failure, which affects every sample alike) propagate,
-so that a resumable job stops and can be re-run rather than record a whole benchmark of failures.
+server reply), an answer without a usable box or point, or a segmenter error gives a :class:`Result`
+with an empty (or no) mask, ``error`` set and ``error_stage`` naming the stage (:data:`ERROR_STAGES`).
+Exceptions raised by the reasoner itself (a model or server failure, which affects every sample alike)
+propagate, so that a resumable job stops and can be re-run rather than record a whole benchmark of
+failures.
 """
 
 from __future__ import annotations
 
-import inspect
+import itertools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -36,13 +49,16 @@ if TYPE_CHECKING:
     from pixelthink.models.segmenters import Segmenter
     from pixelthink.predictions import Prediction
 
-__all__ = ["STAGES", "ImageSource", "Pipeline", "Result", "load_image"]
+__all__ = ["ERROR_STAGES", "STAGES", "ImageSource", "Pipeline", "Result", "load_image"]
 
 ImageSource = Union["Image.Image", str, os.PathLike, Callable[[], "Image.Image"]]
 """A PIL image, an image file path, or a zero-argument callable returning a PIL image (lazy loading)."""
 
 STAGES: tuple[str, ...] = ("load", "preprocess", "prefill", "decode", "parse", "segment", "total")
 """Keys of :attr:`Result.timings` (seconds). ``total`` is the sum of the other stages."""
+
+ERROR_STAGES: tuple[str, ...] = ("query", "image", "reasoner", "answer", "segmenter")
+"""Values of :attr:`Result.error_stage`: where a sample failed (its ``error`` starts with ``"STAGE: "``)."""
 
 
 def load_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -88,7 +104,9 @@ class Result:
         reasoning_tokens, answer_tokens: generated tokens inside / outside ``<think>``.
         timings: seconds per stage, keys of :data:`STAGES` (batched stages are per-sample shares).
         problems: what the lenient parser repaired or found wrong (empty = clean answer).
-        error: why the sample failed (it then scores as a failure), or None.
+        error: why the sample failed (it then scores as a failure), or None; ``"STAGE: detail"``.
+        error_stage: the stage that failed (one of :data:`ERROR_STAGES`), or None; set with ``error`` by
+            :meth:`fail`.
         image_size: ``(W, H)`` of the original image, or None.
         frame: original <-> model frame transform of the generation, or None.
         meta: extras from the reasoner (e.g. ``batch_size``).
@@ -110,11 +128,19 @@ class Result:
     image_size: tuple[int, int] | None = None
     frame: FrameTransform | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    error_stage: str | None = None
 
     @property
     def ok(self) -> bool:
         """True when the sample did not fail."""
         return self.error is None
+
+    def fail(self, stage: str, detail: str) -> None:
+        """Record a failure of ``stage`` (one of :data:`ERROR_STAGES`): ``error = "STAGE: detail"``."""
+        if stage not in ERROR_STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(ERROR_STAGES)}")
+        self.error = f"{stage}: {detail}"
+        self.error_stage = stage
 
     def to_json(self) -> dict[str, Any]:
         """JSON-friendly summary (original-frame coordinates; the mask as its pixel count)."""
@@ -132,6 +158,7 @@ class Result:
             "timings": self.timings,
             "problems": self.problems,
             "error": self.error,
+            "error_stage": self.error_stage,
             "image_size": None if self.image_size is None else list(self.image_size),
             "model_size": None if self.frame is None else [self.frame.model_w, self.frame.model_h],
         }
@@ -176,13 +203,13 @@ class Pipeline:
     """Reasoner + segmenter.
 
     Args:
-        reasoner: anything with ``generate(images, queries) -> list[Generation]``.
+        reasoner: a :class:`~pixelthink.models.reasoners.Reasoner` (``generate(images, queries)``).
         segmenter: anything with ``set_image`` / ``predict`` (and optionally ``predict_many``).
         resolution: the reasoner's working resolution (model frame): an int ``r`` (``r x r``, Seg-Zero's
-            840), a ``(width, height)`` pair, or None for native size. A reasoner with a ``resolution``
-            attribute (both built-in backends) gets it set to this value; any other reasoner receives
-            images already resized to the model frame, and its ``Generation.frame`` is composed with
-            that resize.
+            840), a ``(width, height)`` pair, or None for native size. A
+            :class:`~pixelthink.models.reasoners.FramedReasoner` (both built-in backends) gets its
+            ``resolution`` set to this value and resizes itself; any other reasoner receives images
+            already resized to the model frame, and its ``Generation.frame`` is composed with that resize.
         max_query_chars: longest query sent to the reasoner (default
             :data:`~pixelthink.answer.DEFAULT_MAX_QUERY_CHARS`; ``None``/``0``: no limit). A longer query
             is a per-sample failure (``error`` names the limit); the rest of the batch runs.
@@ -205,9 +232,12 @@ class Pipeline:
         self.resolution = resolution
         self.max_query_chars = max_query_chars
         self.max_pixels = max_pixels
-        self._reasoner_resizes = hasattr(reasoner, "resolution")
-        if self._reasoner_resizes:
-            reasoner.resolution = resolution  # type: ignore[attr-defined]
+        from pixelthink.models.reasoners import FramedReasoner, StreamingReasoner
+
+        self._reasoner_resizes = isinstance(reasoner, FramedReasoner)
+        if isinstance(reasoner, FramedReasoner):
+            reasoner.resolution = resolution
+        self._streaming = reasoner if isinstance(reasoner, StreamingReasoner) else None
 
     @classmethod
     def from_specs(
@@ -260,65 +290,69 @@ class Pipeline:
 
         Consecutive entries given the *same* source object (e.g. one path with several queries) share
         one ``set_image``. Returns one :class:`Result` per input, in order. ``on_text(i, text)`` receives
-        the response of input ``i`` piece by piece while it is generated: reasoners whose ``generate``
-        takes ``on_text`` (both built-in backends) stream; for others the whole text comes at once.
+        the response of input ``i`` piece by piece while it is generated: a
+        :class:`~pixelthink.models.reasoners.StreamingReasoner` (both built-in backends) streams; for
+        others the whole text comes at once.
+
+        The batch runner of the stage contract: every sample is prepared, then all are reasoned in one
+        call, parsed, segmented and finished.
         """
         if len(images) != len(queries):
             raise ValueError(f"run_many: got {len(images)} images but {len(queries)} queries")
         results = [Result(query=q) for q in queries]
-        loaded = [self.load(source, result) for source, result in zip(images, results, strict=True)]
+        loaded = [self.prepare(source, result) for source, result in zip(images, results, strict=True)]
 
         todo = [i for i, image in enumerate(loaded) if image is not None]
         if todo:
             stream = None if on_text is None else (lambda k, text: on_text(todo[k], text))
-            generations = self.generate_batch([loaded[i] for i in todo], [queries[i] for i in todo], stream)  # type: ignore[misc]
+            generations = self.reason([loaded[i] for i in todo], [queries[i] for i in todo], stream)  # type: ignore[misc]
             for i, gen in zip(todo, generations, strict=True):
-                self.apply_generation(results[i], gen)
+                self.parse(results[i], gen)
             self._segment(images, loaded, results, todo)
 
         for result in results:
-            finish_timings(result)
+            self.finish(result)
         return results
 
-    def load(self, source: ImageSource, result: Result) -> Image.Image | None:
-        """The first stage of a sample: check its query, load its image (original frame).
+    # ------------------------------------------------------------------ stages
+    def prepare(self, source: ImageSource, result: Result) -> Image.Image | None:
+        """Stage 1, *prepare*: check the sample's query, load its image (original frame).
 
         Returns the image, or None with ``result.error`` set (query over the limit, image unreadable or
         over ``max_pixels``); records ``timings["load"]`` and ``image_size``.
         """
         problem = query_problem(result.query, self.max_query_chars)
         if problem is not None:  # refused before its image is read or a prompt is built
-            result.error = f"query: {problem}"
+            result.fail("query", problem)
             return None
         start = time.perf_counter()
         try:
             image = load_image(source, max_pixels=self.max_pixels)
         except (FileNotFoundError, ValueError, OSError, TypeError) as exc:
             image = None
-            result.error = f"image: {_error_text(exc)}"
+            result.fail("image", _error_text(exc))
         result.timings["load"] = time.perf_counter() - start
         if image is not None:
             result.image_size = (int(image.size[0]), int(image.size[1]))
         return image
 
-    # ------------------------------------------------------------------ stages
     def _call_reasoner(
         self, images: list[Image.Image], queries: list[str], on_text: TextCallback | None
     ) -> list[Generation]:
         if on_text is None:
             return list(self.reasoner.generate(images, queries))
-        if "on_text" in inspect.signature(self.reasoner.generate).parameters:
-            return list(self.reasoner.generate(images, queries, on_text=on_text))  # type: ignore[call-arg]
+        if self._streaming is not None:
+            return list(self._streaming.generate(images, queries, on_text=on_text))
         generations = list(self.reasoner.generate(images, queries))
         for i, gen in enumerate(generations):
             on_text(i, gen.text)
         return generations
 
-    def generate_batch(
+    def reason(
         self, images: list[Image.Image], queries: list[str], on_text: TextCallback | None = None
     ) -> list[Generation]:
-        """One ``reasoner.generate`` call (images in the original frame); without reasoner-side resizing,
-        resize here and compose the frames."""
+        """Stage 2, *reason*: one ``reasoner.generate`` call (images in the original frame); without
+        reasoner-side resizing, resize here and compose the frames."""
         if self._reasoner_resizes:
             generations = self._call_reasoner(images, queries, on_text)
         else:
@@ -336,14 +370,35 @@ class Pipeline:
             )
         return generations
 
+    def reason_stream(
+        self, requests: Iterator[tuple[int, Image.Image, str]], *, window: int
+    ) -> Iterator[tuple[int, Generation]]:
+        """Stage 2 for a stream of ``(index, image, query)`` requests (images in the original frame):
+        ``(index, Generation)`` in completion order. A
+        :class:`~pixelthink.models.reasoners.StreamingReasoner` keeps ``window`` samples at once
+        (``generate_stream``); any other reasoner gets :meth:`reason` calls of its ``batch_size``
+        (default 8), in request order. Close the iterator to stop early."""
+        if self._streaming is not None:
+            return self._streaming.generate_stream(requests, window=window)
+        return self._batched(requests, int(getattr(self.reasoner, "batch_size", 8)))
+
+    def _batched(
+        self, requests: Iterator[tuple[int, Image.Image, str]], batch_size: int
+    ) -> Iterator[tuple[int, Generation]]:
+        while batch := list(itertools.islice(requests, batch_size)):
+            generations = self.reason([b[1] for b in batch], [b[2] for b in batch])
+            for (index, _, _), generation in zip(batch, generations, strict=True):
+                yield index, generation
+
     @property
     def reasoner_resizes(self) -> bool:
         """True when the reasoner resizes images to the model frame itself (both built-in backends)."""
         return self._reasoner_resizes
 
     @staticmethod
-    def apply_generation(result: Result, gen: Generation) -> None:
-        """Fill a result from a generation: parse the answer and map it to the original frame."""
+    def parse(result: Result, gen: Generation) -> None:
+        """Stage 3, *parse*: fill a result from a generation: parse the answer and map it to the original
+        frame."""
         for key, value in gen.timings.items():
             if key == "batch_size":
                 result.meta["batch_size"] = int(value)
@@ -353,7 +408,7 @@ class Pipeline:
         error = getattr(gen, "error", None)  # a per-sample failure of the backend (malformed reply...)
         if error is not None:
             result.response = gen.text if isinstance(gen.text, str) and gen.text else None
-            result.error = f"reasoner: {error}"
+            result.fail("reasoner", str(error))
             return
         result.response = gen.text
         result.reasoning_tokens = int(gen.reasoning_tokens)
@@ -368,8 +423,17 @@ class Pipeline:
         result.points = [(float(x), float(y)) for x, y in gen.frame.points_to_original(parsed.points)]
         if result.bbox is None and not result.points:
             detail = "; ".join(parsed.problems) or "no box or points found"
-            result.error = f"answer: no usable box or points ({detail})"
+            result.fail("answer", f"no usable box or points ({detail})")
         result.timings["parse"] = time.perf_counter() - start
+
+    def segment(self, image: np.ndarray | None, results: Sequence[Result]) -> None:
+        """Stage 4, *segment*: masks for the parsed results on one image (:func:`segment_results`)."""
+        segment_results(self.segmenter, image, results)
+
+    @staticmethod
+    def finish(result: Result) -> None:
+        """Stage 5, *finish*: complete the stage timings (:func:`finish_timings`)."""
+        finish_timings(result)
 
     def _segment(
         self,
@@ -388,7 +452,7 @@ class Pipeline:
         for group in groups:
             image = loaded[group[0]]
             assert image is not None
-            segment_results(self.segmenter, np.asarray(image, dtype=np.uint8), [results[i] for i in group])
+            self.segment(np.asarray(image, dtype=np.uint8), [results[i] for i in group])
 
 
 def segment_prompts(
@@ -444,14 +508,14 @@ def apply_masks(
     for result, out in zip(results, outputs, strict=True):
         result.timings["segment"] = each
         if isinstance(out, Exception):
-            result.error = f"segmenter: {_error_text(out)}"
+            result.fail("segmenter", _error_text(out))
             continue
         assert result.image_size is not None
         width, height = result.image_size
         mask, score = out
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (height, width):
-            result.error = f"segmenter: returned a mask of shape {mask.shape}, expected {(height, width)}"
+            result.fail("segmenter", f"returned a mask of shape {mask.shape}, expected {(height, width)}")
             continue
         result.mask = mask
         result.score = float(score)
