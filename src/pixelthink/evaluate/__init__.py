@@ -19,6 +19,7 @@ from pixelthink.evaluate.metrics import (
     IoUResult,
     KeyedMeanStat,
     MeanStat,
+    Metric,
     intersection_union,
     intersection_union_rle,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Judge",
     "KeyedMeanStat",
     "MeanStat",
+    "Metric",
     "RougeLRefJudge",
     "SampleResult",
     "bootstrap_ci",

@@ -24,7 +24,7 @@ import platform
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from pixelthink.evaluate.metrics import (
     IoUMetric,
     KeyedMeanStat,
     MeanStat,
+    Metric,
     check_convention,
     intersection_union,
     intersection_union_rle,
@@ -221,28 +222,25 @@ def reasoning_length(
     return None, None
 
 
-@dataclass
-class PolicyStat:
+class PolicyStat(Metric):
     """gIoU / cIoU of a fixed policy from per-sample expected counts (chance, oracle): sums of the
     per-sample IoU (the mean over the policy's choices), of the mean I and of the mean U."""
 
-    n: int = 0
-    iou_sum: float = 0.0
-    inter_sum: float = 0.0
-    union_sum: float = 0.0
+    def __init__(self) -> None:
+        super().__init__()
+        self.n: int
+        self.iou_sum: float
+        self.inter_sum: float
+        self.union_sum: float
+        self.add_state("n", 0)
+        for name in ("iou_sum", "inter_sum", "union_sum"):
+            self.add_state(name, 0.0)
 
     def add(self, iou: float, inter: float, union: float) -> None:
         self.n += 1
         self.iou_sum += iou
         self.inter_sum += inter
         self.union_sum += union
-
-    def merge(self, other: PolicyStat) -> PolicyStat:
-        self.n += other.n
-        self.iou_sum += other.iou_sum
-        self.inter_sum += other.inter_sum
-        self.union_sum += other.union_sum
-        return self
 
     def giou(self) -> float | None:
         return self.iou_sum / self.n if self.n else None
@@ -251,18 +249,25 @@ class PolicyStat:
         return self.inter_sum / self.union_sum if self.union_sum > 0 else None
 
 
-@dataclass
-class FaithStat:
+_FAITH_COUNTS = ("n", "n_without", "mentions", "real", "n_with", "last_target", "n_hits", "last_target_hits")
+
+
+class FaithStat(Metric):
     """Counts of the exact faithfulness of grounded mentions (see ``BucketResult.faith_*``)."""
 
-    n: int = 0
-    n_without: int = 0
-    mentions: int = 0
-    real: int = 0
-    n_with: int = 0
-    last_target: int = 0
-    n_hits: int = 0
-    last_target_hits: int = 0
+    n: int
+    n_without: int
+    mentions: int
+    real: int
+    n_with: int
+    last_target: int
+    n_hits: int
+    last_target_hits: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in _FAITH_COUNTS:
+            self.add_state(name, 0)
 
     def add(self, mentions: int, real: int, last_is_target: bool | None, hit: bool) -> None:
         self.n += 1
@@ -274,39 +279,47 @@ class FaithStat:
         self.n_hits += int(hit)
         self.last_target_hits += int(hit and bool(last_is_target))
 
-    def merge(self, other: FaithStat) -> FaithStat:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-@dataclass
-class BucketAccumulator:
+class BucketAccumulator(Metric):
     """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.report.BucketResult`).
 
     Per-sample IoUs and hits are kept (one float each) for the bootstrap intervals."""
 
-    convention: Convention
-    iou: IoUMetric = field(init=False)
-    tokens: DistributionStat = field(default_factory=DistributionStat)
-    uncertainty: MeanStat = field(default_factory=MeanStat)
-    rscore: MeanStat = field(default_factory=MeanStat)
-    rscore_no_refs: int = 0
-    latency: KeyedMeanStat = field(default_factory=KeyedMeanStat)
-    ious: list[float] = field(default_factory=list)
-    hits: list[float] = field(default_factory=list)
-    chance: PolicyStat = field(default_factory=PolicyStat)
-    oracle: PolicyStat = field(default_factory=PolicyStat)
-    faith: FaithStat = field(default_factory=FaithStat)
-    n_resamples: int = DEFAULT_RESAMPLES
-    seed: int = 0
+    CONFIG = ("convention", "n_resamples", "seed")
 
-    def __post_init__(self) -> None:
-        self.iou = IoUMetric(self.convention)
+    def __init__(
+        self, convention: Convention, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.convention: Convention = check_convention(convention)
+        self.n_resamples = n_resamples
+        self.seed = seed
+        self.iou: IoUMetric
+        self.tokens: DistributionStat
+        self.uncertainty: MeanStat
+        self.rscore: MeanStat
+        self.rscore_no_refs: int
+        self.latency: KeyedMeanStat
+        self.ious: list[float]
+        self.hits: list[float]
+        self.chance: PolicyStat
+        self.oracle: PolicyStat
+        self.faith: FaithStat
+        self.add_state("iou", IoUMetric(convention))
+        self.add_state("tokens", DistributionStat())
+        self.add_state("uncertainty", MeanStat())
+        self.add_state("rscore", MeanStat())
+        self.add_state("rscore_no_refs", 0)
+        self.add_state("latency", KeyedMeanStat())
+        self.add_state("ious", [], reduce="cat")
+        self.add_state("hits", [], reduce="cat")
+        self.add_state("chance", PolicyStat())
+        self.add_state("oracle", PolicyStat())
+        self.add_state("faith", FaithStat())
 
     def add(
         self,
@@ -336,20 +349,6 @@ class BucketAccumulator:
             self.oracle.add(*baselines[1])
         if rec.mentions is not None:
             self.faith.add(rec.mentions, rec.real_mentions or 0, rec.last_is_target, bool(rec.hit))
-
-    def merge(self, other: BucketAccumulator) -> BucketAccumulator:
-        self.iou.merge(other.iou)
-        self.tokens.merge(other.tokens)
-        self.uncertainty.merge(other.uncertainty)
-        self.rscore.merge(other.rscore)
-        self.rscore_no_refs += other.rscore_no_refs
-        self.latency.merge(other.latency)
-        self.ious.extend(other.ious)
-        self.hits.extend(other.hits)
-        self.chance.merge(other.chance)
-        self.oracle.merge(other.oracle)
-        self.faith.merge(other.faith)
-        return self
 
     def _ci(self, values: list[float]) -> list[float] | None:
         ci = bootstrap_ci(values, n_resamples=self.n_resamples, seed=self.seed)
