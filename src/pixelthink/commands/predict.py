@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from pixelthink.data.format import select_ids
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.handoff import usable_cores
 from pixelthink.jsonio import atomic_write_text
+from pixelthink.provenance import versions
 
 logger = logging.getLogger(__name__)
 
@@ -165,20 +164,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=handler)
 
 
-def _versions() -> dict[str, str]:
-    """Versions of pixelthink, Python, numpy and the model libraries imported so far."""
-    import numpy
-
-    from pixelthink import __version__
-
-    versions = {"pixelthink": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
-    for name in ("torch", "transformers", "cv2"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "?"))
-    return versions
-
-
 def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
     return {
         "data": str(args.data),
@@ -200,7 +185,7 @@ def _settings(args: argparse.Namespace, selected: int) -> dict[str, Any]:
         "concurrency": args.concurrency if args.loop == "stream" else None,
         "seg_workers": args.seg_workers,
         "device": args.device,
-        "versions": _versions(),
+        "versions": versions(loaded=("torch", "transformers", "cv2")),
     }
 
 
@@ -293,7 +278,8 @@ def handler(args: argparse.Namespace) -> int:
             bar.close()
         elapsed = time.perf_counter() - start
         settings |= {
-            "versions": _versions(),  # torch / transformers are imported by now if the run used them
+            # torch / transformers are imported by now if the run used them
+            "versions": versions(loaded=("torch", "transformers", "cv2")),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "written": written,
             "failed": failed,

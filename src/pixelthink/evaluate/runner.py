@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -52,6 +51,7 @@ from pixelthink.frames import FrameTransform
 from pixelthink.jsonio import is_number, read_json_file
 from pixelthink.masks import decode_rle, mask_from_box
 from pixelthink.predictions import Prediction, predictions_by_id
+from pixelthink.provenance import versions
 from pixelthink.rewards import RewardConfig, box_iou, difficulty_bucket
 
 BUCKETS: tuple[str, ...] = ("easy", "medium", "hard", "unrated")
@@ -643,27 +643,6 @@ def check_prediction_ids(bench: Benchmark, preds: Mapping[str, Prediction]) -> N
     )
 
 
-def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    import numpy
-
-    from pixelthink import __version__
-
-    def version(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "pixelthink": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "pycocotools": version("pycocotools"),
-    }
-
-
 _LENGTH_UNITS = {
     "tokenizer": "tokenizer tokens of the think text",
     "reasoning_tokens": "Prediction.reasoning_tokens",
@@ -928,7 +907,7 @@ def evaluate(
         "benchmark_name": bench.name,
         "split": bench.split,
         "predictions": preds_name,
-        "versions": _versions(),
+        "versions": versions(("pycocotools",)),
         "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     counts: dict[str, Any] = {
