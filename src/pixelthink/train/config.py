@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import enum
 import re
 import types
 import typing
@@ -303,23 +302,17 @@ def _type_name(tp: Any) -> str:
         return "null"
     if tp is bool:
         return "true | false"
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return " | ".join(repr(m.value) for m in tp)
     return getattr(tp, "__name__", str(tp))
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check (and minimally coerce: int -> float, "1e-6" -> float) ``value`` against annotation ``tp``."""
+    """Check (and minimally coerce: int -> float, "1e-6" -> float) ``value`` against annotation ``tp``
+    (the annotations of pixelthink's own sections; TRL's ``trainer`` section is read by TRL's parser)."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if str in args and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in args):
-            # transformers' ``IntervalStrategy | str``: the string must name a member (checked in __post_init__)
-            args = tuple(a for a in args if a is not str)
-            tp = typing.Union[args]  # noqa: UP007 (built from a runtime tuple)
-        for arg in args:
+        for arg in typing.get_args(tp):
             try:
                 return _coerce(value, arg, where)
             except RecipeError:
@@ -333,13 +326,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if any(value == a and type(value) is type(a) for a in typing.get_args(tp)):
             return value
         raise RecipeError(f"{where}: expected one of {_type_name(tp)}, got {value!r}")
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if isinstance(value, tp):
-            return value
-        allowed = [m.value for m in tp]
-        if value in allowed:
-            return value
-        raise RecipeError(f"{where}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
     if origin in (list, Sequence):
         (item_tp,) = typing.get_args(tp) or (Any,)
         if not isinstance(value, list | tuple):
@@ -378,10 +364,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, list | tuple):
             return list(value)
         raise RecipeError(f"{where}: expected a list, got {value!r}")
-    if isinstance(tp, type) and origin is None:  # e.g. accelerate's ParallelismConfig: not writable in YAML
-        if isinstance(value, tp):
-            return value
-        raise RecipeError(f"{where}: expected a {tp.__name__} object, got {value!r}")
     raise RecipeError(f"{where}: unsupported annotation {tp!r} (internal error)")
 
 
