@@ -25,7 +25,7 @@ from pixelthink.evaluate.metrics import (
 )
 from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult, format_table
 
-_LAZY = {"evaluate", "EvalAccumulator", "BucketAccumulator", "score_sample", "load_report"}
+_LAZY = {"evaluate", "EvalAccumulator", "EvalOptions", "BucketAccumulator", "score_sample", "load_report"}
 
 __all__ = [
     "CONVENTIONS",
@@ -35,6 +35,7 @@ __all__ = [
     "DistributionStat",
     "EfficiencyConfig",
     "EvalAccumulator",
+    "EvalOptions",
     "EvalReport",
     "IoUMetric",
     "IoUResult",
