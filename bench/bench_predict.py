@@ -233,41 +233,19 @@ def sleeping_server(texts: dict[str, str], hold: float) -> str:
     """An OpenAI chat-completions stand-in in a thread of this process: answers each request with the text
     recorded for it, ``hold`` seconds after it got one of 8 slots (an engine batching 8 that uses no CPU).
     Returns its URL with ``?model=tiny``."""
-    import json
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from fake_openai import FakeOpenAI
 
     slots = threading.Semaphore(8)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
+    def respond(payload: dict[str, Any]) -> str:
+        content = payload["messages"][0]["content"]
+        url = next(p["image_url"]["url"] for p in content if p["type"] == "image_url")
+        prompt = next(p["text"] for p in content if p["type"] == "text")
+        with slots:
+            time.sleep(hold)
+        return texts.get(prompt + hashlib.sha1(url.encode()).hexdigest(), "")
 
-        def _send(self, obj: Any) -> None:
-            body = json.dumps(obj).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            self._send({"object": "list", "data": [{"id": "tiny", "object": "model"}]})
-
-        def do_POST(self) -> None:
-            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            content = payload["messages"][0]["content"]
-            url = next(p["image_url"]["url"] for p in content if p["type"] == "image_url")
-            prompt = next(p["text"] for p in content if p["type"] == "text")
-            key = prompt + hashlib.sha1(url.encode()).hexdigest()
-            with slots:
-                time.sleep(hold)
-            message = {"role": "assistant", "content": texts.get(key, "")}
-            self._send({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/v1?model=tiny"
+    return FakeOpenAI(respond, model="tiny").url + "?model=tiny"
 
 
 def main() -> None:

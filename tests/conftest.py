@@ -6,14 +6,12 @@ The directories are shared by every test module that asks for them, so tests mus
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI, prompt_text
 
 
 @pytest.fixture(scope="session")
@@ -51,65 +49,20 @@ def scripted_server() -> Iterator[Callable[..., str]]:
     ``answer_for(prompt_text) -> str`` gives the assistant message for a request's text part; the model
     list serves one model, ``scripted``; with ``stream: true`` the answer comes as server-sent events,
     one word per chunk. The real ``OpenAIReasoner`` talks to it over HTTP, so tests can
-    check the success path of the pipeline with exact answers. Servers stop at the end of the module.
+    check the success path of the pipeline with exact answers. Servers (``fake_openai.FakeOpenAI``) stop
+    at the end of the module.
     """
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[FakeOpenAI] = []
 
     def start(answer_for: Callable[[str], str], usage: dict[str, Any] | None = None) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-            def _send(self, obj: dict[str, Any]) -> None:
-                body = json.dumps(obj).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._send({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
-
-            def do_POST(self) -> None:
-                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = payload["messages"][0]["content"][1]["text"]
-                message = {"role": "assistant", "content": answer_for(prompt)}
-                reply: dict[str, Any] = {
-                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]
-                }
-                if usage is not None:
-                    reply["usage"] = usage
-                if payload.get("stream"):
-                    self._send_stream(message["content"], usage)
-                else:
-                    self._send(reply)
-
-            def _send_stream(self, text: str, usage: dict[str, Any] | None) -> None:
-                """``stream=true``: the text as server-sent events, one word per chunk, then [DONE]."""
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                pieces = [w + " " for w in text.split(" ")]
-                pieces[-1] = pieces[-1][:-1]
-                chunks: list[dict[str, Any]] = [
-                    {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                    for piece in pieces
-                ]
-                chunks.append({"choices": [], "usage": usage} if usage is not None else {"choices": []})
-                for chunk in chunks:
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                self.wfile.write(b"data: [DONE]\n\n")
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/v1"
+        servers.append(
+            FakeOpenAI(lambda payload: answer_for(prompt_text(payload)), model="scripted", usage=usage)
+        )
+        return servers[-1].url
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 @pytest.fixture(scope="module")
@@ -119,53 +72,18 @@ def chat_server() -> Iterator[Callable[..., tuple[str, list[dict[str, Any]]]]]:
     ``reply(payload) -> str`` gives the assistant message for a request (its whole JSON body, so a test can
     read the text part, the image part, the temperature...); a ``(status, message)`` tuple answers with
     that HTTP error instead. ``requests`` collects every chat request's payload, in arrival order. The model
-    list serves one model, ``judge``. Text-only requests are accepted. Servers stop at the end of the module.
+    list serves one model, ``judge``. Text-only requests are accepted. Servers (``fake_openai.FakeOpenAI``)
+    stop at the end of the module.
     """
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[FakeOpenAI] = []
 
     def start(reply: Callable[[dict[str, Any]], Any], delay: float = 0.0) -> tuple[str, list[dict[str, Any]]]:
-        import time
-
-        seen: list[dict[str, Any]] = []
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, obj: dict[str, Any], status: int = 200) -> None:
-                body = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._send({"object": "list", "data": [{"id": "judge", "object": "model"}]})
-
-            def do_POST(self) -> None:
-                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with lock:
-                    seen.append(payload)
-                if delay:
-                    time.sleep(delay)
-                answer = reply(payload)
-                if isinstance(answer, tuple):
-                    self._send({"error": {"message": answer[1]}}, status=answer[0])
-                    return
-                message = {"role": "assistant", "content": answer}
-                self._send({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+        servers.append(FakeOpenAI(reply, model="judge", delay=delay))
+        return servers[-1].url, servers[-1].requests
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
@@ -29,6 +28,7 @@ from _servers import (
     start_server,
     stop_server,
 )
+from fake_openai import FakeOpenAI, Raw
 from PIL import Image
 
 from pixelthink.masks import decode_rle
@@ -223,25 +223,15 @@ def test_unknown_routes_and_no_run_loaded(app):
 
 
 def test_urls_and_paths_are_never_fetched_or_read(app, tmp_path):
-    hits: list[str] = []
-
-    class Recorder(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.end_headers()
-            self.wfile.write(png_bytes(8, 8))
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # a server that would serve the image to anyone who asked (its GETs recorded in server.gets)
+    server = FakeOpenAI(
+        lambda payload: (404, "no chat here"),
+        get=lambda path: Raw(body=png_bytes(8, 8), content_type="image/png"),
+    )
     secret = tmp_path / "server-side.png"
     secret.write_bytes(png_bytes(8, 8))
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/image.png"
+        url = server.url.removesuffix("/v1") + "/image.png"
         for image in (url, f"file://{secret}", str(secret), f"data:image/png,{url}"):
             response = _post(app, json={"image": image, "query": "x"})
             assert response.status_code == 400, (image, response.text)
@@ -249,10 +239,9 @@ def test_urls_and_paths_are_never_fetched_or_read(app, tmp_path):
             response = _post(app, files={"image": ("a.png", url.encode(), "image/png")}, data={"query": "x"})
             assert response.status_code == 400
         time.sleep(0.5)
-        assert hits == []
+        assert server.gets == []
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
     _alive(app)
 
 

@@ -14,9 +14,12 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI, Raw, Reply, prompt_text
 
 # The scene of test_cli_segment_predict (160x120, block at x 30..99, y 40..89) and its answer in the
 # 840x840 model frame. The runs here use --resolution 112 (the answer is then clipped to the frame; the
@@ -392,74 +395,45 @@ def test_garbage_rle_in_data_stats_names_the_line_and_field(tmp_path, capsys) ->
 
 # ------------------------------------------------------------------------- 7. a misbehaving server
 
-MISBEHAVING_SERVER = r"""
-import json, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-MODE = sys.argv[1]
-GOOD = sys.argv[2]
-REPLIES = {  # by keyword in the prompt (x_...: words the prompt template does not hold): the malformed replies real servers have sent
+TOP_LOGPROBS = [{"token": "a", "logprob": -int("9" * 400)}, {"token": "b", "logprob": -2}]
+MALFORMED = {  # by keyword in the prompt (x_...: words the prompt template does not hold): the malformed replies real servers have sent
     "x_ints": {"choices": [{"message": {"content": GOOD}, "logprobs": {"content": [1, 2, 3]}}]},
     "x_nonstring": {"choices": [{"message": {"content": 123}}]},
     "x_nochoices": {"choices": []},
     "x_nomessage": {"choices": [{"text": GOOD}]},
     "x_toplogprobs": {"choices": [{"message": {"content": GOOD}, "logprobs": {"content": [
-        {"token": "a", "logprob": -1, "top_logprobs": [{"token": "a", "logprob": -int("9" * 400)},
-                                                       {"token": "b", "logprob": -2}]}]}}]},
+        {"token": "a", "logprob": -1, "top_logprobs": TOP_LOGPROBS}]}}]},
     "x_usage": {"choices": [{"message": {"content": GOOD}}], "usage": {"completion_tokens": "many"}},
-}
+}  # fmt: skip
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body, ctype="application/json"):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        self._send(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
-
-    def do_POST(self):
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = payload["messages"][0]["content"][1]["text"]
-        if MODE == "500":
-            return self._send(500, b"Internal Server Error", "text/plain")
+def _misbehaving(mode: str) -> Callable[[dict[str, Any]], Reply]:
+    def respond(payload: dict[str, Any]) -> Reply:
+        prompt = prompt_text(payload)
+        if mode == "500":
+            return Raw(500, b"Internal Server Error", "text/plain")
         if "x_notjson" in prompt:
-            return self._send(200, b"<html>gateway says hi</html>", "text/html")
+            return Raw(200, b"<html>gateway says hi</html>", "text/html")
         if "x_badrequest" in prompt:
-            return self._send(400, {"error": {"message": "this prompt is too long for the context"}})
-        key = next((k for k in REPLIES if k in prompt), None)
-        self._send(200, REPLIES[key] if key else {"choices": [{"message": {"content": GOOD}}]})
+            return 400, "this prompt is too long for the context"
+        key = next((k for k in MALFORMED if k in prompt), None)
+        return MALFORMED[key] if key else {"choices": [{"message": {"content": GOOD}}]}
 
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
+    return respond
 
 
 @pytest.fixture
-def misbehaving_server(tmp_path):
-    """``start(mode) -> base URL``: a misbehaving OpenAI-style server in its own process on loopback."""
-    script = tmp_path / "server.py"
-    script.write_text(MISBEHAVING_SERVER, encoding="utf-8")
-    procs: list[subprocess.Popen[str]] = []
+def misbehaving_server() -> Iterator[Callable[[str], str]]:
+    """``start(mode) -> base URL``: a misbehaving OpenAI-style server on loopback (``fake_openai``)."""
+    servers: list[FakeOpenAI] = []
 
     def start(mode: str) -> str:
-        proc = subprocess.Popen([sys.executable, str(script), mode, GOOD], stdout=subprocess.PIPE, text=True)
-        procs.append(proc)
-        return f"http://127.0.0.1:{int(proc.stdout.readline())}/v1"
+        servers.append(FakeOpenAI(_misbehaving(mode)))
+        return servers[-1].url
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=30)
+    for server in servers:
+        server.close()
 
 
 def test_malformed_server_replies_are_per_sample_failures(tmp_path, misbehaving_server, capsys) -> None:

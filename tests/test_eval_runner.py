@@ -268,6 +268,24 @@ def test_report_roundtrip_and_settings(bench_and_preds, tmp_path):
     assert len(again.samples) == 7
 
 
+def test_options_object_and_keywords_are_one_setting(bench_and_preds):
+    """evaluate's settings are one EvalOptions: given as an object, as keywords, or both (keywords win)."""
+    from pixelthink.evaluate.runner import EvalOptions
+
+    bench, preds = bench_and_preds
+    opts = EvalOptions(convention="segzero", judge="none", tokens="paper")
+    by_object = evaluate(bench, preds, opts).to_dict()
+    by_keywords = evaluate(bench, preds, convention="segzero", judge="none", tokens="paper").to_dict()
+    for d in (by_object, by_keywords):
+        d["settings"].pop("timestamp")
+    assert by_object == by_keywords
+    assert by_object["settings"]["convention"] == "segzero" and by_object["settings"]["judge"] is None
+    mixed = evaluate(bench, preds, opts, convention="lisa")
+    assert mixed.settings["convention"] == "lisa" and mixed.settings["token_convention"] == "paper"
+    with pytest.raises(TypeError, match="conventon"):
+        evaluate(bench, preds, conventon="lisa")
+
+
 def test_bad_inputs(bench_and_preds, tmp_path):
     bench, _ = bench_and_preds
     wrong = [Prediction.with_mask("s_easy", np.zeros((5, 5), bool))]

@@ -13,6 +13,7 @@ from pixelthink.evaluate.metrics import (
     IoUMetric,
     KeyedMeanStat,
     MeanStat,
+    Metric,
     intersection_union,
     intersection_union_rle,
 )
@@ -306,3 +307,55 @@ def test_mean_stats():
     k.update({"total": 1.0, "decode": 0.5})
     k.update({"total": 2.0})
     assert k.compute() == {"total": pytest.approx(1.5), "decode": pytest.approx(0.5)}
+
+
+# ------------------------------------------------------------------ the metric base
+
+
+class _Toy(Metric):
+    CONFIG = ("scale",)
+
+    def __init__(self, scale: int = 1) -> None:
+        super().__init__()
+        self.scale = scale
+        self.add_state("count", 0)
+        self.add_state("values", [], reduce="cat")
+        self.add_state("mean", MeanStat())
+        self.add_state("biggest", 0.0, reduce=max)
+
+    def update(self, v: float) -> None:
+        self.count += 1
+        self.values.append(v)
+        self.mean.update(v)
+        self.biggest = max(self.biggest, v)
+
+
+def test_metric_base_derives_reset_merge_and_state_from_one_declaration():
+    a, b = _Toy(), _Toy()
+    for v in (1.0, 4.0):
+        a.update(v)
+    b.update(2.0)
+    a.merge(b)
+    assert (a.count, a.values, a.mean.compute(), a.biggest) == (3, [1.0, 4.0, 2.0], 7 / 3, 4.0)
+    state = a.state_dict()
+    assert state == {
+        "scale": 1,
+        "count": 3,
+        "values": [1.0, 4.0, 2.0],
+        "mean": {"total": 7.0, "count": 3},
+        "biggest": 4.0,
+    }
+    back = _Toy.from_state(state)
+    assert back.state_dict() == state and back.mean.compute() == a.mean.compute()
+    a.reset()
+    assert (a.count, a.values, a.mean.compute(), a.biggest) == (0, [], None, 0.0)
+    assert b.values == [2.0]  # merge copied nothing by reference into the other metric's lists
+    with pytest.raises(ValueError, match="cannot merge"):
+        _Toy(1).merge(_Toy(2))
+    # every metric of evaluate/ is one
+    assert all(issubclass(cls, Metric) for cls in (IoUMetric, DistributionStat, MeanStat, KeyedMeanStat))
+    assert IoUMetric("segzero").state_dict() == {
+        "convention": "segzero",
+        **dict.fromkeys(("n", "n_scored", "n_failed", "n_skipped", "inter_sum", "union_sum"), 0),
+        "iou_sum": 0.0,
+    }

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 from _servers import free_port
+from fake_openai import FakeOpenAI, Raw
 from PIL import Image
 
 from pixelthink.models import load_reasoner
@@ -120,54 +120,30 @@ def test_unreachable_server():
         )
 
 
-class _Flaky(BaseHTTPRequestHandler):
-    """A stand-in HTTP server that answers 503 twice, then a valid completion."""
-
-    calls = 0
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).calls += 1
-        if type(self).calls <= 2:
-            self.send_response(503)
-            self.send_header("Retry-After", "0")
-            body = b'{"error": {"message": "busy"}}'
-        else:
-            self.send_response(200)
-            top = [{"token": "a", "logprob": math.log(0.5)}, {"token": "b", "logprob": math.log(0.25)}]
-            body = json.dumps({"choices": [{"message": {"content": "<think>a</think>"}, "logprobs": {"content": [
-                {"token": "<think>", "logprob": math.log(0.5), "top_logprobs": top},
-                {"token": "a", "logprob": math.log(0.5), "top_logprobs": top},
-                {"token": "</think>", "logprob": math.log(0.5), "top_logprobs": top},
-                {"token": "<|im_end|>", "logprob": math.log(0.5), "top_logprobs": top}]}}]}).encode()  # fmt: skip
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_retries_transient_errors_then_succeeds():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-        g = OpenAIReasoner(url, "m", check_model=False, backoff=0.01).generate(_images()[:1], ["q"])[0]
-        assert _Flaky.calls == 3
+    def flaky(payload: dict) -> Raw | dict:
+        """Answers 503 twice, then a valid completion with log-probs."""
+        if len(server.requests) <= 2:
+            return Raw(503, {"error": {"message": "busy"}}, headers={"Retry-After": "0"})
+        top = [{"token": "a", "logprob": math.log(0.5)}, {"token": "b", "logprob": math.log(0.25)}]
+        return {"choices": [{"message": {"content": "<think>a</think>"}, "logprobs": {"content": [
+            {"token": "<think>", "logprob": math.log(0.5), "top_logprobs": top},
+            {"token": "a", "logprob": math.log(0.5), "top_logprobs": top},
+            {"token": "</think>", "logprob": math.log(0.5), "top_logprobs": top},
+            {"token": "<|im_end|>", "logprob": math.log(0.5), "top_logprobs": top}]}}]}  # fmt: skip
+
+    with FakeOpenAI(flaky) as server:
+        g = OpenAIReasoner(server.url, "m", check_model=False, backoff=0.01).generate(_images()[:1], ["q"])[0]
+        assert len(server.requests) == 3
         # margins 0.5 - 0.25 = 0.25 for all 4 tokens -> U = 1 - 0.25 = 0.75
         assert g.uncertainty == pytest.approx(0.75)
         # "a" is inside <think>; the tags are not; the final <|im_end|> is not counted
         assert (g.reasoning_tokens, g.answer_tokens) == (1, 2)
-        _Flaky.calls = 0
+        server.requests.clear()
         with pytest.raises(ReasonerServerError, match="HTTP 503 after 2 attempt"):
-            OpenAIReasoner(url, "m", check_model=False, backoff=0.01, max_retries=1).generate(
+            OpenAIReasoner(server.url, "m", check_model=False, backoff=0.01, max_retries=1).generate(
                 _images()[:1], ["q"]
             )
-    finally:
-        httpd.shutdown()
 
 
 def test_parse_openai_spec():
@@ -176,19 +152,6 @@ def test_parse_openai_spec():
     assert parse_openai_spec("http://h:1/v1?model=a", model="b") == ("http://h:1/v1", "b")
     with pytest.raises(ValueError, match="no model name"):
         parse_openai_spec("http://h:8000/v1")
-
-
-def _completion(text: str = "<think>a</think>") -> bytes:
-    return json.dumps(
-        {"choices": [{"index": 0, "message": {"content": text}, "finish_reason": "stop"}]}
-    ).encode()
-
-
-def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
 
 
 def _within(fn, seconds: float):
@@ -215,33 +178,13 @@ def test_timeout_is_a_deadline_for_a_trickling_server():
     timeout) held each request ~40 s with --timeout 5. The timeout bounds the whole request."""
     stop = threading.Event()
 
-    class Trickle(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    def trickle() -> Iterator[bytes]:
+        while not stop.wait(0.2):  # one byte every 0.2 s, until the test ends or the client leaves
+            yield b" "
 
-        def do_GET(self):
-            body = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(10**6))  # a reply that never ends
-            self.end_headers()
-            while not stop.wait(0.2):  # one byte every 0.2 s, until the test ends or the client leaves
-                try:
-                    self.wfile.write(b" ")
-                    self.wfile.flush()
-                except OSError:
-                    return
-
-    httpd, url = _serve(Trickle)
+    server = FakeOpenAI(lambda payload: Raw(length=10**6, chunks=trickle()))  # a reply that never ends
     try:
-        judge = OpenAIReasoner(url, "m", timeout=2, max_retries=1, backoff=0.01)
+        judge = OpenAIReasoner(server.url, "m", timeout=2, max_retries=1, backoff=0.01)
         replies = _within(lambda: judge.chat([None], ["rate this"]), 120)
         assert isinstance(replies[0], ReasonerServerError)
         assert "deadline" in str(replies[0]) and "2 attempts" in str(replies[0])
@@ -249,7 +192,7 @@ def test_timeout_is_a_deadline_for_a_trickling_server():
             _within(lambda: judge.generate(_images()[:1], ["q"]), 120)
     finally:
         stop.set()
-        httpd.shutdown()
+        server.close()
 
 
 def test_busy_server_429_shrinks_the_window_and_does_not_use_up_retries():
@@ -262,41 +205,28 @@ def test_busy_server_429_shrinks_the_window_and_does_not_use_up_retries():
     state = {"inflight": 0, "busy": 0, "ok": 0}
     refused = threading.Event()
 
-    class Busy(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            with lock:
-                full = state["inflight"] >= capacity
-                if full:
-                    state["busy"] += 1
-                else:
-                    state["inflight"] += 1
+    def busy(payload: dict) -> Raw | str:
+        with lock:
+            full = state["inflight"] >= capacity
             if full:
-                refused.set()
-                body = b'{"error": {"message": "queue full", "type": "rate_limit_error"}}'
-                self.send_response(429)
-                self.send_header("Retry-After", "0")
+                state["busy"] += 1
             else:
-                refused.wait(60)  # hold the admitted ones until the burst was refused once
-                body = _completion()
-                with lock:
-                    state["inflight"] -= 1
-                    state["ok"] += 1
-                self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                state["inflight"] += 1
+        if full:
+            refused.set()
+            body = {"error": {"message": "queue full", "type": "rate_limit_error"}}
+            return Raw(429, body, headers={"Retry-After": "0"})
+        refused.wait(60)  # hold the admitted ones until the burst was refused once
+        with lock:
+            state["inflight"] -= 1
+            state["ok"] += 1
+        return "<think>a</think>"
 
-    httpd, url = _serve(Busy)
-    try:
-        client = OpenAIReasoner(url, "m", check_model=False, concurrency=8, max_retries=0, backoff=0.01)
+    with FakeOpenAI(busy) as server:
+        client = OpenAIReasoner(
+            server.url, "m", check_model=False, concurrency=8, max_retries=0, backoff=0.01
+        )
         replies = _within(lambda: client.chat([None] * 24, [f"q{i}" for i in range(24)]), 300)
-    finally:
-        httpd.shutdown()
     assert replies == ["<think>a</think>"] * 24
     assert state["ok"] == 24 and state["busy"] >= 1
 

@@ -146,17 +146,19 @@ def test_token_is_required(serve):
 
 
 def test_non_loopback_without_token_warns(capsys, monkeypatch):
-    from pixelthink.commands.serve import limits_from_args
+    from pixelthink.commands.serve import TOKEN_ENV, limits_from_args
 
-    monkeypatch.delenv("PIXELTHINK_TOKEN", raising=False)
+    assert TOKEN_ENV == "PIXELTHINK_TOKEN"  # the documented name (docs/APP.md)
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
     base = dict(port=8000, max_body_mb=1.0, max_pixels=10, max_queue=2)
     limits_from_args(argparse.Namespace(host="0.0.0.0", token=None, **base))
-    assert "WARNING" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "--token TOKEN (or the PIXELTHINK_TOKEN environment variable)" in err
     for host, token in (("127.0.0.1", None), ("::1", None), ("localhost", None), ("0.0.0.0", "t")):
         limits = limits_from_args(argparse.Namespace(host=host, token=token, **base))
         assert capsys.readouterr().err == ""
         assert limits.api_key == token
-    monkeypatch.setenv("PIXELTHINK_TOKEN", "from-env")
+    monkeypatch.setenv(TOKEN_ENV, "from-env")
     assert limits_from_args(argparse.Namespace(host="0.0.0.0", token=None, **base)).api_key == "from-env"
     assert capsys.readouterr().err == ""
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from fake_openai import FakeOpenAI
 from PIL import Image
 
 from pixelthink.answer import PROMPT_PRESETS, apply_prompt_preset
@@ -85,64 +85,37 @@ def _entries(tokens: list[str]) -> list[dict[str, Any]]:
     return [{"token": t, "logprob": math.log(0.5), "top_logprobs": top} for t in tokens]
 
 
-class _Budgeted(BaseHTTPRequestHandler):
+def _budgeted(payload: dict[str, Any]) -> dict[str, Any]:
     """Stand-in server: a first request (user turn last) thinks 'a b c d' and is cut by max_tokens; a
     continuation (assistant turn last) writes the answer; a request with thinking_token_budget answers
     in one go, its think block closed by the 'server'."""
-
-    requests: ClassVar[list[dict[str, Any]]] = []
-    lock = threading.Lock()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # the model list
-        self._reply({"object": "list", "data": [{"id": "m", "object": "model"}]})
-
-    def _reply(self, obj: dict[str, Any]) -> None:
-        body = json.dumps(obj).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with self.lock:
-            type(self).requests.append(payload)
-        last = payload["messages"][-1]
-        if last["role"] == "assistant":  # the continuation
-            tokens, finish = (
-                ['{"bbox": [1, 2, 30, 40], "points_1": [5, 6], "points_2": [7, 8]}', "</answer>"],
-                "stop",
-            )
-        elif "thinking_token_budget" in payload:
-            tokens, finish = ["<think>", "a", "</think>", "<answer>", ANSWER], "stop"
-        else:
-            tokens = ["<think>", "a", "b", "c", "d", "e"][: payload["max_tokens"]]
-            finish = "length"
-        text = "".join(tokens)
-        reply = {
-            "choices": [
-                {
-                    "message": {"content": text},
-                    "finish_reason": finish,
-                    "logprobs": {"content": _entries(tokens)},
-                }
-            ],
-            "usage": {"completion_tokens": len(tokens)},
-        }
-        self._reply(reply)
+    last = payload["messages"][-1]
+    if last["role"] == "assistant":  # the continuation
+        tokens, finish = (
+            ['{"bbox": [1, 2, 30, 40], "points_1": [5, 6], "points_2": [7, 8]}', "</answer>"],
+            "stop",
+        )
+    elif "thinking_token_budget" in payload:
+        tokens, finish = ["<think>", "a", "</think>", "<answer>", ANSWER], "stop"
+    else:
+        tokens = ["<think>", "a", "b", "c", "d", "e"][: payload["max_tokens"]]
+        finish = "length"
+    return {
+        "choices": [
+            {
+                "message": {"content": "".join(tokens)},
+                "finish_reason": finish,
+                "logprobs": {"content": _entries(tokens)},
+            }
+        ],
+        "usage": {"completion_tokens": len(tokens)},
+    }
 
 
 @pytest.fixture(scope="module")
-def budget_server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Budgeted)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+def budget_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(_budgeted) as server:
+        yield server
 
 
 def _remote(url: str, **kw: Any) -> OpenAIReasoner:
@@ -150,9 +123,9 @@ def _remote(url: str, **kw: Any) -> OpenAIReasoner:
 
 
 def test_openai_budget_by_two_requests(budget_server) -> None:
-    _Budgeted.requests = []
-    (g,) = _remote(budget_server, max_think_tokens=4).generate([_image()], ["the cup"])
-    first, second = _Budgeted.requests
+    budget_server.requests.clear()
+    (g,) = _remote(budget_server.url, max_think_tokens=4).generate([_image()], ["the cup"])
+    first, second = budget_server.requests
     assert first["max_tokens"] == 4 and first["stop"] == ["</think>"]
     assert second["messages"][-1] == {"role": "assistant", "content": "<think>abc</think><answer>"}
     assert second["continue_final_message"] is True and second["add_generation_prompt"] is False
@@ -165,18 +138,20 @@ def test_openai_budget_by_two_requests(budget_server) -> None:
 
 
 def test_openai_budget_zero_and_server_budget(budget_server) -> None:
-    _Budgeted.requests = []
-    (g,) = _remote(budget_server, max_think_tokens=0).generate([_image()], ["q"])
-    (only,) = _Budgeted.requests  # nothing to ask before the forced close: the continuation only
+    budget_server.requests.clear()
+    (g,) = _remote(budget_server.url, max_think_tokens=0).generate([_image()], ["q"])
+    (only,) = budget_server.requests  # nothing to ask before the forced close: the continuation only
     assert only["messages"][-1]["content"] == "<think></think><answer>"
     assert g.text.startswith("<think></think><answer>") and g.reasoning_tokens == 0
-    _Budgeted.requests = []
-    (g,) = _remote(budget_server, max_think_tokens=7, think_budget_via="server").generate([_image()], ["q"])
-    (only,) = _Budgeted.requests
+    budget_server.requests.clear()
+    (g,) = _remote(budget_server.url, max_think_tokens=7, think_budget_via="server").generate(
+        [_image()], ["q"]
+    )
+    (only,) = budget_server.requests
     assert only["thinking_token_budget"] == 7 and "stop" not in only
     assert g.text == "<think>a</think><answer>" + ANSWER
     with pytest.raises(ValueError, match="think_budget_via"):
-        _remote(budget_server, think_budget_via="guess")
+        _remote(budget_server.url, think_budget_via="guess")
 
 
 # -------------------------------------------------------------------------------------------- prompt presets
@@ -203,12 +178,22 @@ def test_predict_records_the_baseline_settings(tmp_path, budget_server, capsys) 
     with BenchmarkWriter(root, name="t") as w:
         w.add({"id": "a", "query": "the cup", "mask": mask, "split": "test"}, _image())
     out = tmp_path / "preds.jsonl"
-    base = ["predict", "--data", str(root), "--out", str(out), "--reasoner", budget_server, "--model", "m"]
+    base = [
+        "predict",
+        "--data",
+        str(root),
+        "--out",
+        str(out),
+        "--reasoner",
+        budget_server.url,
+        "--model",
+        "m",
+    ]
     base += ["--prompt-preset", "brevity", "--prompt-suffix", " Think for {30} words.", "--segmenter", "box"]
     base += ["--no-progress"]
-    _Budgeted.requests = []
+    budget_server.requests.clear()
     assert main([*base, "--max-think-tokens", "4"]) == 0
-    text = _Budgeted.requests[0]["messages"][0]["content"][1]["text"]
+    text = budget_server.requests[0]["messages"][0]["content"][1]["text"]
     assert text.endswith(PROMPT_PRESETS["brevity"] + " Think for {30} words.")  # braces are text
     (pred,) = read_predictions(out)
     assert pred.response == "<think>abc</think><answer>" + ANSWER

@@ -547,13 +547,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exposure_warning(host: str, api_key: str | None, flag: str) -> str | None:
-    """The warning to print when ``host`` is reachable from other machines and no token is set."""
+def exposure_warning(host: str, api_key: str | None, flag: str, env: str) -> str | None:
+    """The warning to print when ``host`` is reachable from other machines and no token is set
+    (``flag`` and ``env``: the option and the environment variable that set one)."""
     if api_key or is_loopback(host):
         return None
     bar = "!" * 78
     return (
         f"{bar}\nWARNING: binding {host}, reachable from other machines, WITHOUT a token: anyone who can "
-        f"reach this port can use the server.\nSet one with {flag} TOKEN (or the PIXELTHINK_TOKEN "
+        f"reach this port can use the server.\nSet one with {flag} TOKEN (or the {env} "
         f"environment variable); clients then send 'Authorization: Bearer TOKEN'.\n{bar}"
     )

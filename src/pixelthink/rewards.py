@@ -53,6 +53,7 @@ given float (only values within float32 rounding of a threshold can differ).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -160,6 +161,17 @@ _AUTHOR_PARAM_ALIASES = {  # PixelThinkRewardParams field names in the authors' 
     "uncertainty_budget_scale": "uncertainty_scale",
     "length_penalty_beta": "beta",
 }
+
+
+def _number_from_text(value: Any) -> Any:
+    """``float(value)`` for a string that reads as a finite number, else ``value`` unchanged."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
 
 
 @dataclass(frozen=True)
@@ -304,27 +316,46 @@ class RewardConfig:
                 f"got {self.dr2seg_second_stage!r}"
             )
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> RewardConfig:
-        """Build from a mapping (e.g. a recipe section). Unknown keys raise ValueError.
+    @staticmethod
+    def field_name(key: str) -> str:
+        """The field a settings key names: the key itself, or the field an authors' alias stands for."""
+        return _AUTHOR_PARAM_ALIASES.get(key, key)
 
-        The authors' ``PixelThinkRewardParams`` names (``hard_difficulty_threshold``, ...) are
-        accepted as aliases.
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, where: str | None = None) -> RewardConfig:
+        """Build from a mapping: the one parser of reward settings (a recipe's ``reward:`` section,
+        verl's ``reward_kwargs``). Unknown keys raise ValueError.
+
+        The authors' ``PixelThinkRewardParams`` names (``hard_difficulty_threshold``, ...) and length
+        modes (``reward_word_tokens``, ...) are accepted as aliases. A string that reads as a number is
+        one for a numeric field (YAML 1.1 reads ``1e-6``, without a dot, as a string). ``where`` starts
+        every error message (``"r.yaml: reward"`` -> ``"r.yaml: reward.tau_hrad: unknown field ..."``;
+        default ``RewardConfig``).
         """
+        prefix = where or "RewardConfig"
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            raise ValueError(f"RewardConfig.from_dict: expected a mapping, got {type(data).__name__}")
-        valid = {f.name for f in fields(cls)}
+            raise ValueError(f"{prefix}: expected a mapping, got {type(data).__name__}")
+        valid = [f.name for f in fields(cls)]
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            name = _AUTHOR_PARAM_ALIASES.get(key, key)
+            name = cls.field_name(key)
             if name not in valid:
-                raise ValueError(f"RewardConfig: unknown field {key!r}; valid fields: {sorted(valid)}")
+                close = difflib.get_close_matches(str(key), [*valid, *_AUTHOR_PARAM_ALIASES], n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"{prefix}.{key}: unknown field {key!r}{hint}; valid fields: {sorted(valid)}"
+                )
             if name in kwargs:
-                raise ValueError(f"RewardConfig: field {name!r} given twice (via {key!r})")
-            kwargs[name] = value
-        return cls(**kwargs)
+                raise ValueError(f"{prefix}.{key}: field {name!r} given twice (via {key!r})")
+            kwargs[name] = _number_from_text(value) if name not in _NON_NUMERIC else value
+        try:
+            return cls(**kwargs)
+        except ValueError as exc:
+            if where is None:
+                raise
+            raise ValueError(f"{where}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (round-trips through :meth:`from_dict`)."""

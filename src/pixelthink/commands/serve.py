@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: the environment variable of the server token: the one place it is named (app and serve read it here)
 TOKEN_ENV = "PIXELTHINK_TOKEN"
 
 
@@ -98,7 +99,7 @@ def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> 
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     if token is not None and not token.strip():
         raise ValueError("--token must not be empty")
-    warning = exposure_warning(args.host, token, "--token")
+    warning = exposure_warning(args.host, token, "--token", TOKEN_ENV)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     return ServerLimits(

@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,6 +329,113 @@ def _sentence_heuristic(text: str) -> bool:
     return len(text.split()) >= 6 or text.rstrip().endswith("?")
 
 
+_SEGZERO_COLUMNS = {"image", "text", "mask"}
+
+
+def _segzero_getters(source_file: str, batch: Any) -> list[Callable[[str], Any]]:
+    """One column reader per row of ``batch`` (None for an absent column; masks and images stay arrow
+    values), after checking the required columns are there."""
+    import pyarrow as pa
+
+    cols = set(batch.schema.names)
+    missing = _SEGZERO_COLUMNS - cols
+    if missing:
+        raise ValueError(
+            f"{source_file}: missing column(s) {sorted(missing)}; found {sorted(cols)} "
+            "(expected Seg-Zero's evaluation layout: image, text, mask, image_id, ann_id, "
+            "img_height, img_width)"
+        )
+    columns = {c: batch.column(c) for c in batch.schema.names}
+
+    def getter(i: int) -> Callable[[str], Any]:
+        def get(col: str) -> Any:
+            if col not in columns:
+                return None
+            v = columns[col][i]
+            return v.as_py() if isinstance(v, pa.Scalar) and col not in ("mask", "image") else v
+
+        return get
+
+    return [getter(i) for i in range(batch.num_rows)]
+
+
+def _segzero_image(
+    get: Callable[[str], Any], where: str, max_pixels: int | None
+) -> tuple[Any, str | None, Any]:
+    """``(image bytes or PIL image, its file name or None, mask)`` of one row, sizes checked."""
+    img, img_name = _image_bytes(get("image"), where)
+    if isinstance(img, bytes):
+        iw, ih = image_size(img, max_pixels=max_pixels, name=f"{where}: field 'image'")
+    else:
+        iw, ih = img.size
+        check_pixels(iw, ih, max_pixels, f"{where}: field 'image'")
+    mask = _mask_to_array(get("mask"), where, max_pixels)
+    h_col, w_col = get("img_height"), get("img_width")
+    if (h_col is not None and int(h_col) != ih) or (w_col is not None and int(w_col) != iw):
+        raise ValueError(
+            f"{where}: field 'img_height'/'img_width': {h_col}x{w_col} (HxW) but the image is {ih}x{iw}"
+        )
+    if mask.shape != (ih, iw):
+        raise ValueError(
+            f"{where}: field 'mask': shape {mask.shape} differs from the image size (H, W) = {(ih, iw)}"
+        )
+    return img, img_name, mask
+
+
+def _image_file_name(img: Any, image_id: str) -> str:
+    """``IMAGEID.jpg`` / ``.png`` after the format of the image bytes (PNG for a decoded image)."""
+    from PIL import Image
+
+    ext = ".png"
+    if isinstance(img, bytes):
+        with Image.open(io.BytesIO(img)) as im:
+            ext = {"JPEG": ".jpg", "PNG": ".png"}.get(str(im.format), ".png")
+    return f"{image_id}{ext}"
+
+
+def _unique_id(sid: str, used: dict[str, int]) -> str:
+    """``sid``, or ``sid#N`` for its N-th repetition (``used`` counts them)."""
+    if sid in used:
+        used[sid] += 1
+        return f"{sid}#{used[sid]}"
+    used[sid] = 0
+    return sid
+
+
+def _segzero_sample(
+    get: Callable[[str], Any],
+    source_file: str,
+    row: int,
+    dataset: str,
+    max_pixels: int | None,
+    used: dict[str, int],
+) -> tuple[dict[str, Any], Any, str]:
+    """``(sample record without split, image, image file name)`` of one Seg-Zero row."""
+    where = f"{source_file}: row {row}"
+    text = get("text")
+    if isinstance(text, list):
+        text = text[0] if text else None
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{where}: field 'text': expected a non-empty string, got {text!r}")
+    img, img_name, mask = _segzero_image(get, where, max_pixels)
+    image_id = _as_str(get("image_id")) or str(row)
+    ann_id = _as_str(get("ann_id"))
+    sid = _unique_id(image_id if ann_id in (None, image_id) else f"{image_id}_{ann_id}", used)
+    is_sentence = get("is_sentence")
+    source: dict[str, Any] = {
+        "dataset": dataset,
+        "image_id": image_id,
+        "ann_id": ann_id,
+        "file": Path(source_file).name,
+        "row": row,
+    }
+    if not isinstance(is_sentence, bool):
+        is_sentence = _sentence_heuristic(text)
+        source["is_sentence_inferred"] = True
+    record = {"id": sid, "query": text, "is_sentence": is_sentence, "mask": mask, "source": source}
+    return record, img, img_name if img_name is not None else _image_file_name(img, image_id)
+
+
 def import_segzero(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -350,112 +457,32 @@ def import_segzero(
     the two differ; a repeated id gets ``#N`` appended. ``split``: the argument, else the split named by
     the file (``test-00000-of-00001.parquet`` -> test) or the DatasetDict key.
     """
-    import pyarrow as pa
-    from PIL import Image
+    from tqdm import tqdm
 
     src_path = Path(src)
     report = ImportReport()
     used: dict[str, int] = {}
     seen_images: set[str] = set()
-    bench_name = name or src_path.stem
-    with BenchmarkWriter(out, name=bench_name, overwrite=overwrite, max_pixels=max_pixels) as writer:
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(desc="import segzero", unit="sample")
-        row_base: dict[str, int] = {}
+    row_base: dict[str, int] = {}
+    with (
+        BenchmarkWriter(
+            out, name=name or src_path.stem, overwrite=overwrite, max_pixels=max_pixels
+        ) as writer,
+        tqdm(desc="import segzero", unit="sample", disable=not progress) as bar,
+    ):
         for source_file, split_guess, batch in _segzero_batches(src_path, batch_size):
-            cols = set(batch.schema.names)
-            missing = {"image", "text", "mask"} - cols
-            if missing:
-                raise ValueError(
-                    f"{source_file}: missing column(s) {sorted(missing)}; found {sorted(cols)} "
-                    "(expected Seg-Zero's evaluation layout: image, text, mask, image_id, ann_id, "
-                    "img_height, img_width)"
-                )
             row0 = row_base.get(source_file, 0)
             row_base[source_file] = row0 + batch.num_rows
-            columns = {c: batch.column(c) for c in batch.schema.names}
-            for i in range(batch.num_rows):
-                where = f"{source_file}: row {row0 + i}"
-
-                def get(col: str, i: int = i, columns: dict[str, Any] = columns) -> Any:
-                    if col not in columns:
-                        return None
-                    v = columns[col][i]
-                    return v.as_py() if isinstance(v, pa.Scalar) and col not in ("mask", "image") else v
-
-                text = get("text")
-                if isinstance(text, list):
-                    text = text[0] if text else None
-                if not isinstance(text, str) or not text.strip():
-                    raise ValueError(f"{where}: field 'text': expected a non-empty string, got {text!r}")
-                img, img_name = _image_bytes(get("image"), where)
-                if isinstance(img, bytes):
-                    iw, ih = image_size(img, max_pixels=max_pixels, name=f"{where}: field 'image'")
-                else:
-                    iw, ih = img.size
-                    check_pixels(iw, ih, max_pixels, f"{where}: field 'image'")
-                mask = _mask_to_array(get("mask"), where, max_pixels)
-                h_col, w_col = get("img_height"), get("img_width")
-                if (h_col is not None and int(h_col) != ih) or (w_col is not None and int(w_col) != iw):
-                    raise ValueError(
-                        f"{where}: field 'img_height'/'img_width': {h_col}x{w_col} (HxW) but the image is "
-                        f"{ih}x{iw}"
-                    )
-                if mask.shape != (ih, iw):
-                    raise ValueError(
-                        f"{where}: field 'mask': shape {mask.shape} differs from the image size (H, W) = "
-                        f"{(ih, iw)}"
-                    )
-                image_id = _as_str(get("image_id")) or str(row0 + i)
-                ann_id = _as_str(get("ann_id"))
-                sid = image_id if ann_id in (None, image_id) else f"{image_id}_{ann_id}"
-                if sid in used:
-                    used[sid] += 1
-                    sid = f"{sid}#{used[sid]}"
-                else:
-                    used[sid] = 0
-                is_sentence = get("is_sentence")
-                source: dict[str, Any] = {
-                    "dataset": dataset,
-                    "image_id": image_id,
-                    "ann_id": ann_id,
-                    "file": Path(source_file).name,
-                    "row": row0 + i,
-                }
-                if not isinstance(is_sentence, bool):
-                    is_sentence = _sentence_heuristic(text)
-                    source["is_sentence_inferred"] = True
+            for i, get in enumerate(_segzero_getters(source_file, batch)):
+                record, img, img_name = _segzero_sample(get, source_file, row0 + i, dataset, max_pixels, used)
                 the_split = split if split is not None else split_guess
-                if img_name is None:
-                    ext = ".png"
-                    if isinstance(img, bytes):
-                        with Image.open(io.BytesIO(img)) as im:
-                            ext = {"JPEG": ".jpg", "PNG": ".png"}.get(str(im.format), ".png")
-                    img_name = f"{image_id}{ext}"
-                writer.add(
-                    {
-                        "id": sid,
-                        "query": text,
-                        "is_sentence": is_sentence,
-                        "mask": mask,
-                        "source": source,
-                        "split": the_split,
-                    },
-                    img,
-                    image_name=img_name,
-                )
+                writer.add({**record, "split": the_split}, img, image_name=img_name)
                 seen_images.add(img_name)
                 report.written += 1
                 _note_split(report, the_split)
-                if not mask.any():
+                if not record["mask"].any():
                     report.empty_masks += 1
-                if bar is not None:
-                    bar.update(1)
-        if bar is not None:
-            bar.close()
+                bar.update(1)
     report.images = len(seen_images)
     if report.written == 0:
         report.notes.append("no rows found")

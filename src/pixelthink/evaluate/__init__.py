@@ -19,12 +19,13 @@ from pixelthink.evaluate.metrics import (
     IoUResult,
     KeyedMeanStat,
     MeanStat,
+    Metric,
     intersection_union,
     intersection_union_rle,
 )
 from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult, format_table
 
-_LAZY = {"evaluate", "EvalAccumulator", "BucketAccumulator", "score_sample", "load_report"}
+_LAZY = {"evaluate", "EvalAccumulator", "EvalOptions", "BucketAccumulator", "score_sample", "load_report"}
 
 __all__ = [
     "CONVENTIONS",
@@ -34,12 +35,14 @@ __all__ = [
     "DistributionStat",
     "EfficiencyConfig",
     "EvalAccumulator",
+    "EvalOptions",
     "EvalReport",
     "IoUMetric",
     "IoUResult",
     "Judge",
     "KeyedMeanStat",
     "MeanStat",
+    "Metric",
     "RougeLRefJudge",
     "SampleResult",
     "bootstrap_ci",

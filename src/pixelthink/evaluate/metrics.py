@@ -2,6 +2,8 @@
 
 Every metric here is *stateful and mergeable* in the style of torchmetrics: ``update`` per sample,
 ``compute`` at the end, ``reset`` to start over and ``merge`` to combine shards by summing states.
+Each state is declared once, with :meth:`Metric.add_state` (as torchmetrics' ``add_state``), and the
+base class :class:`Metric` derives ``reset``, ``merge``, ``state_dict`` and ``from_state`` from it.
 No metric ever stores a mask: per sample only the intersection ``I`` and union ``U`` pixel counts
 are folded into running sums, so a sharded evaluation can be combined without re-reading masks.
 
@@ -30,10 +32,11 @@ COCO compressed RLE dicts ``{"size": [h, w], "counts": str}`` in the same frame.
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -46,6 +49,87 @@ LISA_IOU_EPS = 1e-5
 LISA_MEAN_EPS = 1e-5
 #: LISA: cIoU = sum(I) / (sum(U) + LISA_CIOU_EPS)
 LISA_CIOU_EPS = 1e-10
+
+
+Reduce = Literal["sum", "cat"] | Callable[[Any, Any], Any]
+"""How a state merges: ``"sum"`` (``a + b``), ``"cat"`` (a list extended by the other's), a callable
+``(mine, theirs) -> merged``; a state holding a :class:`Metric` merges with that metric's ``merge``."""
+
+
+class Metric:
+    """Base of the mergeable metrics: each state is declared once with :meth:`add_state`.
+
+    ``reset`` (every state back to a copy of its default), ``merge`` (states combined by their reduce,
+    after checking both metrics have the same :meth:`config`), ``state_dict`` and ``from_state`` (the
+    config plus every state; a state is read back as the type of its default) come from the declarations,
+    in the way torchmetrics' ``add_state`` gives ``reset`` / ``merge_state`` / ``state_dict``.
+    Subclasses call ``add_state`` in ``__init__`` and implement ``update`` / ``add`` and ``compute``.
+    """
+
+    #: names of the ``__init__`` arguments that are settings, not states (e.g. ``convention``)
+    CONFIG: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._states: dict[str, tuple[Any, Reduce]] = {}
+
+    def add_state(self, name: str, default: Any, reduce: Reduce = "sum") -> None:
+        """Declare the state ``name`` with its ``default`` (copied on every reset) and how it merges."""
+        if reduce == "cat" and not isinstance(default, list):
+            raise TypeError(f"state {name!r}: a 'cat' state needs a list default, got {default!r}")
+        self._states[name] = (default, reduce)
+        setattr(self, name, copy.deepcopy(default))
+
+    def config(self) -> dict[str, Any]:
+        """The :attr:`CONFIG` settings: two metrics must share them to merge; written into ``state_dict``."""
+        return {key: getattr(self, key) for key in self.CONFIG}
+
+    def reset(self) -> None:
+        for name, (default, _) in self._states.items():
+            setattr(self, name, copy.deepcopy(default))
+
+    def merge(self, other: Self) -> Self:
+        """Add ``other``'s states into this metric's (same class and config required); returns ``self``."""
+        if type(other) is not type(self) or other.config() != self.config():
+            raise ValueError(
+                f"cannot merge a {type(other).__name__} {other.config()} into a "
+                f"{type(self).__name__} {self.config()}"
+            )
+        for name, (_, reduce) in self._states.items():
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, Metric):
+                mine.merge(theirs)
+            elif reduce == "sum":
+                setattr(self, name, mine + theirs)
+            elif reduce == "cat":
+                mine.extend(theirs)
+            else:
+                setattr(self, name, reduce(mine, theirs))
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        """The config and every state (nested metrics as their own ``state_dict``)."""
+        out = dict(self.config())
+        for name in self._states:
+            value = getattr(self, name)
+            out[name] = value.state_dict() if isinstance(value, Metric) else copy.deepcopy(value)
+        return out
+
+    def load_state(self, state: Mapping[str, Any]) -> Self:
+        """Set every declared state from ``state`` (as written by :meth:`state_dict`); returns ``self``."""
+        for name, (default, _) in self._states.items():
+            value = state[name]
+            if isinstance(default, Metric):
+                getattr(self, name).load_state(value)
+            elif isinstance(default, bool | int | float):
+                setattr(self, name, type(default)(value))
+            else:
+                setattr(self, name, copy.deepcopy(value))
+        return self
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Self:
+        """A metric built from ``state``'s config (the :attr:`CONFIG` keys) and loaded with its states."""
+        return cls(**{key: state[key] for key in cls.CONFIG}).load_state(state)
 
 
 def check_convention(convention: str) -> Convention:
@@ -188,25 +272,28 @@ class IoUResult:
     union: int
 
 
-class IoUMetric:
+class IoUMetric(Metric):
     """Streaming gIoU / cIoU (see the module docstring for both conventions).
 
     State: ``n``, ``n_scored``, ``n_failed``, ``n_skipped``, ``iou_sum`` (float), ``inter_sum`` and
     ``union_sum`` (exact Python ints). Shards merge by summing states.
     """
 
-    def __init__(self, convention: Convention = "lisa") -> None:
-        self.convention: Convention = check_convention(convention)
-        self.reset()
+    CONFIG = ("convention",)
 
-    def reset(self) -> None:
-        self.n = 0
-        self.n_scored = 0
-        self.n_failed = 0
-        self.n_skipped = 0
-        self.iou_sum = 0.0
-        self.inter_sum = 0
-        self.union_sum = 0
+    def __init__(self, convention: Convention = "lisa") -> None:
+        super().__init__()
+        self.convention: Convention = check_convention(convention)
+        self.n: int
+        self.n_scored: int
+        self.n_failed: int
+        self.n_skipped: int
+        self.iou_sum: float
+        self.inter_sum: int
+        self.union_sum: int
+        for name in ("n", "n_scored", "n_failed", "n_skipped", "inter_sum", "union_sum"):
+            self.add_state(name, 0)
+        self.add_state("iou_sum", 0.0)
 
     def sample_iou(self, intersection: int, union: int, *, failed: bool = False) -> float | None:
         """The per-sample IoU this convention records for ``(I, U)``; ``None`` if the sample is dropped."""
@@ -247,34 +334,6 @@ class IoUMetric:
         i, u = intersection_union(None if failed else pred, gt, ignore, convention=self.convention)
         return self.add(i, u, failed=failed)
 
-    def merge(self, other: IoUMetric) -> IoUMetric:
-        """Add ``other``'s state into this one (same convention required); returns ``self``."""
-        if other.convention != self.convention:
-            raise ValueError(f"cannot merge a {other.convention!r} metric into a {self.convention!r} metric")
-        for key in ("n", "n_scored", "n_failed", "n_skipped", "iou_sum", "inter_sum", "union_sum"):
-            setattr(self, key, getattr(self, key) + getattr(other, key))
-        return self
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "convention": self.convention,
-            "n": self.n,
-            "n_scored": self.n_scored,
-            "n_failed": self.n_failed,
-            "n_skipped": self.n_skipped,
-            "iou_sum": self.iou_sum,
-            "inter_sum": self.inter_sum,
-            "union_sum": self.union_sum,
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> IoUMetric:
-        metric = cls(state["convention"])
-        for key in ("n", "n_scored", "n_failed", "n_skipped", "inter_sum", "union_sum"):
-            setattr(metric, key, int(state[key]))
-        metric.iou_sum = float(state["iou_sum"])
-        return metric
-
     def compute(self) -> IoUResult:
         giou: float | None
         ciou: float | None
@@ -308,27 +367,22 @@ class DistributionSummary:
     p90: float | None
 
 
-class DistributionStat:
+class DistributionStat(Metric):
     """Streaming distribution of one scalar per sample (e.g. reasoning length).
 
     Percentiles need the values, so they are kept (one float per sample, never masks); merge concatenates.
     """
 
     def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.values: list[float] = []
+        super().__init__()
+        self.values: list[float]
+        self.add_state("values", [], reduce="cat")
 
     def update(self, value: float) -> None:
         v = float(value)
         if not math.isfinite(v):
             raise ValueError(f"expected a finite value, got {value!r}")
         self.values.append(v)
-
-    def merge(self, other: DistributionStat) -> DistributionStat:
-        self.values.extend(other.values)
-        return self
 
     def compute(self) -> DistributionSummary:
         if not self.values:
@@ -342,15 +396,15 @@ class DistributionStat:
         )
 
 
-class MeanStat:
+class MeanStat(Metric):
     """Streaming mean of a scalar (sum and count); ``compute`` is ``None`` when empty."""
 
     def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.total = 0.0
-        self.count = 0
+        super().__init__()
+        self.total: float
+        self.count: int
+        self.add_state("total", 0.0)
+        self.add_state("count", 0)
 
     def update(self, value: float, n: int = 1) -> None:
         v = float(value)
@@ -359,33 +413,28 @@ class MeanStat:
         self.total += v * n
         self.count += n
 
-    def merge(self, other: MeanStat) -> MeanStat:
-        self.total += other.total
-        self.count += other.count
-        return self
-
     def compute(self) -> float | None:
         return self.total / self.count if self.count else None
 
 
-class KeyedMeanStat:
+def _merge_keyed(mine: dict[str, MeanStat], theirs: Mapping[str, MeanStat]) -> dict[str, MeanStat]:
+    for key, stat in theirs.items():
+        mine.setdefault(key, MeanStat()).merge(stat)
+    return mine
+
+
+class KeyedMeanStat(Metric):
     """Streaming per-key means, e.g. latency seconds per pipeline stage (keys seen in any sample)."""
 
     def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.stats: dict[str, MeanStat] = {}
+        super().__init__()
+        self.stats: dict[str, MeanStat]
+        self.add_state("stats", {}, reduce=_merge_keyed)
 
     def update(self, values: Mapping[str, float] | Iterable[tuple[str, float]]) -> None:
         items = values.items() if isinstance(values, Mapping) else values
         for key, value in items:
             self.stats.setdefault(str(key), MeanStat()).update(value)
-
-    def merge(self, other: KeyedMeanStat) -> KeyedMeanStat:
-        for key, stat in other.stats.items():
-            self.stats.setdefault(key, MeanStat()).merge(stat)
-        return self
 
     def compute(self) -> dict[str, float]:
         out = {}

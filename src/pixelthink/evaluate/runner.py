@@ -17,10 +17,10 @@ Shards can be evaluated separately and combined with ``EvalAccumulator.merge``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
-import platform
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -41,6 +41,7 @@ from pixelthink.evaluate.metrics import (
     IoUMetric,
     KeyedMeanStat,
     MeanStat,
+    Metric,
     check_convention,
     intersection_union,
     intersection_union_rle,
@@ -51,6 +52,7 @@ from pixelthink.frames import FrameTransform
 from pixelthink.jsonio import is_number, read_json_file
 from pixelthink.masks import decode_rle, mask_from_box
 from pixelthink.predictions import Prediction, predictions_by_id
+from pixelthink.provenance import versions
 from pixelthink.rewards import RewardConfig, box_iou, difficulty_bucket
 
 BUCKETS: tuple[str, ...] = ("easy", "medium", "hard", "unrated")
@@ -221,28 +223,25 @@ def reasoning_length(
     return None, None
 
 
-@dataclass
-class PolicyStat:
+class PolicyStat(Metric):
     """gIoU / cIoU of a fixed policy from per-sample expected counts (chance, oracle): sums of the
     per-sample IoU (the mean over the policy's choices), of the mean I and of the mean U."""
 
-    n: int = 0
-    iou_sum: float = 0.0
-    inter_sum: float = 0.0
-    union_sum: float = 0.0
+    def __init__(self) -> None:
+        super().__init__()
+        self.n: int
+        self.iou_sum: float
+        self.inter_sum: float
+        self.union_sum: float
+        self.add_state("n", 0)
+        for name in ("iou_sum", "inter_sum", "union_sum"):
+            self.add_state(name, 0.0)
 
     def add(self, iou: float, inter: float, union: float) -> None:
         self.n += 1
         self.iou_sum += iou
         self.inter_sum += inter
         self.union_sum += union
-
-    def merge(self, other: PolicyStat) -> PolicyStat:
-        self.n += other.n
-        self.iou_sum += other.iou_sum
-        self.inter_sum += other.inter_sum
-        self.union_sum += other.union_sum
-        return self
 
     def giou(self) -> float | None:
         return self.iou_sum / self.n if self.n else None
@@ -251,18 +250,25 @@ class PolicyStat:
         return self.inter_sum / self.union_sum if self.union_sum > 0 else None
 
 
-@dataclass
-class FaithStat:
+_FAITH_COUNTS = ("n", "n_without", "mentions", "real", "n_with", "last_target", "n_hits", "last_target_hits")
+
+
+class FaithStat(Metric):
     """Counts of the exact faithfulness of grounded mentions (see ``BucketResult.faith_*``)."""
 
-    n: int = 0
-    n_without: int = 0
-    mentions: int = 0
-    real: int = 0
-    n_with: int = 0
-    last_target: int = 0
-    n_hits: int = 0
-    last_target_hits: int = 0
+    n: int
+    n_without: int
+    mentions: int
+    real: int
+    n_with: int
+    last_target: int
+    n_hits: int
+    last_target_hits: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in _FAITH_COUNTS:
+            self.add_state(name, 0)
 
     def add(self, mentions: int, real: int, last_is_target: bool | None, hit: bool) -> None:
         self.n += 1
@@ -274,39 +280,47 @@ class FaithStat:
         self.n_hits += int(hit)
         self.last_target_hits += int(hit and bool(last_is_target))
 
-    def merge(self, other: FaithStat) -> FaithStat:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-@dataclass
-class BucketAccumulator:
+class BucketAccumulator(Metric):
     """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.report.BucketResult`).
 
     Per-sample IoUs and hits are kept (one float each) for the bootstrap intervals."""
 
-    convention: Convention
-    iou: IoUMetric = field(init=False)
-    tokens: DistributionStat = field(default_factory=DistributionStat)
-    uncertainty: MeanStat = field(default_factory=MeanStat)
-    rscore: MeanStat = field(default_factory=MeanStat)
-    rscore_no_refs: int = 0
-    latency: KeyedMeanStat = field(default_factory=KeyedMeanStat)
-    ious: list[float] = field(default_factory=list)
-    hits: list[float] = field(default_factory=list)
-    chance: PolicyStat = field(default_factory=PolicyStat)
-    oracle: PolicyStat = field(default_factory=PolicyStat)
-    faith: FaithStat = field(default_factory=FaithStat)
-    n_resamples: int = DEFAULT_RESAMPLES
-    seed: int = 0
+    CONFIG = ("convention", "n_resamples", "seed")
 
-    def __post_init__(self) -> None:
-        self.iou = IoUMetric(self.convention)
+    def __init__(
+        self, convention: Convention, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.convention: Convention = check_convention(convention)
+        self.n_resamples = n_resamples
+        self.seed = seed
+        self.iou: IoUMetric
+        self.tokens: DistributionStat
+        self.uncertainty: MeanStat
+        self.rscore: MeanStat
+        self.rscore_no_refs: int
+        self.latency: KeyedMeanStat
+        self.ious: list[float]
+        self.hits: list[float]
+        self.chance: PolicyStat
+        self.oracle: PolicyStat
+        self.faith: FaithStat
+        self.add_state("iou", IoUMetric(convention))
+        self.add_state("tokens", DistributionStat())
+        self.add_state("uncertainty", MeanStat())
+        self.add_state("rscore", MeanStat())
+        self.add_state("rscore_no_refs", 0)
+        self.add_state("latency", KeyedMeanStat())
+        self.add_state("ious", [], reduce="cat")
+        self.add_state("hits", [], reduce="cat")
+        self.add_state("chance", PolicyStat())
+        self.add_state("oracle", PolicyStat())
+        self.add_state("faith", FaithStat())
 
     def add(
         self,
@@ -336,20 +350,6 @@ class BucketAccumulator:
             self.oracle.add(*baselines[1])
         if rec.mentions is not None:
             self.faith.add(rec.mentions, rec.real_mentions or 0, rec.last_is_target, bool(rec.hit))
-
-    def merge(self, other: BucketAccumulator) -> BucketAccumulator:
-        self.iou.merge(other.iou)
-        self.tokens.merge(other.tokens)
-        self.uncertainty.merge(other.uncertainty)
-        self.rscore.merge(other.rscore)
-        self.rscore_no_refs += other.rscore_no_refs
-        self.latency.merge(other.latency)
-        self.ious.extend(other.ious)
-        self.hits.extend(other.hits)
-        self.chance.merge(other.chance)
-        self.oracle.merge(other.oracle)
-        self.faith.merge(other.faith)
-        return self
 
     def _ci(self, values: list[float]) -> list[float] | None:
         ci = bootstrap_ci(values, n_resamples=self.n_resamples, seed=self.seed)
@@ -486,6 +486,113 @@ class _SampleOutcome:
     judge_failed: bool = False
 
 
+@dataclass
+class _PredictedMask:
+    """What :func:`score_sample` takes from one prediction: its mask (an RLE, an array, or none: then
+    ``failure`` says why), the parsed raw answer and the frame it was read in."""
+
+    failure: str | None = None
+    source: str | None = None
+    rle: Mapping[str, Any] | None = None
+    array: Any = None
+    parsed: Any = None
+    frame: FrameTransform | None = None
+    frame_used: str | None = None
+
+    @property
+    def think(self) -> str | None:
+        return None if self.parsed is None else self.parsed.think
+
+
+def _predicted_mask(
+    sample: Sample,
+    pred: Prediction | None,
+    convention: Convention,
+    response_frame: ResponseFrame,
+    strict_parse: bool,
+) -> _PredictedMask:
+    """Step 2 of the module docstring: the mask of ``pred`` in ``sample``'s original frame, or why none."""
+    h, w = int(sample.height), int(sample.width)
+    out = _PredictedMask()
+    if pred is None:
+        out.failure = "missing"
+        return out
+    if pred.response is not None:
+        resolution, how = prediction_frame(pred, response_frame)
+        out.frame = FrameTransform.for_size(w, h, resolution)
+        # Seg-Zero never clips answer coordinates before rescaling; clipping there would change
+        # their numbers for boxes that overshoot the image (mask_from_box clips afterwards anyway).
+        clip_to = None if convention == "segzero" else out.frame.model_size
+        out.parsed = parse_lenient(pred.response, image_size=clip_to)
+    if pred.error is not None:
+        out.failure = "error"
+    elif strict_parse and pred.response is not None and segzero_parse_problem(pred.response) is not None:
+        out.failure = "strict_parse"
+    elif pred.mask is not None:
+        out.rle, out.source = pred.mask, "mask"
+        size = [int(v) for v in pred.mask.get("size", [])]
+        if size != [h, w]:
+            raise ValueError(
+                f"prediction {pred.id!r}: field 'mask': size {size} does not match the sample's "
+                f"[height, width] = [{h}, {w}] (masks must be in the original frame)"
+            )
+    elif pred.bbox is not None:
+        out.array, out.source = mask_from_box(pred.bbox, h, w), "bbox"
+    elif out.parsed is not None and out.parsed.bbox is not None and out.frame is not None:
+        out.frame_used = f"{response_frame_name(resolution)} ({how})"
+        box = out.frame.box_to_original(out.parsed.bbox, segzero_rounding=convention == "segzero")
+        out.array, out.source = mask_from_box(box, h, w), "response"
+    else:
+        out.failure = "no_mask" if pred.response is None else "unparsable"
+    return out
+
+
+def _intersection_union(sample: Sample, mask: _PredictedMask, convention: Convention) -> tuple[int, int]:
+    if mask.rle is not None:
+        return intersection_union_rle(mask.rle, sample.mask, sample.ignore, convention=convention)
+    if mask.array is not None:
+        return intersection_union(
+            mask.array, decode_rle(sample.mask), sample.ignore_array(), convention=convention
+        )
+    return intersection_union_rle(None, sample.mask, sample.ignore, convention=convention)
+
+
+def _box_hit(sample: Sample, pred: Prediction | None, mask: _PredictedMask) -> bool | None:
+    """Whether the predicted box has IoU > 0.5 with the target's (None: the sample has no box)."""
+    if sample.bbox is None:
+        return None
+    parsed = mask.parsed
+    if parsed is not None and parsed.bbox is not None and mask.frame is not None:
+        gt_box = mask.frame.box_to_model(
+            sample.bbox, segzero_rounding=True
+        )  # as the reward: the answer's frame
+        return box_iou(parsed.bbox, gt_box) > 0.5
+    if pred is not None and pred.bbox is not None:  # no raw answer: the original frame
+        return box_iou(pred.bbox, sample.bbox) > 0.5
+    return False
+
+
+def _judge_score(
+    judge: Judge | None, sample: Sample, pred: Prediction | None, think: str | None
+) -> tuple[float | None, bool, bool]:
+    """``(RScore, no references, judge failed)`` of one sample."""
+    if judge is None:
+        return None, False, False
+    if judge.requires_references and not sample_references(sample):
+        return None, True, False
+    if pred is None:
+        return 0.0, False, False  # a missing prediction has no reasoning: scored 0, like its IoU
+    if pred.response is None:
+        return None, False, False
+    value = judge.score(think or "", sample)
+    if value is None:
+        return None, False, True
+    rscore = float(value)
+    if not 0.0 <= rscore <= 1.0:
+        raise ValueError(f"judge {judge.name!r} returned {rscore} for sample {sample.id!r}; expected [0, 1]")
+    return rscore, False, False
+
+
 def score_sample(
     sample: Sample,
     pred: Prediction | None,
@@ -501,113 +608,36 @@ def score_sample(
     """Score one sample against its prediction (``None`` = missing). See the module docstring.
 
     ``tokens`` is the reasoning-length convention (:data:`TOKEN_CONVENTIONS`)."""
-    h, w = int(sample.height), int(sample.width)
-    failure: str | None = None
-    mask_source: str | None = None
-    pred_rle: Mapping[str, Any] | None = None
-    pred_arr = None
-    think: str | None = None
-    frame_used: str | None = None
-    parsed = None
-    if pred is None:
-        failure = "missing"
-    else:
-        if pred.response is not None:
-            resolution, how = prediction_frame(pred, response_frame)
-            frame = FrameTransform.for_size(w, h, resolution)
-            # Seg-Zero never clips answer coordinates before rescaling; clipping there would change
-            # their numbers for boxes that overshoot the image (mask_from_box clips afterwards anyway).
-            clip_to = None if convention == "segzero" else frame.model_size
-            parsed = parse_lenient(pred.response, image_size=clip_to)
-            think = parsed.think
-        if pred.error is not None:
-            failure = "error"
-        elif strict_parse and pred.response is not None and segzero_parse_problem(pred.response) is not None:
-            failure = "strict_parse"
-        elif pred.mask is not None:
-            pred_rle, mask_source = pred.mask, "mask"
-            size = [int(v) for v in pred_rle.get("size", [])]
-            if size != [h, w]:
-                raise ValueError(
-                    f"prediction {pred.id!r}: field 'mask': size {size} does not match the sample's "
-                    f"[height, width] = [{h}, {w}] (masks must be in the original frame)"
-                )
-        elif pred.bbox is not None:
-            pred_arr, mask_source = mask_from_box(pred.bbox, h, w), "bbox"
-        elif parsed is not None and parsed.bbox is not None:
-            frame_used = f"{response_frame_name(resolution)} ({how})"
-            box = frame.box_to_original(parsed.bbox, segzero_rounding=convention == "segzero")
-            pred_arr, mask_source = mask_from_box(box, h, w), "response"
-        else:
-            failure = "no_mask" if pred.response is None else "unparsable"
-
-    if pred_rle is not None:
-        inter, union = intersection_union_rle(pred_rle, sample.mask, sample.ignore, convention=convention)
-    elif pred_arr is not None:
-        inter, union = intersection_union(
-            pred_arr, decode_rle(sample.mask), sample.ignore_array(), convention=convention
-        )
-    else:
-        inter, union = intersection_union_rle(None, sample.mask, sample.ignore, convention=convention)
-
-    hit: bool | None = None
-    if sample.bbox is not None:
-        hit = False
-        if parsed is not None and parsed.bbox is not None:  # as the reward: in the answer's frame
-            gt_box = frame.box_to_model(sample.bbox, segzero_rounding=True)
-            hit = box_iou(parsed.bbox, gt_box) > 0.5
-        elif pred is not None and pred.bbox is not None:  # no raw answer: the original frame
-            hit = box_iou(pred.bbox, sample.bbox) > 0.5
+    mask = _predicted_mask(sample, pred, convention, response_frame, strict_parse)
+    think = mask.think
+    inter, union = _intersection_union(sample, mask, convention)
     faith: dict[str, Any] = {}
-    if pred is not None and pred.response is not None and is_shapes_sample(sample):
-        faith = sample_faithfulness(sample, think or "", frame)
-
-    failed = failure is not None
-    probe = IoUMetric(convention)
-    iou = probe.sample_iou(inter, union, failed=failed)
-
-    length: float | None = None
-    length_source: str | None = None
-    if pred is not None:
-        length, length_source = reasoning_length(pred, think, tokens, tokenizer)
-
-    rscore: float | None = None
-    no_refs = judge_failed = False
-    if judge is not None:
-        if judge.requires_references and not sample_references(sample):
-            no_refs = True
-        elif pred is None:
-            rscore = 0.0  # a missing prediction has no reasoning: scored 0, like its IoU
-        elif pred.response is not None:
-            value = judge.score(think or "", sample)
-            judge_failed = value is None
-            rscore = None if value is None else float(value)
-            if rscore is not None and not 0.0 <= rscore <= 1.0:
-                raise ValueError(
-                    f"judge {judge.name!r} returned {rscore} for sample {sample.id!r}; expected [0, 1]"
-                )
-
+    if pred is not None and pred.response is not None and is_shapes_sample(sample) and mask.frame is not None:
+        faith = sample_faithfulness(sample, think or "", mask.frame)
+    failed = mask.failure is not None
+    length, length_source = (None, None) if pred is None else reasoning_length(pred, think, tokens, tokenizer)
+    rscore, no_refs, judge_failed = _judge_score(judge, sample, pred, think)
     record = SampleResult(
         id=sample.id,
         bucket=difficulty_bucket(sample.difficulty, config),
         difficulty=sample.difficulty,
         intersection=inter,
         union=union,
-        iou=iou,
+        iou=IoUMetric(convention).sample_iou(inter, union, failed=failed),
         failed=failed,
-        failure=failure,
-        mask_source=mask_source,
+        failure=mask.failure,
+        mask_source=mask.source,
         tokens=length,
         rscore=rscore,
         uncertainty=None if pred is None else pred.uncertainty,
         family=family if isinstance(family := sample.source.get("family"), str) else None,
-        hit=hit,
+        hit=_box_hit(sample, pred, mask),
         mentions=faith.get("mentions"),
         real_mentions=faith.get("real"),
         last_is_target=faith.get("last_is_target"),
     )
     latency = {} if pred is None else {str(k): float(v) for k, v in pred.latency.items()}
-    return _SampleOutcome(record, latency, no_refs, length_source, frame_used, judge_failed)
+    return _SampleOutcome(record, latency, no_refs, length_source, mask.frame_used, judge_failed)
 
 
 def _load_predictions(
@@ -644,27 +674,6 @@ def check_prediction_ids(bench: Benchmark, preds: Mapping[str, Prediction]) -> N
     )
 
 
-def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
-    import numpy
-
-    from pixelthink import __version__
-
-    def version(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return {
-        "pixelthink": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "pycocotools": version("pycocotools"),
-    }
-
-
 _LENGTH_UNITS = {
     "tokenizer": "tokenizer tokens of the think text",
     "reasoning_tokens": "Prediction.reasoning_tokens",
@@ -686,31 +695,11 @@ def _judge_items(bench: Benchmark, preds: Mapping[str, Prediction], judge: Judge
     return items
 
 
-def evaluate(
-    benchmark: Benchmark | str | os.PathLike[str],
-    predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
-    *,
-    convention: Convention = "lisa",
-    config: RewardConfig = DEFAULT_REWARD_CONFIG,
-    tokenizer: Any = None,
-    judge: str | Judge | None = "rougeL-ref",
-    response_frame: str | int | tuple[int, int] | None = "auto",
-    strict_parse: bool = False,
-    efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY,
-    progress: bool = False,
-    keep_samples: bool = True,
-    tokens: str = "auto",
-    chance: bool | None = None,
-    segmenter: str | None = None,
-    chance_cache: str | os.PathLike[str] | None = "auto",
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-) -> EvalReport:
-    """Evaluate predictions against a benchmark.
+@dataclass(frozen=True)
+class EvalOptions:
+    """How :func:`evaluate` scores (every field is a keyword argument of ``evaluate``).
 
-    Args:
-        benchmark: a ``Benchmark`` or its directory (images are not read).
-        predictions: a ``predictions.jsonl`` path, an iterable of ``Prediction`` or a mapping id -> Prediction.
+    Attributes:
         convention: ``"lisa"`` or ``"segzero"`` (see ``pixelthink.evaluate.metrics``).
         config: bucket thresholds ``tau_medium`` / ``tau_hard`` (``rewards.difficulty_bucket``).
         tokenizer: the tokenizer of the ``auto`` and ``wise`` token conventions (see ``tokens``).
@@ -735,170 +724,251 @@ def evaluate(
             (``segmenter`` in ``STEM.run.json`` next to the predictions file), else ``grabcut``.
         chance_cache: their cache (``"auto"``: ``BENCH/annotations/chance-<segmenter>.jsonl``; None: none).
         n_resamples, seed: bootstrap resamples and seed of the 95 % intervals (``evaluate.intervals``).
-
-    Returns:
-        EvalReport (``to_dict()`` for JSON, ``report.format_table`` to print).
-
-    Raises:
-        ValueError / FileNotFoundError: unreadable inputs, or a predicted mask whose size differs from
-            the sample's image (named by id).
     """
-    convention = check_convention(convention)
-    frame = parse_response_frame(response_frame)
-    tokens = check_token_convention(tokens, tokenizer)
-    judge_obj = get_judge(judge)
+
+    convention: Convention = "lisa"
+    config: RewardConfig = DEFAULT_REWARD_CONFIG
+    tokenizer: Any = None
+    judge: str | Judge | None = "rougeL-ref"
+    response_frame: str | int | tuple[int, int] | None = "auto"
+    strict_parse: bool = False
+    efficiency: EfficiencyConfig = DEFAULT_EFFICIENCY
+    progress: bool = False
+    keep_samples: bool = True
+    tokens: str = "auto"
+    chance: bool | None = None
+    segmenter: str | None = None
+    chance_cache: str | os.PathLike[str] | None = "auto"
+    n_resamples: int = DEFAULT_RESAMPLES
+    seed: int = 0
+
+
+@dataclass
+class _EvalRun:
+    """The checked inputs of one :func:`evaluate` call."""
+
+    options: EvalOptions
+    bench: Benchmark
+    preds: dict[str, Prediction]
+    preds_name: str
+    n_predictions: int
+    judge: Judge | None
+    frame: ResponseFrame
+    tokens: str
+    seg_spec: str
+    seg_source: str
+    shapes_bench: bool
+    use_chance: bool
+    baselines: dict[str, SceneBaselines]
+
+
+def _open_run(
+    benchmark: Benchmark | str | os.PathLike[str],
+    predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
+    opts: EvalOptions,
+) -> _EvalRun:
+    """Check the options, read the predictions, let the judge prepare, compute the chance baselines."""
+    convention = check_convention(opts.convention)
+    frame = parse_response_frame(opts.response_frame)
+    tokens = check_token_convention(opts.tokens, opts.tokenizer)
+    judge = get_judge(opts.judge)
     bench = benchmark if isinstance(benchmark, Benchmark) else open_benchmark(benchmark)
     preds, preds_name = _load_predictions(predictions)
     n_predictions = len(preds)
     check_prediction_ids(bench, preds)
-    prepare = getattr(judge_obj, "prepare", None)
-    if judge_obj is not None and callable(prepare):
-        prepare(bench, _judge_items(bench, preds, judge_obj), progress=progress)
-
-    seg_spec, seg_source = (segmenter, "given") if segmenter else run_segmenter(predictions)
+    prepare = getattr(judge, "prepare", None)
+    if judge is not None and callable(prepare):
+        prepare(bench, _judge_items(bench, preds, judge), progress=opts.progress)
+    seg_spec, seg_source = (opts.segmenter, "given") if opts.segmenter else run_segmenter(predictions)
     shapes_bench = any(is_shapes_sample(s) for s in bench)
-    use_chance = shapes_bench and (segmenter_is_weight_free(seg_spec) if chance is None else chance)
+    use_chance = shapes_bench and (segmenter_is_weight_free(seg_spec) if opts.chance is None else opts.chance)
     baselines: dict[str, SceneBaselines] = {}
     if use_chance:
         baselines = scene_baselines(
-            bench, seg_spec, convention=convention, cache=chance_cache, progress=progress
+            bench, seg_spec, convention=convention, cache=opts.chance_cache, progress=opts.progress
         )
+    return _EvalRun(
+        options=dataclasses.replace(opts, convention=convention),
+        bench=bench,
+        preds=preds,
+        preds_name=preds_name,
+        n_predictions=n_predictions,
+        judge=judge,
+        frame=frame,
+        tokens=tokens,
+        seg_spec=seg_spec,
+        seg_source=seg_source,
+        shapes_bench=shapes_bench,
+        use_chance=use_chance,
+        baselines=baselines,
+    )
 
-    acc = EvalAccumulator(convention, n_resamples=n_resamples, seed=seed)
-    samples: list[SampleResult] = []
-    missing: list[str] = []
-    mask_sources: Counter[str] = Counter()
-    failures: Counter[str] = Counter()
-    length_sources: Counter[str] = Counter()
-    response_frames: Counter[str] = Counter()
-    n_samples = n_left_out = 0
-    judge_failures: list[str] = []
 
+@dataclass
+class _Tally:
+    """What the scoring loop counts besides the metrics (the report's ``counts`` and notes)."""
+
+    samples: list[SampleResult] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    mask_sources: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    length_sources: Counter[str] = field(default_factory=Counter)
+    response_frames: Counter[str] = field(default_factory=Counter)
+    n_samples: int = 0
+    n_left_out: int = 0
+    judge_failures: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    def add(self, sample: Sample, pred: Prediction | None, out: _SampleOutcome, keep: bool) -> None:
+        rec = out.record
+        self.n_samples += 1
+        if pred is None:
+            self.missing.append(sample.id)
+        if rec.mask_source:
+            self.mask_sources[rec.mask_source] += 1
+        if rec.failure:
+            self.failures[rec.failure] += 1
+        if out.response_frame:
+            self.response_frames[out.response_frame] += 1
+        if out.length_source:
+            self.length_sources[out.length_source] += 1
+        elif pred is not None and pred.response is not None:
+            self.n_left_out += 1
+        if out.judge_failed:
+            self.judge_failures.append(sample.id)
+        if keep:
+            self.samples.append(rec)
+
+    def length_unit(self) -> str:
+        if len(self.length_sources) == 1:
+            return next(iter(self.length_sources))
+        return "mixed" if self.length_sources else "none"
+
+
+def _score_all(run: _EvalRun) -> tuple[EvalAccumulator, _Tally]:
+    """Score every sample of the benchmark (step 1-4 of the module docstring)."""
     from tqdm import tqdm
 
-    with tqdm(total=len(bench), desc=f"eval ({convention})", unit="sample", disable=not progress) as bar:
-        for sample in bench:
-            pred = preds.pop(sample.id, None)
+    opts = run.options
+    acc = EvalAccumulator(opts.convention, n_resamples=opts.n_resamples, seed=opts.seed)
+    tally = _Tally()
+    desc = f"eval ({opts.convention})"
+    with tqdm(total=len(run.bench), desc=desc, unit="sample", disable=not opts.progress) as bar:
+        for sample in run.bench:
+            pred = run.preds.pop(sample.id, None)
             out = score_sample(
                 sample,
                 pred,
-                convention=convention,
-                config=config,
-                judge=judge_obj,
-                tokenizer=tokenizer,
-                response_frame=frame,
-                strict_parse=strict_parse,
-                tokens=tokens,
+                convention=opts.convention,
+                config=opts.config,
+                judge=run.judge,
+                tokenizer=opts.tokenizer,
+                response_frame=run.frame,
+                strict_parse=opts.strict_parse,
+                tokens=run.tokens,
             )
-            rec = out.record
-            counts = baselines.get(sample.id)
-            values = None if counts is None else baseline_values(counts, convention)
+            counts = run.baselines.get(sample.id)
+            values = None if counts is None else baseline_values(counts, opts.convention)
             if values is not None:
-                rec.chance_iou, rec.oracle_iou = values[0][0], values[1][0]
-            acc.add(rec, out.latency, no_refs=out.no_refs, baselines=values)
-            n_samples += 1
-            if pred is None:
-                missing.append(sample.id)
-            if rec.mask_source:
-                mask_sources[rec.mask_source] += 1
-            if rec.failure:
-                failures[rec.failure] += 1
-            if out.response_frame:
-                response_frames[out.response_frame] += 1
-            if out.length_source:
-                length_sources[out.length_source] += 1
-            elif pred is not None and pred.response is not None:
-                n_left_out += 1
-            if out.judge_failed:
-                judge_failures.append(sample.id)
-            if keep_samples:
-                samples.append(rec)
+                out.record.chance_iou, out.record.oracle_iou = values[0][0], values[1][0]
+            acc.add(out.record, out.latency, no_refs=out.no_refs, baselines=values)
+            tally.add(sample, pred, out, opts.keep_samples)
             bar.update(1)
-    extra = sorted(preds)
+    tally.extra = sorted(run.preds)
+    return acc, tally
 
-    buckets = acc.results(efficiency)
+
+def _source_notes(run: _EvalRun, tally: _Tally, everything: BucketResult) -> list[str]:
+    """Notes on the chance level, faithfulness, intervals, mask sources and reasoning lengths."""
+    opts = run.options
     notes: list[str] = []
-    if use_chance:
+    if run.use_chance:
         notes.append(
             f"chance = picking one of the scene's shapes uniformly at random, its exact box and centre given to "
-            f"the segmenter {seg_spec} ({seg_source}); oracle = the true box and points through the same "
+            f"the segmenter {run.seg_spec} ({run.seg_source}); oracle = the true box and points through the same "
             "segmenter (shapes benchmarks only; evaluate.chance)"
         )
-    elif shapes_bench:
-        why = "--no-chance" if chance is False else f"the segmenter {seg_spec} needs weights (use --chance)"
+    elif run.shapes_bench:
+        why = (
+            "--no-chance"
+            if opts.chance is False
+            else f"the segmenter {run.seg_spec} needs weights (use --chance)"
+        )
         notes.append(f"chance level and oracle not computed: {why}")
-    if buckets["all"].faith_n:
+    if everything.faith_n:
         notes.append(
             "faithfulness is exact, shapes benchmarks only: grounded mentions 'red star [x1, y1, x2, y2]' "
             "(answer frame) in the think text checked against the scene (data.shapes.grounding); samples "
             "without a mention count as not faithful"
         )
     notes.append(
-        f"intervals: bootstrap 95 % (percentile, {n_resamples} resamples, seed {seed}) of gIoU and of the "
+        f"intervals: bootstrap 95 % (percentile, {opts.n_resamples} resamples, seed {opts.seed}) of gIoU and of the "
         "box-on-target hit rate (predicted box IoU > 0.5 with the target's, the reward's box_iou)"
     )
-    if mask_sources.get("bbox"):
+    if tally.mask_sources.get("bbox"):
         notes.append(
-            f"{mask_sources['bbox']} prediction(s) had no mask: their Prediction.bbox (original frame) was "
+            f"{tally.mask_sources['bbox']} prediction(s) had no mask: their Prediction.bbox (original frame) was "
             "filled as a rectangle mask (masks.mask_from_box)"
         )
-    if mask_sources.get("response"):
+    if tally.mask_sources.get("response"):
         notes.append(
-            f"{mask_sources['response']} prediction(s) had neither mask nor bbox: the box parsed from the raw "
+            f"{tally.mask_sources['response']} prediction(s) had neither mask nor bbox: the box parsed from the raw "
             "response was read in the model frame "
-            + ", ".join(f"{k}: {n}" for k, n in sorted(response_frames.items()))
+            + ", ".join(f"{k}: {n}" for k, n in sorted(tally.response_frames.items()))
             + " (assumed = from --response-frame, meta = Prediction.meta['model_size']), mapped to the "
             "original frame with FrameTransform and filled as a rectangle mask"
         )
-    if len(length_sources) > 1:
+    if len(tally.length_sources) > 1:
         notes.append(
             "reasoning lengths mix units: "
-            + ", ".join(f"{n} from {_LENGTH_UNITS[k]}" for k, n in sorted(length_sources.items()))
+            + ", ".join(f"{n} from {_LENGTH_UNITS[k]}" for k, n in sorted(tally.length_sources.items()))
         )
-    if n_left_out:
+    if tally.n_left_out:
         notes.append(
-            f"{n_left_out} prediction(s) with a response have no reasoning length under the {tokens!r} token "
-            "convention (e.g. an empty think for 'wise'): left out of the length statistics"
+            f"{tally.n_left_out} prediction(s) with a response have no reasoning length under the "
+            f"{run.tokens!r} token convention (e.g. an empty think for 'wise'): left out of the length statistics"
         )
-    judge_details = judge_obj.describe() if judge_obj is not None and hasattr(judge_obj, "describe") else None
-    if judge_obj is not None:
-        if judge_obj.name == "rougeL-ref":
-            notes.append(
-                "RScore here is rougeL-ref (max ROUGE-L F1 against the reference reasoning chains), a "
-                "reference-overlap proxy, not the paper's RScore (its method is unknown)"
-            )
-        elif judge_details is not None:
-            prompt = judge_details.get("prompt")
-            prompt_id = prompt.get("id") if isinstance(prompt, Mapping) else prompt
-            notes.append(
-                f"RScore here is from the LLM judge {judge_details.get('model', judge_obj.name)} with prompt "
-                f"{prompt_id}: {judge_details.get('scale', '')}; not the paper's RScore (its method is unknown)"
-            )
-        if judge_failures:
-            notes.append(
-                f"{len(judge_failures)} sample(s) got no usable judge answer (recorded as judge failures, "
-                "left out of RScore): "
-                + ", ".join(judge_failures[:5])
-                + (", ..." if len(judge_failures) > 5 else "")
-            )
-        no_refs = buckets["all"].rscore_no_refs
-        if no_refs:
-            notes.append(f"{no_refs} sample(s) have no reference reasoning: RScore not computed for them")
-    if missing:
-        notes.append(f"{len(missing)} sample(s) have no prediction: scored as failures")
-    if extra:
-        notes.append(f"{len(extra)} prediction(s) have ids that are not in the benchmark: ignored")
+    return notes
 
-    if len(length_sources) == 1:
-        length_unit = next(iter(length_sources))
-    elif length_sources:
-        length_unit = "mixed"
-    else:
-        length_unit = "none"
-    settings: dict[str, Any] = {
-        "convention": convention,
-        "response_frame": response_frame_name(frame),
-        "strict_parse": strict_parse,
+
+def _judge_notes(
+    judge: Judge, details: Mapping[str, Any] | None, tally: _Tally, everything: BucketResult
+) -> list[str]:
+    """Notes on what RScore is, the judge's failures and the samples without references."""
+    notes: list[str] = []
+    if judge.name == "rougeL-ref":
+        notes.append(
+            "RScore here is rougeL-ref (max ROUGE-L F1 against the reference reasoning chains), a "
+            "reference-overlap proxy, not the paper's RScore (its method is unknown)"
+        )
+    elif details is not None:
+        prompt = details.get("prompt")
+        prompt_id = prompt.get("id") if isinstance(prompt, Mapping) else prompt
+        notes.append(
+            f"RScore here is from the LLM judge {details.get('model', judge.name)} with prompt "
+            f"{prompt_id}: {details.get('scale', '')}; not the paper's RScore (its method is unknown)"
+        )
+    failures = tally.judge_failures
+    if failures:
+        notes.append(
+            f"{len(failures)} sample(s) got no usable judge answer (recorded as judge failures, "
+            "left out of RScore): " + ", ".join(failures[:5]) + (", ..." if len(failures) > 5 else "")
+        )
+    if everything.rscore_no_refs:
+        notes.append(
+            f"{everything.rscore_no_refs} sample(s) have no reference reasoning: RScore not computed for them"
+        )
+    return notes
+
+
+def _settings(run: _EvalRun, tally: _Tally, judge_details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The report's ``settings``: everything that produced its numbers."""
+    opts = run.options
+    config, tokenizer, cache = opts.config, opts.tokenizer, opts.chance_cache
+    return {
+        "convention": opts.convention,
+        "response_frame": response_frame_name(run.frame),
+        "strict_parse": opts.strict_parse,
         "buckets": {
             "easy": f"difficulty < {config.tau_medium}",
             "medium": f"{config.tau_medium} <= difficulty < {config.tau_hard}",
@@ -907,52 +977,96 @@ def evaluate(
         },
         "tau_medium": config.tau_medium,
         "tau_hard": config.tau_hard,
-        "judge": None if judge_obj is None else judge_obj.name,
+        "judge": None if run.judge is None else run.judge.name,
         "judge_details": judge_details,
-        "token_convention": tokens,
-        "token_convention_text": TOKEN_CONVENTIONS[tokens],
-        "length_unit": length_unit,
+        "token_convention": run.tokens,
+        "token_convention_text": TOKEN_CONVENTIONS[run.tokens],
+        "length_unit": tally.length_unit(),
         "tokenizer": None
         if tokenizer is None
         else str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__)),
-        "efficiency": efficiency.to_dict(),
+        "efficiency": opts.efficiency.to_dict(),
         "chance": {
-            "computed": use_chance,
-            "segmenter": seg_spec if shapes_bench else None,
-            "segmenter_source": seg_source if shapes_bench else None,
-            "cache": str(cache_path(bench.root, seg_spec))
-            if use_chance and chance_cache == "auto"
-            else (None if chance_cache in (None, "auto") else str(chance_cache)),
+            "computed": run.use_chance,
+            "segmenter": run.seg_spec if run.shapes_bench else None,
+            "segmenter_source": run.seg_source if run.shapes_bench else None,
+            "cache": str(cache_path(run.bench.root, run.seg_spec))
+            if run.use_chance and cache == "auto"
+            else (None if cache in (None, "auto") else str(cache)),
         },
-        "bootstrap": {"n_resamples": n_resamples, "seed": seed, "level": 0.95, "method": "percentile"},
-        "benchmark": str(bench.root),
-        "benchmark_name": bench.name,
-        "split": bench.split,
-        "predictions": preds_name,
-        "versions": _versions(),
+        "bootstrap": {
+            "n_resamples": opts.n_resamples,
+            "seed": opts.seed,
+            "level": 0.95,
+            "method": "percentile",
+        },
+        "benchmark": str(run.bench.root),
+        "benchmark_name": run.bench.name,
+        "split": run.bench.split,
+        "predictions": run.preds_name,
+        "versions": versions(("pycocotools",)),
         "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    counts: dict[str, Any] = {
-        "n_samples": n_samples,
-        "n_predictions": n_predictions,
-        "n_missing": len(missing),
-        "n_extra": len(extra),
-        "mask_sources": dict(mask_sources),
-        "failures": dict(failures),
-        "response_frames": dict(response_frames),
-        "length_sources": dict(length_sources),
-        "length_left_out": n_left_out,
-        "judge_failures": len(judge_failures),
+
+
+def _counts(run: _EvalRun, tally: _Tally) -> dict[str, Any]:
+    return {
+        "n_samples": tally.n_samples,
+        "n_predictions": run.n_predictions,
+        "n_missing": len(tally.missing),
+        "n_extra": len(tally.extra),
+        "mask_sources": dict(tally.mask_sources),
+        "failures": dict(tally.failures),
+        "response_frames": dict(tally.response_frames),
+        "length_sources": dict(tally.length_sources),
+        "length_left_out": tally.n_left_out,
+        "judge_failures": len(tally.judge_failures),
     }
+
+
+def evaluate(
+    benchmark: Benchmark | str | os.PathLike[str],
+    predictions: str | os.PathLike[str] | Iterable[Prediction] | Mapping[str, Prediction],
+    options: EvalOptions | None = None,
+    **settings: Any,
+) -> EvalReport:
+    """Evaluate predictions against a benchmark.
+
+    Args:
+        benchmark: a ``Benchmark`` or its directory (images are not read).
+        predictions: a ``predictions.jsonl`` path, an iterable of ``Prediction`` or a mapping id -> Prediction.
+        options: how to score (:class:`EvalOptions`; default: its defaults).
+        **settings: :class:`EvalOptions` fields overriding ``options`` (``convention="segzero"``, ...).
+
+    Returns:
+        EvalReport (``to_dict()`` for JSON, ``report.format_table`` to print).
+
+    Raises:
+        TypeError: a keyword that is not an :class:`EvalOptions` field.
+        ValueError / FileNotFoundError: unreadable inputs, or a predicted mask whose size differs from
+            the sample's image (named by id).
+    """
+    run = _open_run(benchmark, predictions, dataclasses.replace(options or EvalOptions(), **settings))
+    acc, tally = _score_all(run)
+    buckets = acc.results(run.options.efficiency)
+    notes = _source_notes(run, tally, buckets["all"])
+    judge = run.judge
+    judge_details = judge.describe() if judge is not None and hasattr(judge, "describe") else None
+    if judge is not None:
+        notes.extend(_judge_notes(judge, judge_details, tally, buckets["all"]))
+    if tally.missing:
+        notes.append(f"{len(tally.missing)} sample(s) have no prediction: scored as failures")
+    if tally.extra:
+        notes.append(f"{len(tally.extra)} prediction(s) have ids that are not in the benchmark: ignored")
     return EvalReport(
-        settings=settings,
+        settings=_settings(run, tally, judge_details),
         buckets=buckets,
-        counts=counts,
-        missing_ids=missing,
-        extra_ids=extra[:100],
+        counts=_counts(run, tally),
+        missing_ids=tally.missing,
+        extra_ids=tally.extra[:100],
         notes=notes,
-        samples=samples,
-        families=acc.family_results(efficiency),
+        samples=tally.samples,
+        families=acc.family_results(run.options.efficiency),
     )
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from pixelthink.jsonio import atomic_write_text
 from pixelthink.pipeline.core import Pipeline
 from pixelthink.pipeline.streaming import StreamItem, sequential_predictions, stream_predictions
 from pixelthink.pipeline.streaming import seg_workers as default_seg_workers
+from pixelthink.provenance import versions
 
 if TYPE_CHECKING:
     from pixelthink.data.format import Benchmark
@@ -155,20 +154,6 @@ def _read_run_file(run_file: Path) -> dict[str, Any] | None:
     return data
 
 
-def _versions() -> dict[str, str]:
-    """Versions of pixelthink, Python, numpy and the model libraries imported so far."""
-    import numpy
-
-    from pixelthink import __version__
-
-    versions = {"pixelthink": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
-    for name in ("torch", "transformers", "cv2"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "?"))
-    return versions
-
-
 def _check_resume(
     writer: PredictionWriter, run_file: Path, settings: dict[str, Any], *, allow_mixed: bool
 ) -> None:
@@ -282,7 +267,7 @@ def run_predictions(
     recorded: dict[str, Any] = {"data": name, "split": benchmark.split, "shard": shard_text, "limit": limit}
     recorded |= {"selected": len(selected), **(settings or {}), "batch_size": batch_size, "loop": loop}
     recorded |= {"concurrency": concurrency if loop == "stream" else None, "seg_workers": seg_workers}
-    recorded["versions"] = _versions()
+    recorded["versions"] = versions(loaded=("torch", "transformers", "cv2"))
     report = PredictReport(out=out, run_file=run_file_for(out), selected=len(selected))
     with PredictionWriter(out, resume=not overwrite, overwrite=overwrite) as writer:
         if writer.done_ids:
@@ -302,7 +287,9 @@ def run_predictions(
             _write(writer, results, report, progress=progress)
         report.seconds = time.perf_counter() - start
         report.settings = recorded | {
-            "versions": _versions(),  # torch / transformers are imported by now if the run used them
+            "versions": versions(
+                loaded=("torch", "transformers", "cv2")
+            ),  # torch / transformers are imported by now if the run used them
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "written": report.written,
             "failed": report.failed,

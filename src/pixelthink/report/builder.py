@@ -223,6 +223,142 @@ def parse_compare_spec(spec: str) -> tuple[str, str, str | None]:
     return name, parts[0], parts[1] if len(parts) == 2 else None
 
 
+def _compare_runs(
+    compare: CompareLike | None,
+    main: Run,
+    bench: Benchmark,
+    ids: set[str],
+    options: Mapping[str, Any],
+    notes: list[str],
+) -> dict[str, Run]:
+    """The runs compared with ``main`` (evaluated with ``options`` when they come without a report)."""
+    runs: dict[str, Run] = {}
+    for name, spec in (compare or {}).items():
+        if name == main.name or name in runs:
+            raise ValueError(f"compare: run name {name!r} is used twice (the main run is {main.name!r})")
+        preds_spec, eval_spec = spec if isinstance(spec, tuple) else (spec, None)
+        runs[name] = make_run(name, bench, ids, preds_spec, eval_spec, options, notes)
+    return runs
+
+
+def _reference_reports(
+    references: Mapping[str, EvalLike] | None,
+    taken: Iterable[str],
+    main_name: str,
+    ids: set[str],
+    notes: list[str],
+) -> dict[str, EvalReport]:
+    """The reference results, put on this run's samples ``ids`` when their per-sample results allow."""
+    used = set(taken)
+    refs: dict[str, EvalReport] = {}
+    for name, value in (references or {}).items():
+        if name in used or name in refs:
+            raise ValueError(f"references: run name {name!r} is used twice (the main run is {main_name!r})")
+        loaded = load_eval_report(value)
+        where = str(value) if isinstance(value, str | os.PathLike) else "in memory"
+        n = loaded.buckets["all"].n if "all" in loaded.buckets else "?"
+        restricted = restrict_report(loaded, ids)
+        if restricted is loaded:
+            refs[name] = loaded
+            notes.append(f"{name}: reference result ({where}), measured on the same {n} samples as this run")
+        elif restricted is not None:
+            refs[name] = restricted
+            notes.append(
+                f"{name}: reference result ({where}, {n} samples) recomputed from its per-sample results on "
+                f"the {len(ids)} samples of this run (gIoU, cIoU, lengths, RScore, hit rate; no latency)"
+            )
+        else:
+            refs[name] = loaded
+            notes.append(
+                f"{name}: reference result ({where}, {n} samples), shown as recorded, not recomputed"
+                + ("" if n == len(ids) else f": other samples than this run's {len(ids)}, see n per row")
+            )
+    return refs
+
+
+def _compare_caption(main_name: str, report: EvalReport, others: Mapping[str, EvalReport]) -> str:
+    sizes = {name: r.buckets["all"].n for name, r in others.items() if "all" in r.buckets}
+    differ = sorted(name for name, n in sizes.items() if n != report.buckets["all"].n)
+    if not differ:
+        return f"Every row has n = {report.buckets['all'].n} samples."
+    return (
+        f"{main_name} is measured on {report.buckets['all'].n} samples; "
+        + ", ".join(f"{name} on {sizes[name]}" for name in differ)
+        + " (other samples: compare with care)."
+    )
+
+
+def _write_plots(
+    samples: list[SampleResult], main: Run, others: Mapping[str, EvalReport], plots_dir: Path, unit_label: str
+) -> tuple[list[tuple[Path, str]], Path | None]:
+    """The length and accuracy figures (with captions) and the comparison plot (None without others)."""
+    from pixelthink.report.plots import plot_compare, plot_iou_vs_tokens, plot_token_distribution
+
+    figures = [
+        (
+            plot_token_distribution(samples, plots_dir / "tokens_per_bucket.png", unit=unit_label),
+            "Reasoning length per difficulty bucket (box: quartiles, line: median, ◆: mean, dots: samples).",
+        ),
+        (
+            plot_iou_vs_tokens(samples, plots_dir / "iou_vs_tokens.png", unit=unit_label),
+            "Per-sample IoU against reasoning length; x marks failed samples.",
+        ),
+    ]
+    compare_plot = None
+    if others:
+        all_runs = {main.name: main.report.buckets, **{n: r.buckets for n, r in others.items()}}
+        compare_plot = plot_compare(all_runs, plots_dir / "compare.png", unit=unit_label)
+    return figures, compare_plot
+
+
+def _write_page(
+    out: Path,
+    bench: Benchmark,
+    main: Run,
+    others: Mapping[str, EvalReport],
+    notes: list[str],
+    gallery_per_bucket: int,
+    intro: str | None,
+) -> Path:
+    """Plots, gallery and ``index.html`` of the report of ``main`` (``notes`` added to its notes)."""
+    from pixelthink.evaluate.runner import parse_response_frame
+    from pixelthink.report import html as H
+    from pixelthink.report.gallery import build_gallery
+
+    report = main.report
+    unit_label = UNIT_LABELS.get(str(report.settings.get("length_unit") or "tokens"), "length")
+    samples: list[SampleResult] = report.samples
+    figures, compare_plot = _write_plots(samples, main, others, out / "assets" / "plots", unit_label)
+    frame = parse_response_frame(report.settings.get("response_frame", 840))
+    gallery = build_gallery(
+        bench, samples, main.predictions, out, per_bucket=gallery_per_bucket, response_frame=frame
+    )
+    generated = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    info = main.run_info
+    run_info = {
+        "predictions": main.predictions_path,
+        "evaluation": main.eval_path,
+        **{key: info.get(key) for key in ("model", "reasoner", "segmenter", "resolution")},
+    }
+    body = [
+        H.render_header(main.name, report, generated, run_info),
+        H.render_intro(intro),
+        H.render_table_section(replace(report, notes=[*report.notes, *notes])),
+        H.render_chance(report),
+        H.render_plots(
+            [(p.relative_to(out).as_posix(), cap) for p, cap in figures], "Reasoning length and accuracy"
+        ),
+    ]
+    if others:
+        rel = compare_plot.relative_to(out).as_posix() if compare_plot else None
+        caption = _compare_caption(main.name, report, others)
+        body.append(H.render_compare({main.name: report, **others}, rel, [], caption))
+    body.append(H.render_gallery(gallery, unit_label, gallery_per_bucket))
+    body.append(H.render_settings(report, {"run": info} if info else None))
+    page = H.render_page(f"{main.name} · pixelthink report", "\n".join(body), generated)
+    return atomic_write_text(out / "index.html", page)
+
+
 def build_report(
     benchmark: Benchmark | str | os.PathLike[str],
     predictions: PredictionsLike,
@@ -260,11 +396,6 @@ def build_report(
     Raises:
         ValueError / FileNotFoundError: unreadable inputs, or an evaluation report of another benchmark.
     """
-    from pixelthink.evaluate.runner import parse_response_frame
-    from pixelthink.report import html as H
-    from pixelthink.report.gallery import build_gallery
-    from pixelthink.report.plots import plot_compare, plot_iou_vs_tokens, plot_token_distribution
-
     if gallery_per_bucket < 0:
         raise ValueError(f"gallery_per_bucket must be >= 0, got {gallery_per_bucket}")
     options = dict(eval_options or {})
@@ -282,36 +413,8 @@ def build_report(
     if eval_report is not None and isinstance(eval_report, str | os.PathLike):
         main.eval_path = str(eval_report)
     report = main.report
-    compare_kwargs = _eval_kwargs(report, options)
-    runs: dict[str, Run] = {}
-    for name, spec in (compare or {}).items():
-        if name == main.name or name in runs:
-            raise ValueError(f"compare: run name {name!r} is used twice (the main run is {main.name!r})")
-        preds_spec, eval_spec = spec if isinstance(spec, tuple) else (spec, None)
-        runs[name] = make_run(name, bench, ids, preds_spec, eval_spec, compare_kwargs, notes)
-    refs: dict[str, EvalReport] = {}
-    for name, value in (references or {}).items():
-        if name == main.name or name in runs or name in refs:
-            raise ValueError(f"references: run name {name!r} is used twice (the main run is {main.name!r})")
-        loaded = load_eval_report(value)
-        where = str(value) if isinstance(value, str | os.PathLike) else "in memory"
-        n = loaded.buckets["all"].n if "all" in loaded.buckets else "?"
-        restricted = restrict_report(loaded, ids)
-        if restricted is loaded:
-            refs[name] = loaded
-            notes.append(f"{name}: reference result ({where}), measured on the same {n} samples as this run")
-        elif restricted is not None:
-            refs[name] = restricted
-            notes.append(
-                f"{name}: reference result ({where}, {n} samples) recomputed from its per-sample results on "
-                f"the {len(ids)} samples of this run (gIoU, cIoU, lengths, RScore, hit rate; no latency)"
-            )
-        else:
-            refs[name] = loaded
-            notes.append(
-                f"{name}: reference result ({where}, {n} samples), shown as recorded, not recomputed"
-                + ("" if n == len(ids) else f": other samples than this run's {len(ids)}, see n per row")
-            )
+    runs = _compare_runs(compare, main, bench, ids, _eval_kwargs(report, options), notes)
+    refs = _reference_reports(references, [main.name, *runs], main.name, ids, notes)
     conv = report.settings.get("convention")
     for run_name, other_report in [*((n, r.report) for n, r in runs.items()), *refs.items()]:
         other = other_report.settings.get("convention")
@@ -319,68 +422,7 @@ def build_report(
             notes.append(
                 f"{run_name}: evaluated with convention {other}, the main run with {conv}: not comparable"
             )
-
     out.mkdir(parents=True, exist_ok=True)
     report.save(out / "eval.json")
-    unit = str(report.settings.get("length_unit") or "tokens")
-    unit_label = UNIT_LABELS.get(unit, "length")
-    samples: list[SampleResult] = report.samples
-
-    plots_dir = out / "assets" / "plots"
-    figures = [
-        (
-            plot_token_distribution(samples, plots_dir / "tokens_per_bucket.png", unit=unit_label),
-            "Reasoning length per difficulty bucket (box: quartiles, line: median, ◆: mean, dots: samples).",
-        ),
-        (
-            plot_iou_vs_tokens(samples, plots_dir / "iou_vs_tokens.png", unit=unit_label),
-            "Per-sample IoU against reasoning length; x marks failed samples.",
-        ),
-    ]
-    compare_plot = None
     others = {**{n: r.report for n, r in runs.items()}, **refs}
-    if others:
-        all_runs = {main.name: main.report.buckets, **{n: r.buckets for n, r in others.items()}}
-        compare_plot = plot_compare(all_runs, plots_dir / "compare.png", unit=unit_label)
-
-    frame = parse_response_frame(report.settings.get("response_frame", 840))
-    gallery = build_gallery(
-        bench, samples, main.predictions, out, per_bucket=gallery_per_bucket, response_frame=frame
-    )
-
-    generated = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    run_info = {
-        "predictions": main.predictions_path,
-        "evaluation": main.eval_path,
-        "model": main.run_info.get("model"),
-        "reasoner": main.run_info.get("reasoner"),
-        "segmenter": main.run_info.get("segmenter"),
-        "resolution": main.run_info.get("resolution"),
-    }
-    report_notes = replace(report, notes=[*report.notes, *notes])
-    sizes = {name: r.buckets["all"].n for name, r in others.items() if "all" in r.buckets}
-    differ = sorted(name for name, n in sizes.items() if n != report.buckets["all"].n)
-    compare_caption = (
-        f"{main.name} is measured on {report.buckets['all'].n} samples; "
-        + ", ".join(f"{name} on {sizes[name]}" for name in differ)
-        + " (other samples: compare with care)."
-        if differ
-        else f"Every row has n = {report.buckets['all'].n} samples."
-    )
-    body = [
-        H.render_header(main.name, report, generated, run_info),
-        H.render_intro(intro),
-        H.render_table_section(report_notes),
-        H.render_chance(report),
-        H.render_plots(
-            [(p.relative_to(out).as_posix(), cap) for p, cap in figures], "Reasoning length and accuracy"
-        ),
-    ]
-    if others:
-        all_reports = {main.name: report, **others}
-        rel = compare_plot.relative_to(out).as_posix() if compare_plot else None
-        body.append(H.render_compare(all_reports, rel, [], compare_caption))
-    body.append(H.render_gallery(gallery, unit_label, gallery_per_bucket))
-    body.append(H.render_settings(report, {"run": main.run_info} if main.run_info else None))
-    page = H.render_page(f"{main.name} · pixelthink report", "\n".join(body), generated)
-    return atomic_write_text(out / "index.html", page)
+    return _write_page(out, bench, main, others, notes, gallery_per_bucket, intro)

@@ -13,9 +13,11 @@ A recipe has five sections plus the output directory::
 
 Every key is checked: unknown keys and values of the wrong type raise :class:`RecipeError` (a
 ``ValueError``) whose message names the file and the dotted YAML key (``reward.tau_hard``), what was
-found and what was expected. ``trainer`` keys and value types are checked against the fields of TRL's ``GRPOConfig`` / ``SFTConfig``
-by :func:`check_trainer` (run by ``--dry-run`` and by :func:`trainer_arguments` before the model is
-built), which imports TRL lazily, so this module does not import TRL at import time.
+found and what was expected. pixelthink reads its own sections (model, data, reward, lora, uncertainty;
+the reward through ``RewardConfig.from_dict``, the parser of the verl path too). TRL owns ``trainer``:
+its keys must be fields of TRL's ``GRPOConfig`` / ``SFTConfig`` and its values are read by TRL's own
+parser and judged by TRL's class (:func:`check_trainer`, run by ``--dry-run`` and by
+:func:`trainer_arguments` before the model is built; TRL is imported lazily, not at import time).
 
 Overrides (``pixelthink train grpo --config r.yaml trainer.max_steps=3 reward.name=segzero``) use the
 same dotted keys; the value is parsed as YAML (``3`` -> int, ``[a, b]`` -> list, ``null`` -> None).
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import enum
 import re
 import types
 import typing
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from pixelthink.rewards import RewardConfig
 
 
 class _RecipeLoader(yaml.SafeLoader):
@@ -175,19 +178,19 @@ class DataConfig:
 
 @dataclass
 class RewardSection:
-    """Reward by name (``pixelthink.rewards.REWARDS``) and every ``RewardConfig`` parameter.
+    """Reward by name (``pixelthink.rewards.REWARDS``) and its ``RewardConfig``.
 
-    ``params`` holds the RewardConfig fields given in the recipe (flat keys under ``reward:``);
-    :meth:`reward_config` builds the frozen ``RewardConfig``.
+    ``config`` is built by ``RewardConfig.from_dict``, the parser of the verl path too (the authors'
+    alias names are accepted here as there); ``given`` lists the fields the recipe set (for
+    :meth:`Recipe.to_dict`).
     """
 
     name: str = "pixelthink"
-    params: dict[str, Any] = field(default_factory=dict)
+    config: RewardConfig = field(default_factory=RewardConfig)
+    given: tuple[str, ...] = ()
 
-    def reward_config(self) -> Any:
-        from pixelthink.rewards import RewardConfig
-
-        return RewardConfig(**self.params)
+    def reward_config(self) -> RewardConfig:
+        return self.config
 
 
 @dataclass
@@ -277,8 +280,9 @@ class Recipe:
         """The recipe as a YAML-ready dict (``reward`` flattened back, ``source`` dropped)."""
         out = dataclasses.asdict(self)
         out.pop("source")
-        reward = out.pop("reward")
-        out["reward"] = {"name": reward["name"], **reward["params"]}
+        out.pop("reward")
+        given = {name: getattr(self.reward.config, name) for name in self.reward.given}
+        out["reward"] = {"name": self.reward.name, **given}
         return out
 
 
@@ -298,23 +302,17 @@ def _type_name(tp: Any) -> str:
         return "null"
     if tp is bool:
         return "true | false"
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return " | ".join(repr(m.value) for m in tp)
     return getattr(tp, "__name__", str(tp))
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check (and minimally coerce: int -> float, "1e-6" -> float) ``value`` against annotation ``tp``."""
+    """Check (and minimally coerce: int -> float, "1e-6" -> float) ``value`` against annotation ``tp``
+    (the annotations of pixelthink's own sections; TRL's ``trainer`` section is read by TRL's parser)."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if str in args and any(isinstance(a, type) and issubclass(a, enum.Enum) for a in args):
-            # transformers' ``IntervalStrategy | str``: the string must name a member (checked in __post_init__)
-            args = tuple(a for a in args if a is not str)
-            tp = typing.Union[args]  # noqa: UP007 (built from a runtime tuple)
-        for arg in args:
+        for arg in typing.get_args(tp):
             try:
                 return _coerce(value, arg, where)
             except RecipeError:
@@ -328,13 +326,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if any(value == a and type(value) is type(a) for a in typing.get_args(tp)):
             return value
         raise RecipeError(f"{where}: expected one of {_type_name(tp)}, got {value!r}")
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        if isinstance(value, tp):
-            return value
-        allowed = [m.value for m in tp]
-        if value in allowed:
-            return value
-        raise RecipeError(f"{where}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
     if origin in (list, Sequence):
         (item_tp,) = typing.get_args(tp) or (Any,)
         if not isinstance(value, list | tuple):
@@ -373,10 +364,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, list | tuple):
             return list(value)
         raise RecipeError(f"{where}: expected a list, got {value!r}")
-    if isinstance(tp, type) and origin is None:  # e.g. accelerate's ParallelismConfig: not writable in YAML
-        if isinstance(value, tp):
-            return value
-        raise RecipeError(f"{where}: expected a {tp.__name__} object, got {value!r}")
     raise RecipeError(f"{where}: unsupported annotation {tp!r} (internal error)")
 
 
@@ -418,7 +405,7 @@ def _reward_section(data: Any, source: str) -> RewardSection:
         data = {"name": data}
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: reward: expected a mapping (name + RewardConfig fields), got {data!r}")
-    from pixelthink.rewards import REWARDS, RewardConfig
+    from pixelthink.rewards import REWARDS
 
     name = data.get("name", "pixelthink")
     if name not in REWARDS:
@@ -426,23 +413,13 @@ def _reward_section(data: Any, source: str) -> RewardSection:
             f"{source}: reward.name: unknown reward {name!r}{_suggest(str(name), list(REWARDS))}; "
             f"expected one of {sorted(REWARDS)}"
         )
-    hints = typing.get_type_hints(RewardConfig)
-    names = [f.name for f in dataclasses.fields(RewardConfig)]
-    params: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "name":
-            continue
-        if key not in names:
-            raise RecipeError(
-                f"{source}: unknown key reward.{key}{_suggest(str(key), names)}; "
-                f"expected 'name' or a RewardConfig field: {names}"
-            )
-        params[key] = _coerce(value, hints[key], f"{source}: reward.{key}")
+    params = {key: value for key, value in data.items() if key != "name"}
     try:
-        RewardConfig(**params)
-    except (TypeError, ValueError) as exc:
-        raise RecipeError(f"{source}: reward: invalid RewardConfig: {exc}") from exc
-    return RewardSection(name=name, params=params)
+        config = RewardConfig.from_dict(params, where=f"{source}: reward")
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from exc
+    given = tuple(RewardConfig.field_name(str(key)) for key in params)
+    return RewardSection(name=name, config=config, given=given)
 
 
 _TOP_KEYS = ("kind", "model", "data", "output_dir", "reward", "lora", "uncertainty", "trainer")
@@ -601,47 +578,64 @@ def _trainer_config_class(kind: str) -> type:
 
 
 def check_trainer(recipe: Recipe, config_cls: type | None = None) -> dict[str, Any]:
-    """Check ``recipe.trainer`` against the fields of TRL's ``GRPOConfig`` / ``SFTConfig``.
+    """Check ``recipe.trainer`` against ``config_cls`` (default: the class for ``recipe.kind``).
 
-    Every key must be an ``__init__`` field of ``config_cls`` (default: the class for ``recipe.kind``)
-    and every value must fit the field's type hint (int, float, bool, str, ``Literal``, the enums of
-    ``transformers`` such as ``IntervalStrategy``, lists and mappings). This is what ``--dry-run``
-    runs, and :func:`trainer_arguments` runs it before TRL sees the values (TRL itself accepts
-    ``max_steps="abc"`` and fails much later with a ``TypeError``).
+    Every key must be an ``__init__`` field of the class (else one line naming ``trainer.<key>``, with a
+    suggestion). TRL owns the values of its ``GRPOConfig`` / ``SFTConfig``: they go through TRL's own
+    parser (``TrlParser.set_defaults_with_config``, the way TRL's scripts and open-r1 read a YAML file
+    into these dataclasses), which reads strings as the field's type (``"1e-6"`` -> float; YAML 1.1
+    reads exponents without a dot as strings) and leaves other values to the dataclass itself.
+    The ``trainer`` section of a ``kind: tower`` recipe is pixelthink's :class:`TowerArguments`,
+    checked field by field like the other pixelthink sections. This is what ``--dry-run`` runs, and
+    :func:`trainer_arguments` runs it before building the class.
 
     Returns:
-        A copy of ``recipe.trainer`` with values coerced: strings such as ``"1e-6"`` (YAML 1.1 reads
-        exponents without a dot as strings) become floats for float fields; ints stay ints.
+        A copy of ``recipe.trainer`` with the values as the parser read them.
 
     Raises:
         RecipeError: one line naming the file and ``trainer.<key>``, what was found and what was expected.
     """
     cls = config_cls if config_cls is not None else _trainer_config_class(recipe.kind)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    hints = typing.get_type_hints(cls)
-    checked: dict[str, Any] = {}
+    names = sorted(f.name for f in dataclasses.fields(cls) if f.init)
     owner = "" if cls is TowerArguments else "TRL's "
-    for key, value in recipe.trainer.items():
-        key = str(key)
-        if key not in fields:
+    values = {str(key): value for key, value in recipe.trainer.items()}
+    for key in values:
+        if key not in names:
             raise RecipeError(
-                f"{recipe.source}: unknown key trainer.{key}{_suggest(key, sorted(fields))}: "
+                f"{recipe.source}: unknown key trainer.{key}{_suggest(key, names)}: "
                 f"not a field of {owner}{cls.__name__}"
             )
-        coerced = _coerce(value, hints.get(key, Any), f"{recipe.source}: trainer.{key}")
-        # keep ints as written for float fields (transformers' logging_steps/save_steps: int >= 1 or a ratio)
-        if isinstance(value, int) and not isinstance(value, bool) and isinstance(coerced, float):
-            coerced = value
-        checked[key] = coerced
-    return checked
+    if cls is TowerArguments:
+        hints = typing.get_type_hints(cls)
+        return {
+            key: _coerce(value, hints[key], f"{recipe.source}: trainer.{key}")
+            for key, value in values.items()
+        }
+    return _read_with_trl_parser(cls, values, recipe.source)
+
+
+def _read_with_trl_parser(cls: type, values: dict[str, Any], source: str) -> dict[str, Any]:
+    """``values`` as TRL's ``TrlParser`` reads a config file's mapping for dataclass ``cls``."""
+    import argparse
+
+    from trl import TrlParser
+
+    parser = TrlParser(cls, exit_on_error=False)
+    parser.set_defaults_with_config(**values)
+    try:
+        namespace, _ = parser.parse_known_args([])
+    except argparse.ArgumentError as exc:
+        key = (exc.argument_name or "").split("/")[0].removeprefix("--")
+        raise RecipeError(f"{source}: trainer.{key}: {exc.message}") from exc
+    return {key: getattr(namespace, key) for key in values}
 
 
 def trainer_arguments(recipe: Recipe, config_cls: type, **fixed: Any) -> Any:
     """Build TRL's ``GRPOConfig`` / ``SFTConfig`` from ``recipe.trainer`` plus ``fixed`` values.
 
-    The recipe values are checked by :func:`check_trainer` first (unknown keys and wrong types raise
-    :class:`RecipeError` naming ``trainer.<key>``); values TRL then rejects are reported with the TRL
-    message. ``fixed`` (e.g. ``output_dir``) wins over the recipe.
+    The recipe values are read by :func:`check_trainer` first (unknown keys and values TRL's parser
+    cannot read raise :class:`RecipeError` naming ``trainer.<key>``); values the class then rejects are
+    reported with TRL's message. ``fixed`` (e.g. ``output_dir``) wins over the recipe.
     """
     kwargs = {**check_trainer(recipe, config_cls), **fixed}
     try:

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from trl import GRPOConfig, GRPOTrainer
 
+from pixelthink.rewards import RewardConfig
+
 from .callbacks import MetricsJsonlCallback, RecipeCallback, RolloutJsonlCallback
 from .common import (
     CheckpointWeightsMixin,
@@ -93,7 +95,7 @@ def completion_text(completion: Any) -> str:
 
 def make_reward_function(
     name: str,
-    config: Any,
+    config: RewardConfig,
     *,
     tokenizer: Any = None,
     eos_token_ids: Sequence[int] = (),
@@ -248,7 +250,7 @@ class PixelThinkGRPOTrainer(CheckpointWeightsMixin, GRPOTrainer):
         *args: Any,
         uncertainty_tokens: str = "all",
         record_rollouts: bool = True,
-        reward_config: Any = None,
+        reward_config: RewardConfig | None = None,
         **kwargs: Any,
     ) -> None:
         if uncertainty_tokens not in ("all", "reasoning"):
