@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixelthink.commands.demo import SHIPPED_EVALS, parameter_count, shipped_model_dir
+from pixelthink.commands.demo import SHIPPED_EVALS, parameter_count
+from pixelthink.miniature.model import shipped_model_dir
 
 INSTALL_DIR = shipped_model_dir()  # where the demo looks for the model
 #: evaluation name (eval/NAME.eval.json, the names the demo reads) -> the run directory it comes from

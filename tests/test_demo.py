@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from pixelthink.cli import main
-from pixelthink.commands.demo import SHIPPED_EVALS, shipped_model_dir
+from pixelthink.commands.demo import SHIPPED_EVALS
+from pixelthink.miniature.model import shipped_model_dir
 from pixelthink.models.reasoners import checkpoint_defaults
 
 
@@ -79,7 +80,7 @@ def test_demo_benchmark_uses_the_references_the_shipped_model_was_made_with() ->
     import re
 
     from pixelthink.commands.demo import DEMO_REFERENCES, DEMO_WORLD
-    from pixelthink.data.shapes.world import WORLDS
+    from pixelthink.miniature.shapes.world import WORLDS
 
     script = (Path(__file__).resolve().parents[1] / "scripts" / "reproduce_tiny.sh").read_text()
     default = re.search(r"^REFERENCES=\$\{REFERENCES:-(\w+)\}", script, re.M)

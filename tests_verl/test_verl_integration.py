@@ -39,7 +39,7 @@ LONG = "<think>" + " ".join(["word"] * 200) + "</think>" + ANSWER
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pixelthink.models.tiny import build_tiny_qwen2_5_vl
+    from pixelthink.miniature.model import build_tiny_qwen2_5_vl
 
     return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("m") / "tiny", hidden_size=32, num_layers=1)
 

@@ -46,7 +46,7 @@ def _exists_is_user_error() -> Iterator[None]:
     try:
         yield
     except BenchmarkExistsError as exc:
-        from pixelthink.cli import CommandError
+        from pixelthink.commands._errors import CommandError
 
         raise CommandError(
             f"{exc.root}: a benchmark already exists here; pass --overwrite to replace it"
@@ -344,7 +344,7 @@ def register(subparsers: Any) -> None:
     st.set_defaults(func=_stats)
 
     # generators contributed by other modules -------------------------------------------------------
-    if importlib.util.find_spec("pixelthink.data.shapes.cli") is not None:
-        from pixelthink.data.shapes.cli import register_cli
+    if importlib.util.find_spec("pixelthink.miniature.shapes.cli") is not None:
+        from pixelthink.miniature.shapes.cli import register_cli
 
         register_cli(data_sub)

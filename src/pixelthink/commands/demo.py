@@ -14,7 +14,8 @@ import json
 import time
 from pathlib import Path
 
-from pixelthink.cli import CommandError
+from pixelthink.commands._errors import CommandError
+from pixelthink.miniature.model import shipped_model_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,11 +101,6 @@ def demo_intro(model_dir: Path, shipped: int) -> str:
     )
 
 
-def shipped_model_dir() -> Path:
-    """``src/pixelthink/assets/tiny_model`` (inside the installed package)."""
-    return Path(__file__).resolve().parents[1] / "assets" / "tiny_model"
-
-
 #: the chance level and oracle (``evaluate.chance``) of the demo's benchmark through GrabCut, computed
 #: once for its whole 300-sample test split (about 1 min per 100 samples on 2 busy cores) and shipped so
 #: the demo does not recompute them. Each line carries its sample's fingerprint and settings key: lines of
@@ -126,7 +122,7 @@ def _seed_chance_cache(bench_dir: Path) -> None:
 
 
 def _benchmark(bench_dir: Path, samples: int) -> str:
-    from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
+    from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
 
     info = bench_dir.with_name(bench_dir.name + ".demo.json")
     wanted = {

@@ -93,7 +93,7 @@ class ModelConfig:
     freeze_vision_tower: bool = False
     #: ``fourier``: before training, overwrite the embedding rows (= the tied LM head) of the tokens that
     #: spell the integers of the ``data.resolution`` frame with Fourier codes of their value, at the
-    #: median norm of the other rows (``pixelthink.models.tiny.init_number_rows``). Only for a model
+    #: median norm of the other rows (``pixelthink.miniature.model.init_number_rows``). Only for a model
     #: trained from scratch whose coordinate tokens have not been trained yet (the tiny recipe's first
     #: caption rung, after the names-only recognition stage has let them drift); never for a pretrained
     #: checkpoint. A resumed run loads its checkpoint's weights over it.
@@ -213,7 +213,7 @@ class UncertaintySection:
 @dataclass
 class TowerArguments:
     """The ``trainer`` section of a ``kind: tower`` recipe: dense-target pretraining of the vision tower
-    (:mod:`pixelthink.train.tower`). Names follow TRL's where they mean the same thing."""
+    (:mod:`pixelthink.miniature.tower`). Names follow TRL's where they mean the same thing."""
 
     max_steps: int = 1500
     per_device_train_batch_size: int = 32

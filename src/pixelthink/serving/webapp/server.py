@@ -14,7 +14,7 @@ Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``; d
 * ``GET /v1/run``, ``GET /v1/run/samples``, ``GET /v1/run/image``: the run browser (when the app was
   started with ``--run-data`` / ``--run-predictions``).
 
-Every request goes through :mod:`pixelthink.httpsafety` (token, body size, pixel limit, bounded queue,
+Every request goes through :mod:`pixelthink.serving.httpsafety` (token, body size, pixel limit, bounded queue,
 JSON errors). The pipeline runs on one worker thread, in arrival order: non-streaming requests waiting
 for the same model are batched (``Pipeline.run_many``, up to ``batch_size``); a streamed one runs alone.
 """
@@ -44,7 +44,7 @@ from pixelthink.answer import (
     DEFAULT_MAX_QUERY_CHARS,  # longest query accepted; longer ones get 400
     check_query,
 )
-from pixelthink.httpsafety import (
+from pixelthink.serving.httpsafety import (
     DEFAULT_APP_MAX_QUEUE,
     Gate,
     HTTPError,
@@ -56,8 +56,8 @@ from pixelthink.httpsafety import (
     internal_error,
     read_json,
 )
-from pixelthink.webapp.examples import Example
-from pixelthink.webapp.runs import FAILED_CHOICES, RunBrowser, RunFilter
+from pixelthink.serving.webapp.examples import Example
+from pixelthink.serving.webapp.runs import FAILED_CHOICES, RunBrowser, RunFilter
 
 __all__ = ["DEFAULT_MAX_QUERY_CHARS", "ModelSlot", "SegmentRequest", "SegmentResponse", "create_app"]
 
@@ -215,7 +215,7 @@ def create_app(
         segmenter: the segmenter spec (shown by ``/v1/models``, with its SAM family if it is one and the
             segmenters ``--segmenter`` accepts).
         limits: body size, pixel limit, queue bound and token (the page's and the API's).
-        examples: embedded example images (:func:`pixelthink.webapp.examples.make_examples`).
+        examples: embedded example images (:func:`pixelthink.serving.webapp.examples.make_examples`).
         run: the run browser's run, or None.
         max_query_chars: longest query accepted (None: no limit).
         batch_size: most waiting ``/v1/segment`` requests of one model run as one batch
@@ -431,7 +431,11 @@ def create_app(
     # ------------------------------------------------------------------------------------ endpoints
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
-        html = resources.files("pixelthink.webapp").joinpath("static/index.html").read_text(encoding="utf-8")
+        html = (
+            resources.files("pixelthink.serving.webapp")
+            .joinpath("static/index.html")
+            .read_text(encoding="utf-8")
+        )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     @app.get("/health")

@@ -9,13 +9,13 @@ import os
 import sys
 from typing import Any
 
-from pixelthink.data.shapes.chains import COMPARISONS
-from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
-from pixelthink.data.shapes.queries import FAMILIES
-from pixelthink.data.shapes.references import LONG_OPENINGS
-from pixelthink.data.shapes.scene import check_crop, check_shape_scale
-from pixelthink.data.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS
 from pixelthink.jsonio import naming_path
+from pixelthink.miniature.shapes.chains import COMPARISONS
+from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
+from pixelthink.miniature.shapes.queries import FAMILIES
+from pixelthink.miniature.shapes.references import LONG_OPENINGS
+from pixelthink.miniature.shapes.scene import check_crop, check_shape_scale
+from pixelthink.miniature.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS
 
 
 def parse_size(text: str) -> tuple[int, int]:

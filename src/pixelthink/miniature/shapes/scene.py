@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pixelthink.data.shapes.world import DEFAULT_WORLD, KINDS, SIZES, WORLDS, World
+from pixelthink.miniature.shapes.world import DEFAULT_WORLD, KINDS, SIZES, WORLDS, World
 
 MIN_VISIBLE_FRACTION = 0.5  # every shape keeps at least half of its pixels visible
 RESIZE_AFTER = 25  # "free" placement: failed layouts of a set of shapes before its sizes are redrawn
@@ -178,7 +178,7 @@ def cell_owners(scene: Scene, cell: int) -> np.ndarray:
     holding the index of the shape whose visible pixels include the cell's centre pixel
     ``(c * cell + cell // 2, r * cell + cell // 2)``, or -1 for background. With ``cell`` = the vision
     tower's patch x merge size (28 for Qwen2.5-VL), cell ``(r, c)`` is the merged image token of row r,
-    column c: the dense targets of the tower's pretraining (``pixelthink.train.tower``).
+    column c: the dense targets of the tower's pretraining (``pixelthink.miniature.tower``).
     """
     if cell < 1:
         raise ValueError(f"cell_owners: cell must be >= 1 pixel, got {cell}")

@@ -30,6 +30,7 @@ __all__ = [
     "fourier_code",
     "fourier_number_rows",
     "init_number_rows",
+    "shipped_model_dir",
 ]
 
 #: Special tokens of the Qwen2.5-VL / Qwen3-VL vocabularies that the processors and models rely on.
@@ -77,6 +78,11 @@ _BUILTIN_CORPUS: tuple[str, ...] = (
     "You are a helpful assistant. user assistant system image question answer box point mask object",
     '{"bbox": [x1, y1, x2, y2], "points_1": [x, y], "points_2": [x, y]} [ ] { } , : " . ? !',
 )
+
+
+def shipped_model_dir() -> Path:
+    """``src/pixelthink/assets/tiny_model`` (inside the installed package): the trained tiny model."""
+    return Path(__file__).resolve().parents[1] / "assets" / "tiny_model"
 
 
 def _require(module: str) -> Any:
@@ -344,7 +350,7 @@ def fourier_code(values: Any, max_value: int, pairs: int = 16) -> Any:
     ``pairs`` periods ``p_k`` from ``2 * max_value`` down to 8 (geometric), float32, entries in [-1, 1].
 
     The code of the number tokens (:func:`fourier_number_rows`) and of the tower stage's box targets
-    (:mod:`pixelthink.train.tower`, ``box_code: fourier``), so the two speak the same code.
+    (:mod:`pixelthink.miniature.tower`, ``box_code: fourier``), so the two speak the same code.
     """
     import numpy as np
 

@@ -20,8 +20,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from pixelthink.data.shapes.scene import Forced, Scene, Shape
-from pixelthink.data.shapes.world import COLOUR_HINTS, KIND_HINTS, SIZES, World
+from pixelthink.miniature.shapes.scene import Forced, Scene, Shape
+from pixelthink.miniature.shapes.world import COLOUR_HINTS, KIND_HINTS, SIZES, World
 
 Tri = bool | None
 
