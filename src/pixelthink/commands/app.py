@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--examples", type=int, default=3, metavar="N", help="embedded example images (default: %(default)s)"
     )
     # --max-pixels and --max-query-chars come with the model arguments (input limits).
-    from pixelthink.serving.httpsafety import DEFAULT_APP_MAX_QUEUE
+    from pixelthink.serving.limits import DEFAULT_APP_MAX_QUEUE
 
     add_server_arguments(parser, port=DEFAULT_PORT, pixels=False, max_queue=DEFAULT_APP_MAX_QUEUE)
     parser.set_defaults(func=handle)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pixelthink.serving.httpsafety import ServerLimits
+    from pixelthink.serving.limits import ServerLimits
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +22,9 @@ def add_server_arguments(
 ) -> None:
     """Bind address, token and limits: the options ``serve`` and ``app`` share (``pixels=False`` when
     the command already has ``--max-pixels`` from :func:`~pixelthink.commands._options.add_limit_arguments`;
-    ``max_queue``: the default of ``--max-queue``, else :data:`~pixelthink.serving.httpsafety.DEFAULT_MAX_QUEUE`)."""
+    ``max_queue``: the default of ``--max-queue``, else :data:`~pixelthink.serving.limits.DEFAULT_MAX_QUEUE`)."""
     from pixelthink.images import DEFAULT_MAX_PIXELS
-    from pixelthink.serving.httpsafety import (
+    from pixelthink.serving.limits import (
         DEFAULT_BODY_TIMEOUT_S,
         DEFAULT_MAX_BODY_BYTES,
         DEFAULT_MAX_QUEUE,
@@ -84,9 +84,10 @@ def add_server_arguments(
 
 
 def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> ServerLimits:
-    """The :class:`~pixelthink.serving.httpsafety.ServerLimits` of :func:`add_server_arguments` options; prints
+    """The :class:`~pixelthink.serving.limits.ServerLimits` of :func:`add_server_arguments` options; prints
     the exposure warning (stderr) when binding a non-loopback address without a token."""
-    from pixelthink.serving.httpsafety import DEFAULT_BODY_TIMEOUT_S, ServerLimits, exposure_warning
+    from pixelthink.serving.httpsafety import exposure_warning
+    from pixelthink.serving.limits import DEFAULT_BODY_TIMEOUT_S, ServerLimits
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be in 1..65535, got {args.port}")
@@ -116,7 +117,7 @@ def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> 
 
 
 def register(subparsers: Any) -> None:
-    from pixelthink.serving.httpsafety import DEFAULT_MAX_TOKENS_CAP
+    from pixelthink.serving.limits import DEFAULT_MAX_TOKENS_CAP
 
     parser = subparsers.add_parser(
         "serve",
