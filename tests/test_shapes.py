@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pixelthink.cli import main
+from pixelthink.commands._shapes import parse_size
 from pixelthink.data.format import Benchmark, validate_benchmark
 from pixelthink.miniature.shapes import (
     GENERATOR_VERSION,
@@ -22,7 +23,6 @@ from pixelthink.miniature.shapes import (
     generate_sample,
     generate_scene,
     is_unique,
-    parse_size,
     sample_rng,
 )
 from pixelthink.miniature.shapes.grounding import box_text
@@ -333,7 +333,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_family_and_shape_count_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pixelthink.miniature.shapes import parse_families
+    from pixelthink.commands._shapes import parse_families
 
     assert parse_families("direct_kind=2, direct_attr") == {"direct_kind": 2.0, "direct_attr": 1.0}
     for bad, words in [("nope=1", "unknown family 'nope'"), ("direct_kind=x", "must be a number"),

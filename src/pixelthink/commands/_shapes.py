@@ -1,5 +1,6 @@
 """The command ``pixelthink data shapes``: option parsing (``parse_size``, ``parse_families``) and
-``register_cli``."""
+``register_shapes``, which ``commands/data.py`` calls (not a command module itself: the CLI skips ``_``
+modules). The generator is :mod:`pixelthink.miniature.shapes`."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(data_sub: Any) -> None:
+def register_shapes(data_sub: Any) -> None:
     """Add ``pixelthink data shapes --out DIR [--train N --val N --test N --seed S --size WxH]``."""
     p = data_sub.add_parser(
         "shapes",

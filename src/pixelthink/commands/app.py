@@ -14,7 +14,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
+from pixelthink.commands._options import add_model_arguments, pipeline_from_args
 from pixelthink.commands.serve import add_server_arguments, limits_from_args
 
 logger = logging.getLogger(__name__)

@@ -343,8 +343,7 @@ def register(subparsers: Any) -> None:
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(func=_stats)
 
-    # generators contributed by other modules -------------------------------------------------------
-    if importlib.util.find_spec("pixelthink.miniature.shapes.cli") is not None:
-        from pixelthink.miniature.shapes.cli import register_cli
+    # the miniature's generator --------------------------------------------------------------------
+    from pixelthink.commands._shapes import register_shapes
 
-        register_cli(data_sub)
+    register_shapes(data_sub)

@@ -26,7 +26,6 @@ The package reads top-down; each module imports only the ones above it:
 
 from __future__ import annotations
 
-from pixelthink.miniature.shapes.cli import parse_families, parse_size, register_cli
 from pixelthink.miniature.shapes.generate import (
     GENERATOR,
     GENERATOR_VERSION,
@@ -72,9 +71,6 @@ __all__ = [
     "generate_sample",
     "generate_scene",
     "is_unique",
-    "parse_families",
-    "parse_size",
-    "register_cli",
     "sample_record",
     "sample_rng",
     "scene_shapes",
