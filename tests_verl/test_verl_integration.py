@@ -306,9 +306,9 @@ def test_converter_command_line(parquet: Path, tmp_path: Path) -> None:
 def test_package_imports_its_parts_lazily() -> None:
     code = (
         "import sys, pixelthink.integrations.verl as v\n"
-        "assert 'pixelthink.integrations.verl.converter' not in sys.modules\n"
+        "assert 'pixelthink.integrations.verl.parquet' not in sys.modules\n"
         "assert callable(v.convert_benchmark) and callable(v.compute_score)\n"
-        "assert 'pixelthink.integrations.verl.converter' in sys.modules\n"
+        "assert 'pixelthink.integrations.verl.parquet' in sys.modules\n"
         "try:\n    v.nothing\nexcept AttributeError as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
