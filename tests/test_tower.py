@@ -66,7 +66,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_dense_targets_name_the_shape_at_each_token_centre() -> None:
-    from pixelthink.miniature.tower import dense_targets
+    from pixelthink.train.tower import dense_targets
 
     scene = generate_scene(
         np.random.default_rng(3), SceneConfig(width=224, height=224, n_shapes=(4, 4), world=SIMPLE)
@@ -100,7 +100,7 @@ def test_dense_targets_name_the_shape_at_each_token_centre() -> None:
 
 
 def test_world_of_reads_meta_json(tmp_path: Path, bench: Path) -> None:
-    from pixelthink.miniature.tower import world_of
+    from pixelthink.train.tower import world_of
 
     assert world_of(bench) is SIMPLE
     rich = generate_benchmark(
@@ -141,7 +141,7 @@ def test_tower_stage_trains_the_tower_only_and_saves_a_loadable_model(
 def test_an_interrupted_tower_run_resumes_to_the_same_weights(
     tmp_path: Path, bench: Path, monkeypatch
 ) -> None:
-    import pixelthink.miniature.tower as tower
+    import pixelthink.train.tower as tower
     from pixelthink.train.config import load_recipe
 
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
@@ -175,7 +175,7 @@ def test_box_heads_decode_what_they_are_trained_on(box_code: str) -> None:
     """Each box code's loss is zero exactly at the code of the truth, and decoding that code gives the
     truth back (to the pixel, for Fourier codes of integer pixels)."""
     from pixelthink.miniature.model import fourier_code
-    from pixelthink.miniature.tower import DenseHeads
+    from pixelthink.train.tower import DenseHeads
 
     heads = DenseHeads(8, 5, 4, box_code=box_code, frame=224)
     truth = torch.tensor([[10.0, 20.0, 90.0, 120.0, 50.0, 70.0], [0.0, 1.0, 223.0, 222.0, 111.0, 112.0]])

@@ -1,16 +1,17 @@
-"""The command line of the verl converter, ``python -m pixelthink.integrations.verl.converter DATA
-OUT.parquet``: its arguments are parsed here, like every command's (not a ``pixelthink`` sub-command: the
-CLI skips ``_`` modules). The conversion is :func:`pixelthink.integrations.verl.parquet.convert_benchmark`;
-this module imports nothing heavy until :func:`main` runs, since verl's environment (``.venv-verl``) runs it.
+"""``pixelthink data verl DATA OUT.parquet``: a benchmark (or Seg-Zero's training layout) -> verl's multimodal
+RL parquet. Its arguments are parsed here, like every command's; ``commands/data.py`` registers it (not a
+command module itself: the CLI skips ``_`` modules). The conversion is
+:func:`pixelthink.integrations.verl.parquet.convert_benchmark` (pyarrow only), imported when the command
+runs, so the command also runs in verl's own environment (``.venv-verl``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 from pixelthink.commands._options import non_negative_int
-
-PROG = "python -m pixelthink.integrations.verl.converter"
 
 #: recipe keys that shared training-data messages mention -> this command line's names
 _CLI_NAMES = {
@@ -29,11 +30,34 @@ def _cli_message(exc: BaseException) -> str:
     return msg
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
+def _convert(a: argparse.Namespace) -> int:
+    from pixelthink.integrations.verl.parquet import convert_benchmark
+
+    try:
+        rep = convert_benchmark(
+            a.data,
+            a.out,
+            resolution=a.resolution or None,
+            split=None if a.split == "all" else a.split,
+            data_source=a.data_source,
+            difficulty_file=a.difficulty_file,
+            max_samples=a.max_samples,
+            target_length=None if a.target_length is None else tuple(a.target_length),
+            target_length_prompt=a.target_length_prompt,
+        )
+    except (OSError, ValueError) as exc:  # FileNotFoundError is an OSError; printed in one line, exit 2
+        raise ValueError(_cli_message(exc)) from None
+    print(json.dumps({"out": str(rep.out), "rows": rep.rows, "summary": rep.stats.summary()}))
+    return 0
+
+
+def register_verl(data_sub: Any) -> None:
+    """Add ``pixelthink data verl DATA OUT [--split train] [--resolution 840] ...``."""
+    p = data_sub.add_parser(
+        "verl",
+        help="convert a benchmark to verl's multimodal RL parquet (docs/TRAINING.md)",
         description="Convert a pixelthink benchmark (or Seg-Zero's training layout) to verl's multimodal "
-        "RL parquet.",
+        "RL parquet. Prints a JSON summary.",
     )
     p.add_argument(
         "data", metavar="DATA", help="benchmark directory or Seg-Zero parquet / save_to_disk directory"
@@ -55,33 +79,4 @@ def build_parser() -> argparse.ArgumentParser:
         help="L1 rewards: each sample's target length, uniform in [LOW, HIGH], stated in the prompt",
     )
     p.add_argument("--target-length-prompt", default=None, help="appended sentence with {target}")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, convert, print a JSON summary and return 0; a user error (missing or malformed
-    data, no usable sample) prints one ``error:`` line to stderr and returns 2, like argparse's own errors.
-    """
-    import json
-    import sys
-
-    from pixelthink.integrations.verl.parquet import convert_benchmark
-
-    a = build_parser().parse_args(argv)
-    try:
-        rep = convert_benchmark(
-            a.data,
-            a.out,
-            resolution=a.resolution or None,
-            split=None if a.split == "all" else a.split,
-            data_source=a.data_source,
-            difficulty_file=a.difficulty_file,
-            max_samples=a.max_samples,
-            target_length=None if a.target_length is None else tuple(a.target_length),
-            target_length_prompt=a.target_length_prompt,
-        )
-    except (OSError, ValueError) as exc:  # FileNotFoundError is an OSError
-        print(f"{PROG}: error: {_cli_message(exc)}", file=sys.stderr)
-        return 2
-    print(json.dumps({"out": str(rep.out), "rows": rep.rows, "summary": rep.stats.summary()}))
-    return 0
+    p.set_defaults(func=_convert)

@@ -80,7 +80,7 @@ def handle(args: argparse.Namespace) -> int:
             "rollouts": str(run.rollouts_file),
         }
     elif args.mode == "tower":
-        from pixelthink.miniature.tower import run_tower
+        from pixelthink.train.tower import run_tower
 
         trun = run_tower(recipe, resume=resume, progress=sys.stderr.isatty())
         summary = {

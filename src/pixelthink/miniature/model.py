@@ -367,7 +367,7 @@ def fourier_code(values: Any, max_value: int, pairs: int = 16) -> Any:
     ``pairs`` periods ``p_k`` from ``2 * max_value`` down to 8 (geometric), float32, entries in [-1, 1].
 
     The code of the number tokens (:func:`fourier_number_rows`) and of the tower stage's box targets
-    (:mod:`pixelthink.miniature.tower`, ``box_code: fourier``), so the two speak the same code.
+    (:mod:`pixelthink.train.tower`, ``box_code: fourier``), so the two speak the same code.
     """
     import numpy as np
 

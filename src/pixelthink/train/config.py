@@ -213,7 +213,7 @@ class UncertaintySection:
 @dataclass
 class TowerArguments:
     """The ``trainer`` section of a ``kind: tower`` recipe: dense-target pretraining of the vision tower
-    (:mod:`pixelthink.miniature.tower`). Names follow TRL's where they mean the same thing."""
+    (:mod:`pixelthink.train.tower`). Names follow TRL's where they mean the same thing."""
 
     max_steps: int = 1500
     per_device_train_batch_size: int = 32

@@ -4,8 +4,7 @@ verl pins transformers below 5.11, so it runs in its own environment (``.venv-ve
 ``requirements-verl.txt`` and docs/TRAINING.md). Importing this package does not import verl:
 
 * :mod:`.parquet` (pyarrow only): :func:`convert_benchmark` writes verl's multimodal parquet;
-  ``python -m pixelthink.integrations.verl.converter DATA OUT.parquet`` is its command line (the entry
-  point :mod:`.converter`, arguments parsed in :mod:`pixelthink.commands._verl`);
+  ``pixelthink data verl DATA OUT.parquet`` is its command line (:mod:`pixelthink.commands._verl`);
 * :mod:`.reward`: :func:`compute_score` for ``custom_reward_function`` (pure, calls
   :mod:`pixelthink.rewards`);
 * :mod:`.reward_manager` (imports verl): ``PixelThinkRewardManager``, registered as ``pixelthink``

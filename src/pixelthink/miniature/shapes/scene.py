@@ -178,7 +178,7 @@ def cell_owners(scene: Scene, cell: int) -> np.ndarray:
     holding the index of the shape whose visible pixels include the cell's centre pixel
     ``(c * cell + cell // 2, r * cell + cell // 2)``, or -1 for background. With ``cell`` = the vision
     tower's patch x merge size (28 for Qwen2.5-VL), cell ``(r, c)`` is the merged image token of row r,
-    column c: the dense targets of the tower's pretraining (``pixelthink.miniature.tower``).
+    column c: the dense targets of the tower's pretraining (``pixelthink.train.tower``).
     """
     if cell < 1:
         raise ValueError(f"cell_owners: cell must be >= 1 pixel, got {cell}")
