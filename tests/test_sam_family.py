@@ -1,7 +1,7 @@
 """The promptable SAM family (SAM, SAM-HQ, SAM2, SAM 3 tracker) through ``--segmenter``.
 
 Each family is built from a tiny configuration with random weights, saved as its published checkpoints are
-laid out (``models.tiny.build_tiny_sam_family``), loaded through the users' path (``sam:PATH`` or a bare
+laid out (``miniature.model.build_tiny_sam_family``), loaded through the users' path (``sam:PATH`` or a bare
 directory) and run as ``segment`` / ``predict`` / the app run it. Configurations at the published sizes
 (rebuilt from transformers' documented defaults, see ``PUBLISHED``) go through the loader's config step.
 """
