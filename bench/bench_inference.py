@@ -81,9 +81,9 @@ def main() -> None:
 
     import torch
 
+    from pixelthink.miniature.model import build_tiny_qwen2_5_vl, build_tiny_sam2
     from pixelthink.models.sam import Sam2Segmenter
     from pixelthink.models.segmenters import GrabCutSegmenter
-    from pixelthink.models.tiny import build_tiny_qwen2_5_vl, build_tiny_sam2
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip

@@ -74,7 +74,7 @@ def best(fn: Callable[[], Any], repeats: int, name: str = "") -> tuple[float, An
 
 
 def shapes_bench(root: Path, samples: int) -> Path:
-    from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
+    from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
 
     generate_benchmark(root, n_train=0, n_val=0, n_test=samples, seed=0, image_size=(224, 224),
                        overwrite=True, progress=False, config=ShapesConfig(world="rich"))  # fmt: skip
@@ -265,9 +265,9 @@ def main() -> None:
     from _servers import stop_server
 
     from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE
+    from pixelthink.miniature.model import shipped_model_dir
     from pixelthink.models.reasoners import checkpoint_defaults
     from pixelthink.models.segmenters import GrabCutSegmenter
-    from pixelthink.models.tiny import shipped_model_dir
     from pixelthink.pipeline import Pipeline
     from pixelthink.pipeline.streaming import (
         StreamStats,

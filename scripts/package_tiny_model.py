@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelthink.commands.demo import SHIPPED_CHANCE, SHIPPED_EVALS, parameter_count
-from pixelthink.models.tiny import shipped_model_dir
+from pixelthink.miniature.model import shipped_model_dir
 
 INSTALL_DIR = shipped_model_dir()  # where the demo looks for the model
 #: evaluation name (eval/NAME.eval.json, the names the demo reads) -> the run directory it comes from

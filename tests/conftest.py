@@ -18,7 +18,7 @@ from fake_openai import FakeOpenAI, prompt_text
 def tiny_vl_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``{"qwen2_5_vl": dir, "qwen3_vl": dir}``: tiny Qwen2.5-VL / Qwen3-VL checkpoints with the builders'
     default settings (seed 0, hidden size 64, stock image bounds) and one default tiny tokenizer."""
-    from pixelthink.models.tiny import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl, build_tiny_tokenizer
+    from pixelthink.miniature.model import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl, build_tiny_tokenizer
 
     root = tmp_path_factory.mktemp("tiny_vl")
     tok = build_tiny_tokenizer()
@@ -31,7 +31,7 @@ def tiny_vl_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_sam2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny SAM2 checkpoint with a 128x128 image encoder input (seed 0)."""
-    from pixelthink.models.tiny import build_tiny_sam2
+    from pixelthink.miniature.model import build_tiny_sam2
 
     return build_tiny_sam2(tmp_path_factory.mktemp("tiny_sam2") / "sam2", image_size=128)
 

@@ -95,7 +95,7 @@ def app(run_files):
     cmd = [sys.executable, "-m", "pixelthink.cli", "app", "--reasoner-b", "", "--port", str(port),
            "--max-new-tokens", "48", "--run-data", str(bench), "--run-predictions", str(preds),
            "--log-level", "warning"]  # fmt: skip
-    from pixelthink.models.tiny import shipped_model_dir
+    from pixelthink.miniature.model import shipped_model_dir
 
     cmd[cmd.index("--reasoner-b") + 1] = str(shipped_model_dir())
     url = f"http://127.0.0.1:{port}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -14,6 +16,23 @@ def test_every_command_is_registered() -> None:
     text = build_parser().format_help()
     for name in ("data", "demo", "eval", "predict", "report", "segment", "serve", "train"):
         assert name in text
+
+
+def test_parser_is_built_without_the_servers_web_framework() -> None:
+    """The command line reads the servers' limits while it builds its parser; without the ``ml`` extra's
+    web framework (starlette, fastapi, uvicorn) it must still start (it imported starlette through
+    httpsafety before the limits moved to ``serving.limits``)."""
+    code = (
+        "import sys\n"
+        "for name in ('starlette', 'fastapi', 'uvicorn'):\n"
+        "    sys.modules[name] = None  # 'import starlette' now raises ImportError\n"
+        "from pixelthink.cli import build_parser\n"
+        "text = build_parser().format_help()\n"
+        "assert 'serve' in text and 'app' in text, text\n"
+        "assert 'starlette.requests' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_no_command_prints_help_and_fails(capsys) -> None:

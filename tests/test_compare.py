@@ -192,4 +192,6 @@ def test_pareto_runs_never_share_a_look() -> None:
     runs = [f"run{k}" for k in range(len(RUN_COLORS) + 4)]
     styles = run_styles(runs)
     assert len(set(styles.values())) == len(runs)
-    assert styles["run0"][0] == styles[f"run{len(RUN_COLORS)}"][0]  # the palette starts over, the marker differs
+    assert (
+        styles["run0"][0] == styles[f"run{len(RUN_COLORS)}"][0]
+    )  # the palette starts over, the marker differs

@@ -9,8 +9,8 @@ import pytest
 
 from pixelthink.cli import main
 from pixelthink.commands.demo import SHIPPED_EVALS
+from pixelthink.miniature.model import shipped_model_dir
 from pixelthink.models.reasoners import checkpoint_defaults
-from pixelthink.models.tiny import shipped_model_dir
 
 
 def test_shipped_model_and_its_evaluation_are_in_the_package() -> None:
@@ -86,7 +86,7 @@ def test_demo_benchmark_uses_the_references_the_shipped_model_was_made_with() ->
     import re
 
     from pixelthink.commands.demo import DEMO_REFERENCES, DEMO_WORLD
-    from pixelthink.data.shapes.world import WORLDS
+    from pixelthink.miniature.shapes.world import WORLDS
 
     script = (Path(__file__).resolve().parents[1] / "scripts" / "reproduce_tiny.sh").read_text()
     default = re.search(r"^REFERENCES=\$\{REFERENCES:-(\w+)\}", script, re.M)
@@ -97,7 +97,7 @@ def test_demo_benchmark_uses_the_references_the_shipped_model_was_made_with() ->
 def test_demo_regenerates_the_test_split_the_package_records(tmp_path: Path) -> None:
     """A package made by reproduce_tiny.sh records its test split (training/data.json: own seed, issue 30);
     the demo regenerates exactly that split, and falls back to its constants for an older package."""
-    from pixelthink.cli import CommandError
+    from pixelthink.commands._errors import CommandError
     from pixelthink.commands.demo import DEMO_SEED, demo_data
 
     assert demo_data(tmp_path)["seed"] == DEMO_SEED  # no record: the shipped model's own (seed 0) split

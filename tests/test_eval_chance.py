@@ -11,13 +11,13 @@ import pytest
 
 from pixelthink.cli import main
 from pixelthink.data.resolve import open_benchmark
-from pixelthink.data.shapes import generate_benchmark
 from pixelthink.evaluate import EvalAccumulator, evaluate, format_table
 from pixelthink.evaluate import chance as chance_mod
 from pixelthink.evaluate.intervals import bootstrap_ci
 from pixelthink.evaluate.metrics import intersection_union
 from pixelthink.evaluate.shapes import scene_shapes, target_index
 from pixelthink.masks import decode_rle
+from pixelthink.miniature.shapes import generate_benchmark
 from pixelthink.models.segmenters import GrabCutSegmenter
 from pixelthink.predictions import Prediction
 

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from pixelthink.answer import build_prompt
+from pixelthink.miniature.model import build_tiny_tokenizer
 from pixelthink.models import (
     Generation,
     Reasoner,
-    build_tiny_tokenizer,
     count_reasoning_tokens,
     load_reasoner,
 )

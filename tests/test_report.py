@@ -13,10 +13,10 @@ from PIL import Image
 
 from pixelthink.cli import main
 from pixelthink.data import Benchmark, rewrite_samples
-from pixelthink.data.shapes import ShapesConfig, generate_benchmark
 from pixelthink.evaluate import evaluate
-from pixelthink.evaluate.report import SampleResult
+from pixelthink.evaluate.results import SampleResult
 from pixelthink.masks import mask_from_box
+from pixelthink.miniature.shapes import ShapesConfig, generate_benchmark
 from pixelthink.predictions import Prediction, PredictionWriter
 from pixelthink.report import build_report, parse_compare_spec
 from pixelthink.report.gallery import prediction_geometry, select_examples

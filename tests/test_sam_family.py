@@ -1,7 +1,7 @@
 """The promptable SAM family (SAM, SAM-HQ, SAM2, SAM 3 tracker) through ``--segmenter``.
 
 Each family is built from a tiny configuration with random weights, saved as its published checkpoints are
-laid out (``models.tiny.build_tiny_sam_family``), loaded through the users' path (``sam:PATH`` or a bare
+laid out (``miniature.model.build_tiny_sam_family``), loaded through the users' path (``sam:PATH`` or a bare
 directory) and run as ``segment`` / ``predict`` / the app run it. Configurations at the published sizes
 (rebuilt from transformers' documented defaults, see ``PUBLISHED``) go through the loader's config step.
 """
@@ -32,7 +32,7 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def tiny_sams(tmp_path_factory) -> dict:
-    from pixelthink.models.tiny import build_tiny_sam_family
+    from pixelthink.miniature.model import build_tiny_sam_family
 
     root = tmp_path_factory.mktemp("sams")
     return {t: build_tiny_sam_family(root / t, t) for t in TINY}
@@ -363,10 +363,10 @@ def test_app_segments_with_a_sam_family_model_and_lists_the_segmenters(tiny_sams
 
     from starlette.testclient import TestClient
 
-    from pixelthink.httpsafety import ServerLimits
     from pixelthink.masks import decode_rle
     from pixelthink.pipeline import Pipeline
-    from pixelthink.webapp.server import ModelSlot, create_app
+    from pixelthink.serving.httpsafety import ServerLimits
+    from pixelthink.serving.webapp.server import ModelSlot, create_app
 
     spec = f"sam:{tiny_sams['sam3_video']}"
     pipeline = Pipeline.from_specs(f"{server_url}?model=scripted", spec, segmenter_options={"device": "cpu"})

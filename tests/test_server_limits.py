@@ -169,7 +169,7 @@ def test_image_is_decoded_off_the_event_loop(tiny_vl_dirs, monkeypatch):
 
     from starlette.testclient import TestClient
 
-    import pixelthink.models.server as server
+    import pixelthink.serving.openai_server as server
     from pixelthink.images import decode_image
     from pixelthink.models.reasoner_hf import TransformersReasoner
 
@@ -196,7 +196,7 @@ def test_image_is_decoded_off_the_event_loop(tiny_vl_dirs, monkeypatch):
 def test_gate_rejects_past_capacity_with_retry_after():
     import asyncio
 
-    from pixelthink.httpsafety import Gate, HTTPError
+    from pixelthink.serving.httpsafety import Gate, HTTPError
 
     async def scenario() -> tuple[int, str]:
         gate = Gate(2)
@@ -282,8 +282,8 @@ def test_defaults_fit_each_other():
     """Item 11: a default `predict` (its --concurrency) against a default `serve` (its --max-queue) is
     not refused: the queue admits every request the client keeps in flight."""
     from pixelthink.cli import build_parser
-    from pixelthink.httpsafety import DEFAULT_MAX_QUEUE
     from pixelthink.pipeline.streaming import DEFAULT_CONCURRENCY
+    from pixelthink.serving.httpsafety import DEFAULT_MAX_QUEUE
 
     parser = build_parser()
     predict = parser.parse_args(["predict", "--data", "d", "--out", "o.jsonl", "--reasoner", "r"])
@@ -295,7 +295,7 @@ def test_defaults_fit_each_other():
 def test_retry_after_is_the_time_the_queue_takes_to_drain(monkeypatch):
     """Item 11: Retry-After said 15 s while the queue drained in 2.5 s: it counted each request's wait
     in the queue as service time. With the model's time per request observed, it is the drain time."""
-    import pixelthink.httpsafety as hs
+    import pixelthink.serving.httpsafety as hs
 
     clock = [0.0]
     monkeypatch.setattr(hs.time, "monotonic", lambda: clock[0])
@@ -317,7 +317,7 @@ def test_batch_failure_is_retried_one_request_at_a_time():
     alone gets the error."""
     import asyncio
 
-    from pixelthink.models.server import _Batcher
+    from pixelthink.serving.openai_server import _Batcher
 
     calls: list[list[str]] = []
 

@@ -1,4 +1,4 @@
-"""Tests of the procedural shapes benchmark (the package pixelthink.data.shapes)."""
+"""Tests of the procedural shapes benchmark (the package pixelthink.miniature.shapes)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from pixelthink.cli import main
+from pixelthink.commands._shapes import parse_size
 from pixelthink.data.format import Benchmark, validate_benchmark
-from pixelthink.data.shapes import (
+from pixelthink.miniature.shapes import (
     GENERATOR_VERSION,
     Scene,
     SceneConfig,
@@ -22,11 +23,10 @@ from pixelthink.data.shapes import (
     generate_sample,
     generate_scene,
     is_unique,
-    parse_size,
     sample_rng,
 )
-from pixelthink.data.shapes.grounding import box_text
-from pixelthink.data.shapes.queries import (
+from pixelthink.miniature.shapes.grounding import box_text
+from pixelthink.miniature.shapes.queries import (
     FAMILIES,
     And,
     Anything,
@@ -43,7 +43,7 @@ from pixelthink.data.shapes.queries import (
     evaluate,
     where,
 )
-from pixelthink.data.shapes.world import WORLDS
+from pixelthink.miniature.shapes.world import WORLDS
 
 # ------------------------------------------------------------------------ hand-built scenes
 
@@ -333,7 +333,7 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_family_and_shape_count_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pixelthink.data.shapes import parse_families
+    from pixelthink.commands._shapes import parse_families
 
     assert parse_families("direct_kind=2, direct_attr") == {"direct_kind": 2.0, "direct_attr": 1.0}
     for bad, words in [("nope=1", "unknown family 'nope'"), ("direct_kind=x", "must be a number"),
@@ -393,7 +393,7 @@ def test_shape_scale_draws_larger_shapes(tmp_path: Path, capsys) -> None:
 def test_crop_window_zooms_onto_the_shape_and_rewrites_its_geometry(tmp_path: Path, capsys) -> None:
     """``--crop-window`` (recognition crops): the shape fills the image, mask/box/references follow
     the crop, jitter moves the shape off centre, and bad settings are refused by name."""
-    from pixelthink.data.shapes import crop_scene
+    from pixelthink.miniature.shapes import crop_scene
 
     size = 128
     out = tmp_path / "crops"
@@ -439,7 +439,7 @@ def test_crop_window_zooms_onto_the_shape_and_rewrites_its_geometry(tmp_path: Pa
 
 
 def test_articles_in_references() -> None:
-    from pixelthink.data.shapes.queries import article
+    from pixelthink.miniature.shapes.queries import article
 
     assert article("orange star") == "an orange star" and article("red circle") == "a red circle"
     assert article("ellipse") == "an ellipse"
@@ -450,7 +450,7 @@ def test_articles_in_references() -> None:
 
 
 def test_source_lists_every_shape_with_its_visible_box(tmp_path: Path) -> None:
-    from pixelthink.data.shapes import scene_shapes
+    from pixelthink.miniature.shapes import scene_shapes
 
     g = generate_sample(sample_rng(3, "train", 5))
     shapes = scene_shapes(g.scene)

@@ -1,4 +1,4 @@
-"""Grounded reasoning chains of the shapes benchmark (data/shapes/chains.py, grounding.py)."""
+"""Grounded reasoning chains of the shapes benchmark (miniature/shapes/chains.py, grounding.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import collections
 
 import pytest
 
-from pixelthink.data.shapes import ShapesConfig, generate_sample, sample_rng, scene_shapes
-from pixelthink.data.shapes.chains import STEP_SEP
-from pixelthink.data.shapes.grounding import faithfulness, mention, parse_mentions, rescale_mentions
 from pixelthink.frames import FrameTransform
+from pixelthink.miniature.shapes import ShapesConfig, generate_sample, sample_rng, scene_shapes
+from pixelthink.miniature.shapes.chains import STEP_SEP
+from pixelthink.miniature.shapes.grounding import faithfulness, mention, parse_mentions, rescale_mentions
 
 
 def _scene(g):

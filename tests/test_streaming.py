@@ -414,8 +414,8 @@ def test_local_stream_equals_sequential_with_the_shipped_model(tmp_path, tiny_sa
     """The shipped tiny model answers shapes scenes with usable boxes: the streamed loop (batches by prompt
     length, SAM2 per image) gives the responses and masks of the sequential loop (U and SAM2's score to
     float rounding: the batches differ)."""
-    from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
-    from pixelthink.models.tiny import shipped_model_dir
+    from pixelthink.miniature.model import shipped_model_dir
+    from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
 
     generate_benchmark(tmp_path / "shapes", n_train=0, n_val=0, n_test=2, seed=0, image_size=(224, 224),
                        overwrite=True, progress=False, config=ShapesConfig(world="simple"))  # fmt: skip

@@ -10,13 +10,13 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForImageTextToText, AutoTokenizer, Sam2Model
 
-from pixelthink.models import (
+from pixelthink.miniature.model import (
+    SPECIAL_TOKENS,
     build_tiny_qwen2_5_vl,
     build_tiny_qwen3_vl,
     build_tiny_sam2,
     build_tiny_tokenizer,
 )
-from pixelthink.models.tiny import SPECIAL_TOKENS
 
 FIVE_MB = 5 * 1024 * 1024
 

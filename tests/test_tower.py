@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pixelthink.cli import main
-from pixelthink.data.shapes import (
+from pixelthink.miniature.shapes import (
     WORLDS,
     SceneConfig,
     ShapesConfig,
@@ -174,7 +174,7 @@ def test_an_interrupted_tower_run_resumes_to_the_same_weights(
 def test_box_heads_decode_what_they_are_trained_on(box_code: str) -> None:
     """Each box code's loss is zero exactly at the code of the truth, and decoding that code gives the
     truth back (to the pixel, for Fourier codes of integer pixels)."""
-    from pixelthink.models.tiny import fourier_code
+    from pixelthink.miniature.model import fourier_code
     from pixelthink.train.tower import DenseHeads
 
     heads = DenseHeads(8, 5, 4, box_code=box_code, frame=224)

@@ -226,7 +226,7 @@ def test_recipe_tokenizer_from_builds_a_tiny_model_whose_coordinates_are_single_
 
 
 def _shapes_bench(path: Path) -> Path:
-    from pixelthink.data.shapes import generate_benchmark
+    from pixelthink.miniature.shapes import generate_benchmark
 
     return generate_benchmark(path, n_train=6, n_val=0, n_test=0, seed=4, image_size=(96, 96), progress=False)
 
@@ -305,8 +305,8 @@ def test_name_reasoning_is_the_target_name(tmp_path: Path) -> None:
 def test_name_fraction_replays_referring_rows_in_the_task_mix(tmp_path: Path) -> None:
     """data.name_fraction: that share of the task rows reason with the target's name only."""
     from pixelthink.data import Benchmark
-    from pixelthink.data.shapes.grounding import rescale_mentions
     from pixelthink.frames import FrameTransform
+    from pixelthink.miniature.shapes.grounding import rescale_mentions
 
     b = _shapes_bench(tmp_path / "s")
     samples = {s.id: s for s in Benchmark(b)}

@@ -399,7 +399,7 @@ def test_number_init_recodes_the_coordinate_rows_of_a_trained_model(
 ) -> None:
     """``model.number_init: fourier`` on a trained checkpoint: only the number rows change, to Fourier
     codes of their value in the data.resolution frame, on the scale of the other rows."""
-    from pixelthink.models.tiny import fourier_number_rows
+    from pixelthink.miniature.model import fourier_number_rows
     from pixelthink.train.config import RecipeError
     from pixelthink.train.sft import build_sft_trainer
 

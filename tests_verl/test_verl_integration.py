@@ -39,7 +39,7 @@ LONG = "<think>" + " ".join(["word"] * 200) + "</think>" + ANSWER
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pixelthink.models.tiny import build_tiny_qwen2_5_vl
+    from pixelthink.miniature.model import build_tiny_qwen2_5_vl
 
     return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("m") / "tiny", hidden_size=32, num_layers=1)
 
@@ -273,7 +273,7 @@ def test_launch_script_composes_a_valid_verl_config(tmp_path: Path, tiny: Path) 
 
 
 def _converter(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "pixelthink.integrations.verl.converter", *map(str, args)]
+    cmd = [sys.executable, "-m", "pixelthink.cli", "data", "verl", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -286,7 +286,6 @@ def test_converter_command_line(parquet: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli" / "train.parquet"
     ok = _converter(bench, out, "--resolution", str(RES))
     assert ok.returncode == 0, ok.stderr
-    assert "RuntimeWarning" not in ok.stderr  # the package no longer imports .converter eagerly
     assert json.loads(ok.stdout)["rows"] == 4 and pq.read_table(out).num_rows == 4
 
     (tmp_path / "empty").mkdir()
@@ -306,9 +305,9 @@ def test_converter_command_line(parquet: Path, tmp_path: Path) -> None:
 def test_package_imports_its_parts_lazily() -> None:
     code = (
         "import sys, pixelthink.integrations.verl as v\n"
-        "assert 'pixelthink.integrations.verl.converter' not in sys.modules\n"
+        "assert 'pixelthink.integrations.verl.parquet' not in sys.modules\n"
         "assert callable(v.convert_benchmark) and callable(v.compute_score)\n"
-        "assert 'pixelthink.integrations.verl.converter' in sys.modules\n"
+        "assert 'pixelthink.integrations.verl.parquet' in sys.modules\n"
         "try:\n    v.nothing\nexcept AttributeError as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

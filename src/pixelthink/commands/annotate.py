@@ -21,9 +21,14 @@ import os
 import sys
 from typing import Any
 
-from pixelthink.commands._options import check_outputs, non_negative_int, positive_float, positive_int
+from pixelthink.commands._options import (
+    check_outputs,
+    non_negative_int,
+    parse_resolution,
+    positive_float,
+    positive_int,
+)
 from pixelthink.commands.predict import parse_shard
-from pixelthink.commands.segment import parse_resolution
 
 
 def _judge_frame(value: Any) -> int | tuple[int, int] | None:

@@ -14,7 +14,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from pixelthink.commands.segment import add_model_arguments, pipeline_from_args
+from pixelthink.commands._options import add_model_arguments, pipeline_from_args
 from pixelthink.commands.serve import add_server_arguments, limits_from_args
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--examples", type=int, default=3, metavar="N", help="embedded example images (default: %(default)s)"
     )
     # --max-pixels and --max-query-chars come with the model arguments (input limits).
-    from pixelthink.httpsafety import DEFAULT_APP_MAX_QUEUE
+    from pixelthink.serving.limits import DEFAULT_APP_MAX_QUEUE
 
     add_server_arguments(parser, port=DEFAULT_PORT, pixels=False, max_queue=DEFAULT_APP_MAX_QUEUE)
     parser.set_defaults(func=handle)
@@ -73,8 +73,8 @@ def _name(spec: str, model: str | None) -> str:
 
 
 def _is_shipped(spec: str) -> bool:
-    """Whether ``spec`` is the tiny model shipped in the package (``models.tiny.shipped_model_dir``)."""
-    from pixelthink.models.tiny import shipped_model_dir
+    """Whether ``spec`` is the tiny model shipped in the package (``miniature.model.shipped_model_dir``)."""
+    from pixelthink.miniature.model import shipped_model_dir
 
     try:
         return Path(spec).expanduser().resolve() == shipped_model_dir()
@@ -83,11 +83,11 @@ def _is_shipped(spec: str) -> bool:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from pixelthink.miniature.model import shipped_model_dir
     from pixelthink.models.registry import reasoner_backend
-    from pixelthink.models.tiny import shipped_model_dir
-    from pixelthink.webapp.examples import make_examples
-    from pixelthink.webapp.runs import RunBrowser
-    from pixelthink.webapp.server import ModelSlot, create_app
+    from pixelthink.serving.webapp.examples import make_examples
+    from pixelthink.serving.webapp.runs import RunBrowser
+    from pixelthink.serving.webapp.server import ModelSlot, create_app
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -142,7 +142,7 @@ def handle(args: argparse.Namespace) -> int:
         max_query_chars=args.max_query_chars or None,
         batch_size=args.batch_size,
     )
-    from pixelthink.httpsafety import run_server
+    from pixelthink.serving.httpsafety import run_server
 
     host = f"[{args.host}]" if ":" in args.host else args.host
     suffix = f"?token={limits.api_key}" if limits.api_key else ""

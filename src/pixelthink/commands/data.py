@@ -46,7 +46,7 @@ def _exists_is_user_error() -> Iterator[None]:
     try:
         yield
     except BenchmarkExistsError as exc:
-        from pixelthink.cli import CommandError
+        from pixelthink.commands._errors import CommandError
 
         raise CommandError(
             f"{exc.root}: a benchmark already exists here; pass --overwrite to replace it"
@@ -256,7 +256,7 @@ def register(subparsers: Any) -> None:
         "data",
         help="import, export, validate and describe benchmarks",
         description="Benchmark data: import (LISA, Seg-Zero, difficulty), export (Seg-Zero, difficulty), validate, "
-        "stats.",
+        "stats; the shapes generator; the verl converter.",
     )
     data.set_defaults(func=_help(data))
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -343,8 +343,9 @@ def register(subparsers: Any) -> None:
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(func=_stats)
 
-    # generators contributed by other modules -------------------------------------------------------
-    if importlib.util.find_spec("pixelthink.data.shapes.cli") is not None:
-        from pixelthink.data.shapes.cli import register_cli
+    # the miniature's generator and the verl converter ---------------------------------------------
+    from pixelthink.commands._shapes import register_shapes
+    from pixelthink.commands._verl import register_verl
 
-        register_cli(data_sub)
+    register_shapes(data_sub)
+    register_verl(data_sub)

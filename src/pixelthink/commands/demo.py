@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pixelthink.cli import CommandError
+from pixelthink.commands._errors import CommandError
+from pixelthink.miniature.model import shipped_model_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -149,7 +150,7 @@ def demo_data(model_dir: Path) -> dict[str, Any]:
 
 
 def _benchmark(bench_dir: Path, samples: int, spec: dict[str, Any]) -> str:
-    from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
+    from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
 
     info = bench_dir.with_name(bench_dir.name + ".demo.json")
     wanted = {"samples": samples, **spec}
@@ -188,11 +189,10 @@ def _predict_options(bench_dir: Path, preds: Path, model_dir: Path) -> argparse.
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from pixelthink.commands._options import pipeline_from_args
     from pixelthink.commands.predict import run_settings
-    from pixelthink.commands.segment import pipeline_from_args
     from pixelthink.data.resolve import open_benchmark
     from pixelthink.evaluate import evaluate, format_table
-    from pixelthink.models.tiny import shipped_model_dir
     from pixelthink.pipeline.run import run_predictions
 
     if args.samples < 1:

@@ -172,7 +172,7 @@ def handler(args: argparse.Namespace) -> int:
 
     from pixelthink.data.resolve import open_benchmark
     from pixelthink.evaluate.efficiency import EfficiencyConfig
-    from pixelthink.evaluate.report import format_table
+    from pixelthink.evaluate.results import format_table
     from pixelthink.evaluate.runner import evaluate
     from pixelthink.rewards import RewardConfig
 

@@ -20,8 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pixelthink.commands._options import check_outputs, non_negative_int, positive_int
-from pixelthink.commands.segment import add_model_arguments, baseline_settings, pipeline_from_args
+from pixelthink.commands._options import (
+    add_model_arguments,
+    baseline_settings,
+    check_outputs,
+    non_negative_int,
+    pipeline_from_args,
+    positive_int,
+)
 from pixelthink.data.resolve import open_benchmark
 
 if TYPE_CHECKING:

@@ -11,18 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pixelthink.commands._options import check_outputs
+from pixelthink.commands._options import check_outputs, non_negative_int
 from pixelthink.jsonio import naming_path
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -58,7 +48,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--title", help="page title and name of the main run (default: model or file name)")
     parser.add_argument(
         "--gallery",
-        type=_non_negative,
+        type=non_negative_int,
         default=4,
         metavar="N",
         help="examples per difficulty bucket (default: %(default)s; 0 = none)",

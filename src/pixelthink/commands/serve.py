@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pixelthink.httpsafety import ServerLimits
+    from pixelthink.serving.limits import ServerLimits
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,13 @@ def add_server_arguments(
 ) -> None:
     """Bind address, token and limits: the options ``serve`` and ``app`` share (``pixels=False`` when
     the command already has ``--max-pixels`` from :func:`~pixelthink.commands._options.add_limit_arguments`;
-    ``max_queue``: the default of ``--max-queue``, else :data:`~pixelthink.httpsafety.DEFAULT_MAX_QUEUE`)."""
-    from pixelthink.httpsafety import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE
+    ``max_queue``: the default of ``--max-queue``, else :data:`~pixelthink.serving.limits.DEFAULT_MAX_QUEUE`)."""
     from pixelthink.images import DEFAULT_MAX_PIXELS
+    from pixelthink.serving.limits import (
+        DEFAULT_BODY_TIMEOUT_S,
+        DEFAULT_MAX_BODY_BYTES,
+        DEFAULT_MAX_QUEUE,
+    )
 
     group = parser.add_argument_group("server and safety")
     group.add_argument(
@@ -81,9 +85,10 @@ def add_server_arguments(
 
 
 def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> ServerLimits:
-    """The :class:`~pixelthink.httpsafety.ServerLimits` of :func:`add_server_arguments` options; prints
+    """The :class:`~pixelthink.serving.limits.ServerLimits` of :func:`add_server_arguments` options; prints
     the exposure warning (stderr) when binding a non-loopback address without a token."""
-    from pixelthink.httpsafety import DEFAULT_BODY_TIMEOUT_S, ServerLimits, exposure_warning
+    from pixelthink.serving.httpsafety import exposure_warning
+    from pixelthink.serving.limits import DEFAULT_BODY_TIMEOUT_S, ServerLimits
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be in 1..65535, got {args.port}")
@@ -113,7 +118,7 @@ def limits_from_args(args: argparse.Namespace, *, query_token: bool = False) -> 
 
 
 def register(subparsers: Any) -> None:
-    from pixelthink.httpsafety import DEFAULT_MAX_TOKENS_CAP
+    from pixelthink.serving.limits import DEFAULT_MAX_TOKENS_CAP
 
     parser = subparsers.add_parser(
         "serve",
@@ -159,9 +164,9 @@ def handle(args: argparse.Namespace) -> int:
         )
     limits = limits_from_args(args)
 
-    from pixelthink.httpsafety import run_server
     from pixelthink.models.reasoner_hf import TransformersReasoner
-    from pixelthink.models.server import create_app
+    from pixelthink.serving.httpsafety import run_server
+    from pixelthink.serving.openai_server import create_app
 
     reasoner = TransformersReasoner.from_pretrained(
         path,

@@ -23,7 +23,7 @@ from pixelthink.evaluate.metrics import (
     intersection_union,
     intersection_union_rle,
 )
-from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult, format_table
+from pixelthink.evaluate.results import BucketResult, EvalReport, SampleResult, format_table
 
 _LAZY = {"evaluate", "EvalAccumulator", "EvalOptions", "BucketAccumulator", "score_sample", "load_report"}
 

@@ -46,7 +46,7 @@ from pixelthink.evaluate.metrics import (
     intersection_union,
     intersection_union_rle,
 )
-from pixelthink.evaluate.report import BucketResult, EvalReport, SampleResult
+from pixelthink.evaluate.results import BucketResult, EvalReport, SampleResult
 from pixelthink.evaluate.shapes import is_shapes_sample, sample_faithfulness
 from pixelthink.frames import FrameTransform
 from pixelthink.jsonio import is_number, read_json_file
@@ -286,7 +286,7 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 class BucketAccumulator(Metric):
-    """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.report.BucketResult`).
+    """Mergeable state of one bucket (see :class:`~pixelthink.evaluate.results.BucketResult`).
 
     Per-sample IoUs and hits are kept (one float each) for the bootstrap intervals."""
 

@@ -1,13 +1,13 @@
 """What ``pixelthink eval`` can measure exactly on a generated shapes benchmark.
 
 A sample of ``pixelthink data shapes`` records its whole scene: ``source.generator`` is
-``pixelthink.data.shapes``, ``source.shapes`` lists every shape's ``kind``, ``colour`` and ``bbox`` (XYXY,
+``pixelthink.data.shapes`` (the generator's name, :mod:`pixelthink.miniature.shapes`), ``source.shapes`` lists every shape's ``kind``, ``colour`` and ``bbox`` (XYXY,
 inclusive pixel extremes of its visible pixels, **original** frame), ``source.target`` the target's kind
 and colour, ``source.family`` the query family. From these:
 
 - :func:`scene_shapes` / :func:`target_index`: the scene and which of its shapes is the target;
 - :func:`sample_faithfulness`: the exact faithfulness of a grounded reasoning chain (the mentions
-  ``red star [x1, y1, x2, y2]`` of :mod:`pixelthink.data.shapes.grounding`, written in the answer's
+  ``red star [x1, y1, x2, y2]`` of :mod:`pixelthink.miniature.shapes.grounding`, written in the answer's
   frame) against the scene mapped into that frame with :class:`~pixelthink.frames.FrameTransform`.
 """
 
@@ -22,7 +22,7 @@ from pixelthink.rewards import box_iou
 
 __all__ = ["SHAPES_GENERATOR", "is_shapes_sample", "sample_faithfulness", "scene_shapes", "target_index"]
 
-SHAPES_GENERATOR = "pixelthink.data.shapes"
+SHAPES_GENERATOR = "pixelthink.data.shapes"  # miniature.shapes.generate.GENERATOR (a format constant)
 
 
 def is_shapes_sample(sample: Sample) -> bool:
@@ -76,13 +76,13 @@ def sample_faithfulness(sample: Sample, think: str, frame: FrameTransform) -> di
 
     ``frame`` maps the original frame to the answer's frame (the frame the reasoner saw, that of the raw
     answer's box); the scene's boxes are mapped into it, and each grounded mention is checked with
-    :func:`pixelthink.data.shapes.grounding.faithfulness` (a mention is *real* when its box hits, box IoU
+    :func:`pixelthink.miniature.shapes.grounding.faithfulness` (a mention is *real* when its box hits, box IoU
     > 0.5, a shape of the named kind and colour).
 
     Returns ``{"mentions": int, "real": int, "last_is_target": bool | None}``
     (``last_is_target`` None when there is no mention or no known target).
     """
-    from pixelthink.data.shapes.grounding import faithfulness
+    from pixelthink.miniature.shapes.grounding import faithfulness
 
     shapes = scene_shapes(sample)
     target = target_index(sample, shapes)

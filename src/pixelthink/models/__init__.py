@@ -1,7 +1,9 @@
-"""Models: tiny builders, torchvision-free processor loading, reasoners (and segmenters).
+"""Models: torchvision-free processor loading, reasoners (and segmenters).
 
-Light names are imported eagerly (no torch import); the transformers backend, the OpenAI backend
-and the server are imported lazily on first attribute access, so ``import pixelthink.models`` is cheap.
+Light names are imported eagerly (no torch import); the transformers backend and the OpenAI backend
+are imported lazily on first attribute access, so ``import pixelthink.models`` is cheap. The tiny
+builders live in the miniature wing (:mod:`pixelthink.miniature.model`), the server of ``pixelthink
+serve`` in :mod:`pixelthink.serving.openai_server`.
 Segmenters live in :mod:`pixelthink.models.segmenters` / :mod:`pixelthink.models.sam` (also lazy here); both
 kinds of backend are chosen by name in :mod:`pixelthink.models.registry`.
 """
@@ -12,12 +14,6 @@ import importlib
 from typing import Any
 
 from pixelthink.models.reasoners import Generation, Reasoner, count_reasoning_tokens
-from pixelthink.models.tiny import (
-    build_tiny_qwen2_5_vl,
-    build_tiny_qwen3_vl,
-    build_tiny_sam2,
-    build_tiny_tokenizer,
-)
 
 _LAZY = {
     "TransformersReasoner": "pixelthink.models.reasoner_hf",
@@ -25,7 +21,6 @@ _LAZY = {
     "ReasonerServerError": "pixelthink.models.reasoner_openai",
     "load_processor": "pixelthink.models.processors",
     "processed_image_size": "pixelthink.models.processors",
-    "create_app": "pixelthink.models.server",
     "Segmenter": "pixelthink.models.segmenters",
     "load_segmenter": "pixelthink.models.registry",
     "load_reasoner": "pixelthink.models.registry",
@@ -48,12 +43,7 @@ __all__ = [
     "SamSegmenter",
     "Segmenter",
     "TransformersReasoner",
-    "build_tiny_qwen2_5_vl",
-    "build_tiny_qwen3_vl",
-    "build_tiny_sam2",
-    "build_tiny_tokenizer",
     "count_reasoning_tokens",
-    "create_app",
     "list_segmenters",
     "load_chat_model",
     "load_processor",

@@ -139,7 +139,7 @@ def load_processor(path: str | Path, **image_processor_overrides: Any) -> Any:
     """Load the image-only processor of a Qwen2.5-VL / Qwen3-VL checkpoint directory.
 
     Args:
-        path: a local checkpoint directory (tiny model from :mod:`pixelthink.models.tiny` or a
+        path: a local checkpoint directory (tiny model from :mod:`pixelthink.miniature.model` or a
             downloaded Hub snapshot).
         **image_processor_overrides: settings passed to ``Qwen2VLImageProcessorPil``, e.g.
             ``size={"shortest_edge": ..., "longest_edge": ...}``.

@@ -22,7 +22,7 @@ from typing import Any
 
 from pixelthink.data import Benchmark
 from pixelthink.data.resolve import open_benchmark
-from pixelthink.evaluate.report import EvalReport, SampleResult
+from pixelthink.evaluate.results import EvalReport, SampleResult
 from pixelthink.jsonio import atomic_write_text, read_json_file
 from pixelthink.predictions import Prediction, predictions_by_id
 

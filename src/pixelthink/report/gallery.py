@@ -24,7 +24,7 @@ import numpy as np
 
 from pixelthink.answer import parse_lenient
 from pixelthink.data import Benchmark, Sample
-from pixelthink.evaluate.report import SampleResult
+from pixelthink.evaluate.results import SampleResult
 from pixelthink.evaluate.runner import prediction_frame
 from pixelthink.frames import Box, FrameTransform, Point
 from pixelthink.masks import decode_rle, mask_from_box

@@ -15,7 +15,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from pixelthink.evaluate.report import BUCKET_ORDER, BucketResult, EvalReport
+from pixelthink.evaluate.results import BUCKET_ORDER, BucketResult, EvalReport
 from pixelthink.report.gallery import GalleryItem, describe_prediction
 
 __all__ = [

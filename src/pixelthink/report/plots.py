@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pixelthink.evaluate.report import BucketResult, SampleResult
+from pixelthink.evaluate.results import BucketResult, SampleResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

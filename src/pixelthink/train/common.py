@@ -36,7 +36,7 @@ TOKENIZER_KEYS = ("tokenizer_from", "vocab_size")
 
 def _tiny_tokenizer(settings: dict[str, Any], data: DataConfig | None, source: str) -> Any:
     """The BPE for a tiny model: trained on ``tokenizer_from`` benchmarks (None: the built-in corpus)."""
-    from pixelthink.models import tiny
+    from pixelthink.miniature import model as tiny
 
     paths = settings.get("tokenizer_from")
     vocab = settings.get("vocab_size", 400)
@@ -81,7 +81,7 @@ def resolve_model_path(
             )
         out = Path(output_dir) / "tiny_base"
         if not (out / "config.json").is_file():
-            from pixelthink.models import tiny
+            from pixelthink.miniature import model as tiny
 
             builder = tiny.build_tiny_qwen2_5_vl if kind == "qwen2_5_vl" else tiny.build_tiny_qwen3_vl
             settings = {k: v for k, v in model.tiny.items() if k not in TOKENIZER_KEYS}
@@ -130,7 +130,7 @@ def load_policy(
     model = AutoModelForImageTextToText.from_pretrained(str(path), **kwargs)
     processor = load_processor(path)
     if model_cfg.number_init == "fourier":
-        from pixelthink.models.tiny import init_number_rows
+        from pixelthink.miniature.model import init_number_rows
 
         if isinstance(frame, list) and len(frame) == 2 and all(isinstance(v, int) for v in frame):
             frame = max(frame)

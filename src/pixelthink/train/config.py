@@ -96,7 +96,7 @@ class ModelConfig:
     freeze_vision_tower: bool = False
     #: ``fourier``: before training, overwrite the embedding rows (= the tied LM head) of the tokens that
     #: spell the integers of the ``data.resolution`` frame with Fourier codes of their value, at the
-    #: median norm of the other rows (``pixelthink.models.tiny.init_number_rows``). Only for a model
+    #: median norm of the other rows (``pixelthink.miniature.model.init_number_rows``). Only for a model
     #: trained from scratch whose coordinate tokens have not been trained yet (the tiny recipe's first
     #: caption rung, after the names-only recognition stage has let them drift); never for a pretrained
     #: checkpoint. A resumed run loads its checkpoint's weights over it.

@@ -44,8 +44,8 @@ from typing import Any
 
 from pixelthink.answer import DEFAULT_PROMPT_TEMPLATE, build_prompt
 from pixelthink.data.importers import read_difficulty_entries
-from pixelthink.data.shapes.grounding import rescale_mentions
 from pixelthink.frames import FrameTransform
+from pixelthink.miniature.shapes.grounding import rescale_mentions
 from pixelthink.rewards import l1_target_length
 
 from .config import DataConfig

@@ -6,7 +6,7 @@ language model reads) is trained alone, with three small heads on **every merged
 colour and the kind of the shape covering the token's cell centre (or background) and that shape's box
 and centre (XYXY + centre, model-frame pixels). The geometry is coded either linearly (six numbers
 divided by the frame size, smooth L1) or, with ``box_code: fourier`` (the default), as the same cos / sin
-code the tiny model's number tokens get (:func:`pixelthink.models.tiny.fourier_code`, 32 values per
+code the tiny model's number tokens get (:func:`pixelthink.miniature.model.fourier_code`, 32 values per
 number, MSE; decoded by the nearest code), so the tokens the language model reads carry each shape's
 coordinates in the code of the tokens it must write. A language-model loss alone teaches the tower slowly
 and one skill after another (docs/TINY_MODEL.md); these dense targets give every token of every image
@@ -39,12 +39,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from pixelthink.data.shapes import WORLDS, Scene, SceneConfig, World, cell_owners, generate_scene
-from pixelthink.models.tiny import fourier_code
-
-from .callbacks import set_aside_after
-from .common import load_policy, recipe_yaml, resolve_model_path
-from .config import Recipe, RecipeError, TowerArguments, check_trainer
+from pixelthink.miniature.model import fourier_code
+from pixelthink.miniature.shapes import WORLDS, Scene, SceneConfig, World, cell_owners, generate_scene
+from pixelthink.train.callbacks import set_aside_after
+from pixelthink.train.common import load_policy, recipe_yaml, resolve_model_path
+from pixelthink.train.config import Recipe, RecipeError, TowerArguments, check_trainer
 
 __all__ = ["DenseHeads", "TowerRun", "dense_targets", "evaluate_tower", "run_tower", "world_of"]
 

@@ -3,8 +3,8 @@
 verl pins transformers below 5.11, so it runs in its own environment (``.venv-verl``, see
 ``requirements-verl.txt`` and docs/TRAINING.md). Importing this package does not import verl:
 
-* :mod:`.converter` (pyarrow only): :func:`convert_benchmark` writes verl's multimodal parquet;
-  ``python -m pixelthink.integrations.verl.converter DATA OUT.parquet`` is its command line;
+* :mod:`.parquet` (pyarrow only): :func:`convert_benchmark` writes verl's multimodal parquet;
+  ``pixelthink data verl DATA OUT.parquet`` is its command line (:mod:`pixelthink.commands._verl`);
 * :mod:`.reward`: :func:`compute_score` for ``custom_reward_function`` (pure, calls
   :mod:`pixelthink.rewards`);
 * :mod:`.reward_manager` (imports verl): ``PixelThinkRewardManager``, registered as ``pixelthink``
@@ -20,12 +20,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .converter import ConvertReport, convert_benchmark
+    from .parquet import ConvertReport, convert_benchmark
     from .reward import compute_score
 
 __all__ = ["ConvertReport", "compute_score", "convert_benchmark"]
 
-_LAZY = {"ConvertReport": ".converter", "convert_benchmark": ".converter", "compute_score": ".reward"}
+_LAZY = {"ConvertReport": ".parquet", "convert_benchmark": ".parquet", "compute_score": ".reward"}
 
 
 def __getattr__(name: str) -> Any:

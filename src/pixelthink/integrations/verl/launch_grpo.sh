@@ -3,7 +3,7 @@
 #
 # 1. Environment on every node:  make venv-verl   (or: see requirements-verl.txt / docs/TRAINING.md)
 # 2. Data (once, on shared storage):
-#      .venv-verl/bin/python -m pixelthink.integrations.verl.converter BENCH_DIR data/verl/train.parquet --split train
+#      .venv-verl/bin/pixelthink data verl BENCH_DIR data/verl/train.parquet --split train
 # 3. Ray: head node `ray start --head --port=6379`; every other node `ray start --address=HEAD_IP:6379`.
 # 4. On the head node:  NNODES=2 GPUS_PER_NODE=8 MODEL=/models/Qwen2.5-VL-7B-Instruct \
 #        TRAIN=data/verl/train.parquet bash launch_grpo.sh [extra hydra overrides]
@@ -16,7 +16,7 @@ set -euo pipefail
 
 PY=${PY:-python3}
 MODEL=${MODEL:?set MODEL to a local Qwen2.5-VL / Qwen3-VL checkpoint directory}
-TRAIN=${TRAIN:?set TRAIN to the parquet written by pixelthink.integrations.verl.converter}
+TRAIN=${TRAIN:?set TRAIN to the parquet written by pixelthink data verl}
 VAL=${VAL:-$TRAIN}
 NNODES=${NNODES:-1}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}

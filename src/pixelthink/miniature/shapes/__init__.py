@@ -26,8 +26,7 @@ The package reads top-down; each module imports only the ones above it:
 
 from __future__ import annotations
 
-from pixelthink.data.shapes.cli import parse_families, parse_size, register_cli
-from pixelthink.data.shapes.generate import (
+from pixelthink.miniature.shapes.generate import (
     GENERATOR,
     GENERATOR_VERSION,
     GeneratedSample,
@@ -39,7 +38,7 @@ from pixelthink.data.shapes.generate import (
     sample_rng,
     scene_shapes,
 )
-from pixelthink.data.shapes.scene import (
+from pixelthink.miniature.shapes.scene import (
     BACKGROUNDS,
     Scene,
     SceneConfig,
@@ -50,7 +49,7 @@ from pixelthink.data.shapes.scene import (
     crop_scene,
     generate_scene,
 )
-from pixelthink.data.shapes.world import DEFAULT_WORLD, WORLDS, World
+from pixelthink.miniature.shapes.world import DEFAULT_WORLD, WORLDS, World
 
 __all__ = [
     "BACKGROUNDS",
@@ -72,9 +71,6 @@ __all__ = [
     "generate_sample",
     "generate_scene",
     "is_unique",
-    "parse_families",
-    "parse_size",
-    "register_cli",
     "sample_record",
     "sample_rng",
     "scene_shapes",

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pixelthink.data.shapes.world import DEFAULT_WORLD, KINDS, SIZES, WORLDS, World
+from pixelthink.miniature.shapes.world import DEFAULT_WORLD, KINDS, SIZES, WORLDS, World
 
 MIN_VISIBLE_FRACTION = 0.5  # every shape keeps at least half of its pixels visible
 RESIZE_AFTER = 25  # "free" placement: failed layouts of a set of shapes before its sizes are redrawn

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from pixelthink.data.shapes.chains import COMPARISONS, grounded_references
-from pixelthink.data.shapes.difficulty import difficulty
-from pixelthink.data.shapes.queries import ENUMERATORS, FAMILIES, Candidate, Query, evaluate
-from pixelthink.data.shapes.references import LONG_OPENINGS, references
-from pixelthink.data.shapes.scene import (
+from pixelthink.masks import box_from_mask
+from pixelthink.miniature.shapes.chains import COMPARISONS, grounded_references
+from pixelthink.miniature.shapes.difficulty import difficulty
+from pixelthink.miniature.shapes.queries import ENUMERATORS, FAMILIES, Candidate, Query, evaluate
+from pixelthink.miniature.shapes.references import LONG_OPENINGS, references
+from pixelthink.miniature.shapes.scene import (
     Scene,
     SceneConfig,
     Shape,
@@ -24,9 +25,10 @@ from pixelthink.data.shapes.scene import (
     crop_scene,
     generate_scene,
 )
-from pixelthink.data.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS, World
-from pixelthink.masks import box_from_mask
+from pixelthink.miniature.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS, World
 
+#: the benchmarks' generator name (meta.json, source.generator): a format constant, kept from the
+#: package's first home (pixelthink.data.shapes) so that existing benchmarks keep being recognised
 GENERATOR = "pixelthink.data.shapes"
 # The newest generator version; each world's samples carry their own (``World.generator_version``).
 GENERATOR_VERSION = 5  # 2: source.shapes (every shape's attributes and visible box); articles.

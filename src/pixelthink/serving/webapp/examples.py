@@ -1,6 +1,6 @@
 """The embedded example images of ``pixelthink app``: a few scenes of the shapes generator, made at start-up.
 
-Nothing is downloaded or shipped: each example is drawn by :mod:`pixelthink.data.shapes` from a fixed
+Nothing is downloaded or shipped: each example is drawn by :mod:`pixelthink.miniature.shapes` from a fixed
 seed (the test split of the demo benchmark), with its query and its difficulty score (1..10).
 """
 
@@ -30,7 +30,7 @@ class Example:
 
 def make_examples(count: int = 3, *, seed: int = EXAMPLE_SEED, size: int = EXAMPLE_SIZE) -> list[Example]:
     """``count`` examples: samples 0..count-1 of the shapes test split for ``seed`` at ``size`` pixels."""
-    from pixelthink.data.shapes import ShapesConfig, generate_sample, sample_rng
+    from pixelthink.miniature.shapes import ShapesConfig, generate_sample, sample_rng
 
     if count < 0:
         raise ValueError(f"--examples must be >= 0, got {count}")

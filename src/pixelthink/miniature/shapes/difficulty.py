@@ -4,8 +4,8 @@ the query's form."""
 
 from __future__ import annotations
 
-from pixelthink.data.shapes.queries import FAMILIES
-from pixelthink.data.shapes.scene import Scene
+from pixelthink.miniature.shapes.queries import FAMILIES
+from pixelthink.miniature.shapes.scene import Scene
 
 SHARE_KIND = 0.3  # per other shape of the target's kind
 SHARE_COLOUR = 0.2  # per other shape of the target's colour

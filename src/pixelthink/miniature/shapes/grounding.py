@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pixelthink.data.shapes.world import KINDS, SIZES
 from pixelthink.frames import Box
+from pixelthink.miniature.shapes.world import KINDS, SIZES
 
 _KIND = "|".join(sorted(KINDS, key=len, reverse=True))
 _NUM = r"(-?\d+(?:\.\d+)?)"

@@ -14,7 +14,7 @@ Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``; d
 * ``GET /v1/run``, ``GET /v1/run/samples``, ``GET /v1/run/image``: the run browser (when the app was
   started with ``--run-data`` / ``--run-predictions``).
 
-Every request goes through :mod:`pixelthink.httpsafety` (token, body size, pixel limit, bounded queue,
+Every request goes through :mod:`pixelthink.serving.httpsafety` (token, body size, pixel limit, bounded queue,
 JSON errors). The pipeline runs on one worker thread, in arrival order: non-streaming requests waiting
 for the same model are batched (``Pipeline.run_many``, up to ``batch_size``); a streamed one runs alone.
 """
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -44,7 +44,8 @@ from pixelthink.answer import (
     DEFAULT_MAX_QUERY_CHARS,  # longest query accepted; longer ones get 400
     check_query,
 )
-from pixelthink.httpsafety import (
+from pixelthink.masks import encode_rle
+from pixelthink.serving.httpsafety import (
     DEFAULT_APP_MAX_QUEUE,
     Gate,
     HTTPError,
@@ -56,8 +57,9 @@ from pixelthink.httpsafety import (
     internal_error,
     read_json,
 )
-from pixelthink.webapp.examples import Example
-from pixelthink.webapp.runs import FAILED_CHOICES, RunBrowser, RunFilter
+from pixelthink.serving.webapp.examples import Example
+from pixelthink.serving.webapp.runs import FAILED_CHOICES, RunBrowser, RunFilter
+from pixelthink.viz import mask_image, overlay
 
 __all__ = ["DEFAULT_MAX_QUERY_CHARS", "ModelSlot", "SegmentRequest", "SegmentResponse", "create_app"]
 
@@ -198,97 +200,71 @@ def _sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-def create_app(
-    models: list[ModelSlot],
-    *,
-    segmenter: str,
-    limits: ServerLimits | None = None,
-    examples: list[Example] | None = None,
-    run: RunBrowser | None = None,
-    max_query_chars: int | None = DEFAULT_MAX_QUERY_CHARS,
-    batch_size: int = 8,
-) -> FastAPI:
-    """The app serving ``models`` (one or two :class:`ModelSlot`, keys ``a`` and ``b``).
+class _Service:
+    """The app's state and the worker side: request parsing, the queue of jobs and the one worker thread
+    that runs them (batched per model), behind the :class:`~pixelthink.serving.httpsafety.Gate`."""
 
-    Args:
-        models: the models, in the order the page shows them.
-        segmenter: the segmenter spec (shown by ``/v1/models``, with its SAM family if it is one and the
-            segmenters ``--segmenter`` accepts).
-        limits: body size, pixel limit, queue bound and token (the page's and the API's).
-        examples: embedded example images (:func:`pixelthink.webapp.examples.make_examples`).
-        run: the run browser's run, or None.
-        max_query_chars: longest query accepted (None: no limit).
-        batch_size: most waiting ``/v1/segment`` requests of one model run as one batch
-            (``Pipeline.run_many``); streamed requests run alone.
-    """
-    from pixelthink.masks import encode_rle
-    from pixelthink.models.registry import list_segmenters
-    from pixelthink.viz import mask_image, overlay
-
-    if not models:
-        raise ValueError("the app needs at least one model")
-    # what --segmenter accepts (backends and SAM families), and the family of the one loaded
-    segmenters = [r for r in list_segmenters() if r["kind"] != "checkpoint"]
-    loaded_family = getattr(getattr(models[0].pipeline, "segmenter", None), "family", None)
-    segmenter_family = getattr(loaded_family, "title", None)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    limits = limits or ServerLimits(max_queue=DEFAULT_APP_MAX_QUEUE, query_token=True)
-    slots = {m.key: m for m in models}
-    by_name = {e.name: e for e in examples or []}
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelthink-app")
-    pending: collections.deque[_Job] = collections.deque()
-    pending_lock = threading.Lock()
-    gate = Gate(limits.max_queue, workers=1)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        worker.shutdown(wait=False, cancel_futures=True)
-
-    app = FastAPI(
-        title="pixelthink app",
-        summary="Reasoning segmentation: image + query -> reasoning, box, points, mask",
-        lifespan=lifespan,
-        docs_url=None,  # the offline /docs page of httpsafety.install (FastAPI's loads a CDN)
-        redoc_url=None,
-    )
-    install(app, limits)
+    def __init__(
+        self,
+        models: list[ModelSlot],
+        *,
+        limits: ServerLimits,
+        examples: list[Example] | None,
+        run: RunBrowser | None,
+        max_query_chars: int | None,
+        batch_size: int,
+    ) -> None:
+        self.models = models
+        self.limits = limits
+        self.examples = examples or []
+        self.run = run
+        self.max_query_chars = max_query_chars
+        self.batch_size = batch_size
+        self.slots = {m.key: m for m in models}
+        self.by_name = {e.name: e for e in self.examples}
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixelthink-app")
+        self.pending: collections.deque[_Job] = collections.deque()
+        self.pending_lock = threading.Lock()
+        self.gate = Gate(limits.max_queue, workers=1)
 
     # ------------------------------------------------------------------------------ request parsing
-    async def parse_input(request: Request) -> _Input:
+    async def read_fields(self, request: Request) -> tuple[dict[str, Any], bytes | None]:
+        """The request's fields and its uploaded image file (multipart), or its JSON object."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         upload: bytes | None = None
-        if kind == "multipart/form-data":
-            form = await request.form(max_files=1, max_fields=16, max_part_size=256 * 1024)
-            fields: dict[str, Any] = {}
-            for key, value in form.multi_items():
-                if isinstance(value, str):
-                    fields[key] = value
-                elif key == "image":
-                    upload = await value.read()
-                else:
-                    raise HTTPError(
-                        400, f"unexpected file field {key!r} (send the image as 'image')", param=key
-                    )
-        else:
+        if kind != "multipart/form-data":
             fields = await read_json(request)
             if not isinstance(fields, dict):
                 raise HTTPError(400, "request body must be a JSON object (see /docs)")
+            return fields, upload
+        form = await request.form(max_files=1, max_fields=16, max_part_size=256 * 1024)
+        fields = {}
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                fields[key] = value
+            elif key == "image":
+                upload = await value.read()
+            else:
+                raise HTTPError(400, f"unexpected file field {key!r} (send the image as 'image')", param=key)
+        return fields, upload
+
+    def checked_query(self, fields: dict[str, Any]) -> str:
         query = fields.get("query")
         if not isinstance(query, str) or not query.strip():
             raise HTTPError(400, "query: expected a non-empty string", param="query")
-        if max_query_chars is not None and len(query) > max_query_chars:
+        if self.max_query_chars is not None and len(query) > self.max_query_chars:
             raise HTTPError(
-                400, f"query: {len(query)} characters, the limit is {max_query_chars}", param="query"
+                400, f"query: {len(query)} characters, the limit is {self.max_query_chars}", param="query"
             )
         try:
             check_query(query, None)
         except ValueError as exc:
             raise HTTPError(400, str(exc), param="query") from None
-        key = fields.get("model", "a") or "a"
-        if not isinstance(key, str) or key not in slots:
-            raise HTTPError(400, f"model: expected one of {sorted(slots)}, got {key!r}", param="model")
+        return query
+
+    def image_bytes(self, fields: dict[str, Any], upload: bytes | None) -> tuple[bytes, float | None]:
+        """The image's encoded bytes (the upload, base64 ``image`` or an ``example``) and its difficulty
+        where known (embedded examples)."""
         difficulty = None
         sources = [
             upload is not None,
@@ -298,11 +274,11 @@ def create_app(
         if sum(sources) != 1:
             raise HTTPError(400, "send exactly one of 'image' (file or base64) and 'example'", param="image")
         if upload is None and fields.get("example"):
-            example = by_name.get(str(fields["example"]))
+            example = self.by_name.get(str(fields["example"]))
             if example is None:
                 raise HTTPError(
                     400,
-                    f"example: expected one of {sorted(by_name)}, got {fields['example']!r}",
+                    f"example: expected one of {sorted(self.by_name)}, got {fields['example']!r}",
                     param="example",
                 )
             upload, difficulty = example.png, example.difficulty
@@ -310,12 +286,21 @@ def create_app(
             upload = decode_base64_image(fields.get("image"), param="image")
         if not upload:
             raise HTTPError(400, "image: the file is empty", param="image")
+        return upload, difficulty
+
+    async def parse_input(self, request: Request) -> _Input:
+        fields, upload = await self.read_fields(request)
+        query = self.checked_query(fields)
+        key = fields.get("model", "a") or "a"
+        if not isinstance(key, str) or key not in self.slots:
+            raise HTTPError(400, f"model: expected one of {sorted(self.slots)}, got {key!r}", param="model")
+        upload, difficulty = self.image_bytes(fields, upload)
         start = time.perf_counter()
-        image = await decode_upload(upload, max_pixels=limits.max_pixels, param="image")
+        image = await decode_upload(upload, max_pixels=self.limits.max_pixels, param="image")
         return _Input(
             image=image,
             query=query,
-            slot=slots[key],
+            slot=self.slots[key],
             difficulty=difficulty,
             mask_png=_flag(fields.get("mask_png", False), "mask_png"),
             overlay_png=_flag(fields.get("overlay_png", False), "overlay_png"),
@@ -323,66 +308,28 @@ def create_app(
         )
 
     # ------------------------------------------------------------------------------------- running
-    def payload_of(job: _Job, result: Any, started: float, batch: int) -> dict[str, Any]:
-        """The JSON answer of one finished job (pictures drawn here, on the worker thread)."""
-        out = result.to_json()
-        payload: dict[str, Any] = {
-            "ok": result.error is None,
-            "error": result.error,
-            "model": job.input.slot.key,
-            "model_name": job.input.slot.name,
-            "query": job.input.query,
-            "response": out["response"],
-            "think": out["think"],
-            "bbox": out["bbox"],
-            "points": out["points"],
-            "problems": out["problems"],
-            "mask": None if result.mask is None else encode_rle(result.mask),
-            "mask_pixels": out["mask_pixels"],
-            "score": out["score"],
-            "uncertainty": out["uncertainty"],
-            "tokens": {"reasoning": out["reasoning_tokens"], "answer": out["answer_tokens"]},
-            "difficulty": job.input.difficulty,
-            "timings": out["timings"],
-            "image_size": out["image_size"],
-            "model_size": out["model_size"],
-        }
-        image = job.input.image
-        if job.input.mask_png and result.mask is not None:
-            payload["mask_png"] = _png_b64(mask_image(result.mask))
-        if job.input.overlay_png:
-            payload["overlay_png"] = _png_b64(overlay(image, result.mask, result.bbox, result.points))
-            payload["overlay_plain_png"] = _png_b64(overlay(image, None, result.bbox, result.points))
-        payload["server"] = {
-            "queue": started - job.queued_at,
-            "decode": job.input.decode_s,
-            "total": time.perf_counter() - job.queued_at + job.input.decode_s,
-            "batch": batch,
-        }
-        return payload
-
-    def run_next() -> None:
+    def run_next(self) -> None:
         """On the worker thread: the oldest waiting job, batched with the waiting non-streaming jobs
         of the same model (up to ``batch_size``; streaming jobs run alone)."""
-        with pending_lock:
-            if not pending:
+        with self.pending_lock:
+            if not self.pending:
                 return
-            batch = [pending.popleft()]
+            batch = [self.pending.popleft()]
             if batch[0].on_text is None:
-                for job in list(pending):
-                    if len(batch) >= batch_size:
+                for job in list(self.pending):
+                    if len(batch) >= self.batch_size:
                         break
                     if job.on_text is None and job.input.slot is batch[0].input.slot:
-                        pending.remove(job)
+                        self.pending.remove(job)
                         batch.append(job)
         started = time.perf_counter()
-        answers = answer_all(batch, started, len(batch))
+        answers = self.answer_all(batch, started, len(batch))
         service = (time.perf_counter() - started) / len(batch)  # the model's time per request
-        batch[0].loop.call_soon_threadsafe(gate.observe, service)
+        batch[0].loop.call_soon_threadsafe(self.gate.observe, service)
         for job, answer in zip(batch, answers, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, answer)
 
-    def answer_all(batch: list[_Job], started: float, size: int) -> list[Any]:
+    def answer_all(self, batch: list[_Job], started: float, size: int) -> list[Any]:
         """On the worker thread: the payloads of a batch, or per job the exception of the model; when
         the batch fails, each job is run alone, so that only a job that fails alone gets the error."""
         pipeline = batch[0].input.slot.pipeline
@@ -391,7 +338,7 @@ def create_app(
                 results = [pipeline.run(batch[0].input.image, batch[0].input.query, on_text=batch[0].on_text)]
             else:
                 results = pipeline.run_many([j.input.image for j in batch], [j.input.query for j in batch])
-            return [payload_of(j, r, started, size) for j, r in zip(batch, results, strict=True)]
+            return [_payload_of(j, r, started, size) for j, r in zip(batch, results, strict=True)]
         except Exception as exc:  # the model itself failed
             if len(batch) == 1:
                 return [exc]
@@ -401,49 +348,102 @@ def create_app(
                 type(exc).__name__,
                 exc,
             )
-        return [answer for job in batch for answer in answer_all([job], started, 1)]
+        return [answer for job in batch for answer in self.answer_all([job], started, 1)]
 
-    async def admitted(request: Request) -> tuple[_Input, float]:
+    async def admitted(self, request: Request) -> tuple[_Input, float]:
         """Admit (429 when full), parse and decode; the caller must ``gate.leave(started)`` once."""
-        started = gate.enter()
+        started = self.gate.enter()
         try:
-            return await parse_input(request), started
+            return await self.parse_input(request), started
         except BaseException:
-            gate.leave(started)
+            self.gate.leave(started)
             raise
 
-    def submit(job: _Input, started: float, on_text: Callable[[str], None] | None) -> asyncio.Future:
+    def submit(self, job: _Input, started: float, on_text: Callable[[str], None] | None) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
-        with pending_lock:
-            pending.append(_Job(job, on_text, future, loop, time.perf_counter()))
-        worker.submit(run_next)  # one call per job: every job is taken by some call
+        with self.pending_lock:
+            self.pending.append(_Job(job, on_text, future, loop, time.perf_counter()))
+        self.worker.submit(self.run_next)  # one call per job: every job is taken by some call
         # the request stays admitted until the model is done with it, even if its client went away
-        future.add_done_callback(lambda _f: gate.leave(started))
+        future.add_done_callback(lambda _f: self.gate.leave(started))
         return future
 
-    async def finished(future: asyncio.Future) -> dict[str, Any]:
-        try:
-            return await asyncio.shield(future)
-        except Exception as exc:  # the reasoner itself failed (e.g. its server is down): not the client's
-            raise internal_error(502, "the model failed", exc) from None
 
-    # ------------------------------------------------------------------------------------ endpoints
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def _finished(future: asyncio.Future) -> dict[str, Any]:
+    try:
+        return await asyncio.shield(future)
+    except Exception as exc:  # the reasoner itself failed (e.g. its server is down): not the client's
+        raise internal_error(502, "the model failed", exc) from None
+
+
+def _payload_of(job: _Job, result: Any, started: float, batch: int) -> dict[str, Any]:
+    """The JSON answer of one finished job (pictures drawn here, on the worker thread)."""
+    out = result.to_json()
+    payload: dict[str, Any] = {
+        "ok": result.error is None,
+        "error": result.error,
+        "model": job.input.slot.key,
+        "model_name": job.input.slot.name,
+        "query": job.input.query,
+        "response": out["response"],
+        "think": out["think"],
+        "bbox": out["bbox"],
+        "points": out["points"],
+        "problems": out["problems"],
+        "mask": None if result.mask is None else encode_rle(result.mask),
+        "mask_pixels": out["mask_pixels"],
+        "score": out["score"],
+        "uncertainty": out["uncertainty"],
+        "tokens": {"reasoning": out["reasoning_tokens"], "answer": out["answer_tokens"]},
+        "difficulty": job.input.difficulty,
+        "timings": out["timings"],
+        "image_size": out["image_size"],
+        "model_size": out["model_size"],
+    }
+    image = job.input.image
+    if job.input.mask_png and result.mask is not None:
+        payload["mask_png"] = _png_b64(mask_image(result.mask))
+    if job.input.overlay_png:
+        payload["overlay_png"] = _png_b64(overlay(image, result.mask, result.bbox, result.points))
+        payload["overlay_plain_png"] = _png_b64(overlay(image, None, result.bbox, result.points))
+    payload["server"] = {
+        "queue": started - job.queued_at,
+        "decode": job.input.decode_s,
+        "total": time.perf_counter() - job.queued_at + job.input.decode_s,
+        "batch": batch,
+    }
+    return payload
+
+
+# ---------------------------------------------------------------------------------------- endpoints
+def _info_routes(service: _Service, segmenter: str) -> APIRouter:
+    """``/`` (the page), ``/health`` and ``/v1/models``."""
+    from pixelthink.models.registry import list_segmenters
+
+    models, limits = service.models, service.limits
+    # what --segmenter accepts (backends and SAM families), and the family of the one loaded
+    segmenters = [r for r in list_segmenters() if r["kind"] != "checkpoint"]
+    loaded_family = getattr(getattr(models[0].pipeline, "segmenter", None), "family", None)
+    segmenter_family = getattr(loaded_family, "title", None)
+    router = APIRouter()
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
-        html = resources.files("pixelthink.webapp").joinpath("static/index.html").read_text(encoding="utf-8")
+        html = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
-    @app.get("/health")
+    @router.get("/health")
     async def health() -> dict[str, Any]:
+        gate = service.gate
         return {
             "status": "ok",
             "queued": gate.inside,
-            "waiting": len(pending),
+            "waiting": len(service.pending),
             "queue_limit": gate.capacity,
         }
 
-    @app.get("/v1/models")
+    @router.get("/v1/models")
     async def model_info() -> dict[str, Any]:
         return {
             "models": [
@@ -463,54 +463,72 @@ def create_app(
                 "max_body_bytes": limits.max_body_bytes,
                 "max_pixels": limits.max_pixels,
                 "max_queue": limits.max_queue,
-                "max_query_chars": max_query_chars,
+                "max_query_chars": service.max_query_chars,
                 # GrabCut: larger images are segmented scaled down to this, the mask scaled back up
                 "segmenter_max_pixels": getattr(models[0].pipeline.segmenter, "max_pixels", None),
             },
             "token_required": limits.api_key is not None,
-            "run_browser": run is not None,
+            "run_browser": service.run is not None,
         }
 
-    @app.post("/v1/segment", response_model=SegmentResponse, openapi_extra=_REQUEST_DOC)
-    async def segment(request: Request) -> dict[str, Any]:
-        job, started = await admitted(request)
-        return await finished(submit(job, started, None))
+    return router
 
-    @app.post("/v1/segment/stream", openapi_extra=_REQUEST_DOC, response_class=StreamingResponse)
+
+def _segment_routes(service: _Service) -> APIRouter:
+    """``POST /v1/segment`` and ``POST /v1/segment/stream`` (server-sent events)."""
+    router = APIRouter()
+
+    @router.post("/v1/segment", response_model=SegmentResponse, openapi_extra=_REQUEST_DOC)
+    async def segment(request: Request) -> dict[str, Any]:
+        job, started = await service.admitted(request)
+        return await _finished(service.submit(job, started, None))
+
+    @router.post("/v1/segment/stream", openapi_extra=_REQUEST_DOC, response_class=StreamingResponse)
     async def segment_stream(request: Request) -> StreamingResponse:
-        job, started = await admitted(request)
+        job, started = await service.admitted(request)
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[str] = asyncio.Queue()
 
         def on_text(text: str) -> None:  # on the worker thread
             loop.call_soon_threadsafe(pieces.put_nowait, text)
 
-        future = submit(job, started, on_text)
-
-        async def events() -> AsyncIterator[bytes]:
-            yield _sse("start", {"model": job.slot.key, "queued": gate.inside})
-            while True:
-                getter = asyncio.ensure_future(pieces.get())
-                await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield _sse("token", {"text": getter.result()})
-                    continue
-                getter.cancel()
-                while not pieces.empty():
-                    yield _sse("token", {"text": pieces.get_nowait()})
-                try:
-                    yield _sse("result", await finished(future))
-                except HTTPError as exc:
-                    yield _sse("error", error_body(exc.status, exc.message, code=exc.code))
-                return
-
+        future = service.submit(job, started, on_text)
         return StreamingResponse(
-            events(),
+            _events(job, future, pieces, service.gate),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    @app.get("/v1/examples")
+    return router
+
+
+async def _events(
+    job: _Input, future: asyncio.Future, pieces: asyncio.Queue[str], gate: Gate
+) -> AsyncIterator[bytes]:
+    """The server-sent events of a streamed request: ``start``, ``token`` pieces as they are generated,
+    then ``result`` or ``error``."""
+    yield _sse("start", {"model": job.slot.key, "queued": gate.inside})
+    while True:
+        getter = asyncio.ensure_future(pieces.get())
+        await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield _sse("token", {"text": getter.result()})
+            continue
+        getter.cancel()
+        while not pieces.empty():
+            yield _sse("token", {"text": pieces.get_nowait()})
+        try:
+            yield _sse("result", await _finished(future))
+        except HTTPError as exc:
+            yield _sse("error", error_body(exc.status, exc.message, code=exc.code))
+        return
+
+
+def _example_routes(service: _Service) -> APIRouter:
+    """``GET /v1/examples`` and ``GET /v1/examples/{name}.png``."""
+    router = APIRouter()
+
+    @router.get("/v1/examples")
     async def example_list() -> dict[str, Any]:
         return {
             "examples": [
@@ -521,27 +539,34 @@ def create_app(
                     "width": e.width,
                     "height": e.height,
                 }
-                for e in examples or []
+                for e in service.examples
             ]
         }
 
-    @app.get("/v1/examples/{name}.png", response_class=Response)
+    @router.get("/v1/examples/{name}.png", response_class=Response)
     async def example_image(name: str) -> Response:
-        example = by_name.get(name)
+        example = service.by_name.get(name)
         if example is None:
             raise HTTPError(404, f"no example {name!r}; GET /v1/examples lists them")
         return Response(example.png, media_type="image/png")
 
-    def need_run() -> RunBrowser:
-        if run is None:
-            raise HTTPError(404, "no run loaded: start the app with --run-data and --run-predictions")
-        return run
+    return router
 
-    @app.get("/v1/run")
+
+def _run_routes(service: _Service) -> APIRouter:
+    """The run browser: ``GET /v1/run``, ``/v1/run/samples`` and ``/v1/run/image`` (404 without a run)."""
+    router = APIRouter()
+
+    def need_run() -> RunBrowser:
+        if service.run is None:
+            raise HTTPError(404, "no run loaded: start the app with --run-data and --run-predictions")
+        return service.run
+
+    @router.get("/v1/run")
     async def run_summary() -> dict[str, Any]:
         return need_run().summary()
 
-    @app.get("/v1/run/samples")
+    @router.get("/v1/run/samples")
     async def run_samples(
         bucket: Literal["all", "easy", "medium", "hard", "unrated"] = "all",
         iou_min: float = Query(0.0, ge=0.0, le=1.0),
@@ -557,15 +582,75 @@ def create_app(
         total, items = browser.select(rule, offset, limit)
         return {"total": total, "offset": offset, "items": items}
 
-    @app.get("/v1/run/image", response_class=Response)
+    @router.get("/v1/run/image", response_class=Response)
     async def run_image(id: str = Query(..., max_length=1000)) -> Response:
         browser = need_run()
         if id not in browser.by_id:
             raise HTTPError(404, f"no sample {id!r} in the run", param="id")
         try:
-            data = await asyncio.get_running_loop().run_in_executor(worker, browser.picture, id)
+            data = await asyncio.get_running_loop().run_in_executor(service.worker, browser.picture, id)
         except (OSError, ValueError) as exc:
             raise internal_error(500, f"cannot draw sample {id!r}", exc) from None
         return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
+    return router
+
+
+def create_app(
+    models: list[ModelSlot],
+    *,
+    segmenter: str,
+    limits: ServerLimits | None = None,
+    examples: list[Example] | None = None,
+    run: RunBrowser | None = None,
+    max_query_chars: int | None = DEFAULT_MAX_QUERY_CHARS,
+    batch_size: int = 8,
+) -> FastAPI:
+    """The app serving ``models`` (one or two :class:`ModelSlot`, keys ``a`` and ``b``).
+
+    Args:
+        models: the models, in the order the page shows them.
+        segmenter: the segmenter spec (shown by ``/v1/models``, with its SAM family if it is one and the
+            segmenters ``--segmenter`` accepts).
+        limits: body size, pixel limit, queue bound and token (the page's and the API's).
+        examples: embedded example images (:func:`pixelthink.serving.webapp.examples.make_examples`).
+        run: the run browser's run, or None.
+        max_query_chars: longest query accepted (None: no limit).
+        batch_size: most waiting ``/v1/segment`` requests of one model run as one batch
+            (``Pipeline.run_many``); streamed requests run alone.
+    """
+    if not models:
+        raise ValueError("the app needs at least one model")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    limits = limits or ServerLimits(max_queue=DEFAULT_APP_MAX_QUEUE, query_token=True)
+    service = _Service(
+        models,
+        limits=limits,
+        examples=examples,
+        run=run,
+        max_query_chars=max_query_chars,
+        batch_size=batch_size,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.worker.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="pixelthink app",
+        summary="Reasoning segmentation: image + query -> reasoning, box, points, mask",
+        lifespan=lifespan,
+        docs_url=None,  # the offline /docs page of httpsafety.install (FastAPI's loads a CDN)
+        redoc_url=None,
+    )
+    install(app, limits)
+    for router in (
+        _info_routes(service, segmenter),
+        _segment_routes(service),
+        _example_routes(service),
+        _run_routes(service),
+    ):
+        app.include_router(router)
     return app

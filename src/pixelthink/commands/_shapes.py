@@ -1,5 +1,6 @@
 """The command ``pixelthink data shapes``: option parsing (``parse_size``, ``parse_families``) and
-``register_cli``."""
+``register_shapes``, which ``commands/data.py`` calls (not a command module itself: the CLI skips ``_``
+modules). The generator is :mod:`pixelthink.miniature.shapes`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import os
 import sys
 from typing import Any
 
-from pixelthink.data.shapes.chains import COMPARISONS
-from pixelthink.data.shapes.generate import ShapesConfig, generate_benchmark
-from pixelthink.data.shapes.queries import FAMILIES
-from pixelthink.data.shapes.references import LONG_OPENINGS
-from pixelthink.data.shapes.scene import check_crop, check_shape_scale
-from pixelthink.data.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS
 from pixelthink.jsonio import naming_path
+from pixelthink.miniature.shapes.chains import COMPARISONS
+from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
+from pixelthink.miniature.shapes.queries import FAMILIES
+from pixelthink.miniature.shapes.references import LONG_OPENINGS
+from pixelthink.miniature.shapes.scene import check_crop, check_shape_scale
+from pixelthink.miniature.shapes.world import DEFAULT_WORLD, REFERENCE_STYLES, WORLDS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -107,7 +108,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(data_sub: Any) -> None:
+def register_shapes(data_sub: Any) -> None:
     """Add ``pixelthink data shapes --out DIR [--train N --val N --test N --seed S --size WxH]``."""
     p = data_sub.add_parser(
         "shapes",

@@ -14,7 +14,7 @@ Endpoints:
   ``temperature`` that is not a finite number, ``max_tokens`` above the server's cap), 401 without the
   token, 413 for a body or an image over the limits, 429 with ``Retry-After`` when the queue is full.
 
-Limits and the token are :class:`pixelthink.httpsafety.ServerLimits` (shared with ``pixelthink app``):
+Limits and the token are :class:`pixelthink.serving.httpsafety.ServerLimits` (shared with ``pixelthink app``):
 the request body size, the decoded pixels of the image (checked from its header, decoded in a worker
 thread, never on the event loop), the requests admitted at once, and ``max_tokens``
 (``max_tokens_cap``).
@@ -47,7 +47,9 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 
 from pixelthink.answer import check_query
-from pixelthink.httpsafety import (
+from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
+from pixelthink.models.reasoner_hf import ChatOutput, TransformersReasoner
+from pixelthink.serving.httpsafety import (
     DEFAULT_MAX_TOKENS_CAP,
     Gate,
     HTTPError,
@@ -58,8 +60,6 @@ from pixelthink.httpsafety import (
     internal_error,
     read_json,
 )
-from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
-from pixelthink.models.reasoner_hf import ChatOutput, TransformersReasoner
 
 __all__ = ["RequestError", "create_app", "parse_chat_request"]
 

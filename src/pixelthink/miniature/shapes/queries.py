@@ -20,8 +20,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from pixelthink.data.shapes.scene import Forced, Scene, Shape
-from pixelthink.data.shapes.world import COLOUR_HINTS, KIND_HINTS, SIZES, World
+from pixelthink.miniature.shapes.scene import Forced, Scene, Shape
+from pixelthink.miniature.shapes.world import COLOUR_HINTS, KIND_HINTS, SIZES, World
 
 Tri = bool | None
 
@@ -1029,11 +1029,10 @@ def fam_occlusion(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
 # -- multi-step -----------------------------------------------------------------------------------
 
 
-def fam_multi_step(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
+def _not_kind_extremes(scene: Scene) -> list[Candidate]:
+    """(a) the largest/smallest shape that is not a K."""
     out: list[Candidate] = []
     shapes = scene.shapes
-    n = len(shapes)
-    # (a) the largest/smallest shape that is not a K
     for k in sorted({s.kind for s in shapes}):
         for measure in ("largest", "smallest"):
             pred: Pred = Not(Kind(k))
@@ -1063,8 +1062,14 @@ def fam_multi_step(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
             out.append(
                 Candidate("multi_step", ast, f"the {measure} shape that is not {art} {k}", False, explain_a)
             )
-    # (b) the largest/smallest shape with the same colour as REF
-    for r in range(n):
+    return out
+
+
+def _same_colour_extremes(scene: Scene) -> list[Candidate]:
+    """(b) the largest/smallest shape with the same colour as REF."""
+    out: list[Candidate] = []
+    shapes = scene.shapes
+    for r in range(len(shapes)):
         ref = _minimal_ref(scene, r)
         if ref is None:
             continue
@@ -1092,18 +1097,16 @@ def fam_multi_step(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
                     steps,
                 )
 
-            out.append(
-                Candidate(
-                    "multi_step",
-                    ast,
-                    f"the {measure} shape with the same colour as the {ref_text}",
-                    False,
-                    explain_b,
-                )
-            )
-    # (c) the K with the same colour as the largest K2 / (d) the K closest to the unique-colour shape
+            text = f"the {measure} shape with the same colour as the {ref_text}"
+            out.append(Candidate("multi_step", ast, text, False, explain_b))
+    return out
+
+
+def _anchors(scene: Scene) -> list[tuple[str, Query, str]]:
+    """The anchors of (c)/(d): ``(text, query, how it is found)``: the largest K2 where there are two or
+    more K2s, and the shape whose colour appears only once."""
     refs: list[tuple[str, Query, str]] = []
-    for k2 in sorted({s.kind for s in shapes}):
+    for k2 in sorted({s.kind for s in scene.shapes}):
         if len(_of_kind(scene, k2)) >= 2:
             refs.append(
                 (f"largest {k2}", Extreme("largest", Kind(k2)), f"comparing the {plural(k2)}, the largest")
@@ -1115,7 +1118,36 @@ def fam_multi_step(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
             "counting colours, the one whose colour appears once",
         )
     )
-    for ref_text, ref_ast, how in refs:
+    return refs
+
+
+def _anchored_variants(k: str, ref_text: str, ref_ast: Query) -> list[tuple[Query, str, str]]:
+    """The K with the same colour as / closest to / in a relation to the anchor: ``(query, text, mode)``."""
+    variants: list[tuple[Query, str, str]] = [
+        (
+            Select(And((Kind(k), SameAs("colour", ref_ast)))),
+            f"the {k} with the same colour as the {ref_text}",
+            "colour",
+        ),
+        (Extreme("closest", Kind(k), ref_ast), f"the {k} closest to the {ref_text}", "closest"),
+    ]
+    for rel, rel_word in _REL_WORDS.items():
+        variants.append(
+            (
+                Select(And((Kind(k), Rel(rel, ref_ast)))),
+                f"the {k} {rel_word} the {ref_text}",
+                rel_word,
+            )
+        )
+    return variants
+
+
+def _anchored(scene: Scene) -> list[Candidate]:
+    """(c) the K with the same colour as the largest K2 / (d) the K closest to the unique-colour shape
+    (and the K in a relation to either anchor)."""
+    out: list[Candidate] = []
+    shapes = scene.shapes
+    for ref_text, ref_ast, how in _anchors(scene):
         r = resolve(ref_ast, scene)
         if r is None:
             continue
@@ -1123,23 +1155,7 @@ def fam_multi_step(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
             kind_idx = [j for j in _of_kind(scene, k) if j != r]
             if len(kind_idx) < 2:
                 continue
-            variants: list[tuple[Query, str, str]] = [
-                (
-                    Select(And((Kind(k), SameAs("colour", ref_ast)))),
-                    f"the {k} with the same colour as the {ref_text}",
-                    "colour",
-                ),
-                (Extreme("closest", Kind(k), ref_ast), f"the {k} closest to the {ref_text}", "closest"),
-            ]
-            for rel, rel_word in _REL_WORDS.items():
-                variants.append(
-                    (
-                        Select(And((Kind(k), Rel(rel, ref_ast)))),
-                        f"the {k} {rel_word} the {ref_text}",
-                        rel_word,
-                    )
-                )
-            for ast, text, mode in variants:
+            for ast, text, mode in _anchored_variants(k, ref_text, ref_ast):
                 if resolve(ast, scene) is None:
                     continue
 
@@ -1173,6 +1189,12 @@ def fam_multi_step(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
 
                 out.append(Candidate("multi_step", ast, text, False, explain_c))
     return out
+
+
+def fam_multi_step(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
+    """Queries of two steps: an extreme among the shapes left after a first filter (not a K; the colour
+    of a reference) and a K found from an anchor (the largest K2, the shape of a unique colour)."""
+    return [*_not_kind_extremes(scene), *_same_colour_extremes(scene), *_anchored(scene)]
 
 
 # ------------------------------------------------------------------------------------ registry

@@ -3,8 +3,16 @@ references of a query (the family's steps come from the query's ``Candidate.expl
 
 from __future__ import annotations
 
-from pixelthink.data.shapes.queries import Candidate, article, desc, full, join_words, reading_order, where
-from pixelthink.data.shapes.scene import Scene
+from pixelthink.miniature.shapes.queries import (
+    Candidate,
+    article,
+    desc,
+    full,
+    join_words,
+    reading_order,
+    where,
+)
+from pixelthink.miniature.shapes.scene import Scene
 
 
 def inventory(scene: Scene, *, size: bool = False) -> str:

@@ -10,6 +10,23 @@ The weights are random: the text they generate is gibberish, but shapes, token b
 padding, timing and coordinate handling are all real. Each model is well under 5 MB on disk.
 
 torch / transformers / tokenizers are imported lazily inside the builders.
+
+The common arguments of the VL builders (:func:`build_tiny_qwen2_5_vl`, :func:`build_tiny_qwen3_vl`):
+
+* ``out_dir``: output directory (created); ``seed``: torch seed for the random weights;
+* ``tokenizer``: a tokenizer from :func:`build_tiny_tokenizer` (one is built if None);
+* ``hidden_size``: text hidden size (4 attention heads by default, head_dim = hidden_size / 4);
+  ``num_layers``: number of text decoder layers;
+* ``image_size``: if given, the processor caps images at about ``image_size**2`` pixels (its
+  ``max_pixels``), so a large working resolution is shrunk before the vision tower; None keeps the
+  stock bounds (Qwen2.5-VL: 3136 .. 1003520 pixels, under which 840x840 is kept as is);
+* ``initializer_range``: std of the random weights; larger than the stock 0.02 so that next-token
+  distributions are peaked and greedy decoding is numerically stable. Use 0.02 for a model that is
+  going to be trained;
+* ``number_init``: ``random`` (stock) or ``fourier``: the embedding rows of the tokens that spell the
+  integers ``0 .. image_size - 1`` start as Fourier codes of their value (:func:`init_number_rows`);
+  needs ``image_size``. With tied embeddings this is also the output head, so nearby coordinates start
+  with similar logits.
 """
 
 from __future__ import annotations
@@ -78,6 +95,11 @@ _BUILTIN_CORPUS: tuple[str, ...] = (
     "You are a helpful assistant. user assistant system image question answer box point mask object",
     '{"bbox": [x1, y1, x2, y2], "points_1": [x, y], "points_2": [x, y]} [ ] { } , : " . ? !',
 )
+
+
+def shipped_model_dir() -> Path:
+    """``src/pixelthink/assets/tiny_model`` (inside the installed package): the trained tiny model."""
+    return Path(__file__).resolve().parents[1] / "assets" / "tiny_model"
 
 
 def _require(module: str) -> Any:
@@ -386,6 +408,49 @@ def _init_numbers(model: Any, tok: Any, number_init: str, max_value: int | None)
     init_number_rows(model, tok, max_value, norm=0.25)  # ~ a random row's norm at width 128, std 0.02
 
 
+def _qwen2_5_vl_settings(
+    text_config: dict[str, Any],
+    vision_config: dict[str, Any],
+    ids: dict[str, int],
+    head_dim: int,
+    vision_fullatt_block_indexes: Sequence[int] | None,
+    rope_theta: float,
+    mrope_section: Sequence[int] | None,
+) -> None:
+    """Qwen2.5-VL's own settings on the shared config parts (in place), and the text model's BOS/EOS.
+
+    Args:
+        vision_fullatt_block_indexes: vision blocks with full attention (the others use 112-pixel
+            windows); None means the last block only.
+        rope_theta: RoPE base of the text decoder (stock 10000). Qwen2.5-VL's M-RoPE is not
+            interleaved: ``mrope_section = [t, h, w]`` takes contiguous frequency bands, highest first,
+            so the width band gets the lowest frequencies; a small base (e.g. 100 or 10) makes the
+            column offsets of a few image tokens visible to attention.
+        mrope_section: ``[t, h, w]`` frequency counts, summing to head_dim / 2; None keeps the
+            default split ``[rest, q // 3, q // 3]`` of ``q = head_dim / 2`` ([6, 5, 5] at head_dim 32).
+    """
+    vision_depth = vision_config["depth"]
+    fullatt = (
+        [vision_depth - 1] if vision_fullatt_block_indexes is None else list(vision_fullatt_block_indexes)
+    )
+    bad = [i for i in fullatt if not 0 <= i < vision_depth]
+    if bad:
+        raise ValueError(f"vision_fullatt_block_indexes {bad} out of range for vision_depth={vision_depth}")
+    if not rope_theta > 0:
+        raise ValueError(f"rope_theta must be positive, got {rope_theta}")
+    text_config["rope_parameters"]["rope_theta"] = float(rope_theta)
+    if mrope_section is not None:
+        section = [int(v) for v in mrope_section]
+        if len(section) != 3 or min(section) < 0:
+            raise ValueError(f"mrope_section must be 3 non-negative counts [t, h, w], got {section}")
+        _check_mrope(head_dim, section)
+        text_config["rope_parameters"]["mrope_section"] = section
+    text_config["bos_token_id"] = ids["<|endoftext|>"]
+    text_config["eos_token_id"] = ids["<|im_end|>"]
+    vision_config["window_size"] = 112
+    vision_config["fullatt_block_indexes"] = fullatt
+
+
 def build_tiny_qwen2_5_vl(
     out_dir: str | Path,
     *,
@@ -409,41 +474,14 @@ def build_tiny_qwen2_5_vl(
 ) -> Path:
     """Build, save and return the directory of a random tiny ``Qwen2_5_VLForConditionalGeneration``.
 
-    Args:
-        out_dir: output directory (created).
-        seed: torch seed for the random weights.
-        tokenizer: a tokenizer from :func:`build_tiny_tokenizer` (one is built if None).
-        hidden_size: text hidden size; 4 attention heads, head_dim = hidden_size / 4.
-        num_layers: number of text decoder layers (vision tower: 2 blocks).
-        image_size: if given, the processor caps images at about ``image_size**2`` pixels (its
-            ``max_pixels``), so a large working resolution is shrunk before the vision tower; None keeps
-            the stock Qwen2.5-VL bounds (3136 .. 1003520 pixels), under which 840x840 is kept as is.
-        initializer_range: std of the random weights; larger than the stock 0.02 so that next-token
-            distributions are peaked and greedy decoding is numerically stable. Use 0.02 for a model
-            that is going to be trained.
-        num_heads: text attention heads (head_dim = hidden_size / num_heads).
-        num_kv_heads: text key/value heads (grouped-query attention); must divide num_heads.
-        intermediate_size: text MLP width; None means 2 * hidden_size.
-        vision_depth: number of vision-tower blocks.
-        vision_hidden_size: vision-tower width (its MLP is 2x wider).
-        vision_num_heads: vision-tower attention heads.
-        vision_fullatt_block_indexes: vision blocks with full attention (the others use 112-pixel
-            windows); None means the last block only.
-        tie_word_embeddings: tie the LM head to the input embeddings; None keeps the config default.
-        rope_theta: RoPE base of the text decoder (stock 10000). Qwen2.5-VL's M-RoPE is not
-            interleaved: ``mrope_section = [t, h, w]`` takes contiguous frequency bands, highest first,
-            so the width band gets the lowest frequencies; a small base (e.g. 100 or 10) makes the
-            column offsets of a few image tokens visible to attention.
-        mrope_section: ``[t, h, w]`` frequency counts, summing to head_dim / 2; None keeps the
-            default split ``[rest, q // 3, q // 3]`` of ``q = head_dim / 2`` ([6, 5, 5] at head_dim 32).
-        number_init: ``random`` (stock) or ``fourier``: the embedding rows of the tokens that spell the
-            integers ``0 .. image_size - 1`` start as Fourier codes of their value
-            (:func:`init_number_rows`); needs ``image_size``. With tied embeddings this is also the
-            output head, so nearby coordinates start with similar logits.
-
-    All the options after ``initializer_range`` are keyword-only and default to the original tiny
-    layout (4 heads, 2 KV heads, MLP 2x, a 2-block vision tower of width 32 with full attention in
-    block 1).
+    The arguments up to ``initializer_range`` and ``number_init`` are the VL builders' common ones (the
+    module's docstring). The others are keyword-only and default to the original tiny layout (4 heads, 2
+    KV heads, MLP 2x, a 2-block vision tower of width 32 with full attention in block 1): ``num_heads``
+    (head_dim = hidden_size / num_heads), ``num_kv_heads`` (grouped-query attention; must divide
+    num_heads), ``intermediate_size`` (text MLP width; None means 2 * hidden_size), ``vision_depth``,
+    ``vision_hidden_size`` (its MLP is 2x wider), ``vision_num_heads``, ``tie_word_embeddings`` (tie the
+    LM head to the input embeddings; None keeps the config default), and Qwen2.5-VL's own
+    ``vision_fullatt_block_indexes``, ``rope_theta`` and ``mrope_section`` (:func:`_qwen2_5_vl_settings`).
 
     Returns:
         ``Path(out_dir)``, loadable with ``AutoModelForImageTextToText`` and :func:`load_processor`.
@@ -464,29 +502,12 @@ def build_tiny_qwen2_5_vl(
         vision_hidden_size=vision_hidden_size,
         vision_num_heads=vision_num_heads,
     )
-    fullatt = (
-        [vision_depth - 1] if vision_fullatt_block_indexes is None else list(vision_fullatt_block_indexes)
+    fullatt, section = vision_fullatt_block_indexes, mrope_section
+    _qwen2_5_vl_settings(
+        text_config, vision_config, ids, hidden_size // num_heads, fullatt, rope_theta, section
     )
-    bad = [i for i in fullatt if not 0 <= i < vision_depth]
-    if bad:
-        raise ValueError(f"vision_fullatt_block_indexes {bad} out of range for vision_depth={vision_depth}")
-    if not rope_theta > 0:
-        raise ValueError(f"rope_theta must be positive, got {rope_theta}")
-    text_config["rope_parameters"]["rope_theta"] = float(rope_theta)
-    if mrope_section is not None:
-        section = [int(v) for v in mrope_section]
-        if len(section) != 3 or min(section) < 0:
-            raise ValueError(f"mrope_section must be 3 non-negative counts [t, h, w], got {section}")
-        _check_mrope(hidden_size // num_heads, section)
-        text_config["rope_parameters"]["mrope_section"] = section
-    text_config["bos_token_id"] = ids["<|endoftext|>"]
-    text_config["eos_token_id"] = ids["<|im_end|>"]
-    vision_config["window_size"] = 112
-    vision_config["fullatt_block_indexes"] = fullatt
-    tie: dict[str, bool] = {}
-    if tie_word_embeddings is not None:
-        text_config["tie_word_embeddings"] = tie_word_embeddings
-        tie["tie_word_embeddings"] = tie_word_embeddings
+    tie = {} if tie_word_embeddings is None else {"tie_word_embeddings": tie_word_embeddings}
+    text_config.update(tie)
     config = Qwen2_5_VLConfig(
         text_config=text_config,
         vision_config=vision_config,
@@ -522,7 +543,7 @@ def build_tiny_qwen3_vl(
 ) -> Path:
     """Build, save and return the directory of a random tiny ``Qwen3VLForConditionalGeneration``.
 
-    Same arguments as :func:`build_tiny_qwen2_5_vl`. The vision tower uses patch_size 16 (so the
+    The VL builders' common arguments (the module's docstring). The vision tower uses patch_size 16 (so the
     processor works on multiples of 32 pixels: 840 becomes 832), ``deepstack_visual_indexes=[0, 1]``,
     and the stock Qwen3-VL pixel bounds (65536 .. 16777216) unless ``image_size`` caps them.
     """
@@ -746,9 +767,3 @@ def build_tiny_sam_family(
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     _save_sam_preprocessor(out, "sam3" if model_type.startswith("sam3") else "sam", size)
     return out
-
-
-def shipped_model_dir() -> Path:
-    """``src/pixelthink/assets/tiny_model``: the tiny PixelThink model shipped in the installed package
-    (what ``pixelthink demo`` and ``pixelthink app`` run by default; made by ``make reproduce``)."""
-    return Path(__file__).resolve().parents[1] / "assets" / "tiny_model"

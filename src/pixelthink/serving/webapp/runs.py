@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pixelthink.evaluate.report import BUCKET_ORDER, SampleResult
+from pixelthink.evaluate.results import BUCKET_ORDER, SampleResult
 
 __all__ = ["FAILED_CHOICES", "RunBrowser", "RunFilter"]
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pixelthink.data.shapes.grounding import mention
-from pixelthink.data.shapes.queries import (
+from pixelthink.masks import box_from_mask
+from pixelthink.miniature.shapes.grounding import mention
+from pixelthink.miniature.shapes.queries import (
     And,
     Anything,
     Colour,
@@ -44,8 +45,7 @@ from pixelthink.data.shapes.queries import (
     region_phrase,
     resolve,
 )
-from pixelthink.data.shapes.scene import Scene
-from pixelthink.masks import box_from_mask
+from pixelthink.miniature.shapes.scene import Scene
 
 STEP_SEP = "; "
 #: how a superlative is decided: ``"pairwise"`` (a running comparison of two adjacent boxes per step:

@@ -34,13 +34,6 @@ ABILITY = "reasoning_segmentation"
 _EXPECTED_DATA = (
     "a benchmark directory with samples.jsonl, or Seg-Zero parquet files / a save_to_disk directory"
 )
-#: recipe keys that shared training-data messages mention -> this command line's names
-_CLI_NAMES = {
-    "data.path": "DATA",
-    "data.split": "--split",
-    "data.difficulty_file": "--difficulty-file",
-    "data.max_samples": "--max-samples",
-}
 
 
 @dataclass
@@ -205,83 +198,3 @@ def _write_rows(
         if batch:
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
     return n
-
-
-def _nonnegative(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _cli_message(exc: BaseException) -> str:
-    """One line for the command line: whitespace collapsed, recipe keys replaced by argument names."""
-    msg = " ".join(str(exc).split())
-    for key, name in _CLI_NAMES.items():
-        msg = msg.replace(key, name)
-    return msg
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pixelthink.integrations.verl.converter DATA OUT.parquet [--split train] [--resolution 840]``.
-
-    Prints a JSON summary and returns 0; a user error (missing or malformed data, no usable sample)
-    prints one ``error:`` line to stderr and returns 2, like argparse's own errors.
-    """
-    import argparse
-    import json
-    import sys
-
-    prog = "python -m pixelthink.integrations.verl.converter"
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Convert a pixelthink benchmark (or Seg-Zero's training layout) to verl's multimodal "
-        "RL parquet.",
-    )
-    p.add_argument(
-        "data", metavar="DATA", help="benchmark directory or Seg-Zero parquet / save_to_disk directory"
-    )
-    p.add_argument("out", metavar="OUT", help="output .parquet file")
-    p.add_argument("--split", default="train", help="split to keep ('all' = every sample; default: train)")
-    p.add_argument(
-        "--resolution", type=_nonnegative, default=840, help="square model frame side (0 = native size)"
-    )
-    p.add_argument("--difficulty-file", default=None, help="the authors' difficulty JSON list")
-    p.add_argument("--data-source", default=None, help="verl data_source (default: pixelthink/<DATA name>)")
-    p.add_argument("--max-samples", type=_nonnegative, default=None, help="stop after N samples")
-    p.add_argument(
-        "--target-length",
-        type=_nonnegative,
-        nargs=2,
-        metavar=("LOW", "HIGH"),
-        default=None,
-        help="L1 rewards: each sample's target length, uniform in [LOW, HIGH], stated in the prompt",
-    )
-    p.add_argument("--target-length-prompt", default=None, help="appended sentence with {target}")
-    a = p.parse_args(argv)
-    try:
-        rep = convert_benchmark(
-            a.data,
-            a.out,
-            resolution=a.resolution or None,
-            split=None if a.split == "all" else a.split,
-            data_source=a.data_source,
-            difficulty_file=a.difficulty_file,
-            max_samples=a.max_samples,
-            target_length=None if a.target_length is None else tuple(a.target_length),
-            target_length_prompt=a.target_length_prompt,
-        )
-    except (OSError, ValueError) as exc:  # FileNotFoundError is an OSError
-        print(f"{prog}: error: {_cli_message(exc)}", file=sys.stderr)
-        return 2
-    print(json.dumps({"out": str(rep.out), "rows": rep.rows, "summary": rep.stats.summary()}))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
