@@ -23,6 +23,8 @@
 #   L1_TARGET=30 (the target L1-trained models are evaluated at, in words)  MAX_NEW_TOKENS=320 (predict)
 #   GRPO_ARGS="key=value ..." (extra recipe overrides for every GRPO run, e.g. a shortened test)
 #   REFERENCES=text (the generated benchmarks' reference style, as scripts/reproduce_tiny.sh pins it)
+#   SHIP=0 (1: also copy the evaluations, per bucket, to SHIP_DIR=src/pixelthink/assets/tiny_model/methods, the
+#   method table of the demo's report)
 #   DOCS=docs/METHODS.md  PIXELTHINK, PYTHON: the CLI and Python to call (default: .venv/bin/ ones if present)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +46,8 @@ MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-320}
 read -r -a grpo_args <<< "${GRPO_ARGS:-}"
 DOCS=${DOCS-docs/METHODS.md}
 REFERENCES=${REFERENCES:-text}
+SHIP=${SHIP:-0}
+SHIP_DIR=${SHIP_DIR:-src/pixelthink/assets/tiny_model/methods}
 if [[ -x .venv/bin/pixelthink ]]; then venv_bin=.venv/bin/; else venv_bin=; fi
 PIXELTHINK=${PIXELTHINK:-${venv_bin}pixelthink}
 PYTHON=${PYTHON:-${venv_bin}python}
@@ -136,6 +140,26 @@ tmp = Path(docs + ".tmp")
 tmp.write_text(new, encoding="utf-8")
 tmp.replace(docs)
 print(f"table written into {docs}")
+EOF
+fi
+if [[ "$SHIP" == 1 ]]; then  # the table's evaluations (per bucket, no per-sample records) for the demo's report
+    $PYTHON - "$SHIP_DIR" "$OUT/eval" "${runs[@]}" <<'EOF'
+import json
+import sys
+from pathlib import Path
+
+ship, evals, runs = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+ship.mkdir(parents=True, exist_ok=True)
+index = []
+for run in runs:
+    label, path = run.rsplit("=", 1)
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data.pop("samples", None)
+    name = Path(path).name.removesuffix(".eval.json")
+    (ship / f"{name}.eval.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    index.append({"name": name, "label": label})
+(ship / "index.json").write_text(json.dumps({"runs": index}, indent=1) + "\n", encoding="utf-8")
+print(f"{len(index)} evaluations shipped -> {ship} (pixelthink demo shows them)")
 EOF
 fi
 say "done in $(( ($(date +%s) - start) / 60 )) min"

@@ -64,6 +64,13 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys, monkeypatch) -
     shipped = {n for n in SHIPPED_EVALS if (shipped_model_dir() / "eval" / f"{n}.eval.json").is_file()}
     for name, label in SHIPPED_EVALS.items():  # every evaluation the package has, no other
         assert (f'data-run="{label}"' in html) == (name in shipped), label
+    from pixelthink.commands.demo import method_evals
+
+    methods = method_evals(shipped_model_dir())  # the method table (docs/METHODS.md) shipped with the model
+    assert len(methods) == 14 and "method table: thinkprune" in methods
+    for label in methods:
+        assert f'data-run="{label}"' in html, label
+    assert "efficient-reasoning methods trained from this model" in html
     # above the table: what the model is and what its numbers mean
     assert html.index('id="about"') < html.index('id="results"') < html.index('id="compare"')
     assert "A miniature." in html and "M-parameter model of the Qwen2.5-VL architecture" in html
@@ -111,3 +118,20 @@ def test_demo_regenerates_the_test_split_the_package_records(tmp_path: Path) -> 
     record.write_text(json.dumps({"test": {"test": 1000}}))
     with pytest.raises(CommandError, match=r"data\.json.*test\.seed"):
         demo_data(tmp_path)
+
+
+def test_method_table_index_errors_name_the_file(tmp_path: Path) -> None:
+    from pixelthink.commands._errors import CommandError
+    from pixelthink.commands.demo import method_evals
+
+    assert method_evals(tmp_path) == {}  # a model without a method table
+    (tmp_path / "methods").mkdir()
+    index = tmp_path / "methods" / "index.json"
+    index.write_text(json.dumps({"runs": [{"name": "segzero", "label": "segzero"}]}))
+    with pytest.raises(CommandError, match=r"index\.json: names evaluations that are not there"):
+        method_evals(tmp_path)
+    (tmp_path / "methods" / "segzero.eval.json").write_text("{}")
+    assert method_evals(tmp_path) == {"method table: segzero": tmp_path / "methods" / "segzero.eval.json"}
+    index.write_text(json.dumps({"runs": [{"label": "no name"}]}))
+    with pytest.raises(CommandError, match=r"index\.json: expected"):
+        method_evals(tmp_path)

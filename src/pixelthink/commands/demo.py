@@ -71,7 +71,26 @@ def parameter_count(model_dir: Path) -> int:
     return total
 
 
-def demo_intro(model_dir: Path, shipped: int) -> str:
+def method_evals(model_dir: Path) -> dict[str, Path]:
+    """``label -> eval JSON`` of the method table shipped with the model (``methods/index.json``, written by
+    ``scripts/compare_methods.sh`` with ``SHIP=1``; docs/METHODS.md), in the table's order; empty when none."""
+    index = model_dir / "methods" / "index.json"
+    if not index.is_file():
+        return {}
+    try:
+        runs = json.loads(index.read_text(encoding="utf-8"))["runs"]
+        found = {
+            f"method table: {r['label']}": model_dir / "methods" / f"{r['name']}.eval.json" for r in runs
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"{index}: expected {{'runs': [{{'name', 'label'}}, ...]}} ({exc!r})") from exc
+    missing = [str(p) for p in found.values() if not p.is_file()]
+    if missing:
+        raise CommandError(f"{index}: names evaluations that are not there: {', '.join(missing[:3])}")
+    return found
+
+
+def demo_intro(model_dir: Path, shipped: int, methods: int = 0) -> str:
     """What the demo's report says above its table: what the model is and what its numbers mean."""
     millions = parameter_count(model_dir) / 1e6
     compared = (
@@ -84,6 +103,12 @@ def demo_intro(model_dir: Path, shipped: int) -> str:
         if shipped
         else "No evaluations are shipped with this model, so there is no side-by-side comparison."
     )
+    if methods:
+        compared += (
+            f" The {methods} rows named 'method table' are the field's efficient-reasoning methods trained "
+            "from this model and evaluated on their own 1000-sample test split (docs/METHODS.md, "
+            "scripts/compare_methods.sh): another set of samples, so compare them with each other."
+        )
     against = (
         "Against chance: a model that sees every shape perfectly but ignores the query, and picks one of "
         "the scene's shapes at random, scores the chance gIoU; GrabCut given the true box scores the oracle "
@@ -243,7 +268,12 @@ def run_demo(args: argparse.Namespace) -> int:
         for name, label in SHIPPED_EVALS.items()
         if (model_dir / "eval" / f"{name}.eval.json").is_file()
     }
-    print(f"[4/4] writing the report (comparison with {len(references)} shipped evaluations)")
+    methods = method_evals(model_dir)
+    references.update(methods)
+    print(
+        f"[4/4] writing the report (comparison with {len(references) - len(methods)} shipped evaluations"
+        f" and {len(methods)} runs of the method table)"
+    )
     index = build_report(
         bench_dir,
         preds,
@@ -251,7 +281,7 @@ def run_demo(args: argparse.Namespace) -> int:
         eval_report=eval_path,
         references=references or None,
         title="pixelthink demo: tiny PixelThink model on the shapes benchmark",
-        intro=demo_intro(model_dir, len(references)),
+        intro=demo_intro(model_dir, len(references) - len(methods), len(methods)),
     )
     print(f"\nreport: {index}")
     print(f"evaluation JSON: {eval_path}")
