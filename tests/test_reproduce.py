@@ -131,7 +131,7 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
     assert "## Targets (issue 30)" in card and "| pixelthink |" in card and "| segzero |" in card
     assert "| no_reasoning |" in card and "reasoning pays" in card and "chance + 25" in card
     assert "What this is: a miniature" in card and "simple world" in card
-    assert "both with a KL anchor to the SFT model (beta 0.4)" in card  # read from the GRPO runs' recipes
+    assert "both with a KL anchor to the SFT model (beta 0.04)" in card  # read from the GRPO runs' recipes
     assert "[ok]" in log or "[MISSED]" in log  # the targets are checked and printed
     size = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file())
     assert size < 12e6  # issue 22 allows up to ~30 MB of weights; this one is ~8 MB

@@ -330,6 +330,11 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "shapes", "--out", str(out), "--train", "1"]) == 2  # exists, no --overwrite
     assert main(["data", "shapes", "--out", str(tmp_path / "x"), "--size", "big"]) == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+    boxed = tmp_path / "boxed"  # grounded chains with the box before the words, recorded in meta.json
+    assert main(["data", "shapes", "--out", str(boxed), "--train", "2", "--val", "0", "--test", "0",
+                 "--world", "simple", "--mentions", "box_first", "--no-progress"]) == 0  # fmt: skip
+    assert json.loads((boxed / "meta.json").read_text())["generator"]["mentions"] == "box_first"
+    assert all(s.reasoning_short.split("target: ")[-1].startswith("[") for s in Benchmark(boxed))
 
 
 def test_family_and_shape_count_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

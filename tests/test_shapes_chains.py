@@ -118,3 +118,50 @@ def test_pick_comparisons_decide_a_superlative_in_one_step() -> None:
     assert shorter >= 20
     with pytest.raises(ValueError, match="comparisons must be one of"):
         ShapesConfig(comparisons="vote")
+
+
+def test_box_first_mentions_put_the_position_before_the_attributes() -> None:
+    """mentions="box_first" ([x1, y1, x2, y2] red star): the same scenes, queries and chains with every
+    mention's words after its box; faithfulness, the last-mention rule and the rescaling read both orders."""
+    boxed = ShapesConfig(mentions="box_first")
+    for i in range(150):
+        g = generate_sample(sample_rng(23, "train", i), boxed)
+        named = generate_sample(sample_rng(23, "train", i))
+        assert (g.query, g.target) == (named.query, named.target)  # only the references differ
+        shapes = _scene(g)
+        for ref, ref_named in (
+            (g.reasoning_short, named.reasoning_short),
+            (g.reasoning_long, named.reasoning_long),
+        ):
+            f = faithfulness(ref, shapes, g.target)
+            assert f["real"] == f["mentions"] >= 1 and f["last_is_target"], ref
+            assert [(m.kind, m.colour, m.box) for m in parse_mentions(ref)] == [
+                (m.kind, m.colour, m.box) for m in parse_mentions(ref_named)
+            ]
+            assert "the [" not in ref and not any(
+                ref[m.start] != "[" for m in parse_mentions(ref)
+            )  # every mention starts at its box
+        t = g.target_shape
+        assert g.reasoning_short.endswith(
+            "target: " + mention(t.kind, t.colour, shapes[g.target][2], order="box_first")
+        )
+    with pytest.raises(ValueError, match="mentions must be one of"):
+        ShapesConfig(mentions="colour_first")
+
+
+def test_mentions_of_either_order_are_parsed_and_rescaled_in_place() -> None:
+    text = "circles: [10, 20, 30, 40] red circle, the blue circle [50, 60, 70, 80]; target: [10, 20, 30, 40] red circle"
+    found = parse_mentions(text)
+    assert [(m.kind, m.colour, m.box) for m in found] == [
+        ("circle", "red", (10.0, 20.0, 30.0, 40.0)),
+        ("circle", "blue", (50.0, 60.0, 70.0, 80.0)),
+        ("circle", "red", (10.0, 20.0, 30.0, 40.0)),
+    ]
+    doubled = rescale_mentions(text, lambda b: [2 * v for v in b])
+    assert doubled == (
+        "circles: [20, 40, 60, 80] red circle, the blue circle [100, 120, 140, 160]; "
+        "target: [20, 40, 60, 80] red circle"
+    )
+    # a box followed by words that are not a shape's name is no mention; "[..] and the star [..]" is one
+    assert parse_mentions("[1, 2, 3, 4] and more") == []
+    assert [m.box for m in parse_mentions("[1, 2, 3, 4] and the star [5, 6, 7, 8]")] == [(5.0, 6.0, 7.0, 8.0)]

@@ -13,6 +13,7 @@ from typing import Any
 from pixelthink.jsonio import naming_path
 from pixelthink.miniature.shapes.chains import COMPARISONS
 from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
+from pixelthink.miniature.shapes.grounding import MENTION_ORDERS
 from pixelthink.miniature.shapes.queries import FAMILIES
 from pixelthink.miniature.shapes.references import LONG_OPENINGS
 from pixelthink.miniature.shapes.scene import check_crop, check_shape_scale
@@ -95,6 +96,7 @@ def _cli_shapes(args: argparse.Namespace) -> int:
                     long_opening=args.long_opening,
                     references=args.references,
                     comparisons=args.comparisons,
+                    mentions=args.mentions,
                 ),
             )
         except BenchmarkExistsError:  # the writer's own check; here it names the CLI flag
@@ -190,6 +192,13 @@ def register_shapes(data_sub: Any) -> None:
         default="pairwise",
         help="grounded chains: decide a superlative by a running comparison of two adjacent boxes per step "
         "('pairwise', default) or in one step over the candidates listed ('pick': fewer tokens)",
+    )
+    p.add_argument(
+        "--mentions",
+        choices=MENTION_ORDERS,
+        default="name_first",
+        help="grounded chains: the order of a mention's words, 'name_first' (the red star [x1, y1, x2, y2], "
+        "default) or 'box_first' ([x1, y1, x2, y2] red star: the attributes after the position)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -40,12 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_demo)
 
 
-#: the shapes benchmark the shipped model was trained and evaluated on (scripts/reproduce_tiny.sh)
+#: the test split of a package without training/data.json (made before reproduce_tiny.sh recorded its data):
+#: the shapes benchmark such a model was trained and evaluated on; newer packages record their own
 DEMO_SEED = 0
 DEMO_IMAGE_SIZE = (256, 256)  # the generator's default, as scripts/reproduce_tiny.sh makes the benchmark
 DEMO_WORLD = "simple"  # the shipped model's world (docs/SHAPES.md, "Worlds")
-#: the references the shipped model was trained and evaluated with (REFERENCES in reproduce_tiny.sh), so
-#: that RScore against them compares with the shipped evaluations
+#: the references such a package was trained and evaluated with (newer ones record REFERENCES of
+#: reproduce_tiny.sh in data.json), so that RScore against them compares with the shipped evaluations
 DEMO_REFERENCES = "text"
 #: evaluation results shipped with the model (eval/NAME.eval.json) and how the report names them
 SHIPPED_EVALS = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pixelthink.masks import box_from_mask
-from pixelthink.miniature.shapes.grounding import mention
+from pixelthink.miniature.shapes.grounding import MENTION_ORDERS, mention
 from pixelthink.miniature.shapes.queries import (
     And,
     Anything,
@@ -72,11 +72,14 @@ def _LOOKUP_ORDER(p: Pred) -> int:
 class _Chain:
     """Builds the steps of one query's chain over one scene."""
 
-    def __init__(self, scene: Scene, comparisons: str = "pairwise") -> None:
+    def __init__(self, scene: Scene, comparisons: str = "pairwise", mentions: str = "name_first") -> None:
         if comparisons not in COMPARISONS:
             raise ValueError(f"comparisons must be one of {COMPARISONS}, got {comparisons!r}")
+        if mentions not in MENTION_ORDERS:
+            raise ValueError(f"mentions must be one of {MENTION_ORDERS}, got {mentions!r}")
         self.scene = scene
         self.comparisons = comparisons
+        self.mentions = mentions
         self.steps: list[str] = []
         self.order = {id(s): k for k, s in enumerate(reading_order(scene.shapes, scene))}
 
@@ -91,6 +94,8 @@ class _Chain:
 
     def name(self, i: int) -> str:
         s = self.scene.shapes[i]
+        if self.mentions == "box_first":  # "[40, 60, 92, 110] red star": no article before a box
+            return mention(s.kind, s.colour, self.box(i), order="box_first")
         return "the " + mention(s.kind, s.colour, self.box(i))
 
     def listing(self, idx: Sequence[int]) -> str:
@@ -220,11 +225,12 @@ class _Chain:
 
 
 def grounded_references(
-    scene: Scene, query: Query, target: int, *, comparisons: str = "pairwise"
+    scene: Scene, query: Query, target: int, *, comparisons: str = "pairwise", mentions: str = "name_first"
 ) -> tuple[str, str]:
     """(short, long) grounded chains for ``query`` over ``scene`` whose answer is shape ``target``
-    (``comparisons``: how superlatives are decided, :data:`COMPARISONS`)."""
-    chain = _Chain(scene, comparisons)
+    (``comparisons``: how superlatives are decided, :data:`COMPARISONS`; ``mentions``: the order of a
+    mention's words, ``grounding.MENTION_ORDERS``)."""
+    chain = _Chain(scene, comparisons, mentions)
     found = chain.query(query)
     if found != [target]:
         raise AssertionError(f"grounded chain of {query!r} ends at {found}, not at the target {target}")

@@ -14,6 +14,7 @@ import numpy as np
 from pixelthink.masks import box_from_mask
 from pixelthink.miniature.shapes.chains import COMPARISONS, grounded_references
 from pixelthink.miniature.shapes.difficulty import difficulty
+from pixelthink.miniature.shapes.grounding import MENTION_ORDERS
 from pixelthink.miniature.shapes.queries import ENUMERATORS, FAMILIES, Candidate, Query, evaluate
 from pixelthink.miniature.shapes.references import LONG_OPENINGS, references
 from pixelthink.miniature.shapes.scene import (
@@ -74,6 +75,9 @@ class ShapesConfig:
     references: str | None = None
     #: grounded chains: how superlatives are decided (``chains.COMPARISONS``: pairwise | pick)
     comparisons: str = "pairwise"
+    #: grounded chains: the order of a mention's words (``grounding.MENTION_ORDERS``): ``"name_first"``
+    #: (``the red star [..]``) or ``"box_first"`` (``[..] red star``: attributes read where the box is)
+    mentions: str = "name_first"
 
     @property
     def reference_style(self) -> str:
@@ -94,6 +98,8 @@ class ShapesConfig:
             raise ValueError(
                 f"ShapesConfig.comparisons must be one of {COMPARISONS}, got {self.comparisons!r}"
             )
+        if self.mentions not in MENTION_ORDERS:
+            raise ValueError(f"ShapesConfig.mentions must be one of {MENTION_ORDERS}, got {self.mentions!r}")
         if self.references is not None and self.references not in REFERENCE_STYLES:
             raise ValueError(
                 f"ShapesConfig.references must be one of {REFERENCE_STYLES}, got {self.references!r}"
@@ -215,7 +221,9 @@ def generate_sample(
             continue
         cand, target = cands[int(rng.integers(len(cands)))]
         if config.reference_style == "grounded":
-            short, long = grounded_references(scene, cand.ast, target, comparisons=config.comparisons)
+            short, long = grounded_references(
+                scene, cand.ast, target, comparisons=config.comparisons, mentions=config.mentions
+            )
         else:
             short, long = references(scene, cand, target, opening=config.long_opening)
         return GeneratedSample(
@@ -337,6 +345,7 @@ def generate_benchmark(
             "long_opening": cfg.long_opening,
             "references": cfg.reference_style,
             **({"comparisons": cfg.comparisons} if cfg.comparisons != "pairwise" else {}),
+            **({"mentions": cfg.mentions} if cfg.mentions != "name_first" else {}),
             **({"crop_window": cfg.crop_window, "crop_jitter": cfg.crop_jitter} if cfg.crop_window else {}),
         }
     }
