@@ -20,9 +20,11 @@
 #   TRAIN_N=3000 TEST_N=1000 DIRECT_N=20000 TASK_N=20000   (data sizes)
 #   TEST_SEED=1000 (the test benchmark's own seed; the training data use seeds 0, 1 and 2)
 #   NAME_BASELINE=1 (0: skip the no-reasoning SFT baseline)
-#   REFERENCES=text (the references' style of the generated data: text | grounded)
+#   REFERENCES=grounded (the references' style of the generated data: grounded | text)
 #   TOWER_STEPS=1500 REFER_STEPS=3000 SFT_STEPS=2000 GRPO_STEPS=200
-#   PARALLEL=1 (run the two GRPO jobs at once, one core each)
+#   PARALLEL=1 (run the two task SFT jobs, and the two GRPO jobs, at once, one core each)
+#   MAX_NEW_TOKENS=448 (the evaluation's generation limit; the longest grounded reference + answer is ~415
+#                       tokens, the GRPO recipes' max_completion_length is the same)
 #   THREADS=1 (torch threads of the stages that run alone; the shipped model was trained with 1)
 #   INSTALL=0 (1: copy the packaged model over src/pixelthink/assets/tiny_model)
 #   PIXELTHINK, PYTHON: the CLI and Python to call (default: .venv/bin/ ones if present, else PATH's)
@@ -42,6 +44,7 @@ REFER_STEPS=${REFER_STEPS:-3000}
 SFT_STEPS=${SFT_STEPS:-2000}
 GRPO_STEPS=${GRPO_STEPS:-200}
 PARALLEL=${PARALLEL:-1}
+MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-448}
 INSTALL=${INSTALL:-0}
 if [[ -x .venv/bin/pixelthink ]]; then venv_bin=.venv/bin/; else venv_bin=; fi  # make venv's, else PATH's
 PIXELTHINK=${PIXELTHINK:-${venv_bin}pixelthink}
@@ -52,8 +55,8 @@ export TOKENIZERS_PARALLELISM=false
 
 say() { printf '\n== [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 done_model() { [[ -f "$1/model.safetensors" && -f "$1/pixelthink_recipe.yaml" ]]; }
-REFERENCES=${REFERENCES:-text}  # the shipped model was trained on text references (generator v5's default
-#                               for the simple world is grounded chains: issue 30, not yet shipped)
+REFERENCES=${REFERENCES:-grounded}  # grounded chains (issue 30, docs/SHAPES.md): every shape the reasoning
+#                                   names carries its box; the models before 2026-12-07 used text references
 shapes() {  # shapes OUT_DIR SEED N_TRAIN N_TEST [data shapes options...]: generate unless complete
     [[ -f "$1/samples.jsonl" ]] || $PIXELTHINK data shapes --world simple --out "$1" --seed "$2" \
         --train "$3" --val 0 --test "$4" --references "$REFERENCES" --no-progress "${@:5}"
@@ -81,12 +84,20 @@ say "3/7 referring SFT ($REFER_STEPS steps, tower frozen) -> $OUT/refer"
 done_model "$OUT/refer" || $PIXELTHINK train sft --config "$RECIPES/refer.yaml" output_dir="$OUT/refer" \
     model.path="$OUT/tower" data.path="$OUT/direct" trainer.max_steps="$REFER_STEPS"
 
-say "4/7 task SFT ($SFT_STEPS steps) -> $OUT/sft"
-done_model "$OUT/sft" || $PIXELTHINK train sft --config "$RECIPES/task.yaml" output_dir="$OUT/sft" \
-    model.path="$OUT/refer" data.path="$OUT/task" trainer.max_steps="$SFT_STEPS"
-if [[ "$NAME_BASELINE" == 1 ]]; then  # the same data, steps and seeds with the target's name as the reasoning
-    done_model "$OUT/sft_name" || $PIXELTHINK train sft --config "$RECIPES/task_name.yaml" \
-        output_dir="$OUT/sft_name" model.path="$OUT/refer" data.path="$OUT/task" trainer.max_steps="$SFT_STEPS"
+say "4/7 task SFT ($SFT_STEPS steps) -> $OUT/sft (and the no-reasoning baseline -> $OUT/sft_name)"
+sft() {  # sft NAME RECIPE: one task SFT job from the referring model, its log in $OUT/NAME.log when parallel
+    done_model "$OUT/$1" || $PIXELTHINK train sft --config "$RECIPES/$2" output_dir="$OUT/$1" \
+        model.path="$OUT/refer" data.path="$OUT/task" trainer.max_steps="$SFT_STEPS"
+}
+if [[ "$NAME_BASELINE" == 1 && "$PARALLEL" == 1 ]]; then  # the two at once, one core each
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 sft sft task.yaml > "$OUT/sft.log" 2>&1 & a=$!
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 sft sft_name task_name.yaml > "$OUT/sft_name.log" 2>&1 & b=$!
+    wait $a || { echo "task SFT failed; see $OUT/sft.log" >&2; tail -20 "$OUT/sft.log" >&2; exit 1; }
+    wait $b || { echo "no-reasoning SFT failed; see $OUT/sft_name.log" >&2; tail -20 "$OUT/sft_name.log" >&2; exit 1; }
+else
+    sft sft task.yaml
+    # the same data, steps and seeds with the target's name as the reasoning
+    if [[ "$NAME_BASELINE" == 1 ]]; then sft sft_name task_name.yaml; fi
 fi
 
 say "5/7 GRPO x2 (segzero, pixelthink; $GRPO_STEPS steps each) -> $OUT/grpo_*"
@@ -111,7 +122,7 @@ runs=(sft grpo_segzero grpo_pixelthink)
 for run in "${runs[@]}"; do
     model="$OUT/$run"
     $PIXELTHINK predict --data "$OUT/test" --split test --reasoner "$model" --segmenter grabcut \
-        --max-new-tokens 320 --batch-size 16 --out "$OUT/eval/$run.predictions.jsonl" --no-progress
+        --max-new-tokens "$MAX_NEW_TOKENS" --batch-size 16 --out "$OUT/eval/$run.predictions.jsonl" --no-progress
     $PIXELTHINK eval --data "$OUT/test" --split test --predictions "$OUT/eval/$run.predictions.jsonl" \
         --convention lisa --tokenizer "$model" --out "$OUT/eval/$run.eval.json" --no-progress
 done
