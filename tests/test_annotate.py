@@ -140,7 +140,10 @@ def test_garbage_and_http_errors_become_recorded_failures(chat_server, tmp_path)
     assert records["s1"]["failed_replies"][0].startswith(" s~sE")
     assert "HTTP 400" in records["s2"]["errors"][0] and records["s2"]["errors"][0].startswith("request:")
     assert "42 is outside 1..10" in records["s3"]["errors"][-1]
-    assert "failures:" in summary.summary()
+    # each failed record names what failed in a field of its own, and the summary counts those fields
+    assert [records[f"s{i}"]["failure"] for i in (1, 2, 3)] == ["reply", "request", "reply"]
+    assert summary.errors == {"reply": 2, "request": 1}
+    assert "failures: reply 2, request 1" in summary.summary()
     # applying writes the one success and leaves the failed samples unrated
     assert apply_difficulty(bench, records, key=judge.key, settings=judge.settings) == (1, 3)
     assert [s.difficulty for s in Benchmark(bench.root)] == [3.0, None, None, None]
@@ -434,3 +437,21 @@ def test_calibrate_keeps_ranks_and_takes_the_reference_scale(tmp_path, capsys):
         1.0
     )
     assert raw != {s.id: s.difficulty for s in Benchmark(bench.root)}
+
+
+def test_failures_are_counted_by_the_record_field_not_by_the_error_text(tmp_path) -> None:
+    """A job's failed record names its failure (``failed_record``); error text that looks like another kind
+    ("image: ..." of a reply) does not change the count, and an unknown kind is refused where it is made."""
+    from pixelthink.annotate.records import failed_record
+
+    class Job:
+        task, key, settings = "difficulty", "test-job", {"method": "test"}
+
+        def annotate(self, samples, bench):
+            return [failed_record("reply", ["image: the reply talked about an image"]) for _ in samples]
+
+    bench = _bench(tmp_path / "b", n=2)
+    summary = run_annotation(bench, Job(), batch_size=8)
+    assert summary.errors == {"reply": 2} and summary.failed == 2
+    with pytest.raises(ValueError, match="failure must be one of"):
+        failed_record("timeout", ["x"])

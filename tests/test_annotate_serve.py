@@ -66,6 +66,7 @@ def test_judge_difficulty_garbage_is_recorded(tiny_url, tmp_path):
     records = cached_records(bench.root / "annotations", "difficulty", judge.key)
     for record in records.values():
         assert record["status"] == "failed" and record["n_failed_votes"] == 2 and record["difficulty"] is None
+        assert record["failure"] == "reply"  # replies came, none parsed
         assert len(record["errors"]) == 4  # 2 votes x 2 attempts, each with its reason
         assert all(e.startswith(("no JSON object", "field ")) for e in record["errors"]), record["errors"]
     # a re-run resumes: nothing left to ask
@@ -80,6 +81,7 @@ def test_references_garbage_is_recorded(tiny_url, tmp_path):
     assert (summary.ok, summary.failed) == (0, 2)
     record = cached_records(bench.root / "annotations", "references", refs.key)["s0"]
     assert record["short"]["attempts"] == 2 and record["reasoning_short"] is None
+    assert record["status"] == "failed" and record["failure"] == "reply"
     assert record["short"]["errors"][0].startswith(("format:", "length:", "answer:"))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelthink.annotate.records import failed_record
 from pixelthink.annotate.run import job_key
 from pixelthink.annotate.view import ask_about_samples
 from pixelthink.data.exporters import segzero_solution
@@ -224,7 +225,12 @@ class JudgeDifficulty:
             record["errors"] = [err for r in failed for err in r.errors]
             record["failed_replies"] = [r.reply[:1000] for r in failed]
         if not votes:
-            return {"status": "failed", "difficulty": None, **record}
+            return {
+                "status": "failed",
+                "failure": failed[-1].failure or "reply",
+                "difficulty": None,
+                **record,
+            }
         difficulty, spread = aggregate_votes([v["overall"] for v in votes], self.aggregate)
         axes = {
             axis: _round(statistics.fmean(v[axis] for v in votes if axis in v))
@@ -361,7 +367,7 @@ class HeuristicDifficulty:
             try:
                 image = bench.load_image(sample) if self.use_image else None
             except (OSError, ValueError) as exc:
-                out.append({"status": "failed", "method": "heuristic", "errors": [f"image: {exc}"]})
+                out.append(failed_record("image", [f"image: {exc}"], method="heuristic"))
                 continue
             difficulty, features, terms = heuristic_difficulty(sample, image, self.weights)
             rounded = {k: _round(v) for k, v in features.items()}
@@ -425,12 +431,12 @@ class PassrateDifficulty:
         slots: list[dict[str, Any] | Sample] = []  # a failed record, or a sample waiting for its answers
         for sample in samples:
             if sample.bbox is None or len(sample.points) != 2:
-                slots.append({"status": "failed", "method": "passrate", "errors": ["target: empty mask"]})
+                slots.append(failed_record("target", ["target: empty mask"], method="passrate"))
                 continue
             try:
                 image = bench.load_image(sample)
             except (OSError, ValueError) as exc:
-                slots.append({"status": "failed", "method": "passrate", "errors": [f"image: {exc}"]})
+                slots.append(failed_record("image", [f"image: {exc}"], method="passrate"))
                 continue
             slots.append(sample)
             images.extend([image] * self.votes)
@@ -446,7 +452,7 @@ class PassrateDifficulty:
             pos += self.votes
             errors = [f"request: {type(g).__name__}: {g}"[:300] for g in mine if isinstance(g, BaseException)]
             if errors:
-                out.append({"status": "failed", "method": "passrate", "errors": errors})
+                out.append(failed_record("request", errors, method="passrate"))
                 continue
             hits = [int(hits_target(g.text, sample, g.frame)) for g in mine]
             rate = sum(hits) / len(hits)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pixelthink.annotate.difficulty import hits_target
+from pixelthink.annotate.records import failed_record
 from pixelthink.annotate.run import job_key
 from pixelthink.annotate.view import ask_about_samples
 from pixelthink.answer import extract_think
@@ -127,7 +128,7 @@ class JudgeReferences:
 
     def _questions(self, sample: Sample, view: Any) -> list[Any] | dict[str, Any]:
         if sample.bbox is None or len(sample.points) != 2:
-            return {"status": "failed", "errors": ["target: empty mask"]}
+            return failed_record("target", ["target: empty mask"])
         questions = []
         for kind in ("short", "long"):
             words = self.words[kind]
@@ -173,6 +174,8 @@ class JudgeReferences:
                 entry[kind] = result.to_record()
                 errors.extend(f"{kind}: {e}" for e in result.errors if not result.ok)
             entry["status"] = "ok" if short.ok and long.ok else "failed"
+            if not (short.ok and long.ok):  # what the first failed question failed at
+                entry["failure"] = next(r.failure for r in (short, long) if not r.ok) or "reply"
             if errors:
                 entry["errors"] = errors
             out.append(entry)

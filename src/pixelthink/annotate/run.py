@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pixelthink.annotate.records import failed_record
 from pixelthink.answer import query_problem
 from pixelthink.data.format import (
     DIFFICULTY_RANGE,
@@ -154,9 +155,9 @@ class RunSummary:
 
 
 def _error_kind(record: Mapping[str, Any]) -> str:
-    errors = record.get("errors") or ["unknown"]
-    last = str(errors[-1])
-    return last.split(":", 1)[0][:60] if ":" in last else last[:60]
+    """The failure a record names; ``"unknown"`` for a record cached before records named it."""
+    failure = record.get("failure")
+    return failure if isinstance(failure, str) and failure else "unknown"
 
 
 def run_annotation(
@@ -218,11 +219,11 @@ def run_annotation(
 
             def flush() -> None:
                 # a query no model can take (a lone surrogate) is this sample's recorded failure
-                refused = {s.id: f"query: {p}" for s in batch if (p := query_problem(s.query, None))}
+                refused = {s.id: p for s in batch if (p := query_problem(s.query, None))}
                 asked = [s for s in batch if s.id not in refused]
                 answers = iter(annotator.annotate(asked, bench) if asked else [])
                 records = [
-                    {"status": "failed", "errors": [refused[s.id]]}
+                    failed_record("query", [f"query: {refused[s.id]}"])
                     if s.id in refused
                     else next(answers, None)
                     for s in batch

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelthink.annotate.records import failed_record
 from pixelthink.frames import FrameTransform
 
 __all__ = ["SHOW_TARGET", "JudgeView", "Question", "ask_about_samples", "judge_view"]
@@ -129,7 +130,7 @@ def ask_about_samples(
                 bench.load_image(sample), sample, resolution=resolution, show_target=show_target
             )
         except (OSError, ValueError) as exc:
-            slots.append({"status": "failed", "errors": [f"image: {exc}"]})
+            slots.append(failed_record("image", [f"image: {exc}"]))
             continue
         asked = questions(sample, view)
         if isinstance(asked, dict):

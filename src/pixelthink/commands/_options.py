@@ -8,7 +8,8 @@ import argparse
 import errno
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, PROMPT_PRESETS
 from pixelthink.images import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
+    from pixelthink.data.format import Benchmark
     from pixelthink.models.segmenters import Segmenter
     from pixelthink.pipeline import Pipeline
 
@@ -311,6 +313,46 @@ def baseline_settings(args: argparse.Namespace) -> dict[str, Any]:
         "prompt_preset": args.prompt_preset,
         "prompt_suffix": args.prompt_suffix,
     }
+
+
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What a prediction run records in run.json (``--resolution auto`` resolved to the number used)."""
+    from pixelthink.models.reasoners import resolve_resolution
+
+    args.resolution = resolve_resolution(args.reasoner, args.resolution)  # "auto" -> the number used
+    return {
+        "reasoner": args.reasoner,
+        "model": args.model,
+        "segmenter": args.segmenter,
+        "resolution": "native" if args.resolution is None else args.resolution,
+        "answer_frame": args.answer_frame,
+        "max_new_tokens": args.max_new_tokens,
+        **baseline_settings(args),
+        "max_query_chars": args.max_query_chars,
+        "max_pixels": args.max_pixels,
+        "device": args.device,
+    }
+
+
+@dataclass
+class PredictionRun:
+    """What ``pixelthink predict``'s options give :func:`~pixelthink.pipeline.run.run_predictions`."""
+
+    benchmark: Benchmark
+    settings: dict[str, Any]
+    pipeline: Callable[[], Pipeline]  # built only when some selected sample is left to predict
+
+
+def prediction_run(args: argparse.Namespace) -> PredictionRun:
+    """``--data`` opened (with ``--split``) once ``--out`` and its run file are known to be writable
+    without touching an input, the settings the run records, and the pipeline's builder."""
+    from pixelthink.data.resolve import open_benchmark
+    from pixelthink.pipeline.run import run_file_for
+
+    check_outputs({"--data": args.data}, {"--out": args.out, "--out's run file": run_file_for(args.out)})
+    benchmark = open_benchmark(args.data, split=args.split)
+    settings = run_settings(args)
+    return PredictionRun(benchmark, settings, lambda: pipeline_from_args(args, batch_size=args.batch_size))
 
 
 def pipeline_from_args(

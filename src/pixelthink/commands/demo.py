@@ -215,8 +215,7 @@ def _predict_options(bench_dir: Path, preds: Path, model_dir: Path) -> argparse.
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from pixelthink.commands._options import pipeline_from_args
-    from pixelthink.commands.predict import run_settings
+    from pixelthink.commands._options import pipeline_from_args, run_settings
     from pixelthink.data.resolve import open_benchmark
     from pixelthink.evaluate import evaluate, format_table
     from pixelthink.pipeline.run import run_predictions

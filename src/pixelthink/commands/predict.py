@@ -18,17 +18,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pixelthink.commands._options import (
-    add_model_arguments,
-    baseline_settings,
-    check_outputs,
-    non_negative_int,
-    pipeline_from_args,
-    positive_int,
-)
-from pixelthink.data.resolve import open_benchmark
+from pixelthink.commands._options import add_model_arguments, non_negative_int, positive_int, prediction_run
 
 if TYPE_CHECKING:
     from pixelthink.pipeline.run import PredictReport
@@ -104,42 +96,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=handler)
 
 
-def run_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """What the options record in run.json (``--resolution auto`` resolved to the number used)."""
-    from pixelthink.models.reasoners import resolve_resolution
-
-    args.resolution = resolve_resolution(args.reasoner, args.resolution)  # "auto" -> the number used
-    return {
-        "reasoner": args.reasoner,
-        "model": args.model,
-        "segmenter": args.segmenter,
-        "resolution": "native" if args.resolution is None else args.resolution,
-        "answer_frame": args.answer_frame,
-        "max_new_tokens": args.max_new_tokens,
-        **baseline_settings(args),
-        "max_query_chars": args.max_query_chars,
-        "max_pixels": args.max_pixels,
-        "device": args.device,
-    }
-
-
 def predict_from_args(
     args: argparse.Namespace, *, say: Callable[[str], None] | None = print
 ) -> PredictReport:
     """:func:`~pixelthink.pipeline.run.run_predictions` with the options of ``pixelthink predict``."""
-    from pixelthink.pipeline.run import MixedSettingsError, run_file_for, run_predictions
+    from pixelthink.pipeline.run import MixedSettingsError, run_predictions
 
-    check_outputs({"--data": args.data}, {"--out": args.out, "--out's run file": run_file_for(args.out)})
-    bench = open_benchmark(args.data, split=args.split)
-    settings = run_settings(args)
+    run = prediction_run(args)  # the outputs checked, the benchmark opened, the settings, the pipeline
     try:
         return run_predictions(
-            bench,
-            lambda: pipeline_from_args(args, batch_size=args.batch_size),
+            run.benchmark,
+            run.pipeline,
             args.out,
             shard=args.shard,
             limit=args.limit,
-            settings=settings,
+            settings=run.settings,
             loop=args.loop,
             batch_size=args.batch_size,
             concurrency=args.concurrency,

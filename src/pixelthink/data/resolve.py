@@ -92,4 +92,5 @@ def open_benchmark(
     path: str | os.PathLike[str], *, split: str | None = None, check_images: bool = False
 ) -> Benchmark:
     """:class:`Benchmark` for our directory, a LISA ReasonSeg folder or Seg-Zero parquet data."""
-    return Benchmark(resolve_benchmark_dir(path), split=split, check_images=check_images)
+    root = resolve_benchmark_dir(path)
+    return Benchmark(root, split=split, check_images=check_images)

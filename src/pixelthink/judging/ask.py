@@ -48,12 +48,15 @@ class Asked:
             :data:`MAX_REPLY_CHARS` characters.
         errors: why each failed attempt failed, in order.
         attempts: how many times it was asked.
+        failure: what the last failed attempt failed at: ``"request"`` (no reply) or ``"reply"`` (a reply
+            the parser refused); None when no attempt failed.
     """
 
     value: Any = None
     reply: str = ""
     errors: list[str] = field(default_factory=list)
     attempts: int = 0
+    failure: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,6 +120,7 @@ def ask(
             result.attempts += 1
             if isinstance(reply, BaseException):
                 result.errors.append(f"request: {type(reply).__name__}: {reply}"[:500])
+                result.failure = "request"
                 result.reply = ""
                 still.append(i)
                 continue
@@ -128,6 +132,7 @@ def ask(
                 value, reason = None, f"parser error: {type(exc).__name__}: {exc}"
             if value is None:
                 result.errors.append(reason or "reply not usable")
+                result.failure = "reply"
                 still.append(i)
             else:
                 result.value = value
