@@ -19,10 +19,10 @@
 #   TRAIN_BENCH=runs/reproduce/bench  OUT=runs/methods  RECIPES=recipes/shapes_tiny
 #   TEST_N=1000 TEST_SEED=1000  GRPO_STEPS=200  JOBS=2 (GRPO runs at once, one core each)
 #   METHODS="segzero pixelthink l1_exact l1_max dapo_overlong thinkprune shorterbetter group_length think_or_not dr2seg"
-#   BASELINES="budget brevity no_think"  BUDGET=30 (tokens; the recipes' easy budget is 30 words)
-#   L1_TARGET=30 (the target L1-trained models are evaluated at, in words)  MAX_NEW_TOKENS=320 (predict)
+#   BASELINES="budget brevity no_think"  BUDGET=58 (tokens; the recipes' easy budget is 58 words)
+#   L1_TARGET=58 (the target L1-trained models are evaluated at, in words)  MAX_NEW_TOKENS=448 (predict)
 #   GRPO_ARGS="key=value ..." (extra recipe overrides for every GRPO run, e.g. a shortened test)
-#   REFERENCES=text (the generated benchmarks' reference style, as scripts/reproduce_tiny.sh pins it)
+#   REFERENCES=grounded (the generated benchmarks' reference style, as scripts/reproduce_tiny.sh's default)
 #   SHIP=0 (1: also copy the evaluations, per bucket, to SHIP_DIR=src/pixelthink/assets/tiny_model/methods, the
 #   method table of the demo's report)
 #   DOCS=docs/METHODS.md  PIXELTHINK, PYTHON: the CLI and Python to call (default: .venv/bin/ ones if present)
@@ -40,12 +40,12 @@ GRPO_STEPS=${GRPO_STEPS:-200}
 JOBS=${JOBS:-2}
 METHODS=${METHODS:-segzero pixelthink l1_exact l1_max dapo_overlong thinkprune shorterbetter group_length think_or_not dr2seg}
 BASELINES=${BASELINES:-budget brevity no_think}
-BUDGET=${BUDGET:-30}
-L1_TARGET=${L1_TARGET:-30}
-MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-320}
+BUDGET=${BUDGET:-58}
+L1_TARGET=${L1_TARGET:-58}
+MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-448}
 read -r -a grpo_args <<< "${GRPO_ARGS:-}"
 DOCS=${DOCS-docs/METHODS.md}
-REFERENCES=${REFERENCES:-text}
+REFERENCES=${REFERENCES:-grounded}
 SHIP=${SHIP:-0}
 SHIP_DIR=${SHIP_DIR:-src/pixelthink/assets/tiny_model/methods}
 if [[ -x .venv/bin/pixelthink ]]; then venv_bin=.venv/bin/; else venv_bin=; fi

@@ -90,7 +90,7 @@ def test_every_stage_runs_and_the_table_reaches_the_docs(
     runs = {"sft": {}, "sft_budget3": {"max_think_tokens": 3}, "sft_brevity": {"prompt_preset": "brevity"}}
     runs |= {
         "sft_no_think": {"prompt_preset": "no_think"},
-        "l1_exact": {"prompt_suffix": " Think for 30 words."},
+        "l1_exact": {"prompt_suffix": " Think for 58 words."},  # L1_TARGET: the easy budget
     }
     for name, settings in runs.items():
         run = json.loads((out / "eval" / f"{name}.predictions.run.json").read_text())

@@ -312,7 +312,7 @@ def test_l1_needs_a_target_and_dapo_its_maximum_length() -> None:
     with pytest.raises(RecipeError, match=r"must contain '\{target\}'"):
         load_recipe(base / "l1_exact.yaml", ["data.target_length_prompt=Think briefly."])
     with pytest.raises(
-        RecipeError, match=r"overlong_max_length \(320\) must equal trainer.max_completion_length"
+        RecipeError, match=r"overlong_max_length \(448\) must equal trainer.max_completion_length"
     ):
         load_recipe(base / "dapo_overlong.yaml", ["trainer.max_completion_length=100"])
 
