@@ -202,7 +202,8 @@ def _benchmark(bench_dir: Path, samples: int, spec: dict[str, Any]) -> str:
 
 def _predict_options(bench_dir: Path, preds: Path, model_dir: Path) -> argparse.Namespace:
     """The model options of the demo's run, as ``pixelthink predict`` parses them: the shipped model with
-    GrabCut, 320 new tokens, batches of 16, every other option at its default (so the run.json settings
+    GrabCut, 448 new tokens (as reproduce_tiny.sh evaluates: the longest grounded chain + answer is ~415
+    tokens), batches of 16, every other option at its default (so the run.json settings
     are those of ``pixelthink predict`` with these options, which can resume the demo's predictions)."""
     from pixelthink.commands import predict
 
@@ -210,7 +211,7 @@ def _predict_options(bench_dir: Path, preds: Path, model_dir: Path) -> argparse.
     predict.register(parser.add_subparsers())
     argv = ["predict", "--data", str(bench_dir), "--out", str(preds), "--reasoner", str(model_dir)]
     return parser.parse_args(
-        [*argv, "--segmenter", "grabcut", "--max-new-tokens", "320", "--batch-size", "16"]
+        [*argv, "--segmenter", "grabcut", "--max-new-tokens", "448", "--batch-size", "16"]
     )
 
 
