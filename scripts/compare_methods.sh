@@ -143,8 +143,10 @@ print(f"table written into {docs}")
 EOF
 fi
 if [[ "$SHIP" == 1 ]]; then  # the table's evaluations (per bucket, no per-sample records) for the demo's report
-    $PYTHON - "$SHIP_DIR" "$OUT/eval" "${runs[@]}" <<'EOF'
+    START="$START_LABEL ($SFT_MODEL), $GRPO_STEPS GRPO steps per method" \
+        $PYTHON - "$SHIP_DIR" "$OUT/eval" "${runs[@]}" <<'EOF'
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -158,7 +160,10 @@ for run in runs:
     name = Path(path).name.removesuffix(".eval.json")
     (ship / f"{name}.eval.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     index.append({"name": name, "label": label})
-(ship / "index.json").write_text(json.dumps({"runs": index}, indent=1) + "\n", encoding="utf-8")
+# "start": what the runs were trained from, which the demo names (the table may predate the shipped model)
+(ship / "index.json").write_text(
+    json.dumps({"start": os.environ["START"], "runs": index}, indent=1) + "\n", encoding="utf-8"
+)
 print(f"{len(index)} evaluations shipped -> {ship} (pixelthink demo shows them)")
 EOF
 fi

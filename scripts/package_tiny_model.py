@@ -345,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, default=Path("runs/reproduce"), help="OUT of reproduce_tiny.sh")
     ap.add_argument("--out", type=Path, required=True, help="package directory to (re)write")
     ap.add_argument("--install", action="store_true", help=f"also copy the package to {INSTALL_DIR}")
+    ap.add_argument(
+        "--keep-methods",
+        action="store_true",
+        help="with --install: keep the installed method table (methods/, scripts/compare_methods.sh SHIP=1), "
+        "whose index.json names the model it was trained from, until it is re-run on the new model",
+    )
     args = ap.parse_args(argv)
 
     import yaml
@@ -388,9 +394,18 @@ def main(argv: list[str] | None = None) -> int:
     for desc, value, ok in targets(evals):
         print(f"  [{'ok' if ok else 'MISSED' if ok is not None else '?'}] {desc}: {value}")
     if args.install:
+        kept = None
+        if args.keep_methods and (INSTALL_DIR / "methods" / "index.json").is_file():
+            kept = args.out.parent / "methods.kept"
+            if kept.exists():
+                shutil.rmtree(kept)
+            shutil.copytree(INSTALL_DIR / "methods", kept)
         if INSTALL_DIR.exists():
             shutil.rmtree(INSTALL_DIR)
         shutil.copytree(args.out, INSTALL_DIR)
+        if kept is not None:
+            shutil.copytree(kept, INSTALL_DIR / "methods")
+            print(f"kept the installed method table -> {INSTALL_DIR / 'methods'}")
         print(f"installed -> {INSTALL_DIR}")
         chance = args.run / "test" / "annotations" / "chance-grabcut.jsonl"
         if chance.is_file():  # the test split's chance level, so that the demo does not recompute it

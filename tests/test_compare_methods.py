@@ -41,6 +41,8 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         "GRPO_ARGS": "trainer.num_generations=2 trainer.per_device_train_batch_size=2 "
         "trainer.max_completion_length=16 data.resolution=112 data.split=null",
         "DOCS": str(tmp / "METHODS.md"),
+        "SHIP": "1",
+        "SHIP_DIR": str(tmp / "model" / "methods"),
         "PIXELTHINK": str(bin_dir / "pixelthink"),
         "PYTHON": sys.executable,
         **extra,
@@ -105,6 +107,14 @@ def test_every_stage_runs_and_the_table_reaches_the_docs(
     inside = docs.split("<!-- methods-table:start -->", 1)[1].split("<!-- methods-table:end -->", 1)[0]
     assert "Produced by scripts/compare_methods.sh in" in inside and "| all | l1_exact |" in inside
     assert "(not yet run" not in inside
+    # SHIP=1: the evaluations and an index naming the start model, as the demo reads them
+    from pixelthink.commands.demo import method_evals, method_start
+
+    shipped = method_evals(tmp / "model")
+    assert set(shipped) == {f"method table: {label}" for label in ("sft", "sft + budget 3", "sft + brevity prompt",
+                                                                  "sft + no_think prompt", *METHODS.split())}  # fmt: skip
+    assert all("samples" not in json.loads(p.read_text()) for p in shipped.values())  # per bucket only
+    assert method_start(tmp / "model") == f"sft ({tmp / 'sft'}), 1 GRPO steps per method"
     assert docs.endswith(
         (ROOT / "docs" / "METHODS.md").read_text().rsplit("<!-- methods-table:end -->", 1)[1]
     )

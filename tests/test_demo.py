@@ -70,7 +70,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys, monkeypatch) -
     assert len(methods) == 14 and "method table: thinkprune" in methods
     for label in methods:
         assert f'data-run="{label}"' in html, label
-    assert "efficient-reasoning methods trained from this model" in html
+    from pixelthink.commands.demo import method_start
+
+    assert f"efficient-reasoning methods trained from {method_start(shipped_model_dir())}" in html
     # above the table: what the model is and what its numbers mean
     assert html.index('id="about"') < html.index('id="results"') < html.index('id="compare"')
     assert "A miniature." in html and "M-parameter model of the Qwen2.5-VL architecture" in html
@@ -133,6 +135,15 @@ def test_method_table_index_errors_name_the_file(tmp_path: Path) -> None:
         method_evals(tmp_path)
     (tmp_path / "methods" / "segzero.eval.json").write_text("{}")
     assert method_evals(tmp_path) == {"method table: segzero": tmp_path / "methods" / "segzero.eval.json"}
+    from pixelthink.commands.demo import method_start
+
+    assert (
+        method_start(tmp_path) == "this model"
+    )  # an index without "start": trained from the model it ships with
+    index.write_text(
+        json.dumps({"start": "the old miniature", "runs": [{"name": "segzero", "label": "segzero"}]})
+    )
+    assert method_start(tmp_path) == "the old miniature"
     index.write_text(json.dumps({"runs": [{"label": "no name"}]}))
     with pytest.raises(CommandError, match=r"index\.json: expected"):
         method_evals(tmp_path)

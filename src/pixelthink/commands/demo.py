@@ -91,6 +91,17 @@ def method_evals(model_dir: Path) -> dict[str, Path]:
     return found
 
 
+def method_start(model_dir: Path) -> str:
+    """What the shipped method table's runs were trained from (``methods/index.json``'s ``start``): the
+    table may predate the model it ships with, and then says which model it measured."""
+    index = model_dir / "methods" / "index.json"
+    try:
+        start = json.loads(index.read_text(encoding="utf-8")).get("start")
+    except (OSError, ValueError, AttributeError):
+        start = None
+    return start if isinstance(start, str) and start else "this model"
+
+
 def demo_intro(model_dir: Path, shipped: int, methods: int = 0) -> str:
     """What the demo's report says above its table: what the model is and what its numbers mean."""
     millions = parameter_count(model_dir) / 1e6
@@ -107,7 +118,7 @@ def demo_intro(model_dir: Path, shipped: int, methods: int = 0) -> str:
     if methods:
         compared += (
             f" The {methods} rows named 'method table' are the field's efficient-reasoning methods trained "
-            "from this model and evaluated on their own 1000-sample test split (docs/METHODS.md, "
+            f"from {method_start(model_dir)} and evaluated on their own 1000-sample test split (docs/METHODS.md, "
             "scripts/compare_methods.sh): another set of samples, so compare them with each other."
         )
     against = (
