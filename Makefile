@@ -30,7 +30,7 @@ venv-verl: $(VERL_STAMP)
 demo: $(STAMP)
 	$(BIN)/pixelthink demo
 
-# Retrain the shipped tiny model (about 2 h 10 min on 2 cores) and install it into the package.
+# Retrain the shipped tiny model (about 1 h 40 min on 2 cores) and install it into the package.
 reproduce: $(STAMP)
 	INSTALL=1 bash scripts/reproduce_tiny.sh
 

@@ -284,10 +284,10 @@ def model_card(
 **What this is: a miniature.** A {params} **Qwen2.5-VL-architecture** model trained from scratch on
 CPU by this repository's own commands, on the generated *shapes* benchmark (`pixelthink data shapes
 --world simple`: 4 kinds, 5 colours, 2-5 shapes, graded queries from "the blue star" to multi-step
-relations). It is the embedded default of `pixelthink demo`: it shows the PixelThink claim (fewer
+relations). It is the embedded default of `pixelthink demo`: it tests the PixelThink claim (fewer
 reasoning tokens where the task is easy, at the accuracy of a baseline trained the same way) on a
-synthetic world where a tiny model can see; it is not a segmentation model for real images. Load it
-like any checkpoint:
+synthetic world where a tiny model can see, and "Targets" below says what holds; it is not a
+segmentation model for real images. Load it like any checkpoint:
 
 ```bash
 pixelthink segment IMAGE.png "the red circle" --reasoner src/pixelthink/assets/tiny_model

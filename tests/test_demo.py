@@ -20,12 +20,16 @@ def test_shipped_model_and_its_evaluation_are_in_the_package() -> None:
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file())
     assert size < 12e6  # issue 22 allows up to ~30 MB of weights; the shipped model is ~8 MB
     shipped = {p.name.removesuffix(".eval.json") for p in (model / "eval").glob("*.eval.json")}
-    # the no-reasoning baseline is packaged by reproduce runs since issue 30; the shipped model predates it
-    assert {"sft", "segzero", "pixelthink"} <= shipped <= set(SHIPPED_EVALS)
+    # every evaluation make reproduce packages, the no-reasoning baseline included (issue 30)
+    assert shipped == set(SHIPPED_EVALS)
+    data = json.loads((model / "training" / "data.json").read_text())  # the test split it was evaluated on
+    assert data["references"] == "grounded" and data["test"]["seed"] not in (
+        data[k]["seed"] for k in ("bench", "direct", "task")
+    )
     for name in shipped:
         report = json.loads((model / "eval" / f"{name}.eval.json").read_text())
         assert report["settings"]["convention"] == "lisa" and report["settings"]["split"] == "test"
-        assert report["buckets"]["all"]["n"] == 300
+        assert report["buckets"]["all"]["n"] == data["test"]["test"] >= 1000  # issue 30: >= 1,000 samples
     assert "## Targets" in (model / "README.md").read_text()
 
 
@@ -76,10 +80,13 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys, monkeypatch) -
     # above the table: what the model is and what its numbers mean
     assert html.index('id="about"') < html.index('id="results"') < html.index('id="compare"')
     assert "A miniature." in html and "M-parameter model of the Qwen2.5-VL architecture" in html
-    assert "say nothing about real images" in html and "the 3 evaluations shipped with the model" in html
+    assert (
+        "say nothing about real images" in html
+        and f"the {len(shipped)} evaluations shipped with the model" in html
+    )
     assert html.index('id="results"') < html.index('id="chance"') < html.index('id="compare"')
     compare = html.split('<section id="compare">', 1)[1].split("</section>", 1)[0]
-    assert '<td data-col="all.n">8</td>' in compare and '<td data-col="all.n">300</td>' in compare
+    assert '<td data-col="all.n">8</td>' in compare and '<td data-col="all.n">1000</td>' in compare
     assert "is measured on 8 samples" in compare  # and the shipped rows on their own n
     # Re-running reuses the benchmark and every prediction already written.
     lines_before = (out / "pixelthink-tiny.preds.jsonl").read_text().count("\n")

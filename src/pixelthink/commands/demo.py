@@ -107,8 +107,10 @@ def demo_intro(model_dir: Path, shipped: int, methods: int = 0) -> str:
     millions = parameter_count(model_dir) / 1e6
     compared = (
         f"The comparison below puts this run next to the {shipped} evaluations shipped with the model: "
-        "the SFT model, GRPO with the Seg-Zero reward (the baseline that thinks at length) and GRPO with "
-        "the PixelThink reward (this model), trained from the same SFT model with the same seeds and steps. "
+        "the SFT model, the no-reasoning SFT model (the target's name as the whole reasoning: what reasoning "
+        "buys), GRPO with the Seg-Zero reward (the baseline) and GRPO with the PixelThink reward (this model), "
+        "trained from the same SFT model with the same seeds and steps (models that predate the no-reasoning "
+        "baseline ship without it). "
         "They were measured on the model's whole test split, this run on its first samples: every row "
         "shows its n per bucket. The claim holds here when the PixelThink model thinks much shorter than "
         "the Seg-Zero one on easy samples at about the same gIoU, and cuts hard samples less."
