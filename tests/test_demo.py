@@ -84,6 +84,12 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path: Path, capsys, monkeypatch) -
         "say nothing about real images" in html
         and f"the {len(shipped)} evaluations shipped with the model" in html
     )
+    from pixelthink.commands.demo import card_targets
+
+    targets = card_targets(shipped_model_dir())  # issue 30's targets, from the model card, in the report
+    assert len(targets) == 9 and targets[0][0].startswith("reasoning SFT all gIoU >= chance + 25")
+    met = sum(ok for *_, ok in targets)
+    assert f"{met} of 9 met" in html and "reasoning pays" in html and f"{met} of 9 met" in printed
     assert html.index('id="results"') < html.index('id="chance"') < html.index('id="compare"')
     compare = html.split('<section id="compare">', 1)[1].split("</section>", 1)[0]
     assert '<td data-col="all.n">8</td>' in compare and '<td data-col="all.n">1000</td>' in compare
@@ -154,3 +160,18 @@ def test_method_table_index_errors_name_the_file(tmp_path: Path) -> None:
     index.write_text(json.dumps({"runs": [{"label": "no name"}]}))
     with pytest.raises(CommandError, match=r"index\.json: expected"):
         method_evals(tmp_path)
+
+
+def test_card_targets_reads_the_model_cards_table(tmp_path: Path) -> None:
+    from pixelthink.commands.demo import card_targets, targets_text
+
+    assert card_targets(tmp_path) == []  # no card
+    (tmp_path / "README.md").write_text(
+        "# m\n\n## Targets (issue 30)\n| target | measured | met |\n|---|---|---|\n"
+        "| a >= b | +1 (x) | yes |\n| c | -2 | no |\n| d | ? | unknown |\n\n## Limits\n| x | y | no |\n"
+    )
+    rows = card_targets(tmp_path)
+    assert rows == [("a >= b", "+1 (x)", True), ("c", "-2", False)]  # only its own section's yes/no rows
+    assert targets_text(rows).startswith(
+        "Targets (issue 30; the model card"
+    ) and "1 of 2 met" in targets_text(rows)

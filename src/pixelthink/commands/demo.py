@@ -102,6 +102,32 @@ def method_start(model_dir: Path) -> str:
     return start if isinstance(start, str) and start else "this model"
 
 
+def card_targets(model_dir: Path) -> list[tuple[str, str, bool]]:
+    """``(target, measured, met)`` rows of the model card's "## Targets" table (written by
+    scripts/package_tiny_model.py from the shipped evaluations on the whole test split); [] without one."""
+    card = model_dir / "README.md"
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    if "\n## Targets" not in text:
+        return []
+    section = text.split("\n## Targets", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[2] in ("yes", "no"):
+            rows.append((cells[0], cells[1], cells[2] == "yes"))
+    return rows
+
+
+def targets_text(rows: list[tuple[str, str, bool]]) -> str:
+    """The targets as one paragraph of the report's intro (and the lines the demo prints)."""
+    met = sum(ok for _, _, ok in rows)
+    parts = "; ".join(f"{target}: {measured} ({'met' if ok else 'MISSED'})" for target, measured, ok in rows)
+    return (
+        f"Targets (issue 30; the model card, measured on the model's whole test split): {met} of {len(rows)} "
+        f"met. {parts}. docs/TINY_MODEL.md says why the missed ones are missed."
+    )
+
+
 def demo_intro(model_dir: Path, shipped: int, methods: int = 0) -> str:
     """What the demo's report says above its table: what the model is and what its numbers mean."""
     millions = parameter_count(model_dir) / 1e6
@@ -284,6 +310,13 @@ def run_demo(args: argparse.Namespace) -> int:
     }
     methods = method_evals(model_dir)
     references.update(methods)
+    targets = card_targets(model_dir)
+    if targets:
+        print(
+            f"issue 30's targets (model card, whole test split): {sum(ok for *_, ok in targets)} of {len(targets)} met"
+        )
+        for target, measured, ok in targets:
+            print(f"  [{'ok' if ok else 'MISSED'}] {target}: {measured}")
     print(
         f"[4/4] writing the report (comparison with {len(references) - len(methods)} shipped evaluations"
         f" and {len(methods)} runs of the method table)"
@@ -295,7 +328,8 @@ def run_demo(args: argparse.Namespace) -> int:
         eval_report=eval_path,
         references=references or None,
         title="pixelthink demo: tiny PixelThink model on the shapes benchmark",
-        intro=demo_intro(model_dir, len(references) - len(methods), len(methods)),
+        intro=demo_intro(model_dir, len(references) - len(methods), len(methods))
+        + (f"\n\n{targets_text(targets)}" if targets else ""),
     )
     print(f"\nreport: {index}")
     print(f"evaluation JSON: {eval_path}")
