@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if data:
         (args.out / "training" / "data.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    # the targets as data (eval/targets.json), which `pixelthink demo` shows; the card shows the same rows
+    rows = [{"target": d, "measured": v, "met": ok} for d, v, ok in targets(evals)]
+    (args.out / "eval" / "targets.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     card = model_card(evals, seconds, recipes, args.out, data)
     (args.out / "README.md").write_text(card, encoding="utf-8")
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())

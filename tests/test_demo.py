@@ -162,16 +162,23 @@ def test_method_table_index_errors_name_the_file(tmp_path: Path) -> None:
         method_evals(tmp_path)
 
 
-def test_card_targets_reads_the_model_cards_table(tmp_path: Path) -> None:
+def test_card_targets_reads_the_packages_targets(tmp_path: Path) -> None:
+    from pixelthink.commands._errors import CommandError
     from pixelthink.commands.demo import card_targets, targets_text
 
-    assert card_targets(tmp_path) == []  # no card
-    (tmp_path / "README.md").write_text(
-        "# m\n\n## Targets (issue 30)\n| target | measured | met |\n|---|---|---|\n"
-        "| a >= b | +1 (x) | yes |\n| c | -2 | no |\n| d | ? | unknown |\n\n## Limits\n| x | y | no |\n"
-    )
+    assert card_targets(tmp_path) == []  # no targets file
+    (tmp_path / "eval").mkdir()
+    path = tmp_path / "eval" / "targets.json"
+    path.write_text(json.dumps([
+        {"target": "a >= b", "measured": "+1 (x)", "met": True},
+        {"target": "c", "measured": "-2", "met": False},
+        {"target": "d", "measured": "–", "met": None},
+    ]))  # fmt: skip
     rows = card_targets(tmp_path)
-    assert rows == [("a >= b", "+1 (x)", True), ("c", "-2", False)]  # only its own section's yes/no rows
+    assert rows == [("a >= b", "+1 (x)", True), ("c", "-2", False)]  # the ones the evaluations can tell
     assert targets_text(rows).startswith(
         "Targets (issue 30; the model card"
     ) and "1 of 2 met" in targets_text(rows)
+    path.write_text(json.dumps([{"target": "a"}]))
+    with pytest.raises(CommandError, match=r"targets\.json: expected"):
+        card_targets(tmp_path)

@@ -133,6 +133,8 @@ def test_package_has_model_eval_and_card(reproduced: tuple[Path, str]) -> None:
     assert "What this is: a miniature" in card and "simple world" in card
     assert "both with a KL anchor to the SFT model (beta 0.04)" in card  # read from the GRPO runs' recipes
     assert "[ok]" in log or "[MISSED]" in log  # the targets are checked and printed
+    rows = json.loads((pkg / "eval" / "targets.json").read_text())  # and packaged as data, for the demo
+    assert len(rows) == 9 and all(r["target"] in card for r in rows)
     size = sum(f.stat().st_size for f in pkg.rglob("*") if f.is_file())
     assert size < 12e6  # issue 22 allows up to ~30 MB of weights; this one is ~8 MB
     reasoner = load_reasoner(str(pkg), max_new_tokens=8)

@@ -224,13 +224,9 @@ class JudgeDifficulty:
         if failed:
             record["errors"] = [err for r in failed for err in r.errors]
             record["failed_replies"] = [r.reply[:1000] for r in failed]
-        if not votes:
-            return {
-                "status": "failed",
-                "failure": failed[-1].failure or "reply",
-                "difficulty": None,
-                **record,
-            }
+        if not votes:  # every vote failed: what the last one failed at
+            errors = record.pop("errors", [])
+            return failed_record(failed[-1].failure or "reply", errors, difficulty=None, **record)
         difficulty, spread = aggregate_votes([v["overall"] for v in votes], self.aggregate)
         axes = {
             axis: _round(statistics.fmean(v[axis] for v in votes if axis in v))

@@ -103,19 +103,17 @@ def method_start(model_dir: Path) -> str:
 
 
 def card_targets(model_dir: Path) -> list[tuple[str, str, bool]]:
-    """``(target, measured, met)`` rows of the model card's "## Targets" table (written by
-    scripts/package_tiny_model.py from the shipped evaluations on the whole test split); [] without one."""
-    card = model_dir / "README.md"
-    text = card.read_text(encoding="utf-8") if card.is_file() else ""
-    if "\n## Targets" not in text:
+    """``(target, measured, met)`` of the package's ``eval/targets.json`` (written by
+    scripts/package_tiny_model.py from the shipped evaluations on the whole test split, the rows of the
+    model card's "Targets" table), leaving out the ones the evaluations cannot tell; [] without the file."""
+    path = model_dir / "eval" / "targets.json"
+    if not path.is_file():
         return []
-    section = text.split("\n## Targets", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[2] in ("yes", "no"):
-            rows.append((cells[0], cells[1], cells[2] == "yes"))
-    return rows
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return [(str(r["target"]), str(r["measured"]), r["met"]) for r in rows if isinstance(r["met"], bool)]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"{path}: expected [{{'target', 'measured', 'met'}}, ...] ({exc!r})") from exc
 
 
 def targets_text(rows: list[tuple[str, str, bool]]) -> str:

@@ -25,11 +25,11 @@ from pixelthink.miniature.shapes.world import KINDS, SIZES
 
 _KIND = "|".join(sorted(KINDS, key=len, reverse=True))
 _NUM = r"(-?\d+(?:\.\d+)?)"
-MENTION_RE = re.compile(
-    rf"\b(?:(?P<size>{'|'.join(SIZES)})\s+)?(?:(?P<colour>[a-z]+)\s+)?(?P<kind>{_KIND})s?\s*"
-    rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]"
-)
 _BOX = rf"\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]"
+#: name first: ``red star [40, 60, 92, 110]`` (the box's numbers are groups 4-7)
+MENTION_RE = re.compile(
+    rf"\b(?:(?P<size>{'|'.join(SIZES)})\s+)?(?:(?P<colour>[a-z]+)\s+)?(?P<kind>{_KIND})s?\s*{_BOX}"
+)
 #: box first: ``[40, 60, 92, 110] red star`` (the box's numbers are groups 1-4, as in MENTION_RE's 4-7)
 BOX_FIRST_RE = re.compile(
     rf"{_BOX}\s*(?:(?P<size>{'|'.join(SIZES)})\s+)?(?:(?P<colour>[a-z]+)\s+)?(?P<kind>{_KIND})s?\b"
