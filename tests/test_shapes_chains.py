@@ -8,7 +8,7 @@ import pytest
 
 from pixelthink.frames import FrameTransform
 from pixelthink.miniature.shapes import ShapesConfig, generate_sample, sample_rng, scene_shapes
-from pixelthink.miniature.shapes.chains import STEP_SEP
+from pixelthink.miniature.shapes.chains import STEP_SEP, decisive_spans
 from pixelthink.miniature.shapes.grounding import faithfulness, mention, parse_mentions, rescale_mentions
 
 
@@ -147,6 +147,72 @@ def test_box_first_mentions_put_the_position_before_the_attributes() -> None:
         )
     with pytest.raises(ValueError, match="mentions must be one of"):
         ShapesConfig(mentions="colour_first")
+
+
+def test_lists_box_first_writes_the_scene_wide_lists_box_first_and_every_pick_name_first() -> None:
+    """mentions="lists_box_first": a lookup over the whole scene (``circles: [..] red circle, ..``) is written
+    box first, the anchor, filters, comparisons and the target name first; same scenes, queries, mentions."""
+    mixed = ShapesConfig(mentions="lists_box_first")
+    both = 0
+    for i in range(150):
+        g = generate_sample(sample_rng(24, "train", i), mixed)
+        named = generate_sample(sample_rng(24, "train", i))
+        assert (g.query, g.target) == (named.query, named.target)
+        shapes = _scene(g)
+        for ref, ref_named in (
+            (g.reasoning_short, named.reasoning_short),
+            (g.reasoning_long, named.reasoning_long),
+        ):
+            f = faithfulness(ref, shapes, g.target)
+            assert f["real"] == f["mentions"] >= 1 and f["last_is_target"], ref
+            found = parse_mentions(ref)
+            assert [(m.kind, m.colour, m.box) for m in found] == [
+                (m.kind, m.colour, m.box) for m in parse_mentions(ref_named)
+            ]
+            for step in ref.split("; "):
+                label = step.split(": ", 1)[0]
+                starts = {ref.index(step) + k for k, ch in enumerate(step) if ch == "["}
+                box_first = [m for m in found if m.start in starts]  # mentions that start at their box
+                if label in ("target", "only one") or label.startswith(("not ", "the ", "other ")):
+                    assert not box_first, step  # a pick: name first
+                elif label.endswith("s") and " of " not in label and not label.startswith(("not", "other")):
+                    assert box_first, step  # a scene-wide lookup: box first
+            both += "the " in ref and "] " in ref
+        assert g.reasoning_short.startswith(named.reasoning_short.split(":", 1)[0])
+    assert both >= 50
+    with pytest.raises(ValueError, match="mentions must be one of"):
+        ShapesConfig(mentions="lists_name_first")
+
+
+def test_decisive_spans_are_the_chain_decisions_and_the_answer_not_the_scene_wide_lists() -> None:
+    """``decisive_spans`` (the SFT loss weight ``data.decisive_weight``): the filters, anchors, comparisons,
+    ``only one`` and the target step, and the answer block; never a scene-wide lookup's list."""
+    text = (
+        "<think>the circle: the red circle [1, 2, 3, 4]; stars: the red star [5, 6, 7, 8], the blue star [9, 9, 9, 9]; "
+        "other red shapes: the red star [5, 6, 7, 8]; target: the red star [5, 6, 7, 8]</think>"
+        '<answer>{"bbox": [5, 6, 7, 8]}</answer>'
+    )
+    got = [text[a:b] for a, b in decisive_spans(text)]
+    assert got == [
+        "the circle: the red circle [1, 2, 3, 4]",
+        "other red shapes: the red star [5, 6, 7, 8]",
+        "target: the red star [5, 6, 7, 8]",
+        '<answer>{"bbox": [5, 6, 7, 8]}</answer>',
+    ]
+    seen: set[str] = set()
+    for i in range(300):
+        g = generate_sample(sample_rng(25, "train", i))
+        text = f"<think>{g.reasoning_long}</think><answer>{{}}</answer>"
+        labels = [text[a:b].split(":", 1)[0] for a, b in decisive_spans(text)]
+        assert labels[-2:] == ["target", "<answer>{}</answer>"], g.reasoning_long
+        steps = g.reasoning_long.split("; ")
+        assert steps[0].startswith("shapes: ") and "shapes" not in labels  # the long chain's scene list
+        kept = [s.split(":", 1)[0] for s in steps if s.split(":", 1)[0] in labels]
+        assert kept == labels[:-1]  # the decisive steps, in order
+        seen.update(labels[:-2])
+    assert {"not red", "only one", "below it"} <= seen or len(seen) >= 10
+    assert not any(lab.endswith("shapes") and not lab.startswith("other") for lab in seen)
+    assert decisive_spans("no tags at all") == []
 
 
 def test_mentions_of_either_order_are_parsed_and_rescaled_in_place() -> None:

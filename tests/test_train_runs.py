@@ -445,3 +445,51 @@ def test_resumed_sft_continues_from_the_checkpoint_weights(bench: Path, tmp_path
     assert final.keys() == moved.keys()
     for key, value in moved.items():
         assert torch.allclose(final[key], value, atol=1e-5), key
+
+
+def test_decisive_weight_weights_the_loss_on_the_chain_decisions_and_the_answer(tmp_path: Path) -> None:
+    """``data.decisive_weight: 4``: the collator marks the completion's decisive tokens (the target step and
+    the answer, not the ``squares:`` list) with 4; the loss is sum(w * ce) / sum(w), which with every weight
+    1 is TRL's own token mean."""
+    from pixelthink.train.sft import DecisiveWeights, build_sft_trainer
+
+    chain = "squares: the red square [20, 10, 59, 39], the blue square [1, 1, 9, 9]; target: the red square [20, 10, 59, 39]"
+    bench = tmp_path / "bench"
+    rng = np.random.default_rng(0)
+    with BenchmarkWriter(bench, name="chains") as w:
+        for i in range(4):
+            mask = np.zeros((H, W), bool)
+            mask[10:40, 20:60] = True
+            img = Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
+            w.add({"id": f"c{i}", "query": "the red square", "mask": mask, "reasoning_short": chain,
+                   "reasoning_long": chain, "split": "train"}, img)  # fmt: skip
+    args = [f"data.path={bench}", f"output_dir={tmp_path / 'run'}", "data.reasoning=short"]
+    trainer, processor = build_sft_trainer(load_recipe(TINY_SFT, [*args, "data.decisive_weight=4"]))
+    assert isinstance(trainer.data_collator, DecisiveWeights)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    weights, labels = batch["loss_weights"], batch["labels"]
+    tok = processor.tokenizer
+    for row in range(2):
+        cols = (labels[row] != -100).nonzero().flatten().tolist()
+        heavy = "".join(tok.decode([int(batch["input_ids"][row, c])]) for c in cols if weights[row, c] == 4)
+        light = "".join(tok.decode([int(batch["input_ids"][row, c])]) for c in cols if weights[row, c] == 1)
+        assert "target: the red square [" in heavy and '"bbox"' in heavy
+        assert "squares: the red square" in light and "blue square" in light and "target" not in light
+    plain, _ = build_sft_trainer(load_recipe(TINY_SFT, args))
+    assert not isinstance(plain.data_collator, DecisiveWeights)
+    model = trainer.model.eval()
+    inputs = {k: v for k, v in batch.items() if k != "loss_weights"}
+    with torch.no_grad():
+        reference = float(plain.compute_loss(model, dict(inputs)))
+        ones = float(trainer.compute_loss(model, {**inputs, "loss_weights": torch.ones_like(weights)}))
+        weighted = float(trainer.compute_loss(model, {**inputs, "loss_weights": weights}))
+        logits = model(**{k: v for k, v in inputs.items() if k != "labels"}).logits[:, :-1].float()
+    ce = torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), labels[:, 1:].clamp(min=0), reduction="none"
+    )
+    w = weights[:, 1:] * (labels[:, 1:] != -100)
+    assert ones == pytest.approx(reference, rel=1e-4)
+    assert weighted == pytest.approx(float((ce * w).sum() / w.sum()), rel=1e-4)
+    assert weighted != pytest.approx(ones, rel=1e-3)
+    with pytest.raises(Exception, match=r"data.decisive_weight: expected a number > 0"):
+        load_recipe(TINY_SFT, [*args, "data.decisive_weight=0"])

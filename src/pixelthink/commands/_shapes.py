@@ -11,9 +11,8 @@ import sys
 from typing import Any
 
 from pixelthink.jsonio import naming_path
-from pixelthink.miniature.shapes.chains import COMPARISONS
+from pixelthink.miniature.shapes.chains import CHAIN_MENTIONS, COMPARISONS
 from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
-from pixelthink.miniature.shapes.grounding import MENTION_ORDERS
 from pixelthink.miniature.shapes.queries import FAMILIES
 from pixelthink.miniature.shapes.references import LONG_OPENINGS
 from pixelthink.miniature.shapes.scene import check_crop, check_shape_scale
@@ -195,10 +194,11 @@ def register_shapes(data_sub: Any) -> None:
     )
     p.add_argument(
         "--mentions",
-        choices=MENTION_ORDERS,
+        choices=CHAIN_MENTIONS,
         default="name_first",
         help="grounded chains: the order of a mention's words, 'name_first' (the red star [x1, y1, x2, y2], "
-        "default) or 'box_first' ([x1, y1, x2, y2] red star: the attributes after the position)",
+        "default), 'box_first' ([x1, y1, x2, y2] red star: the attributes after the position) or "
+        "'lists_box_first' (the scene-wide lists box first, the anchor, filters, comparisons and target name first)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing benchmark at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -151,6 +151,10 @@ class DataConfig:
     #: name (as with reasoning=name) instead of the reference chosen by ``reasoning``: replays the
     #: referring stage inside the task mix, so that the task keeps reading the query (shapes only)
     name_fraction: float = 0.0
+    #: SFT only: the loss weight of a completion's decisive tokens (``chains.decisive_spans``: the chain's
+    #: filters, anchor, comparisons and target step, and the answer) against 1 for the rest (the
+    #: scene-wide lists); 1.0 = the plain token-mean loss (TRL's own)
+    decisive_weight: float = 1.0
 
     def paths(self) -> list[str]:
         """``path`` as a list (one entry for a single dataset)."""
@@ -168,11 +172,14 @@ class DataConfig:
         return None
 
     def fraction_problem(self) -> str | None:
-        """``"data.NAME: expected a number in [0, 1], got V"`` for the first share outside [0, 1]."""
+        """``"data.NAME: expected a number in [0, 1], got V"`` for the first share outside [0, 1] (or a
+        ``decisive_weight`` that is not positive); None when fine."""
         for name in ("long_fraction", "caption_fraction", "name_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 return f"data.{name}: expected a number in [0, 1], got {value}"
+        if not self.decisive_weight > 0:
+            return f"data.decisive_weight: expected a number > 0, got {self.decisive_weight}"
         return None
 
 

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from trl import SFTConfig, SFTTrainer
+
+from pixelthink.miniature.shapes.chains import decisive_spans
 
 from .callbacks import MetricsJsonlCallback, RecipeCallback
 from .common import (
@@ -30,7 +33,7 @@ from .common import (
 from .config import Recipe, trainer_arguments
 from .data import build_dataset
 
-__all__ = ["SFTRun", "build_sft_trainer", "run_sft"]
+__all__ = ["DecisiveWeights", "SFTRun", "build_sft_trainer", "run_sft", "token_weights"]
 
 
 @dataclass
@@ -45,8 +48,57 @@ class SFTRun:
     metrics_file: Path
 
 
+class DecisiveWeights:
+    """Wraps an SFT collator: adds ``loss_weights`` (batch x tokens), ``weight`` on the tokens of a
+    completion's decisive parts (``chains.decisive_spans``) and 1 elsewhere. The completion is read back
+    token by token from the batch (the tokens whose label is not -100), so the weights follow exactly the
+    tokens the loss sees."""
+
+    def __init__(self, collator: Any, tokenizer: Any, weight: float) -> None:
+        self.collator, self.tokenizer, self.weight = collator, tokenizer, float(weight)
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator(examples)
+        labels = batch["labels"]
+        weights = torch.ones(labels.shape, dtype=torch.float32)
+        for row in range(labels.shape[0]):
+            cols = (labels[row] != -100).nonzero().flatten().tolist()
+            pieces = [self.tokenizer.decode([int(batch["input_ids"][row, c])]) for c in cols]
+            weights[row, cols] = torch.tensor(token_weights(pieces, self.weight))
+        batch["loss_weights"] = weights
+        return batch
+
+
+def token_weights(pieces: list[str], weight: float) -> list[float]:
+    """Per token (``pieces``: the decoded tokens of one completion, in order): ``weight`` where the token
+    overlaps a decisive span of the joined text, else 1.0."""
+    spans = decisive_spans("".join(pieces))
+    out, pos = [], 0
+    for piece in pieces:
+        start, pos = pos, pos + len(piece)
+        out.append(weight if any(a < pos and start < b for a, b in spans) else 1.0)
+    return out
+
+
 class PixelThinkSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
-    """``SFTTrainer`` that resumes with the checkpoint's weights (see :class:`CheckpointWeightsMixin`)."""
+    """``SFTTrainer`` that resumes with the checkpoint's weights (see :class:`CheckpointWeightsMixin`)
+    and, when the batch carries ``loss_weights`` (``data.decisive_weight`` != 1), takes the weighted
+    token mean of the next-token cross-entropy: sum(w * ce) / sum(w) over the completion's tokens."""
+
+    def compute_loss(  # type: ignore[override]
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        weights = inputs.pop("loss_weights", None)
+        if weights is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs, use_cache=False)
+        logits = outputs.logits[:, :-1].float()
+        target = labels[:, 1:].to(logits.device)
+        w = weights[:, 1:].to(logits.device) * (target != -100)
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target.clamp(min=0), reduction="none")
+        loss = (ce * w).sum() / w.sum().clamp(min=1e-6)
+        return (loss, outputs) if return_outputs else loss
 
 
 def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
@@ -68,6 +120,9 @@ def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
         processing_class=processor,
         peft_config=lora_config(recipe.lora),
     )
+    if recipe.data.decisive_weight != 1.0:
+        tokenizer = getattr(processor, "tokenizer", processor)
+        trainer.data_collator = DecisiveWeights(trainer.data_collator, tokenizer, recipe.data.decisive_weight)
     trainer.add_callback(MetricsJsonlCallback(out / "metrics.jsonl"))
     trainer.add_callback(RecipeCallback(recipe_yaml(recipe)))
     return trainer, processor

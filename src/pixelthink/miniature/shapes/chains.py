@@ -18,6 +18,7 @@ overthinking the length reward should remove, then the same steps. docs/SHAPES.m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from pixelthink.masks import box_from_mask
@@ -62,6 +63,11 @@ COMPARE_WORDS = {
     "lowest": "lower",
     "closest": "closer to it",
 }
+#: the order of a mention's words in a chain: ``grounding.MENTION_ORDERS`` everywhere, or
+#: ``"lists_box_first"``: the scene-wide lookups (``circles: [..] red circle, ..``) box first, so that a
+#: shape's colour is read where its box is, and every pick (the anchor, a filter's result, a comparison,
+#: the target) name first, as the referring stage selects (issue 30's gate, round 17)
+CHAIN_MENTIONS = (*MENTION_ORDERS, "lists_box_first")
 _REL_WORDS = {"left_of": "left of it", "right_of": "right of it", "above": "above it", "below": "below it"}
 
 
@@ -75,8 +81,8 @@ class _Chain:
     def __init__(self, scene: Scene, comparisons: str = "pairwise", mentions: str = "name_first") -> None:
         if comparisons not in COMPARISONS:
             raise ValueError(f"comparisons must be one of {COMPARISONS}, got {comparisons!r}")
-        if mentions not in MENTION_ORDERS:
-            raise ValueError(f"mentions must be one of {MENTION_ORDERS}, got {mentions!r}")
+        if mentions not in CHAIN_MENTIONS:
+            raise ValueError(f"mentions must be one of {CHAIN_MENTIONS}, got {mentions!r}")
         self.scene = scene
         self.comparisons = comparisons
         self.mentions = mentions
@@ -92,20 +98,24 @@ class _Chain:
             return (s.cx, s.cy, s.cx, s.cy)
         return box
 
-    def name(self, i: int) -> str:
+    def name(self, i: int, *, lookup: bool = False) -> str:
+        """The shape's mention; ``lookup``: in a scene-wide lookup's list (box first under
+        ``"lists_box_first"``)."""
         s = self.scene.shapes[i]
-        if self.mentions == "box_first":  # "[40, 60, 92, 110] red star": no article before a box
+        if self.mentions == "box_first" or (
+            lookup and self.mentions == "lists_box_first"
+        ):  # "[40, 60, 92, 110] red star": no article before a box
             return mention(s.kind, s.colour, self.box(i), order="box_first")
         return "the " + mention(s.kind, s.colour, self.box(i))
 
-    def listing(self, idx: Sequence[int]) -> str:
-        return ", ".join(self.name(i) for i in self.sorted(idx)) if idx else "none"
+    def listing(self, idx: Sequence[int], *, lookup: bool = False) -> str:
+        return ", ".join(self.name(i, lookup=lookup) for i in self.sorted(idx)) if idx else "none"
 
     def sorted(self, idx: Sequence[int]) -> list[int]:
         return sorted(idx, key=lambda i: self.order[id(self.scene.shapes[i])])
 
-    def say(self, label: str, idx: Sequence[int]) -> list[int]:
-        self.steps.append(f"{label}: {self.listing(idx)}")
+    def say(self, label: str, idx: Sequence[int], *, lookup: bool = False) -> list[int]:
+        self.steps.append(f"{label}: {self.listing(idx, lookup=lookup)}")
         return list(idx)
 
     # -- predicates -------------------------------------------------------------------------------
@@ -164,7 +174,7 @@ class _Chain:
         rest = [p for p in parts if self.lookup_label(p) is None]
         if lookups:
             first, *others = lookups
-            cur = self.say(str(self.lookup_label(first)), self.holds(first, everything))
+            cur = self.say(str(self.lookup_label(first)), self.holds(first, everything), lookup=True)
             rest = others + rest
         else:
             cur = everything
@@ -188,7 +198,7 @@ class _Chain:
         for i in self.sorted(pool):
             groups.setdefault(getattr(self.scene.shapes[i], p.attr), []).append(i)
         for value, idx in groups.items():
-            self.say(plural(value) if p.attr == "kind" else f"{value} shapes", idx)
+            self.say(plural(value) if p.attr == "kind" else f"{value} shapes", idx, lookup=True)
         keep = [i for i in pool if len(groups[getattr(self.scene.shapes[i], p.attr)]) == p.n]
         return self.say("only one" if p.n == 1 else f"{p.n} of a {p.attr}", keep)
 
@@ -213,7 +223,7 @@ class _Chain:
         return [best]
 
     def everything(self) -> list[int]:
-        return self.say("shapes", list(range(len(self.scene.shapes))))
+        return self.say("shapes", list(range(len(self.scene.shapes))), lookup=True)
 
     def query(self, q: Query, *, anchor: bool = False) -> list[int]:
         """Steps resolving ``q``; the indices it leaves. An anchor found by one lookup is named by the
@@ -224,18 +234,46 @@ class _Chain:
         return self.extreme(q) if isinstance(q, Extreme) else self.select(q.pred)
 
 
+#: a step label of a scene-wide lookup (``circles``, ``blue shapes``, ``shapes in the top left``, ``partly
+#: hidden shapes``): a description, not a decision; every other label (a filter, the anchor, a comparison,
+#: ``only one``, ``target``) is a decisive step
+_LOOKUP_LABEL_RE = re.compile(r"^(?!not |other )(?:[a-z]+s|(?:[a-z]+ )*shapes(?: .*)?)$")
+_ANSWER_RE = re.compile(r"<answer>.*?(?:</answer>|$)", re.S)
+
+
+def decisive_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans ``[start, end)`` of ``text``'s decisive parts: every step of the ``<think>`` chain that
+    is not a scene-wide lookup (a filter, the anchor, a comparison, the target; the steps that decide which
+    shape it is) and the ``<answer>`` block. An SFT loss weighted on them (``data.decisive_weight``) makes the
+    few tokens that decide count as much as the long lists (issue 30, round 17)."""
+    spans: list[tuple[int, int]] = []
+    think = text.find("<think>")
+    end = text.find("</think>")
+    if think >= 0:
+        start = think + len("<think>")
+        body = text[start : end if end >= 0 else len(text)]
+        pos = start
+        for step in body.split(STEP_SEP):
+            label = step.split(":", 1)[0].strip()
+            if step.strip() and not _LOOKUP_LABEL_RE.match(label):
+                spans.append((pos, pos + len(step)))
+            pos += len(step) + len(STEP_SEP)
+    spans.extend(m.span() for m in _ANSWER_RE.finditer(text))
+    return spans
+
+
 def grounded_references(
     scene: Scene, query: Query, target: int, *, comparisons: str = "pairwise", mentions: str = "name_first"
 ) -> tuple[str, str]:
     """(short, long) grounded chains for ``query`` over ``scene`` whose answer is shape ``target``
     (``comparisons``: how superlatives are decided, :data:`COMPARISONS`; ``mentions``: the order of a
-    mention's words, ``grounding.MENTION_ORDERS``)."""
+    mention's words, :data:`CHAIN_MENTIONS`)."""
     chain = _Chain(scene, comparisons, mentions)
     found = chain.query(query)
     if found != [target]:
         raise AssertionError(f"grounded chain of {query!r} ends at {found}, not at the target {target}")
     chain.steps.append(f"target: {chain.name(target)}")
     short = STEP_SEP.join(chain.steps)
-    every = "shapes: " + chain.listing(list(range(len(scene.shapes))))
+    every = "shapes: " + chain.listing(list(range(len(scene.shapes))), lookup=True)
     steps = chain.steps if chain.steps[0].startswith("shapes: ") else [every, *chain.steps]
     return short, STEP_SEP.join(steps)

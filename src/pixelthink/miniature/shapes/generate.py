@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 
 from pixelthink.masks import box_from_mask
-from pixelthink.miniature.shapes.chains import COMPARISONS, grounded_references
+from pixelthink.miniature.shapes.chains import CHAIN_MENTIONS, COMPARISONS, grounded_references
 from pixelthink.miniature.shapes.difficulty import difficulty
-from pixelthink.miniature.shapes.grounding import MENTION_ORDERS
 from pixelthink.miniature.shapes.queries import ENUMERATORS, FAMILIES, Candidate, Query, evaluate
 from pixelthink.miniature.shapes.references import LONG_OPENINGS, references
 from pixelthink.miniature.shapes.scene import (
@@ -75,8 +74,9 @@ class ShapesConfig:
     references: str | None = None
     #: grounded chains: how superlatives are decided (``chains.COMPARISONS``: pairwise | pick)
     comparisons: str = "pairwise"
-    #: grounded chains: the order of a mention's words (``grounding.MENTION_ORDERS``): ``"name_first"``
-    #: (``the red star [..]``) or ``"box_first"`` (``[..] red star``: attributes read where the box is)
+    #: grounded chains: the order of a mention's words (``chains.CHAIN_MENTIONS``): ``"name_first"``
+    #: (``the red star [..]``), ``"box_first"`` (``[..] red star``: attributes read where the box is) or
+    #: ``"lists_box_first"`` (the scene-wide lists box first, every pick name first)
     mentions: str = "name_first"
 
     @property
@@ -98,8 +98,8 @@ class ShapesConfig:
             raise ValueError(
                 f"ShapesConfig.comparisons must be one of {COMPARISONS}, got {self.comparisons!r}"
             )
-        if self.mentions not in MENTION_ORDERS:
-            raise ValueError(f"ShapesConfig.mentions must be one of {MENTION_ORDERS}, got {self.mentions!r}")
+        if self.mentions not in CHAIN_MENTIONS:
+            raise ValueError(f"ShapesConfig.mentions must be one of {CHAIN_MENTIONS}, got {self.mentions!r}")
         if self.references is not None and self.references not in REFERENCE_STYLES:
             raise ValueError(
                 f"ShapesConfig.references must be one of {REFERENCE_STYLES}, got {self.references!r}"
