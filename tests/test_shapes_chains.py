@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -120,31 +122,39 @@ def test_pick_comparisons_decide_a_superlative_in_one_step() -> None:
         ShapesConfig(comparisons="vote")
 
 
-def test_box_first_mentions_put_the_position_before_the_attributes() -> None:
-    """mentions="box_first" ([x1, y1, x2, y2] red star): the same scenes, queries and chains with every
-    mention's words after its box; faithfulness, the last-mention rule and the rescaling read both orders."""
-    boxed = ShapesConfig(mentions="box_first")
-    for i in range(150):
-        g = generate_sample(sample_rng(23, "train", i), boxed)
-        named = generate_sample(sample_rng(23, "train", i))
+def _same_mentions_as_name_first(config: ShapesConfig, seed: int, n: int = 150) -> Iterator[tuple[Any, str]]:
+    """``(sample, reference)`` for the short and long references of ``n`` samples generated with ``config``,
+    each checked against the default (name first) generation of the same sample: the same query and
+    target, every mention real, the last one the target, the same mentions in the same order."""
+    for i in range(n):
+        g = generate_sample(sample_rng(seed, "train", i), config)
+        named = generate_sample(sample_rng(seed, "train", i))
         assert (g.query, g.target) == (named.query, named.target)  # only the references differ
-        shapes = _scene(g)
         for ref, ref_named in (
             (g.reasoning_short, named.reasoning_short),
             (g.reasoning_long, named.reasoning_long),
         ):
-            f = faithfulness(ref, shapes, g.target)
+            f = faithfulness(ref, _scene(g), g.target)
             assert f["real"] == f["mentions"] >= 1 and f["last_is_target"], ref
             assert [(m.kind, m.colour, m.box) for m in parse_mentions(ref)] == [
                 (m.kind, m.colour, m.box) for m in parse_mentions(ref_named)
             ]
-            assert "the [" not in ref and not any(
-                ref[m.start] != "[" for m in parse_mentions(ref)
-            )  # every mention starts at its box
-        t = g.target_shape
-        assert g.reasoning_short.endswith(
-            "target: " + mention(t.kind, t.colour, shapes[g.target][2], order="box_first")
-        )
+            yield g, ref
+
+
+def test_box_first_mentions_put_the_position_before_the_attributes() -> None:
+    """mentions="box_first" ([x1, y1, x2, y2] red star): the same scenes, queries and chains with every
+    mention's words after its box; faithfulness, the last-mention rule and the rescaling read both orders."""
+    for g, ref in _same_mentions_as_name_first(ShapesConfig(mentions="box_first"), seed=23):
+        shapes = _scene(g)
+        assert "the [" not in ref and not any(
+            ref[m.start] != "[" for m in parse_mentions(ref)
+        )  # every mention starts at its box
+        if ref == g.reasoning_short:
+            t = g.target_shape
+            assert ref.endswith(
+                "target: " + mention(t.kind, t.colour, shapes[g.target][2], order="box_first")
+            )
     with pytest.raises(ValueError, match="mentions must be one of"):
         ShapesConfig(mentions="colour_first")
 
@@ -152,33 +162,18 @@ def test_box_first_mentions_put_the_position_before_the_attributes() -> None:
 def test_lists_box_first_writes_the_scene_wide_lists_box_first_and_every_pick_name_first() -> None:
     """mentions="lists_box_first": a lookup over the whole scene (``circles: [..] red circle, ..``) is written
     box first, the anchor, filters, comparisons and the target name first; same scenes, queries, mentions."""
-    mixed = ShapesConfig(mentions="lists_box_first")
     both = 0
-    for i in range(150):
-        g = generate_sample(sample_rng(24, "train", i), mixed)
-        named = generate_sample(sample_rng(24, "train", i))
-        assert (g.query, g.target) == (named.query, named.target)
-        shapes = _scene(g)
-        for ref, ref_named in (
-            (g.reasoning_short, named.reasoning_short),
-            (g.reasoning_long, named.reasoning_long),
-        ):
-            f = faithfulness(ref, shapes, g.target)
-            assert f["real"] == f["mentions"] >= 1 and f["last_is_target"], ref
-            found = parse_mentions(ref)
-            assert [(m.kind, m.colour, m.box) for m in found] == [
-                (m.kind, m.colour, m.box) for m in parse_mentions(ref_named)
-            ]
-            for step in ref.split("; "):
-                label = step.split(": ", 1)[0]
-                starts = {ref.index(step) + k for k, ch in enumerate(step) if ch == "["}
-                box_first = [m for m in found if m.start in starts]  # mentions that start at their box
-                if label in ("target", "only one") or label.startswith(("not ", "the ", "other ")):
-                    assert not box_first, step  # a pick: name first
-                elif label.endswith("s") and " of " not in label and not label.startswith(("not", "other")):
-                    assert box_first, step  # a scene-wide lookup: box first
-            both += "the " in ref and "] " in ref
-        assert g.reasoning_short.startswith(named.reasoning_short.split(":", 1)[0])
+    for _g, ref in _same_mentions_as_name_first(ShapesConfig(mentions="lists_box_first"), seed=24):
+        found = parse_mentions(ref)
+        for step in ref.split("; "):
+            label = step.split(": ", 1)[0]
+            starts = {ref.index(step) + k for k, ch in enumerate(step) if ch == "["}
+            box_first = [m for m in found if m.start in starts]  # mentions that start at their box
+            if label in ("target", "only one") or label.startswith(("not ", "the ", "other ")):
+                assert not box_first, step  # a pick: name first
+            elif label.endswith("s") and " of " not in label and not label.startswith(("not", "other")):
+                assert box_first, step  # a scene-wide lookup: box first
+        both += "the " in ref and "] " in ref
     assert both >= 50
     with pytest.raises(ValueError, match="mentions must be one of"):
         ShapesConfig(mentions="lists_name_first")
