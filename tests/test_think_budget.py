@@ -44,7 +44,11 @@ def test_hf_budget_forces_the_close_after_n_tokens(model_dir) -> None:
     assert "<think>" not in tok.decode(g_free.token_ids[:5])
     forced = tok("<think></think><answer>", add_special_tokens=False)["input_ids"]
     assert g_cut.token_ids[:5] == g_free.token_ids[:5]  # greedy: the same first N tokens
-    assert g_cut.token_ids[5 : 5 + len(forced)] == forced
+    k = 5 + len(forced) - 1
+    assert (
+        g_cut.token_ids[5:k] == forced[:-1]
+    )  # forced, then the last one healed (any token starting with it)
+    assert tok.decode(g_cut.token_ids[k : k + 1]).startswith(tok.decode(forced[-1:]))
     assert "<think></think><answer>" in g_cut.text
 
 
@@ -75,6 +79,37 @@ def test_hf_budget_leaves_a_closed_think_block_alone(model_dir) -> None:
     assert int(forced[0].argmax()) == first and torch.isinf(forced[0]).sum() == vocab - 1
     with pytest.raises(ValueError, match="max_think_tokens must be >= 0"):
         ThinkBudgetProcessor(-1, tok)
+
+
+def test_hf_budget_completes_a_close_the_model_began_and_heals_the_last_token(model_dir) -> None:
+    """At the budget, ``<think>abc</think`` is completed with ``><answer>`` (not a second ``</think>``), and the
+    last forced token lets the model choose any token that starts with its text (``>`` or ``>{"``...), so
+    that a BPE model keeps the merges it learnt (the miniature's ``answer`` + ``>{"``)."""
+    from pixelthink.models.reasoner_hf import ThinkBudgetProcessor, _tokens_starting_with, _unwritten
+
+    assert _unwritten("<think>abc</think", "</think><answer>") == "><answer>"
+    assert _unwritten("<think>abc <", "</think><answer>") == "/think><answer>"
+    assert _unwritten("<think>abc", "</think><answer>") == "</think><answer>"
+    tok = load_reasoner(str(model_dir), resolution=112, max_new_tokens=8).tokenizer
+    prompt = torch.tensor([tok("user: find it", add_special_tokens=False)["input_ids"]])
+    proc = ThinkBudgetProcessor(3, tok)
+    scores = torch.randn(1, len(tok))
+    proc(prompt, scores.clone())
+    began = tok("<think>abc</think", add_special_tokens=False)["input_ids"]
+    ids = torch.cat([prompt, torch.tensor([began])], dim=1)
+    rest = tok("><answer>", add_special_tokens=False)["input_ids"]
+    for token in rest[:-1]:
+        out = proc(ids, scores.clone())
+        assert int(out[0].argmax()) == token and torch.isinf(out[0]).sum() == len(tok) - 1
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    out = proc(ids, scores.clone())  # the healed last token: the model's own scores on every continuation
+    allowed = _tokens_starting_with(tok, tok.decode(rest[-1:]))
+    assert rest[-1] in allowed and len(allowed) > 1
+    assert torch.equal(out[0, allowed], scores[0, allowed])
+    assert torch.isinf(out[0]).sum() == len(tok) - len(allowed)
+    assert all(tok.decode([i]).startswith(">") for i in allowed)
+    ids = torch.cat([ids, torch.tensor([[int(out[0].argmax())]])], dim=1)
+    assert torch.equal(proc(ids, scores.clone()), scores)  # closed: the answer is free
 
 
 # -------------------------------------------------------------------------------------------- OpenAI servers

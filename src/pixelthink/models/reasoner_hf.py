@@ -165,6 +165,12 @@ class ThinkBudgetProcessor(LogitsProcessor):
     freely. A row that closes its think block itself is left alone. N counts every generated token
     before the forced close (the ``<think>`` tag included), as ``max_tokens`` of the OpenAI backend's
     first request does. Tags are looked for in the decoded last :attr:`WINDOW` tokens at each step.
+
+    Two details keep the forced text on the model's own tokenisation (without them a BPE model that
+    learnt ``answer`` + ``>{"`` as tokens stops right after a forced lone ``>``: measured on the shipped
+    miniature, 984 of 1,000 answers cut to nothing at a budget of 58): a close the model has begun
+    (``... </think`` at the budget) is only completed, and the last forced token is *healed*: any token
+    whose text starts with it is allowed (``>`` or ``>{"``), the model choosing among them.
     """
 
     WINDOW = 16
@@ -177,6 +183,7 @@ class ThinkBudgetProcessor(LogitsProcessor):
         self._opened: list[bool] = []
         self._closed: list[bool] = []
         self._forced: list[list[int]] = []
+        self._heal: list[list[int] | None] = []
 
     def _seen(self, ids: torch.Tensor, tag: str) -> bool:
         return tag in self.tokenizer.decode(ids[-self.WINDOW :].tolist(), skip_special_tokens=True)
@@ -190,6 +197,7 @@ class ThinkBudgetProcessor(LogitsProcessor):
                 [False] * rows,
                 [[] for _ in range(rows)],
             )
+            self._heal = [None] * rows
         generated = input_ids[:, self._prompt_len :]
         n = generated.shape[1]
         for b in range(input_ids.shape[0]):
@@ -204,14 +212,45 @@ class ThinkBudgetProcessor(LogitsProcessor):
                 if n < self.budget:
                     continue
                 text = "<think>" if self._opened[b] else ""
-                ids = self.tokenizer(think_budget_close(text), add_special_tokens=False)["input_ids"]
-                self._forced[b] = [int(i) for i in ids]
+                tail = self.tokenizer.decode(generated[b][-self.WINDOW :].tolist(), skip_special_tokens=True)
+                close = _unwritten(tail, think_budget_close(text))
+                ids = [int(i) for i in self.tokenizer(close, add_special_tokens=False)["input_ids"]]
+                self._forced[b] = ids
+                self._heal[b] = _tokens_starting_with(self.tokenizer, self.tokenizer.decode(ids[-1:]))
             token = self._forced[b].pop(0)
+            heal = self._heal[b] if not self._forced[b] else None
             row = torch.full_like(scores[b], float("-inf"))
-            row[token] = 0.0
+            if heal:  # the last forced token: any token that starts with its text, as the model prefers
+                row[heal] = scores[b][heal]
+            else:
+                row[token] = 0.0
             scores[b] = row
             self._closed[b] = not self._forced[b]  # the whole close is forced: the answer is free
         return scores
+
+
+def _unwritten(tail: str, close: str) -> str:
+    """What is left of ``close`` to write after ``tail``: ``close`` without the longest prefix of it that
+    ``tail`` already ends with (a close the model began itself, ``... </think`` -> ``><answer>``)."""
+    for k in range(len(close) - 1, 0, -1):
+        if tail.endswith(close[:k]):
+            return close[k:]
+    return close
+
+
+_HEAL_CACHE: dict[tuple[int, int, str], list[int]] = {}
+
+
+def _tokens_starting_with(tokenizer: Any, piece: str) -> list[int]:
+    """Ids of the vocabulary's tokens whose text starts with ``piece`` (cached per tokenizer and piece);
+    empty when ``piece`` is empty."""
+    if not piece:
+        return []
+    key = (id(tokenizer), len(tokenizer), piece)
+    if key not in _HEAL_CACHE:
+        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        _HEAL_CACHE[key] = [i for i, t in enumerate(texts) if t.startswith(piece)]
+    return _HEAL_CACHE[key]
 
 
 class CallbackStreamer(TextStreamer):
