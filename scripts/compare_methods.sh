@@ -123,17 +123,22 @@ minutes=$(( ($(date +%s) - start) / 60 ))
 $PIXELTHINK compare "${runs[@]}" --out "$OUT/compare" \
     --title "Methods on the miniature (GRPO $GRPO_STEPS steps from $START_LABEL, test $TEST_N)"
 if [[ -n "$DOCS" ]]; then
-    $PYTHON - "$DOCS" "$OUT/compare/compare.md" "$minutes" "$SFT_MODEL" "$GRPO_STEPS" "$TEST_N" <<'EOF'
+    $PYTHON - "$DOCS" "$OUT/compare/compare.md" "$minutes" "$SFT_MODEL" "$GRPO_STEPS" "$TEST_N" "$OUT/train_seconds.txt" "$JOBS" <<'EOF'
 import sys
 from pathlib import Path
 
-docs, table, minutes, sft, steps, n = sys.argv[1:]
+docs, table, minutes, sft, steps, n, seconds_file, jobs = sys.argv[1:]
 start, end = "<!-- methods-table:start -->", "<!-- methods-table:end -->"
 text = Path(docs).read_text(encoding="utf-8")
 if start not in text or end not in text:
     sys.exit(f"{docs}: no {start} ... {end} markers to put the table between")
-note = (f"Produced by scripts/compare_methods.sh in {minutes} min: GRPO {steps} steps per method from "
-        f"{sft}, test split of {n} samples.\n\n")
+# each GRPO run's seconds (train_seconds.txt, appended as runs finish): true even when this invocation
+# resumed an interrupted one and skipped the runs already done
+per_run = [int(line.rsplit(":", 1)[1].split()[0]) for line in Path(seconds_file).read_text().splitlines()
+           if ":" in line] if Path(seconds_file).is_file() else []
+timing = (f"; GRPO {min(per_run)}-{max(per_run)} s per run, {jobs} at a time" if per_run else "")
+note = (f"Produced by scripts/compare_methods.sh ({minutes} min in its last invocation{timing}): GRPO {steps} "
+        f"steps per method from {sft}, test split of {n} samples.\n\n")
 body = Path(table).read_text(encoding="utf-8")
 new = text[: text.index(start) + len(start)] + "\n" + note + body + "\n" + text[text.index(end):]
 tmp = Path(docs + ".tmp")

@@ -105,7 +105,9 @@ def test_every_stage_runs_and_the_table_reaches_the_docs(
     assert (out / "compare" / "pareto.png").is_file() and (out / "compare" / "index.html").is_file()
     docs = (tmp / "METHODS.md").read_text()
     inside = docs.split("<!-- methods-table:start -->", 1)[1].split("<!-- methods-table:end -->", 1)[0]
-    assert "Produced by scripts/compare_methods.sh in" in inside and "| all | l1_exact |" in inside
+    assert "Produced by scripts/compare_methods.sh (" in inside and "| all | l1_exact |" in inside
+    per_run = [int(x.split(": ")[1].split()[0]) for x in (out / "train_seconds.txt").read_text().splitlines()]
+    assert f"GRPO {min(per_run)}-{max(per_run)} s per run" in inside  # from train_seconds.txt, true on a resume
     assert "(not yet run" not in inside
     # SHIP=1: the evaluations and an index naming the start model, as the demo reads them
     from pixelthink.commands.demo import method_evals, method_start

@@ -62,8 +62,7 @@ def upscale(src: Path, out: Path, factor: int) -> None:
             shutil.copy2(item, out / item.name)
     new.save_pretrained(out)
     params = sum(p.numel() for p in new.parameters())
-    print(f"{src} -> {out}: {n} -> {n * factor} layers, {params / 1e6:.2f} M parameters, "
-          f"logit gap {gap:.1e}")
+    print(f"{src} -> {out}: {n} -> {n * factor} layers, {params / 1e6:.2f} M parameters, logit gap {gap:.1e}")
 
 
 def main() -> None:
