@@ -85,11 +85,17 @@ def test_hf_budget_completes_a_close_the_model_began_and_heals_the_last_token(mo
     """At the budget, ``<think>abc</think`` is completed with ``><answer>`` (not a second ``</think>``), and the
     last forced token lets the model choose any token that starts with its text (``>`` or ``>{"``...), so
     that a BPE model keeps the merges it learnt (the miniature's ``answer`` + ``>{"``)."""
-    from pixelthink.models.reasoner_hf import ThinkBudgetProcessor, _tokens_starting_with, _unwritten
+    from pixelthink.models.reasoner_hf import ThinkBudgetProcessor, _tokens_starting_with
+    from pixelthink.models.reasoners import think_budget_close
+    from pixelthink.models.reasoners import unwritten_part as _unwritten
 
     assert _unwritten("<think>abc</think", "</think><answer>") == "><answer>"
     assert _unwritten("<think>abc <", "</think><answer>") == "/think><answer>"
     assert _unwritten("<think>abc", "</think><answer>") == "</think><answer>"
+    assert (
+        think_budget_close("<think>abc </th") == "ink><answer>"
+        and think_budget_close("") == "<think></think><answer>"
+    )
     tok = load_reasoner(str(model_dir), resolution=112, max_new_tokens=8).tokenizer
     prompt = torch.tensor([tok("user: find it", add_special_tokens=False)["input_ids"]])
     proc = ThinkBudgetProcessor(3, tok)

@@ -59,6 +59,7 @@ from pixelthink.models.reasoners import (
     count_reasoning_tokens,
     resolve_resolution,
     think_budget_close,
+    unwritten_part,
 )
 from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
 
@@ -213,7 +214,7 @@ class ThinkBudgetProcessor(LogitsProcessor):
                     continue
                 text = "<think>" if self._opened[b] else ""
                 tail = self.tokenizer.decode(generated[b][-self.WINDOW :].tolist(), skip_special_tokens=True)
-                close = _unwritten(tail, think_budget_close(text))
+                close = unwritten_part(tail, think_budget_close(text))
                 ids = [int(i) for i in self.tokenizer(close, add_special_tokens=False)["input_ids"]]
                 self._forced[b] = ids
                 self._heal[b] = _tokens_starting_with(self.tokenizer, self.tokenizer.decode(ids[-1:]))
@@ -227,15 +228,6 @@ class ThinkBudgetProcessor(LogitsProcessor):
             scores[b] = row
             self._closed[b] = not self._forced[b]  # the whole close is forced: the answer is free
         return scores
-
-
-def _unwritten(tail: str, close: str) -> str:
-    """What is left of ``close`` to write after ``tail``: ``close`` without the longest prefix of it that
-    ``tail`` already ends with (a close the model began itself, ``... </think`` -> ``><answer>``)."""
-    for k in range(len(close) - 1, 0, -1):
-        if tail.endswith(close[:k]):
-            return close[k:]
-    return close
 
 
 _HEAL_CACHE: dict[tuple[int, int, str], list[int]] = {}

@@ -143,8 +143,18 @@ THINK_CLOSE = "</think><answer>"
 
 def think_budget_close(generated: str) -> str:
     """The text forced at the end of a think budget: ``</think><answer>``, preceded by ``<think>`` when
-    the generation has not opened a think block yet (a budget of 0: an empty think, NoThinking)."""
-    return THINK_CLOSE if "<think>" in generated else "<think>" + THINK_CLOSE
+    the generation has not opened a think block yet (a budget of 0: an empty think, NoThinking), less
+    what ``generated`` already ends with (:func:`unwritten_part`: ``... </think`` -> ``><answer>``)."""
+    return unwritten_part(generated, THINK_CLOSE if "<think>" in generated else "<think>" + THINK_CLOSE)
+
+
+def unwritten_part(written: str, close: str) -> str:
+    """What is left of ``close`` after ``written``: ``close`` without the longest proper prefix of it that
+    ``written`` ends with (a close the model began itself when its budget ran out)."""
+    for k in range(len(close) - 1, 0, -1):
+        if written.endswith(close[:k]):
+            return close[k:]
+    return close
 
 
 def check_think_budget(max_think_tokens: int | None) -> None:
