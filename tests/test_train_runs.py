@@ -466,6 +466,7 @@ def test_decisive_weight_weights_the_loss_on_the_chain_decisions_and_the_answer(
     args = [f"data.path={bench}", f"output_dir={tmp_path / 'run'}", "data.reasoning=short"]
     trainer, processor = build_sft_trainer(load_recipe(TINY_SFT, [*args, "data.decisive_weight=4"]))
     assert isinstance(trainer.data_collator, DecisiveWeights)
+    assert trainer.loss_is_scaled_for_ga is False  # gradient accumulation averages the micro-batch means
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
     weights, labels = batch["loss_weights"], batch["labels"]
     tok = processor.tokenizer

@@ -123,6 +123,9 @@ def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
     if recipe.data.decisive_weight != 1.0:
         tokenizer = getattr(processor, "tokenizer", processor)
         trainer.data_collator = DecisiveWeights(trainer.data_collator, tokenizer, recipe.data.decisive_weight)
+        trainer.loss_is_scaled_for_ga = (
+            False  # a mean per micro-batch: the Trainer divides by the accumulation
+        )
     trainer.add_callback(MetricsJsonlCallback(out / "metrics.jsonl"))
     trainer.add_callback(RecipeCallback(recipe_yaml(recipe)))
     return trainer, processor
