@@ -107,7 +107,8 @@ def test_every_stage_runs_and_the_table_reaches_the_docs(
     inside = docs.split("<!-- methods-table:start -->", 1)[1].split("<!-- methods-table:end -->", 1)[0]
     assert "Produced by scripts/compare_methods.sh (" in inside and "| all | l1_exact |" in inside
     per_run = [int(x.split(": ")[1].split()[0]) for x in (out / "train_seconds.txt").read_text().splitlines()]
-    assert f"GRPO {min(per_run)}-{max(per_run)} s per run" in inside  # from train_seconds.txt, true on a resume
+    # from train_seconds.txt, true on a resume
+    assert f"GRPO {min(per_run)}-{max(per_run)} s per run" in inside
     assert "(not yet run" not in inside
     # SHIP=1: the evaluations and an index naming the start model, as the demo reads them
     from pixelthink.commands.demo import method_evals, method_start

@@ -59,7 +59,6 @@ from pixelthink.models.reasoners import (
     count_reasoning_tokens,
     resolve_resolution,
     think_budget_close,
-    unwritten_part,
 )
 from pixelthink.uncertainty import margins_from_top_logprobs, uncertainty_from_margins
 
@@ -186,8 +185,9 @@ class ThinkBudgetProcessor(LogitsProcessor):
         self._forced: list[list[int]] = []
         self._heal: list[list[int] | None] = []
 
-    def _seen(self, ids: torch.Tensor, tag: str) -> bool:
-        return tag in self.tokenizer.decode(ids[-self.WINDOW :].tolist(), skip_special_tokens=True)
+    def _tail(self, ids: torch.Tensor) -> str:
+        """The decoded last :attr:`WINDOW` generated tokens of a row."""
+        return str(self.tokenizer.decode(ids[-self.WINDOW :].tolist(), skip_special_tokens=True))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self._prompt_len is None:
@@ -205,16 +205,15 @@ class ThinkBudgetProcessor(LogitsProcessor):
             if self._closed[b]:
                 continue
             if not self._forced[b]:
-                if n:
-                    self._opened[b] = self._opened[b] or self._seen(generated[b], "<think>")
-                    if self._seen(generated[b], "</think>"):
-                        self._closed[b] = True  # closed by the model itself
-                        continue
+                tail = self._tail(generated[b]) if n else ""
+                self._opened[b] = self._opened[b] or "<think>" in tail
+                if "</think>" in tail:
+                    self._closed[b] = True  # closed by the model itself
+                    continue
                 if n < self.budget:
                     continue
-                text = "<think>" if self._opened[b] else ""
-                tail = self.tokenizer.decode(generated[b][-self.WINDOW :].tolist(), skip_special_tokens=True)
-                close = unwritten_part(tail, think_budget_close(text))
+                # the close less what the tail already ends with ("... </think" -> "><answer>")
+                close = think_budget_close(("<think>" if self._opened[b] else "") + tail)
                 ids = [int(i) for i in self.tokenizer(close, add_special_tokens=False)["input_ids"]]
                 self._forced[b] = ids
                 self._heal[b] = _tokens_starting_with(self.tokenizer, self.tokenizer.decode(ids[-1:]))
