@@ -19,7 +19,7 @@ import torch
 
 from pixelthink.train.common import save_final
 from pixelthink.train.config import load_recipe
-from pixelthink.train.sft import build_sft_trainer
+from pixelthink.train.sft import build_sft_trainer, completion_pieces
 
 
 class UntaughtPrefix:
@@ -31,11 +31,9 @@ class UntaughtPrefix:
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(examples)
-        labels = batch["labels"]
-        weights = torch.ones(labels.shape, dtype=torch.float32)
-        for row in range(labels.shape[0]):
-            cols = (labels[row] != -100).nonzero().flatten().tolist()
-            pieces = [self.tokenizer.decode([int(batch["input_ids"][row, c])]) for c in cols]
+        weights = torch.ones(batch["labels"].shape, dtype=torch.float32)
+        for row in range(weights.shape[0]):
+            cols, pieces = completion_pieces(batch, row, self.tokenizer)
             text = "".join(pieces)
             start, end = text.find("<think>"), text.find("</think>")
             n = self.skip.get(text[start + len("<think>") : end]) if start >= 0 and end > start else None

@@ -33,7 +33,7 @@ from .common import (
 from .config import Recipe, trainer_arguments
 from .data import build_dataset
 
-__all__ = ["DecisiveWeights", "SFTRun", "build_sft_trainer", "run_sft", "token_weights"]
+__all__ = ["DecisiveWeights", "SFTRun", "build_sft_trainer", "completion_pieces", "run_sft", "token_weights"]
 
 
 @dataclass
@@ -59,14 +59,19 @@ class DecisiveWeights:
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(examples)
-        labels = batch["labels"]
-        weights = torch.ones(labels.shape, dtype=torch.float32)
-        for row in range(labels.shape[0]):
-            cols = (labels[row] != -100).nonzero().flatten().tolist()
-            pieces = [self.tokenizer.decode([int(batch["input_ids"][row, c])]) for c in cols]
+        weights = torch.ones(batch["labels"].shape, dtype=torch.float32)
+        for row in range(weights.shape[0]):
+            cols, pieces = completion_pieces(batch, row, self.tokenizer)
             weights[row, cols] = torch.tensor(token_weights(pieces, self.weight))
         batch["loss_weights"] = weights
         return batch
+
+
+def completion_pieces(batch: dict[str, Any], row: int, tokenizer: Any) -> tuple[list[int], list[str]]:
+    """``(columns, decoded tokens)`` of one row's completion: the tokens whose label is not -100, in
+    order, each decoded alone (their concatenation is the completion's text)."""
+    cols = (batch["labels"][row] != -100).nonzero().flatten().tolist()
+    return cols, [tokenizer.decode([int(batch["input_ids"][row, c])]) for c in cols]
 
 
 def token_weights(pieces: list[str], weight: float) -> list[float]:
