@@ -494,3 +494,36 @@ def test_decisive_weight_weights_the_loss_on_the_chain_decisions_and_the_answer(
     assert weighted != pytest.approx(ones, rel=1e-3)
     with pytest.raises(Exception, match=r"data.decisive_weight: expected a number > 0"):
         load_recipe(TINY_SFT, [*args, "data.decisive_weight=0"])
+
+
+def test_token_weights_take_any_weigh_function_over_the_completion_tokens(tmp_path: Path) -> None:
+    """``TokenWeights`` hands each row's completion tokens (exactly those the loss sees) to ``weigh`` and
+    puts its weights there; ``weigh_tokens`` installs it and turns off the Trainer's own GA scaling."""
+    from pixelthink.train.sft import TokenWeights, build_sft_trainer, weigh_tokens
+
+    bench = tmp_path / "bench"
+    with BenchmarkWriter(bench, name="w") as w:
+        for i in range(2):
+            mask = np.zeros((H, W), bool)
+            mask[10:40, 20:60] = True
+            w.add({"id": f"w{i}", "query": "the red square", "mask": mask, "reasoning_short": "the red square",
+                   "split": "train"}, Image.new("RGB", (W, H)))  # fmt: skip
+    args = [f"data.path={bench}", f"output_dir={tmp_path / 'run'}", "data.reasoning=short"]
+    trainer, processor = build_sft_trainer(load_recipe(TINY_SFT, args))
+    seen: list[str] = []
+
+    def weigh(pieces: list[str]) -> list[float]:  # 0 up to the end of the think block, 3 after it
+        seen.append("".join(pieces))
+        text, pos, out = "".join(pieces), 0, []
+        for piece in pieces:
+            out.append(0.0 if pos < text.index("</think>") else 3.0)
+            pos += len(piece)
+        return out
+
+    weigh_tokens(trainer, TokenWeights(trainer.data_collator, processor.tokenizer, weigh))
+    assert trainer.loss_is_scaled_for_ga is False
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    assert len(seen) == 2 and all(s.startswith("<think>the red square</think><answer>") for s in seen)
+    weights, labels = batch["loss_weights"], batch["labels"]
+    assert set(weights[labels == -100].tolist()) == {1.0}  # the prompt keeps 1 (and the loss ignores it)
+    assert set(weights[labels != -100].tolist()) == {0.0, 3.0}

@@ -13,14 +13,15 @@ nothing right to continue with). The output benchmark holds every reference row 
 (read by ``dagger_sft.py``).
 
 Usage: .venv/bin/python experiments/tiny_model/dagger_data.py BENCH OUT PREDICTIONS.jsonl [...]
+       [--resolution N]  (the recipe's data.resolution, the frame the model writes its boxes in; 224)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 from pixelthink.answer import extract_think
@@ -61,8 +62,13 @@ def dagger_reasoning(model_think: str, ref: str) -> tuple[str, int] | None:
 
 
 def main() -> None:
-    bench, out, preds = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
-    resolution = 224  # task.yaml's data.resolution: the model writes its boxes in that frame
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("bench", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("predictions", nargs="+")
+    ap.add_argument("--resolution", type=int, default=224, help="the recipe's data.resolution (224)")
+    args = ap.parse_args()
+    bench, out, preds, resolution = args.bench, args.out, args.predictions, args.resolution
     out.mkdir(parents=True, exist_ok=True)
     rows = {json.loads(line)["id"]: json.loads(line) for line in (bench / "samples.jsonl").open()}
     skip: dict[str, int] = {}
@@ -72,11 +78,11 @@ def main() -> None:
             row = rows[pred.id]
             ft = FrameTransform.for_size(row["width"], row["height"], resolution)
             ref = rescale_mentions(row["reasoning_short"], ft.box_to_model)  # as the SFT rows have it
-            got = dagger_reasoning(extract_think(pred.response or "") or "", ref)
+            think = extract_think(pred.response or "") or ""
+            got = dagger_reasoning(think, ref)
             if got is None:
-                ref_steps = ref.split("; ")
-                think = (extract_think(pred.response or "") or "").split("; ")
-                ok = len(think) == len(ref_steps) and all(map(same_step, think, ref_steps))
+                steps, ref_steps = think.split("; "), ref.split("; ")
+                ok = len(steps) == len(ref_steps) and all(map(same_step, steps, ref_steps))
                 right += ok
                 at_target += not ok
                 continue

@@ -10,7 +10,9 @@ for prompt/completion rows).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,16 @@ from .common import (
 from .config import Recipe, trainer_arguments
 from .data import build_dataset
 
-__all__ = ["DecisiveWeights", "SFTRun", "build_sft_trainer", "completion_pieces", "run_sft", "token_weights"]
+__all__ = [
+    "DecisiveWeights",
+    "SFTRun",
+    "TokenWeights",
+    "build_sft_trainer",
+    "completion_pieces",
+    "run_sft",
+    "token_weights",
+    "weigh_tokens",
+]
 
 
 @dataclass
@@ -48,23 +59,39 @@ class SFTRun:
     metrics_file: Path
 
 
-class DecisiveWeights:
-    """Wraps an SFT collator: adds ``loss_weights`` (batch x tokens), ``weight`` on the tokens of a
-    completion's decisive parts (``chains.decisive_spans``) and 1 elsewhere. The completion is read back
-    token by token from the batch (the tokens whose label is not -100), so the weights follow exactly the
-    tokens the loss sees."""
+class TokenWeights:
+    """Wraps an SFT collator: adds ``loss_weights`` (batch x tokens), ``weigh(pieces)`` on each row's
+    completion tokens and 1 elsewhere (``pieces``: the completion read back token by token from the batch,
+    :func:`completion_pieces`, so the weights follow exactly the tokens the loss sees). Install it with
+    :func:`weigh_tokens`; :class:`PixelThinkSFTTrainer` then takes the weighted token mean."""
 
-    def __init__(self, collator: Any, tokenizer: Any, weight: float) -> None:
-        self.collator, self.tokenizer, self.weight = collator, tokenizer, float(weight)
+    def __init__(self, collator: Any, tokenizer: Any, weigh: Callable[[list[str]], list[float]]) -> None:
+        self.collator, self.tokenizer, self.weigh = collator, tokenizer, weigh
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(examples)
         weights = torch.ones(batch["labels"].shape, dtype=torch.float32)
         for row in range(weights.shape[0]):
             cols, pieces = completion_pieces(batch, row, self.tokenizer)
-            weights[row, cols] = torch.tensor(token_weights(pieces, self.weight))
+            weights[row, cols] = torch.tensor(self.weigh(pieces), dtype=torch.float32)
         batch["loss_weights"] = weights
         return batch
+
+
+class DecisiveWeights(TokenWeights):
+    """:class:`TokenWeights` with ``weight`` on the tokens of a completion's decisive parts
+    (``chains.decisive_spans``, :func:`token_weights`) and 1 elsewhere (``data.decisive_weight``)."""
+
+    def __init__(self, collator: Any, tokenizer: Any, weight: float) -> None:
+        self.weight = float(weight)
+        super().__init__(collator, tokenizer, partial(token_weights, weight=self.weight))
+
+
+def weigh_tokens(trainer: SFTTrainer, collator: TokenWeights) -> None:
+    """Make ``trainer`` train with ``collator``'s per-token loss weights (its loss is then a weighted mean
+    per micro-batch, which the Trainer divides by the gradient accumulation itself)."""
+    trainer.data_collator = collator
+    trainer.loss_is_scaled_for_ga = False
 
 
 def completion_pieces(batch: dict[str, Any], row: int, tokenizer: Any) -> tuple[list[int], list[str]]:
@@ -87,7 +114,7 @@ def token_weights(pieces: list[str], weight: float) -> list[float]:
 
 class PixelThinkSFTTrainer(CheckpointWeightsMixin, SFTTrainer):
     """``SFTTrainer`` that resumes with the checkpoint's weights (see :class:`CheckpointWeightsMixin`)
-    and, when the batch carries ``loss_weights`` (``data.decisive_weight`` != 1), takes the weighted
+    and, when the batch carries ``loss_weights`` (:class:`TokenWeights`, e.g. ``data.decisive_weight`` != 1), takes the weighted
     token mean of the next-token cross-entropy: sum(w * ce) / sum(w) over the completion's tokens."""
 
     def compute_loss(  # type: ignore[override]
@@ -127,10 +154,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[SFTTrainer, Any]:
     )
     if recipe.data.decisive_weight != 1.0:
         tokenizer = getattr(processor, "tokenizer", processor)
-        trainer.data_collator = DecisiveWeights(trainer.data_collator, tokenizer, recipe.data.decisive_weight)
-        trainer.loss_is_scaled_for_ga = (
-            False  # a mean per micro-batch: the Trainer divides by the accumulation
-        )
+        weigh_tokens(trainer, DecisiveWeights(trainer.data_collator, tokenizer, recipe.data.decisive_weight))
     trainer.add_callback(MetricsJsonlCallback(out / "metrics.jsonl"))
     trainer.add_callback(RecipeCallback(recipe_yaml(recipe)))
     return trainer, processor
