@@ -58,28 +58,27 @@ def test_scan_jsonl_tells_a_truncated_last_line_from_a_corrupt_one(tmp_path: Pat
 def test_appender_resumes_repairs_and_refuses_to_clobber(tmp_path: Path) -> None:
     p = tmp_path / "sub" / "out.jsonl"
     with JsonlAppender(p) as w:  # creates the folder and the file
-        w.write_line(dumps_line({"i": 0}))
-        w.write_line(dumps_line({"i": 1}))
-        with pytest.raises(ValueError, match="must not contain a newline"):
-            w.write_line('{"i":\n2}')
+        w.write({"i": 0})
+        w.write({"i": 1, "s": "two\nlines"})  # a newline inside a string stays inside its one line
     assert w.closed
+    assert p.read_text() == '{"i":0}\n{"i":1,"s":"two\\nlines"}\n'
     with open(p, "a", encoding="utf-8") as fh:  # a crash in the middle of the third line
         fh.write('{"i": 2, "par')
     with JsonlAppender(p, resume=True) as w:
         assert w.repaired and [obj["i"] for _, obj in w.records] == [0, 1]
-        w.write_line(dumps_line({"i": 2}))
+        w.write({"i": 2})
     assert [json.loads(line)["i"] for line in p.read_text().splitlines()] == [0, 1, 2]
     # a last line without its newline but valid is kept, and the next line starts on a new line
     p.write_text('{"i": 0}')
     with JsonlAppender(p) as w:
         assert not w.repaired and w.records == [(1, {"i": 0})]
-        w.write_line(dumps_line({"i": 1}))
+        w.write({"i": 1})
     assert p.read_text() == '{"i": 0}\n{"i":1}\n'
     with pytest.raises(FileExistsError, match="resume it"):
         JsonlAppender(p, resume=False)
     assert p.read_text() == '{"i": 0}\n{"i":1}\n'  # the refusal did not touch it
     with JsonlAppender(p, resume=False, overwrite=True, fsync=True) as w:
-        w.write_line("{}")
+        w.write({})
     assert p.read_text() == "{}\n"
     with pytest.raises(ValueError, match="is a directory"):
         JsonlAppender(tmp_path)
@@ -88,7 +87,7 @@ def test_appender_resumes_repairs_and_refuses_to_clobber(tmp_path: Path) -> None
 def test_a_second_writer_of_the_same_file_is_refused(tmp_path: Path) -> None:
     p = tmp_path / "locked.jsonl"
     with JsonlAppender(p) as w:
-        w.write_line("{}")
+        w.write({})
         # the lock is per open file description: another process must be refused while we hold it
         code = (
             "import sys\nfrom pixelthink.jsonio import JsonlAppender, OutputLockedError\n"

@@ -217,8 +217,8 @@ class JsonlAppender:
     ``JsonlAppender(path, resume=True)``: with ``resume`` an existing file is parsed first (its records are
     in ``records`` as ``(lineno, obj)`` for the caller to validate), a truncated last line left by a
     crash is cut off with a warning (``repaired``), and new lines are appended; without ``resume`` an
-    existing non-empty file is an error unless ``overwrite=True``. :meth:`write_line` writes one line and
-    flushes it (``fsync=True`` also forces it to disk), so a killed process loses at most the line being
+    existing non-empty file is an error unless ``overwrite=True``. :meth:`write` writes one record as one
+    line (:func:`dumps_line`) and flushes it (``fsync=True`` also forces it to disk), so a killed process loses at most the line being
     written. Usable as a context manager; ``close()`` otherwise.
 
     The appender holds an exclusive ``flock`` on the file from before it reads it until ``close()``: a
@@ -295,10 +295,9 @@ class JsonlAppender:
             with naming_path(self.path):  # closing flushes: a full disk names the file
                 self._fh.close()
 
-    def write_line(self, line: str) -> None:
-        """Append one line (no newline inside ``line``) and flush it."""
-        if "\n" in line:
-            raise ValueError(f"{self.path}: a JSONL line must not contain a newline")
+    def write(self, obj: Any) -> None:
+        """Append ``obj`` as one line (:func:`dumps_line`: a newline inside a string is escaped) and flush it."""
+        line = dumps_line(obj)
         with naming_path(self.path):  # a full disk: an error naming the file
             self._fh.write(line + "\n")
             self._fh.flush()

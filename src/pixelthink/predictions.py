@@ -313,5 +313,5 @@ class PredictionWriter:
         """Append one prediction (one line, flushed). ValueError for a duplicate id or invalid fields."""
         if pred.id in self.done_ids:
             raise ValueError(f"{self.path}: prediction for id {pred.id!r} was already written")
-        self._out.write_line(pred.to_line())
+        self._out.write(pred.to_json())
         self.done_ids.add(pred.id)

@@ -192,7 +192,7 @@ def scene_baselines(
             ``if __name__ == "__main__":``, as for any spawned pool. The counts do not depend on it.
         progress: a tqdm bar over the samples still to compute.
     """
-    from pixelthink.jsonio import JsonlAppender, OutputLockedError, dumps_line
+    from pixelthink.jsonio import JsonlAppender, OutputLockedError
 
     convention = check_convention(convention)
     samples = [s for s in bench if is_shapes_sample(s)]
@@ -234,7 +234,7 @@ def scene_baselines(
                 if appender is not None:
                     line = {"id": sample_id, "key": key, "fp": fps[sample_id]}
                     line.update(shapes=[list(c) for c in result.shapes], oracle=list(result.oracle))
-                    appender.write_line(dumps_line(line))
+                    appender.write(line)
                 bar.update(1)
     finally:
         if appender is not None:

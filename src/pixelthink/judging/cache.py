@@ -90,7 +90,7 @@ class JudgeCache:
         if key in self.records:
             raise ValueError(f"{self.path}: key {key!r} is already cached")
         obj = plain({"key": key, **{k: v for k, v in record.items() if k != "key"}}, nonfinite_to_none=True)
-        self._out.write_line(dumps_line(obj))
+        self._out.write(obj)
         self.records[key] = obj
         return obj
 
