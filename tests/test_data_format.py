@@ -234,6 +234,24 @@ def test_load_image_corrupt_and_size_mismatch(tmp_path):
     assert len(errors) == 2 and all("field 'image'" in e for e in errors)
 
 
+def test_a_leading_byte_order_mark_is_skipped(tmp_path):
+    # Windows editors save UTF-8 with a BOM: samples.jsonl and meta.json still read, line numbers kept
+    root = _write(tmp_path / "b")
+    for name in ("samples.jsonl", "meta.json"):
+        (root / name).write_bytes(b"\xef\xbb\xbf" + (root / name).read_bytes())
+    bench = Benchmark(root)
+    assert (
+        [s.id for s in bench] == ["s0", "s1", "s2"] and len(bench) == 3 and bench.ids() == ["s0", "s1", "s2"]
+    )
+    assert bench.get("s0").id == "s0" and bench.get("s2").split == "test"  # the offset index skips it too
+    assert bench.name == "tiny" and validate_benchmark(root) == []
+    bad = _write(tmp_path / "bad")
+    _rewrite_line(bad, 1, colour="red")  # an error on line 2 still names line 2
+    (bad / "samples.jsonl").write_bytes(b"\xef\xbb\xbf" + (bad / "samples.jsonl").read_bytes())
+    with pytest.raises(ValueError, match=r"samples.jsonl:2: unknown field"):
+        list(Benchmark(bad))
+
+
 def test_rewrite_samples_is_atomic(tmp_path):
     root = _write(tmp_path / "b")
     before = (root / "samples.jsonl").read_bytes()

@@ -55,6 +55,23 @@ def test_scan_jsonl_tells_a_truncated_last_line_from_a_corrupt_one(tmp_path: Pat
         scan_jsonl(p)
 
 
+def test_readers_skip_a_leading_byte_order_mark(tmp_path: Path) -> None:
+    bom = b"\xef\xbb\xbf"
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(bom + b'{"i": 0}\n{"i": 1}\n')
+    assert scan_jsonl(p) == ([(1, {"i": 0}), (2, {"i": 1})], None)
+    with JsonlAppender(p) as w:  # resumed and appended to
+        assert [obj["i"] for _, obj in w.records] == [0, 1]
+        w.write({"i": 2})
+    assert [obj["i"] for _, obj in scan_jsonl(p)[0]] == [0, 1, 2]
+    j = tmp_path / "a.json"
+    j.write_bytes(bom + b'{"a": 1}')
+    assert read_json_file(j) == {"a": 1}
+    p.write_bytes(bom + b"oops\n{}\n")  # the BOM is skipped, not the error
+    with pytest.raises(ValueError, match=r"a.jsonl:1: invalid JSON"):
+        scan_jsonl(p)
+
+
 def test_appender_resumes_repairs_and_refuses_to_clobber(tmp_path: Path) -> None:
     p = tmp_path / "sub" / "out.jsonl"
     with JsonlAppender(p) as w:  # creates the folder and the file

@@ -20,6 +20,10 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+#: the UTF-8 byte order mark some Windows tools put at the start of a text file; readers skip it
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def dumps_line(obj: Any) -> str:
     """Compact, deterministic JSON for one JSONL line (key order as given, UTF-8 kept, no NaN).
 
@@ -85,7 +89,7 @@ def read_json_file(path: str | os.PathLike[str], what: str = "file") -> Any:
     if not p.is_file():
         raise FileNotFoundError(f"{what} not found: {p}")
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8-sig"))  # -sig: a leading BOM is skipped
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
     except (ValueError, RecursionError) as exc:  # an integer of > 4300 digits, nesting beyond the stack
@@ -159,7 +163,7 @@ def scan_jsonl(path: str | os.PathLike[str]) -> tuple[list[tuple[int, Any]], int
     truncated: int | None = None
     with open(p, "rb") as fh:
         data = fh.read()
-    pos = 0
+    pos = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0  # a BOM (Windows editors) is not content
     lineno = 0
     while pos < len(data):
         end = data.find(b"\n", pos)
