@@ -28,25 +28,18 @@ from pixelthink.answer import extract_think
 from pixelthink.frames import FrameTransform
 from pixelthink.miniature.shapes.grounding import rescale_mentions
 from pixelthink.predictions import read_predictions
+from pixelthink.rewards import box_iou
 
 BOX = re.compile(r"\[(\d+), (\d+), (\d+), (\d+)\]")
 
 
-def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def same_step(model: str, ref: str) -> bool:
-    """Same words (boxes removed) and every box within IoU 0.5 of the reference's."""
+    """Same words (boxes removed) and every box within IoU 0.5 of the reference's (the reward's box IoU)."""
     if BOX.sub("#", model).strip() != BOX.sub("#", ref).strip():
         return False
     boxes = [tuple(map(int, m)) for m in BOX.findall(model)]
     refs = [tuple(map(int, m)) for m in BOX.findall(ref)]
-    return len(boxes) == len(refs) and all(iou(a, b) >= 0.5 for a, b in zip(boxes, refs, strict=True))
+    return len(boxes) == len(refs) and all(box_iou(a, b) >= 0.5 for a, b in zip(boxes, refs, strict=True))
 
 
 def dagger_reasoning(model_think: str, ref: str) -> tuple[str, int] | None:
@@ -70,7 +63,7 @@ def main() -> None:
     args = ap.parse_args()
     bench, out, preds, resolution = args.bench, args.out, args.predictions, args.resolution
     out.mkdir(parents=True, exist_ok=True)
-    rows = {json.loads(line)["id"]: json.loads(line) for line in (bench / "samples.jsonl").open()}
+    rows = {row["id"]: row for row in map(json.loads, (bench / "samples.jsonl").open())}
     skip: dict[str, int] = {}
     added, right, at_target = [], 0, 0
     for path in preds:
