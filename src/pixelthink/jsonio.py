@@ -24,6 +24,14 @@ logger = logging.getLogger(__name__)
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+def skip_bom(fh: IO[bytes]) -> int:
+    """Position a file just opened in binary mode after its byte order mark, if any; returns the offset
+    where its content starts (0 or 3)."""
+    start = len(UTF8_BOM) if fh.read(len(UTF8_BOM)) == UTF8_BOM else 0
+    fh.seek(start)
+    return start
+
+
 def dumps_line(obj: Any) -> str:
     """Compact, deterministic JSON for one JSONL line (key order as given, UTF-8 kept, no NaN).
 
@@ -222,8 +230,8 @@ class JsonlAppender:
     in ``records`` as ``(lineno, obj)`` for the caller to validate), a truncated last line left by a
     crash is cut off with a warning (``repaired``), and new lines are appended; without ``resume`` an
     existing non-empty file is an error unless ``overwrite=True``. :meth:`write` writes one record as one
-    line (:func:`dumps_line`) and flushes it (``fsync=True`` also forces it to disk), so a killed process loses at most the line being
-    written. Usable as a context manager; ``close()`` otherwise.
+    line (:func:`dumps_line`) and flushes it (``fsync=True`` also forces it to disk), so a killed process
+    loses at most the line being written. Usable as a context manager; ``close()`` otherwise.
 
     The appender holds an exclusive ``flock`` on the file from before it reads it until ``close()``: a
     second writer of the same file gets :class:`OutputLockedError` instead of interleaving lines or

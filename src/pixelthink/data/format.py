@@ -28,7 +28,7 @@ import numpy as np
 
 from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, query_length_problem, query_problem
 from pixelthink.images import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image, image_size
-from pixelthink.jsonio import UTF8_BOM, dumps_line, read_json_file, to_number
+from pixelthink.jsonio import dumps_line, read_json_file, skip_bom, to_number
 from pixelthink.jsonio import is_number as _is_number
 from pixelthink.jsonio import plain as _plain
 from pixelthink.jsonio import rle_to_json as _rle_json
@@ -284,9 +284,8 @@ def iter_raw_lines(samples_file: Path) -> Iterator[tuple[int, str]]:
         ValueError: a line that is not UTF-8, naming ``FILE:LINE``.
     """
     with open(samples_file, "rb") as fh:
+        skip_bom(fh)  # a BOM (Windows editors) is not content
         for lineno, raw in enumerate(fh, start=1):
-            if lineno == 1 and raw.startswith(UTF8_BOM):  # a BOM (Windows editors) is not content
-                raw = raw[len(UTF8_BOM) :]
             if raw.strip():
                 yield lineno, _decode_line(raw, f"{samples_file}:{lineno}")
 
@@ -387,10 +386,7 @@ class Benchmark:
         if self._offsets is None:
             offsets: dict[str, int] = {}
             with open(self.samples_file, "rb") as fh:
-                pos = 0
-                if fh.read(len(UTF8_BOM)) == UTF8_BOM:  # a BOM: the first line starts after it
-                    pos = len(UTF8_BOM)
-                fh.seek(pos)
+                pos = skip_bom(fh)
                 for raw in fh:
                     if raw.strip():
                         try:  # invalid UTF-8 or JSON is reported (FILE:LINE) when that line is read
