@@ -10,6 +10,7 @@ VERL_STAMP := $(VERL_VENV)/.installed
 .PHONY: venv venv-verl browser demo reproduce test test-main test-fast test-verl lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
+	bash scripts/check_disk.sh 2600 "the virtual environment $(VENV) (torch and the project)" $(VENV)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[ml,dev]'
@@ -19,6 +20,7 @@ venv: $(STAMP)
 
 # verl pins an older transformers, so its integration is tested in its own environment.
 $(VERL_STAMP): requirements-verl.txt pyproject.toml
+	bash scripts/check_disk.sh 2600 "the virtual environment $(VERL_VENV) (torch and verl)" $(VERL_VENV)
 	$(PY) -m venv $(VERL_VENV)
 	$(VERL_VENV)/bin/pip install -q torch==2.13.0
 	$(VERL_VENV)/bin/pip install -q -c requirements-verl.txt -r requirements-verl.txt
