@@ -20,6 +20,7 @@ from pixelthink.masks import decode_rle
 from pixelthink.miniature.shapes import generate_benchmark
 from pixelthink.models.segmenters import GrabCutSegmenter
 from pixelthink.predictions import Prediction
+from pixelthink.rewards import box_iou
 
 # ------------------------------------------------------------------------------------- bootstrap
 
@@ -220,6 +221,34 @@ def test_faithfulness_of_grounded_mentions(bench_dir: Path) -> None:
     table = format_table(report)
     assert "faithfulness of grounded mentions (exact, shapes benchmarks only" in table
     assert any("faithfulness is exact, shapes benchmarks only" in n for n in report.notes)
+
+
+def _cancelling_box(box: tuple[float, ...] | list[float]) -> list[int]:
+    """A box with swapped x corners whose area (+1 convention: -1 wide, A high) is minus ``box``'s area A,
+    so that the reward's integer-pixel IoU against ``box`` divides by a union of zero."""
+    x1, _, x2, _ = (round(v) for v in box)
+    y1, y2 = round(box[1]), round(box[3])
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    return [x1 + 1, 0, x1 - 1, area - 1]
+
+
+def test_a_box_with_swapped_corners_is_a_miss_not_a_crash(bench_dir: Path) -> None:
+    # a model wrote it (seen in GRPO rollouts of the tiny model); the union of the reward's IoU is zero
+    # there, and the reward's iou term scores it 0 (the authors' try/except): eval must too
+    s0 = next(iter(open_benchmark(bench_dir)))
+    sh0 = scene_shapes(s0)
+    t0 = target_index(s0, sh0)
+    kind, colour, box = sh0[t0]
+    bad = _cancelling_box(box)
+    assert box_iou(bad, box) == 0.0
+    think = f"the {colour} {kind} [{', '.join(map(str, bad))}], so the {colour} {kind} [{', '.join(map(str, bad))}]"
+    pred = Prediction(s0.id, response=_response(think, bad), meta={"model_size": [256, 256]})
+    for strict in (False, True):  # the strict parser keeps the swapped corners of the answer's box
+        report = evaluate(bench_dir, [pred], judge=None, chance=False, strict_parse=strict)
+        a = report.buckets["all"]
+        assert a.faith_mentions_mean == 2 and a.faith_real == 0.0  # neither mention is a real shape
+        if strict:
+            assert a.hit_rate == 0.0
 
 
 def test_shards_merge_families_and_intervals(bench_dir: Path) -> None:

@@ -510,8 +510,16 @@ def _box_iou(pred: list[Any], gt: list[int]) -> float:
 
 def box_iou(pred: Sequence[float], gt: Sequence[float]) -> float:
     """Box IoU (XYXY pixels) in the reward's convention: the ``iou`` term's integer-pixel IoU (+1 on
-    widths and heights). The one box IoU of the project: a box "hits" a shape when this is > 0.5."""
-    return _box_iou(list(pred), list(gt))  # type: ignore[arg-type]
+    widths and heights). The one box IoU of the project: a box "hits" a shape when this is > 0.5.
+
+    A box with swapped corners (x2 < x1 or y2 < y1, as a model may write one) has a negative "area" in
+    that formula, so the union can be zero or negative: then this is 0.0, as the reward's ``iou`` term
+    scores such a box (the authors' ``try/except`` around the same arithmetic), never an error."""
+    try:
+        iou = _box_iou(list(pred), list(gt))  # type: ignore[arg-type]
+    except ZeroDivisionError:
+        return 0.0
+    return max(iou, 0.0)  # a negative union with no intersection gives -0.0
 
 
 def _box_l1(pred: list[Any], gt: list[int]) -> float:
