@@ -941,3 +941,25 @@ def test_ranges(case, difficulty, uncertainty, name):
 def test_non_string_response_scores_zero():
     assert accuracy_terms(None, "<box>(0,0),(1,1)</box>") == dict.fromkeys(TERM_NAMES, 0.0)  # type: ignore[arg-type]
     assert pixelthink_reward(None, "<box>(0,0),(1,1)</box>", 1.0, 0.0) == 0.0  # type: ignore[arg-type]
+
+
+_COORD = st.integers(min_value=0, max_value=40)  # the answers the reward reads are non-negative
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.tuples(_COORD, _COORD, _COORD, _COORD), st.tuples(_COORD, _COORD, _COORD, _COORD))
+def test_box_iou_of_any_two_boxes_is_within_0_and_1(pred, gt) -> None:
+    # swapped corners included (a model writes them): their +1-convention "area" is negative and the
+    # union can be zero; the reward's iou term scores such a box 0 and so must the project's box_iou
+    from pixelthink.rewards import box_iou
+
+    value = box_iou(pred, gt)
+    assert 0.0 <= value <= 1.0
+    if pred == gt and pred[0] < pred[2] and pred[1] < pred[3]:  # the authors' strict < on the intersection
+        assert value == 1.0
+    # the hit decision agrees with the reward's iou term (which catches the authors' arithmetic errors)
+    response = (
+        f'<think>x</think><answer>{{"bbox": {list(pred)}, "points_1": [0, 0], "points_2": [0, 0]}}</answer>'
+    )
+    ground_truth = format_ground_truth(gt, [(0, 0), (0, 0)])
+    assert accuracy_terms(response, ground_truth)["iou"] == float(value > 0.5)
