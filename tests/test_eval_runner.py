@@ -232,6 +232,13 @@ def test_strict_parse(bench_and_preds):
     assert by_id["s_medium"].failed is False
     assert segzero_parse_problem(RESPONSE_840) is None
     assert "'<'" in segzero_parse_problem(RESPONSE_840.replace("sign", "sign <b>"))
+    # json.loads reads Infinity and 1e309 as float('inf'); Seg-Zero's int() fails on it (OverflowError):
+    # a failed sample, not a stopped evaluation
+    for value in ("Infinity", "1e309", "-Infinity"):
+        problem = segzero_parse_problem(RESPONSE_840.replace("378", value))
+        assert problem is not None and "OverflowError" in problem
+        problem = segzero_parse_problem(RESPONSE_840.replace("250", value))
+        assert problem is not None and "OverflowError" in problem
 
 
 def test_shards_merge_to_the_full_result(bench_and_preds):

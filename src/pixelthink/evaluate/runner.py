@@ -145,7 +145,8 @@ def segzero_parse_problem(response: str) -> str | None:
             return "fewer than two points keys"
         for k in point_keys:
             [int(data[k][0]), int(data[k][1])]
-    except (TypeError, ValueError, IndexError, KeyError) as exc:
+    # int() of JSON's Infinity or 1e309 (float('inf')) raises OverflowError
+    except (TypeError, ValueError, OverflowError, IndexError, KeyError) as exc:
         return f"bad values ({type(exc).__name__}: {exc})"
     if _SEGZERO_THINK_RE.search(response) is None:
         return "no <think>...</think> without '<' inside"
