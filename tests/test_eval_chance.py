@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -249,6 +251,59 @@ def test_a_box_with_swapped_corners_is_a_miss_not_a_crash(bench_dir: Path) -> No
         assert a.faith_mentions_mean == 2 and a.faith_real == 0.0  # neither mention is a real shape
         if strict:
             assert a.hit_rate == 0.0
+
+
+_ODD_NUMBERS = ["0", "-1", "255", "256", "9" * 30, "1e309", "-0", "3.5", "NaN", "Infinity", "-5", "1" * 400]
+
+
+def _odd_response(rnd: random.Random, shapes: list[tuple[str, str, Any]]) -> str:
+    """A model-like response with odd numbers: grounded mentions in both word orders, answers in the
+    strict and the lenient formats, cut-off and missing blocks."""
+
+    def box() -> str:
+        return (
+            "[" + ", ".join(rnd.choice([*_ODD_NUMBERS, str(rnd.randint(-50, 300))]) for _ in range(4)) + "]"
+        )
+
+    def mention() -> str:
+        kind, colour, _ = rnd.choice(shapes)
+        return rnd.choice(
+            [f"the {colour} {kind} {box()}", f"{box()} {colour} {kind}", f"{kind}s: the big {kind} {box()}"]
+        )
+
+    think = "; ".join(mention() for _ in range(rnd.randint(0, 4)))
+    answer = rnd.choice(
+        [
+            f'{{"bbox": {box()}, "points_1": [{rnd.choice(_ODD_NUMBERS)}, 1], "points_2": [2, {rnd.choice(_ODD_NUMBERS)}]}}',
+            f"{{'bbox_2d': {box()}, 'point_1': [1, {rnd.choice(_ODD_NUMBERS)}]}}",
+            f'{{"bbox": {box()}}}',
+            "{",
+            "",
+        ]
+    )
+    return rnd.choice(
+        [f"<think>{think}</think><answer>{answer}</answer>", f"<think>{think}", answer, think + answer]
+    )
+
+
+def test_odd_model_responses_are_scored_never_stop_the_evaluation(bench_dir: Path) -> None:
+    # swapped corners, Infinity, 1e309, NaN, 400-digit numbers, in mentions and answers, both parsers:
+    # each stopped `pixelthink eval` once (ZeroDivisionError in box_iou, OverflowError in the strict parser)
+    samples = list(open_benchmark(bench_dir))
+    rnd = random.Random(0)
+    for _ in range(25):
+        preds = [
+            Prediction(
+                s.id,
+                response=_odd_response(rnd, scene_shapes(s)),
+                meta={"model_size": rnd.choice([[256, 256], [224, 224], [512, 128]])},
+            )
+            for s in samples
+        ]
+        for strict in (False, True):
+            a = evaluate(bench_dir, preds, judge=None, chance=False, strict_parse=strict).buckets["all"]
+            assert a.n == len(samples) and 0.0 <= a.hit_rate <= 1.0
+            assert a.faith_real is None or 0.0 <= a.faith_real <= 1.0
 
 
 def test_shards_merge_families_and_intervals(bench_dir: Path) -> None:
