@@ -106,6 +106,18 @@ def test_unusable_or_partly_invalid_replies(reply, message):
     assert message in r.error
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["1" + "0" * 400, '"' + "1" + "0" * 400 + '"', '"' + "1" + "0" * 400 + '/10"', "1e999", "-1e999"],
+)
+def test_numbers_too_large_for_a_float_are_invalid_not_an_error(value):
+    # a JSON integer of 400 digits once raised OverflowError out of parse_judge_reply ("never raises");
+    # judging.ask's safety net turned it into "parser error: OverflowError" instead of the field's problem
+    r = parse_judge_reply('{"overall": ' + value + "}", DIFFICULTY_FIELDS)
+    assert not r.ok and "field 'overall'" in r.error and "not a finite number" in r.error
+    assert all(len(p) < 200 for p in r.problems)  # the value is quoted cut short, not 400 digits long
+
+
 def test_wrong_types_each_named():
     r = parse_judge_reply(WRONG_TYPES, DIFFICULTY_FIELDS)
     assert "the text 'high'" in r.error and "got list" in r.error and "got True" in r.error

@@ -69,6 +69,11 @@ _TEXT_NUMBER_RE = re.compile(
 )
 
 
+def _clip_text(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters (with "..."), for a reply's value quoted in a problem."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _norm(key: str) -> str:
     return re.sub(r"[\s\-]+", "_", key.strip().lower())
 
@@ -87,22 +92,30 @@ def _checked_number(value: Any, name: str, spec: ReplyField, problems: list[str]
         problems.append(f"field '{name}': expected a number, got {value!r}")
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer of hundreds of digits
+            problems.append(f"field '{name}': not a finite number ({_clip_text(str(value))})")
+            return None
     elif isinstance(value, str):
         m = _TEXT_NUMBER_RE.match(value)
         if m is None:
-            problems.append(f"field '{name}': expected a number, got the text {value[:40]!r}")
+            problems.append(f"field '{name}': expected a number, got the text {_clip_text(value)!r}")
             return None
         number = float(m.group(1))
         if m.group(2) is not None and float(m.group(2)) != spec.hi:
-            problems.append(f"field '{name}': {value!r} is on a scale to {m.group(2)}, not to {spec.hi:g}")
+            problems.append(
+                f"field '{name}': {_clip_text(value)!r} is on a scale to {_clip_text(m.group(2))}, not to {spec.hi:g}"
+            )
             return None
-        problems.append(f"field '{name}': number given as text {value!r}")
+        problems.append(f"field '{name}': number given as text {_clip_text(value)!r}")
     else:
-        problems.append(f"field '{name}': expected a number, got {type(value).__name__} {str(value)[:40]}")
+        problems.append(
+            f"field '{name}': expected a number, got {type(value).__name__} {_clip_text(str(value))}"
+        )
         return None
     if not math.isfinite(number):
-        problems.append(f"field '{name}': not a finite number ({value!r})")
+        problems.append(f"field '{name}': not a finite number ({_clip_text(repr(value))})")
         return None
     if not spec.lo <= number <= spec.hi:
         problems.append(f"field '{name}': {number:g} is outside {spec.lo:g}..{spec.hi:g}")
