@@ -246,6 +246,22 @@ def test_data_fractions_must_be_in_0_1(key: str) -> None:
         recipe_from_dict({**_minimal(), "data": {"path": "d", key: 1.5}}, source="r.yaml")
 
 
+@pytest.mark.parametrize("value", [0, -5, [224, 0], [224, 224, 3]])
+def test_data_resolution_must_be_positive(value) -> None:
+    # a zero or negative frame was accepted by --dry-run and failed later, inside the data pipeline
+    with pytest.raises(
+        RecipeError, match=r"r\.yaml: data\.resolution: expected a positive int, \[width, height\]"
+    ):
+        recipe_from_dict({**_minimal(), "data": {"path": "d", "resolution": value}}, source="r.yaml")
+
+
+@pytest.mark.parametrize("value", [224, [320, 240], None])
+def test_data_resolution_accepts_a_side_a_pair_or_null(value) -> None:
+    assert (
+        recipe_from_dict({**_minimal(), "data": {"path": "d", "resolution": value}}).data.resolution == value
+    )
+
+
 def test_resumed_run_sets_aside_the_rows_of_steps_it_repeats(tmp_path: Path) -> None:
     """metrics.jsonl stays one row per step after an interrupted attempt; its later rows are kept aside."""
     from types import SimpleNamespace

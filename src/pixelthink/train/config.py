@@ -452,9 +452,12 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
     data_cfg = _build_dataclass(DataConfig, data["data"], "data", source)
     if not data_cfg.paths():
         raise RecipeError(f"{source}: data.path: expected a dataset path or a non-empty list of them, got []")
-    if isinstance(data_cfg.resolution, list) and len(data_cfg.resolution) != 2:
+    res = data_cfg.resolution
+    sides = res if isinstance(res, list) else [] if res is None else [res]
+    if (isinstance(res, list) and len(res) != 2) or any(side <= 0 for side in sides):
         raise RecipeError(
-            f"{source}: data.resolution: expected an int or [width, height], got {data_cfg.resolution}"
+            f"{source}: data.resolution: expected a positive int, [width, height] of positive ints, or null, "
+            f"got {res}"
         )
     problem = data_cfg.fraction_problem() or data_cfg.target_length_problem()
     if problem:
