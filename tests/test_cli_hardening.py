@@ -136,6 +136,29 @@ def test_predict_out_pointing_at_a_directory_is_a_one_line_error(tmp_path, bench
     assert os.listdir(tmp_path / "preds") == []
 
 
+@pytest.mark.parametrize("value", ["99999x99999", "6325"])
+def test_a_model_frame_over_the_image_limit_is_refused_before_anything_runs(
+    tmp_path, bench, capsys, value
+) -> None:
+    # a mistyped --resolution once ended in a MemoryError inside the first image's resize
+    with pytest.raises(SystemExit) as stop:  # argparse's own error (usage line, exit 2)
+        main(["predict", "--data", str(bench), "--out", str(tmp_path / "p.jsonl"), "--reasoner",
+              "http://127.0.0.1:9/v1", "--model", "x", "--resolution", value, "--no-progress"])  # fmt: skip
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --resolution: a model frame of" in err and "over the limit of 40,000,000 pixels" in err
+    assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_the_pipeline_refuses_a_model_frame_over_the_image_limit() -> None:
+    from pixelthink.models.segmenters import BoxSegmenter
+    from pixelthink.pipeline import Pipeline
+
+    with pytest.raises(ValueError, match=r"Pipeline: resolution: a model frame of 7000x7000"):
+        Pipeline(object(), BoxSegmenter(), resolution=7000)  # type: ignore[arg-type]
+    assert Pipeline(object(), BoxSegmenter(), resolution=(6000, 6000)).resolution == (6000, 6000)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------- 3. over-long queries
 
 

@@ -246,6 +246,11 @@ def test_data_fractions_must_be_in_0_1(key: str) -> None:
         recipe_from_dict({**_minimal(), "data": {"path": "d", key: 1.5}}, source="r.yaml")
 
 
+def test_data_resolution_over_the_image_limit_is_refused() -> None:
+    with pytest.raises(RecipeError, match=r"r\.yaml: data\.resolution: a model frame of 99999x99999 = "):
+        recipe_from_dict({**_minimal(), "data": {"path": "d", "resolution": [99999, 99999]}}, source="r.yaml")
+
+
 @pytest.mark.parametrize("value", [0, -5, [224, 0], [224, 224, 3]])
 def test_data_resolution_must_be_positive(value) -> None:
     # a zero or negative frame was accepted by --dry-run and failed later, inside the data pipeline

@@ -13,6 +13,7 @@ import io
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,23 @@ def check_pixels(width: int, height: int, max_pixels: int | None, name: str = "i
             height=height,
             max_pixels=max_pixels,
         )
+
+
+def frame_size_problem(resolution: int | Sequence[int] | None) -> str | None:
+    """Why a model frame (``840``, ``(w, h)``, None = native) is too large to resize an image to, or None.
+
+    A frame is held as an RGB image before the reasoner sees it, so it has the decode limit of an input
+    image, :data:`DEFAULT_MAX_PIXELS` (a mistyped ``--resolution 99999x99999`` would otherwise end in a
+    MemoryError inside the resize)."""
+    if resolution is None:
+        return None
+    w, h = (resolution, resolution) if isinstance(resolution, int) else (resolution[0], resolution[1])
+    if w * h > DEFAULT_MAX_PIXELS:
+        return (
+            f"a model frame of {w}x{h} = {w * h:,} pixels is over the limit of {DEFAULT_MAX_PIXELS:,} "
+            "pixels (the input image limit); Qwen-VL models see 840x840 in Seg-Zero and PixelThink"
+        )
+    return None
 
 
 def _open(source: str | os.PathLike[str] | bytes) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, PROMPT_PRESETS
-from pixelthink.images import DEFAULT_MAX_PIXELS
+from pixelthink.images import DEFAULT_MAX_PIXELS, frame_size_problem
 
 if TYPE_CHECKING:
     from pixelthink.data.format import Benchmark
@@ -168,15 +168,21 @@ def parse_resolution(text: str) -> int | tuple[int, int] | str | None:
     if value == "auto":
         return "auto"
     match = re.fullmatch(r"(\d+)\s*[x,]\s*(\d+)", value)
+    parsed: int | tuple[int, int] | None = None
     if match:
         w, h = int(match.group(1)), int(match.group(2))
         if w > 0 and h > 0:
-            return (w, h)
+            parsed = (w, h)
     elif value.isdigit() and int(value) > 0:
-        return int(value)
-    raise argparse.ArgumentTypeError(
-        f"expected a positive integer, WIDTHxHEIGHT, 'native' or 'auto', got {text!r}"
-    )
+        parsed = int(value)
+    if parsed is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, WIDTHxHEIGHT, 'native' or 'auto', got {text!r}"
+        )
+    problem = frame_size_problem(parsed)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return parsed
 
 
 class _ListSegmenters(argparse.Action):

@@ -40,7 +40,7 @@ import numpy as np
 
 from pixelthink.answer import DEFAULT_MAX_QUERY_CHARS, parse_lenient, query_problem
 from pixelthink.frames import Box, FrameTransform, Point
-from pixelthink.images import DEFAULT_MAX_PIXELS, decode_image
+from pixelthink.images import DEFAULT_MAX_PIXELS, decode_image, frame_size_problem
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -210,6 +210,7 @@ class Pipeline:
             :class:`~pixelthink.models.reasoners.FramedReasoner` (both built-in backends) gets its
             ``resolution`` set to this value and resizes itself; any other reasoner receives images
             already resized to the model frame, and its ``Generation.frame`` is composed with that resize.
+            A frame over :data:`~pixelthink.images.DEFAULT_MAX_PIXELS` raises ValueError.
         max_query_chars: longest query sent to the reasoner (default
             :data:`~pixelthink.answer.DEFAULT_MAX_QUERY_CHARS`; ``None``/``0``: no limit). A longer query
             is a per-sample failure (``error`` names the limit); the rest of the batch runs.
@@ -227,6 +228,9 @@ class Pipeline:
         max_query_chars: int | None = DEFAULT_MAX_QUERY_CHARS,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
+        problem = frame_size_problem(resolution)
+        if problem:
+            raise ValueError(f"Pipeline: resolution: {problem}")
         self.reasoner = reasoner
         self.segmenter = segmenter
         self.resolution = resolution

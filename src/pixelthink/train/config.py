@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import yaml
 
+from pixelthink.images import frame_size_problem
 from pixelthink.rewards import RewardConfig
 
 
@@ -459,6 +460,9 @@ def recipe_from_dict(data: Mapping[str, Any], source: str = "<recipe>") -> Recip
             f"{source}: data.resolution: expected a positive int, [width, height] of positive ints, or null, "
             f"got {res}"
         )
+    problem = frame_size_problem(res)
+    if problem:
+        raise RecipeError(f"{source}: data.resolution: {problem}")
     problem = data_cfg.fraction_problem() or data_cfg.target_length_problem()
     if problem:
         raise RecipeError(f"{source}: {problem}")
