@@ -93,6 +93,48 @@ def test_import_lisa(tmp_path):
     assert json.loads((tmp_path / "bench" / "meta.json").read_text())["name"] == "ReasonSeg-val"
 
 
+@pytest.mark.parametrize(
+    ("vertex", "shown"),
+    [
+        (["a", "b"], '["a", "b"]'),
+        ([None, 1], "[null, 1]"),
+        ([float("nan"), 1], "[NaN, 1]"),
+        ([float("inf"), 1], "[Infinity, 1]"),
+        ([10**400, 1], "[1000000000"),  # float() of it overflows
+        ([True, False], "[true, false]"),
+        ([[1], [2]], "[[1], [2]]"),
+    ],
+)
+def test_a_bad_vertex_is_named_by_file_and_field(tmp_path, vertex, shown):
+    # each once stopped the import with numpy's or cv2's words and no file name (one with a traceback)
+    folder = _lisa_folder(tmp_path)
+    anno = json.loads((folder / "a.json").read_text())
+    anno["shapes"][1]["points"] = [[2, 2], vertex, [12, 10]]
+    (folder / "a.json").write_text(json.dumps(anno), encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        import_lisa(folder, tmp_path / "bench")
+    message = str(err.value)
+    assert message.startswith(
+        f"{folder / 'a.json'}: field 'shapes[1].points[1]': expected two finite numbers [x, y]"
+    )
+    assert shown in message and len(message) < 250
+
+
+def test_a_vertex_outside_int32_is_named_by_file(tmp_path):
+    # LISA casts vertices to int32; -1e12 was cast to an undefined value with a RuntimeWarning
+    folder = _lisa_folder(tmp_path)
+    anno = json.loads((folder / "a.json").read_text())
+    anno["shapes"][1]["points"] = [[2, 2], [-1e12, 5], [12, 10]]
+    (folder / "a.json").write_text(json.dumps(anno), encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"a\.json: field 'shapes': polygon: vertex coordinate -1e\+12 does not fit"
+    ):
+        import_lisa(folder, tmp_path / "bench")
+    anno["shapes"][1]["points"] = [[2, 2], [-2e9, 5], [12, 10]]  # inside int32: drawn as LISA draws it
+    (folder / "a.json").write_text(json.dumps(anno), encoding="utf-8")
+    assert import_lisa(folder, tmp_path / "bench2").written == 2
+
+
 def test_import_lisa_all_texts_and_split(tmp_path):
     folder = _lisa_folder(tmp_path)
     report = import_lisa(folder, tmp_path / "bench", expand_texts=True, split="test")

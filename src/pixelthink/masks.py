@@ -204,6 +204,12 @@ def _int_polygon(points: Any) -> np.ndarray:
         raise ValueError(f"polygon: expected an (N, 2) array of (x, y) vertices, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("polygon: vertices must be finite numbers")
+    info = np.iinfo(np.int32)
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        worst = arr.flat[int(np.argmax(np.abs(arr)))]
+        raise ValueError(
+            f"polygon: vertex coordinate {worst:g} does not fit in int32 (vertices are cast to int32)"
+        )
     return arr.astype(np.int32)
 
 

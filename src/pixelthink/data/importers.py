@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -106,7 +107,24 @@ def read_lisa_json(path: str | os.PathLike[str]) -> dict[str, Any]:
         pts = shape.get("points")
         if not isinstance(pts, list) or not pts or not all(isinstance(q, list) and len(q) == 2 for q in pts):
             raise ValueError(f"{p}: field 'shapes[{k}].points': expected a list of [x, y] pairs")
+        for j, vertex in enumerate(pts):
+            if not all(_finite_coordinate(v) for v in vertex):
+                shown = json.dumps(vertex)
+                raise ValueError(
+                    f"{p}: field 'shapes[{k}].points[{j}]': expected two finite numbers [x, y], got "
+                    f"{shown[:60] + '...' if len(shown) > 60 else shown}"
+                )
     return anno
+
+
+def _finite_coordinate(value: Any) -> bool:
+    """A JSON number (not a boolean) that is finite as a float (a 400-digit integer is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def lisa_masks(anno: Mapping[str, Any], height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +193,10 @@ def import_lisa(
             image_path = _find_image(json_path)
             # from the header, before the (H, W) masks are allocated: a decompression bomb is refused here
             width, height = image_size(image_path, max_pixels=max_pixels)
-            target, ignore = lisa_masks(anno, height, width)
+            try:
+                target, ignore = lisa_masks(anno, height, width)
+            except ValueError as exc:  # a vertex outside int32 (LISA casts them)
+                raise ValueError(f"{json_path}: field 'shapes': {exc}") from None
             report.images += 1
             texts = anno["text"] if expand_texts else anno["text"][:1]
             stem = json_path.stem
