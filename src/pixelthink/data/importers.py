@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -108,23 +107,13 @@ def read_lisa_json(path: str | os.PathLike[str]) -> dict[str, Any]:
         if not isinstance(pts, list) or not pts or not all(isinstance(q, list) and len(q) == 2 for q in pts):
             raise ValueError(f"{p}: field 'shapes[{k}].points': expected a list of [x, y] pairs")
         for j, vertex in enumerate(pts):
-            if not all(_finite_coordinate(v) for v in vertex):
+            if not all(is_number(v) for v in vertex):  # finite, not a bool, not a 400-digit int
                 shown = json.dumps(vertex)
                 raise ValueError(
                     f"{p}: field 'shapes[{k}].points[{j}]': expected two finite numbers [x, y], got "
                     f"{shown[:60] + '...' if len(shown) > 60 else shown}"
                 )
     return anno
-
-
-def _finite_coordinate(value: Any) -> bool:
-    """A JSON number (not a boolean) that is finite as a float (a 400-digit integer is not)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
 
 
 def lisa_masks(anno: Mapping[str, Any], height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
