@@ -183,6 +183,18 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not an evaluation report" in capsys.readouterr().err
 
 
+def test_a_number_too_large_for_a_float_is_a_missing_value_not_a_crash(tmp_path: Path) -> None:
+    # a hand-edited report with a 400-digit integer raised OverflowError out of `pixelthink compare`
+    huge = _report([0.5, 0.6])
+    huge["buckets"]["all"]["tokens_mean"] = 10**400
+    text = json.dumps(huge)
+    path = tmp_path / "huge.json"
+    path.write_text(text)
+    a = _write(tmp_path, "a", _report([0.5, 0.6]))
+    assert main(["compare", a, str(path), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o").exists()
+
+
 def test_pareto_front() -> None:
     # (tokens, gIoU): (10, 50) and (30, 70) are on the front; (20, 40) and (40, 70) are dominated
     assert pareto_front([(20, 40), (10, 50), (40, 70), (30, 70)]) == [1, 3]
