@@ -355,6 +355,58 @@ def test_errors(run, tmp_path, capsys):
         build_report(run["bench"], tmp_path / "nope.jsonl", tmp_path / "y")
 
 
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        (("buckets", "all", "giou"), "abc", "buckets.all.giou: expected float or null, got 'abc'"),
+        (
+            ("buckets", "all", "giou"),
+            10**400,
+            "buckets.all.giou: expected float or null, got 10000000000000000000...",
+        ),
+        (("buckets", "all", "giou_ci"), [1], "buckets.all.giou_ci: expected [low, high] or null, got [1]"),
+        (
+            ("buckets", "all", "tokens_mean"),
+            [1, 2],
+            "buckets.all.tokens_mean: expected float or null, got [1, 2]",
+        ),
+        (("buckets", "all", "n"), 2.5, "buckets.all.n: expected int, got 2.5"),
+        (("samples", 0, "iou"), "x", "samples[0].iou: expected float or null, got 'x'"),
+    ],
+    ids=["text", "400-digit-int", "short-interval", "list", "float-count", "sample-iou"],
+)
+def test_a_damaged_eval_report_is_one_line_naming_the_field(run, tmp_path, capsys, where, value, message):
+    # each stopped `pixelthink report --eval` with a traceback (OverflowError, IndexError, TypeError) or
+    # a formatting error that named no field
+    report_json = tmp_path / "eval.json"
+    args = [
+        "eval",
+        "--data",
+        str(run["bench"]),
+        "--predictions",
+        str(run["preds"]),
+        "--out",
+        str(report_json),
+    ]
+    assert main([*args, "--judge", "none", "--no-progress"]) == 0
+    data = json.loads(report_json.read_text())
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    report_json.write_text(json.dumps(data))
+    capsys.readouterr()
+    rc = main(
+        [
+            *("report", "--data", str(run["bench"]), "--predictions", str(run["preds"])),
+            *("--eval", str(report_json), "--out", str(tmp_path / "site")),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{report_json}: not a pixelthink eval report ({message})" in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_reference_results_join_the_comparison_without_predictions(run, tmp_path, capsys):
     """--reference NAME=EVAL.json: a shipped evaluation (no predictions) is compared as recorded."""
     ref_json = tmp_path / "shipped.eval.json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -171,16 +171,24 @@ class EvalReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalReport:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Raises ValueError naming the field (``buckets.all.giou: expected float or null, got 'abc'``) for
+        a value of the wrong type (a hand-edited or damaged report), KeyError / TypeError for a missing
+        section or an unknown field."""
         return cls(
             settings=dict(data["settings"]),
-            buckets={k: BucketResult(**v) for k, v in data["buckets"].items()},
+            buckets={k: _checked(BucketResult, v, f"buckets.{k}") for k, v in data["buckets"].items()},
             counts=dict(data["counts"]),
             missing_ids=list(data.get("missing_ids", [])),
             extra_ids=list(data.get("extra_ids", [])),
             notes=list(data.get("notes", [])),
-            samples=[SampleResult(**s) for s in data.get("samples", [])],
-            families={k: BucketResult(**v) for k, v in (data.get("families") or {}).items()},
+            samples=[
+                _checked(SampleResult, s, f"samples[{i}]") for i, s in enumerate(data.get("samples", []))
+            ],
+            families={
+                k: _checked(BucketResult, v, f"families.{k}") for k, v in (data.get("families") or {}).items()
+            },
         )
 
     def save(self, path: str | os.PathLike[str], *, include_samples: bool = True) -> Path:
@@ -188,6 +196,49 @@ class EvalReport:
         no partial file); returns the path."""
         text = json.dumps(self.to_dict(include_samples=include_samples), indent=2, ensure_ascii=False)
         return atomic_write_text(path, text + "\n")
+
+
+def _real(value: Any) -> bool:
+    """A JSON number that is not a boolean and converts to a float (NaN / inf included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return False
+    return True
+
+
+def _fits(value: Any, kind: str) -> bool:
+    """Whether a report value has the type its dataclass field declares (``kind``, a type string)."""
+    base = kind.removesuffix(" | None")
+    if value is None:
+        return base != kind
+    checks = {
+        "bool": lambda v: isinstance(v, bool),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": _real,
+        "str": lambda v: isinstance(v, str),
+        "list[float]": lambda v: isinstance(v, list) and len(v) == 2 and all(_real(x) for x in v),
+        "dict[str, float]": lambda v: isinstance(v, dict) and all(_real(x) for x in v.values()),
+    }
+    check = checks.get(base)
+    return True if check is None else bool(check(value))
+
+
+def _checked(cls: Any, data: Any, where: str) -> Any:
+    """``cls(**data)`` after checking each known field's value against its declared type."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    kinds = {f.name: str(f.type) for f in fields(cls)}
+    for key, value in data.items():
+        kind = kinds.get(key)
+        if kind is not None and not _fits(value, kind):
+            shown = repr(value) if not isinstance(value, int) or _real(value) else f"{str(value)[:20]}..."
+            shown = shown if len(shown) <= 60 else shown[:60] + "..."
+            expected = kind.replace(" | None", " or null").replace("list[float]", "[low, high]")
+            raise ValueError(f"{where}.{key}: expected {expected}, got {shown}")
+    return cls(**data)
 
 
 def _pct(v: float | None) -> str:

@@ -1099,4 +1099,9 @@ def load_report(path: str | os.PathLike[str]) -> EvalReport:
     """Read a report written by ``EvalReport.save`` / ``pixelthink eval --out``."""
     p = Path(path)
     data = read_json_file(p, "report")
-    return EvalReport.from_dict(data)
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a pixelthink eval report (a JSON object)")
+    try:
+        return EvalReport.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{p}: not a pixelthink eval report ({exc})") from None

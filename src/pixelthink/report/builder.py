@@ -60,7 +60,7 @@ def load_eval_report(value: EvalLike) -> EvalReport:
     if isinstance(value, Mapping):
         try:
             return EvalReport.from_dict(dict(value))
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"evaluation report: not a pixelthink eval report ({exc})") from None
     p = Path(value)
     data = read_json_file(p, "evaluation report")
@@ -68,7 +68,7 @@ def load_eval_report(value: EvalLike) -> EvalReport:
         raise ValueError(f"{p}: expected a pixelthink eval report with 'settings', 'buckets' and 'counts'")
     try:
         return EvalReport.from_dict(data)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{p}: not a pixelthink eval report ({exc})") from None
 
 
