@@ -337,6 +337,30 @@ def test_seg_workers_default_and_concurrency_default():
     assert (args.loop, args.concurrency, args.seg_workers) == ("stream", DEFAULT_CONCURRENCY, None)
 
 
+def test_seg_workers_are_bounded_per_core_before_any_process_starts(capsys):
+    # a mistyped --seg-workers 100000 would have started 100000 GrabCut processes (each importing numpy
+    # and OpenCV); the CLI refuses it while parsing, the runner before its pool starts
+    import argparse
+
+    from pixelthink.commands.predict import register
+    from pixelthink.handoff import SEG_WORKERS_PER_CORE, usable_cores
+    from pixelthink.models.segmenters import BoxSegmenter, GrabCutSegmenter
+    from pixelthink.pipeline.streaming import StreamRunner
+
+    limit = SEG_WORKERS_PER_CORE * usable_cores()
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    base = ["predict", "--data", "d", "--out", "o", "--reasoner", "r", "--seg-workers"]
+    assert parser.parse_args([*base, str(limit)]).seg_workers == limit
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, str(limit + 1)])
+    assert f"at most {limit} ({SEG_WORKERS_PER_CORE} per usable CPU core" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=rf"seg_workers: {limit + 1} segmentation processes for"):
+        StreamRunner(Pipeline(object(), GrabCutSegmenter()), seg_workers=limit + 1)  # type: ignore[arg-type]
+    # a segmenter that runs in one thread ignores the number: nothing to bound
+    assert StreamRunner(Pipeline(object(), BoxSegmenter()), seg_workers=10**6).seg_workers == 10**6  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------------ local transformers
 
 

@@ -9,7 +9,7 @@ import queue
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["END", "Raised", "receive", "usable_cores"]
+__all__ = ["END", "SEG_WORKERS_PER_CORE", "Raised", "receive", "usable_cores"]
 
 #: put on the queue after the last item
 END = object()
@@ -31,6 +31,11 @@ def receive(channel: queue.Queue[Any]) -> Iterator[Any]:
         if isinstance(item, Raised):
             raise item.exc
         yield item
+
+
+#: Most segmentation processes per usable core that the streaming runner starts (a mistyped
+#: ``--seg-workers 100000`` would otherwise spawn that many processes, each importing numpy and OpenCV).
+SEG_WORKERS_PER_CORE = 4
 
 
 def usable_cores() -> int:

@@ -26,6 +26,20 @@ if TYPE_CHECKING:
     from pixelthink.pipeline.run import PredictReport
 
 
+def _seg_workers(text: str) -> int:
+    """``--seg-workers``: an integer from 0 to SEG_WORKERS_PER_CORE per usable core."""
+    from pixelthink.handoff import SEG_WORKERS_PER_CORE, usable_cores
+
+    value = non_negative_int(text)
+    limit = SEG_WORKERS_PER_CORE * usable_cores()
+    if value > limit:
+        raise argparse.ArgumentTypeError(
+            f"at most {limit} ({SEG_WORKERS_PER_CORE} per usable CPU core: each is a process with its own "
+            f"copy of the segmenter), got {value}"
+        )
+    return value
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``"i/n"`` with ``0 <= i < n`` -> ``(i, n)``."""
     try:
@@ -74,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--seg-workers",
-        type=non_negative_int,
+        type=_seg_workers,
         metavar="N",
         help="processes running GrabCut in parallel (default: one per CPU core this process may use; "
         "0 = in the segmentation thread); SAM-family segmenters and box segment in one thread",
