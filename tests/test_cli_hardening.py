@@ -150,6 +150,42 @@ def test_a_model_frame_over_the_image_limit_is_refused_before_anything_runs(
     assert not (tmp_path / "p.jsonl").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (
+            ["data", "export", "segzero", "B", "--out", "x.parquet", "--resolution", "99999"],
+            "a model frame of 99999x",
+        ),
+        (
+            ["data", "export", "segzero", "B", "--out", "x.parquet", "--resolution", "-5"],
+            "expected a positive integer",
+        ),
+        (["data", "verl", "B", "v.parquet", "--resolution", "99999"], "a model frame of 99999x"),
+    ],
+)
+def test_the_exporters_refuse_a_frame_over_the_image_limit(argv, needle, capsys) -> None:
+    # each would have resized the first image to 10 gigapixels (export segzero also took a negative side)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_generated_images_over_the_image_limit_are_refused(tmp_path, capsys) -> None:
+    rc = main(["data", "shapes", "--out", str(tmp_path / "s"), "--size", "99999x99999", "--train", "1",
+               "--val", "0", "--test", "0"])  # fmt: skip
+    assert (
+        rc == 2 and "--size: 99999x99999 = 9,999,800,001 pixels is over the limit" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "s").exists()
+    # 0 stays the native size for data verl: the run goes past the option (and stops at the missing data)
+    assert (
+        main(["data", "verl", str(tmp_path / "none"), str(tmp_path / "v.parquet"), "--resolution", "0"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "--resolution" not in err and "none" in err
+
+
 def test_the_pipeline_refuses_a_model_frame_over_the_image_limit() -> None:
     from pixelthink.models.segmenters import BoxSegmenter
     from pixelthink.pipeline import Pipeline

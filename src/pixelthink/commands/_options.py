@@ -33,6 +33,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def frame_side(text: str) -> int:
+    """A square model frame's side (``--resolution`` of the exporters): ``0`` (the native size, where a
+    command allows it, see :func:`frame_side_or_native`) excluded, a frame over the image limit refused."""
+    value = positive_int(text)
+    problem = frame_size_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def frame_side_or_native(text: str) -> int:
+    """:func:`frame_side`, or ``0`` for the native size."""
+    return 0 if non_negative_int(text) == 0 else frame_side(text)
+
+
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (``0`` switches a limit off)."""
     try:

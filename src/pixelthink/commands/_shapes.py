@@ -10,6 +10,7 @@ import os
 import sys
 from typing import Any
 
+from pixelthink.images import DEFAULT_MAX_PIXELS
 from pixelthink.jsonio import naming_path
 from pixelthink.miniature.shapes.chains import CHAIN_MENTIONS, COMPARISONS
 from pixelthink.miniature.shapes.generate import ShapesConfig, generate_benchmark
@@ -27,6 +28,11 @@ def parse_size(text: str) -> tuple[int, int]:
     w, h = int(parts[0]), int(parts[1])
     if w < 64 or h < 64:
         raise ValueError(f"--size: width and height must be at least 64, got {text!r}")
+    if w * h > DEFAULT_MAX_PIXELS:
+        raise ValueError(
+            f"--size: {w}x{h} = {w * h:,} pixels is over the limit of {DEFAULT_MAX_PIXELS:,} pixels "
+            "(the input image limit of every command that reads the benchmark)"
+        )
     return w, h
 
 

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from pixelthink.commands._options import non_negative_int
+from pixelthink.commands._options import frame_side_or_native, non_negative_int
 
 #: recipe keys that shared training-data messages mention -> this command line's names
 _CLI_NAMES = {
@@ -65,7 +65,10 @@ def register_verl(data_sub: Any) -> None:
     p.add_argument("out", metavar="OUT", help="output .parquet file")
     p.add_argument("--split", default="train", help="split to keep ('all' = every sample; default: train)")
     p.add_argument(
-        "--resolution", type=non_negative_int, default=840, help="square model frame side (0 = native size)"
+        "--resolution",
+        type=frame_side_or_native,
+        default=840,
+        help="square model frame side (0 = native size)",
     )
     p.add_argument("--difficulty-file", default=None, help="the authors' difficulty JSON list")
     p.add_argument("--data-source", default=None, help="verl data_source (default: pixelthink/<DATA name>)")

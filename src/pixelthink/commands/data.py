@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pixelthink.commands._options import add_limit_arguments, check_outputs
+from pixelthink.commands._options import add_limit_arguments, check_outputs, frame_side
 
 TAU_MEDIUM = 3.5
 TAU_HARD = 5.0
@@ -304,7 +304,7 @@ def register(subparsers: Any) -> None:
     )
     esz.add_argument("bench", help="benchmark directory")
     esz.add_argument("--out", required=True, help="output .parquet file")
-    esz.add_argument("--resolution", type=int, default=840, help="model frame side (default 840)")
+    esz.add_argument("--resolution", type=frame_side, default=840, help="model frame side (default 840)")
     esz.add_argument("--split", default=None, help="export only this split")
     esz.add_argument("--image-format", default="JPEG", choices=["JPEG", "PNG"], help="resized image encoding")
     esz.add_argument("--no-progress", action="store_true", help="no progress bar")
