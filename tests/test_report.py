@@ -313,7 +313,8 @@ def test_cli_with_eval_report_and_compare(run, tmp_path, capsys):
     assert len([s for s in page.images if s.startswith("assets/gallery/")]) == 4
 
 
-def test_eval_report_without_samples_is_completed(run, tmp_path):
+def _eval_json(run, tmp_path, *extra: str) -> Path:
+    """``pixelthink eval --out`` of the run's predictions (no judge); the report's path."""
     report_json = tmp_path / "eval.json"
     args = [
         "eval",
@@ -324,7 +325,12 @@ def test_eval_report_without_samples_is_completed(run, tmp_path):
         "--out",
         str(report_json),
     ]
-    assert main([*args, "--judge", "none", "--no-samples", "--no-progress"]) == 0
+    assert main([*args, "--judge", "none", "--no-progress", *extra]) == 0
+    return report_json
+
+
+def test_eval_report_without_samples_is_completed(run, tmp_path):
+    report_json = _eval_json(run, tmp_path, "--no-samples")
     index = build_report(
         run["bench"], run["preds"], tmp_path / "site", eval_report=report_json, gallery_per_bucket=1
     )
@@ -378,17 +384,7 @@ def test_errors(run, tmp_path, capsys):
 def test_a_damaged_eval_report_is_one_line_naming_the_field(run, tmp_path, capsys, where, value, message):
     # each stopped `pixelthink report --eval` with a traceback (OverflowError, IndexError, TypeError) or
     # a formatting error that named no field
-    report_json = tmp_path / "eval.json"
-    args = [
-        "eval",
-        "--data",
-        str(run["bench"]),
-        "--predictions",
-        str(run["preds"]),
-        "--out",
-        str(report_json),
-    ]
-    assert main([*args, "--judge", "none", "--no-progress"]) == 0
+    report_json = _eval_json(run, tmp_path)
     data = json.loads(report_json.read_text())
     node = data
     for key in where[:-1]:
