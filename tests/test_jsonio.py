@@ -117,3 +117,12 @@ def test_a_second_writer_of_the_same_file_is_refused(tmp_path: Path) -> None:
     assert issubclass(OutputLockedError, FileExistsError)
     with JsonlAppender(p) as again:  # released when closed
         assert again.records == [(1, {})]
+
+
+def test_is_number_and_clipped() -> None:
+    from pixelthink.jsonio import clipped, is_number
+
+    assert is_number(3) and is_number(2.5) and not is_number(True) and not is_number("3")
+    assert not is_number(float("nan")) and is_number(float("nan"), finite=False)
+    assert not is_number(10**400) and not is_number(10**400, finite=False)  # beyond float range either way
+    assert clipped("abc", 3) == "abc" and clipped("abcd", 3) == "abc..."

@@ -55,14 +55,20 @@ def to_number(value: Any, where: str = "JSON") -> int | float:
     return int(f) if f.is_integer() and abs(f) < 2**53 else f
 
 
-def is_number(value: Any) -> bool:
-    """True for a finite int/float that is not a bool (an int beyond float range, e.g. 400 digits, is not)."""
+def is_number(value: Any, *, finite: bool = True) -> bool:
+    """True for a finite int/float that is not a bool (an int beyond float range, e.g. 400 digits, is not);
+    with ``finite=False`` NaN and infinities count too."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
     try:
-        return math.isfinite(float(value))
+        return math.isfinite(float(value)) or not finite
     except OverflowError:
         return False
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with "...", for a value quoted in an error message."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def rle_to_json(rle: Mapping[str, Any]) -> dict[str, Any]:

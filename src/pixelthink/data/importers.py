@@ -24,7 +24,7 @@ import numpy as np
 
 from pixelthink.data.format import DIFFICULTY_RANGE, Benchmark, BenchmarkWriter, rewrite_samples
 from pixelthink.images import DEFAULT_MAX_PIXELS, check_pixels, image_size
-from pixelthink.jsonio import is_number, read_json_file
+from pixelthink.jsonio import clipped, is_number, read_json_file
 from pixelthink.masks import IGNORE_VALUE, TARGET_VALUE, target_and_ignore_from_polygons
 
 logger = logging.getLogger(__name__)
@@ -108,10 +108,9 @@ def read_lisa_json(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise ValueError(f"{p}: field 'shapes[{k}].points': expected a list of [x, y] pairs")
         for j, vertex in enumerate(pts):
             if not all(is_number(v) for v in vertex):  # finite, not a bool, not a 400-digit int
-                shown = json.dumps(vertex)
                 raise ValueError(
                     f"{p}: field 'shapes[{k}].points[{j}]': expected two finite numbers [x, y], got "
-                    f"{shown[:60] + '...' if len(shown) > 60 else shown}"
+                    f"{clipped(json.dumps(vertex), 60)}"
                 )
     return anno
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pixelthink.jsonio import atomic_write_text
+from pixelthink.jsonio import atomic_write_text, clipped, is_number
 
 #: Display order of buckets; buckets with n = 0 other than easy/medium/hard are not printed.
 BUCKET_ORDER: tuple[str, ...] = ("easy", "medium", "hard", "unrated", "all")
@@ -199,14 +199,7 @@ class EvalReport:
 
 
 def _real(value: Any) -> bool:
-    """A JSON number that is not a boolean and converts to a float (NaN / inf included)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        float(value)
-    except OverflowError:  # an integer of hundreds of digits
-        return False
-    return True
+    return is_number(value, finite=False)  # NaN / inf included; not a 400-digit int
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -234,8 +227,8 @@ def _checked(cls: Any, data: Any, where: str) -> Any:
     for key, value in data.items():
         kind = kinds.get(key)
         if kind is not None and not _fits(value, kind):
-            shown = repr(value) if not isinstance(value, int) or _real(value) else f"{str(value)[:20]}..."
-            shown = shown if len(shown) <= 60 else shown[:60] + "..."
+            huge = isinstance(value, int) and not _real(value)
+            shown = clipped(str(value), 20) if huge else clipped(repr(value), 60)
             expected = kind.replace(" | None", " or null").replace("list[float]", "[low, high]")
             raise ValueError(f"{where}.{key}: expected {expected}, got {shown}")
     return cls(**data)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pixelthink.jsonio import clipped
+
 __all__ = ["JudgeReply", "ReplyField", "parse_judge_reply"]
 
 
@@ -69,11 +71,6 @@ _TEXT_NUMBER_RE = re.compile(
 )
 
 
-def _clip_text(text: str, limit: int = 40) -> str:
-    """``text`` cut to ``limit`` characters (with "..."), for a reply's value quoted in a problem."""
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _norm(key: str) -> str:
     return re.sub(r"[\s\-]+", "_", key.strip().lower())
 
@@ -95,27 +92,27 @@ def _checked_number(value: Any, name: str, spec: ReplyField, problems: list[str]
         try:
             number = float(value)
         except OverflowError:  # a JSON integer of hundreds of digits
-            problems.append(f"field '{name}': not a finite number ({_clip_text(str(value))})")
+            problems.append(f"field '{name}': not a finite number ({clipped(str(value), 40)})")
             return None
     elif isinstance(value, str):
         m = _TEXT_NUMBER_RE.match(value)
         if m is None:
-            problems.append(f"field '{name}': expected a number, got the text {_clip_text(value)!r}")
+            problems.append(f"field '{name}': expected a number, got the text {clipped(value, 40)!r}")
             return None
         number = float(m.group(1))
         if m.group(2) is not None and float(m.group(2)) != spec.hi:
             problems.append(
-                f"field '{name}': {_clip_text(value)!r} is on a scale to {_clip_text(m.group(2))}, not to {spec.hi:g}"
+                f"field '{name}': {clipped(value, 40)!r} is on a scale to {clipped(m.group(2), 40)}, not to {spec.hi:g}"
             )
             return None
-        problems.append(f"field '{name}': number given as text {_clip_text(value)!r}")
+        problems.append(f"field '{name}': number given as text {clipped(value, 40)!r}")
     else:
         problems.append(
-            f"field '{name}': expected a number, got {type(value).__name__} {_clip_text(str(value))}"
+            f"field '{name}': expected a number, got {type(value).__name__} {clipped(str(value), 40)}"
         )
         return None
     if not math.isfinite(number):
-        problems.append(f"field '{name}': not a finite number ({_clip_text(repr(value))})")
+        problems.append(f"field '{name}': not a finite number ({clipped(repr(value), 40)})")
         return None
     if not spec.lo <= number <= spec.hi:
         problems.append(f"field '{name}': {number:g} is outside {spec.lo:g}..{spec.hi:g}")
