@@ -9,7 +9,7 @@ import queue
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["END", "SEG_WORKERS_PER_CORE", "Raised", "receive", "usable_cores"]
+__all__ = ["END", "SEG_WORKERS_PER_CORE", "Raised", "max_seg_workers", "receive", "usable_cores"]
 
 #: put on the queue after the last item
 END = object()
@@ -44,3 +44,8 @@ def usable_cores() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not Linux
         return max(os.cpu_count() or 1, 1)
+
+
+def max_seg_workers() -> int:
+    """The most segmentation processes a run may start: :data:`SEG_WORKERS_PER_CORE` per usable core."""
+    return SEG_WORKERS_PER_CORE * usable_cores()

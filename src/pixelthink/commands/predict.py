@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 
 def _seg_workers(text: str) -> int:
     """``--seg-workers``: an integer from 0 to SEG_WORKERS_PER_CORE per usable core."""
-    from pixelthink.handoff import SEG_WORKERS_PER_CORE, usable_cores
+    from pixelthink.handoff import SEG_WORKERS_PER_CORE, max_seg_workers
 
     value = non_negative_int(text)
-    limit = SEG_WORKERS_PER_CORE * usable_cores()
+    limit = max_seg_workers()
     if value > limit:
         raise argparse.ArgumentTypeError(
             f"at most {limit} ({SEG_WORKERS_PER_CORE} per usable CPU core: each is a process with its own "

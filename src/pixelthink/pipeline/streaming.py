@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pixelthink.handoff import END, SEG_WORKERS_PER_CORE, Raised, receive, usable_cores
+from pixelthink.handoff import END, SEG_WORKERS_PER_CORE, Raised, max_seg_workers, receive, usable_cores
 from pixelthink.pipeline.core import (
     ImageSource,
     Pipeline,
@@ -205,12 +205,11 @@ class StreamRunner:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if seg_workers < 0:
             raise ValueError(f"seg_workers must be >= 0, got {seg_workers}")
-        cores = usable_cores()
-        if seg_workers > SEG_WORKERS_PER_CORE * cores and getattr(pipeline.segmenter, "process_safe", False):
+        if seg_workers > max_seg_workers() and getattr(pipeline.segmenter, "process_safe", False):
             raise ValueError(
-                f"seg_workers: {seg_workers} segmentation processes for {cores} usable CPU cores; at most "
-                f"{SEG_WORKERS_PER_CORE * cores} ({SEG_WORKERS_PER_CORE} per core): each is a process with its "
-                "own copy of the segmenter, and GrabCut gains nothing past one per core"
+                f"seg_workers: {seg_workers} segmentation processes for {usable_cores()} usable CPU cores; at "
+                f"most {max_seg_workers()} ({SEG_WORKERS_PER_CORE} per core): each is a process with its own "
+                "copy of the segmenter, and GrabCut gains nothing past one per core"
             )
         self.pipeline = pipeline
         self.segmenter = pipeline.segmenter
