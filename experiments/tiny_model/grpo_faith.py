@@ -31,8 +31,7 @@ from pixelthink.answer import extract_think
 from pixelthink.data.resolve import open_benchmark
 from pixelthink.evaluate.shapes import sample_faithfulness, scene_shapes
 from pixelthink.frames import FrameTransform
-from pixelthink.miniature.shapes.grounding import Mention, parse_mentions
-from pixelthink.rewards import box_iou
+from pixelthink.miniature.shapes.grounding import Mention, mention_hits, parse_mentions
 from pixelthink.train.common import save_final
 from pixelthink.train.config import load_recipe
 from pixelthink.train.grpo import build_grpo_trainer, completion_text
@@ -42,11 +41,7 @@ def _hit_shapes(mentions: list[Mention], shapes: list[tuple[str, str, Any]]) -> 
     """(real mentions, indices of the scene shapes they hit), with the rule of ``grounding.faithfulness``."""
     real, hit = 0, set()
     for m in mentions:
-        idx = [
-            i
-            for i, (kind, colour, box) in enumerate(shapes)
-            if m.kind == kind and (m.colour is None or m.colour == colour) and box_iou(m.box, box) > 0.5
-        ]
+        idx = [i for i, shape in enumerate(shapes) if mention_hits(m, shape)]
         real += bool(idx)
         hit.update(idx)
     return real, hit

@@ -111,15 +111,19 @@ def faithfulness(
     given, ``last_is_target``: whether the last mention hits the target shape with its kind and colour
     (None when there is no mention).
     """
-    from pixelthink.rewards import box_iou
-
     found = parse_mentions(text)
-
-    def hits(m: Mention, kind: str, colour: str, box: Sequence[float]) -> bool:
-        return m.kind == kind and (m.colour is None or m.colour == colour) and box_iou(m.box, box) > 0.5
-
-    real = sum(any(hits(m, *s) for s in shapes) for m in found)
+    real = sum(any(mention_hits(m, s) for s in shapes) for m in found)
     out: dict[str, object] = {"mentions": len(found), "real": real}
     if target is not None:
-        out["last_is_target"] = hits(found[-1], *shapes[target]) if found else None
+        out["last_is_target"] = mention_hits(found[-1], shapes[target]) if found else None
     return out
+
+
+def mention_hits(m: Mention, shape: tuple[str, str, Sequence[float]]) -> bool:
+    """Whether mention ``m`` is the scene shape ``(kind, colour, box)`` (same frame): the named kind, the
+    named colour when it names one, and a box with ``rewards.box_iou`` > 0.5 (the rule of
+    :func:`faithfulness`)."""
+    from pixelthink.rewards import box_iou
+
+    kind, colour, box = shape
+    return m.kind == kind and (m.colour is None or m.colour == colour) and box_iou(m.box, box) > 0.5
